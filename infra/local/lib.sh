@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Shared settings and helpers for infra/local scripts. Everything the local stack writes lives
+# under $STATE (default: <repo>/.local, git-ignored); every process it starts has a pid file in
+# $STATE/run so down.sh stops exactly what was started.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="${FRESHLINE_STATE_DIR:-$ROOT/.local}"
+RUN="$STATE/run"
+LOG="$STATE/log"
+KAFKA_VERSION="$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$ROOT/infra/kafka/pom.xml")"
+KAFKA_LIBS="$STATE/kafka/libs-$KAFKA_VERSION"
+
+PG_PORT="${FRESHLINE_PG_PORT:-55432}"
+PG_DATA="$STATE/pg/data"
+PG_SOCK="$STATE/pg/run"
+PG_USER=freshline
+PG_PASSWORD=freshline
+PG_DB=freshline
+DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
+KAFKA_BROKERS="127.0.0.1:9092"
+
+mkdir -p "$RUN" "$LOG"
+
+log() { printf '\033[1;34m[freshline]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[freshline]\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Run as the postgres OS user when we are root: PostgreSQL refuses to run as root.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bin() {
+  local v
+  v="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)"
+  [ -n "$v" ] || die "PostgreSQL binaries not found; run infra/local/install.sh"
+  echo "/usr/lib/postgresql/$v/bin"
+}
+
+# is_running NAME: the pid file exists and the process is alive.
+is_running() {
+  local f="$RUN/$1.pid"
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: poll until the command succeeds.
+wait_for() {
+  local what="$1" secs="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "timed out after ${secs}s waiting for $what"
+    sleep 0.3
+  done
+}
