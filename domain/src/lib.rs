@@ -1,1 +1,16 @@
-//! placeholder
+//! Freshline's domain: aggregates, their commands, events and rejections, and the value types
+//! they are made of. Everything here is synchronous and pure: rules are functions over state
+//! (`decide`, `evolve`); the facts a rule needs from outside (is this registration number
+//! free?) arrive through traits declared here and implemented by the services.
+//!
+//! The `cqrs_es::Aggregate` implementations are thin adapters that gather facts and call the
+//! pure functions; the framework's own IO (the event store) lives in the services.
+
+pub mod supplier;
+pub mod values;
+
+pub use supplier::{
+    Caller, DocumentKind, Facts, RegistrationAvailability, RegistrationRegistry, Supplier,
+    SupplierCommand, SupplierError, SupplierEvent, SupplierId, SupplierServices, SupplierState,
+    SupplierStatus,
+};

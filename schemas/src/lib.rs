@@ -1,1 +1,46 @@
-//! placeholder
+//! Freshline's wire formats, defined once: the event envelope published to Kafka, topic names,
+//! aggregate and event type names, and the versioned payload of every event type.
+//!
+//! No IO and no dependency on `domain`: consumers (projections, analysts' tools) read events
+//! through this crate alone. The event store holds exactly these payloads, tagged with their
+//! event type (`{"SupplierRegistered": {...}}`), so the store, the topics and the JSON Schemas
+//! describe one format.
+
+pub mod envelope;
+pub mod supplier;
+pub mod topics;
+
+pub use envelope::{Envelope, EnvelopeError};
+
+/// Kafka header carrying the event type.
+pub const HEADER_EVENT_TYPE: &str = "event_type";
+/// Kafka header carrying the event version.
+pub const HEADER_EVENT_VERSION: &str = "event_version";
+/// Kafka header carrying the correlation id of the request that caused the event.
+pub const HEADER_CORRELATION_ID: &str = "correlation_id";
+
+/// Aggregate type names, as stored in the event store's `aggregate_type` column.
+pub mod aggregate_types {
+    /// Suppliers.
+    pub const SUPPLIER: &str = "Supplier";
+}
+
+/// Keys of the event metadata object (all values are strings).
+pub mod metadata_keys {
+    /// The subject (`sub`) of the token that gave the command.
+    pub const ACTOR_SUB: &str = "actor_sub";
+    /// The person's role (`admin`, `supplier`, ...) when a person gave the command.
+    pub const ACTOR_ROLE: &str = "actor_role";
+    /// The service identity when a service gave the command.
+    pub const ACTOR_SERVICE: &str = "actor_service";
+    /// The reason given with the command, if any.
+    pub const REASON: &str = "reason";
+    /// Correlation id: one id for everything one request caused.
+    pub const CORRELATION_ID: &str = "correlation_id";
+    /// Causation id: the id of the request or event that directly caused this one.
+    pub const CAUSATION_ID: &str = "causation_id";
+    /// The `Idempotency-Key` of the request, if it had one.
+    pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
+    /// When the command was accepted (RFC 3339 UTC).
+    pub const RECORDED_AT: &str = "recorded_at";
+}

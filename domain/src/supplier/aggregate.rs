@@ -1,0 +1,92 @@
+//! The cqrs-es adapter: gathers the facts a decision needs, then calls the pure rules.
+
+use super::SupplierId;
+use super::{Facts, RegisterSupplier, Supplier, SupplierCommand, SupplierError, SupplierEvent};
+use crate::values::RegistrationNumber;
+use async_trait::async_trait;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use std::fmt;
+use std::sync::Arc;
+
+/// The outcome of trying to reserve a registration number for a new supplier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationAvailability {
+    /// Free, and now reserved for this supplier.
+    Reserved,
+    /// Held by a pending, approved or suspended supplier.
+    InUse,
+    /// Held by a rejected supplier: blocked for good.
+    Blocked,
+}
+
+/// The registry of registration numbers, which spans every supplier. Implemented by the write
+/// service over a uniqueness table; a reservation that does not end in a registration is
+/// released by the caller.
+#[async_trait]
+pub trait RegistrationRegistry: Send + Sync {
+    /// Reserves `number` for `supplier`, or says who holds it.
+    ///
+    /// # Errors
+    /// When the registry cannot be reached.
+    async fn reserve(
+        &self,
+        number: &RegistrationNumber,
+        supplier: SupplierId,
+    ) -> Result<RegistrationAvailability, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// What a supplier's command handler may consult.
+#[derive(Clone)]
+pub struct SupplierServices {
+    /// The registration-number registry.
+    pub registry: Arc<dyn RegistrationRegistry>,
+}
+
+impl fmt::Debug for SupplierServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupplierServices").finish_non_exhaustive()
+    }
+}
+
+impl Aggregate for Supplier {
+    const TYPE: &'static str = schemas::aggregate_types::SUPPLIER;
+    type Command = SupplierCommand;
+    type Event = SupplierEvent;
+    type Error = SupplierError;
+    type Services = SupplierServices;
+
+    async fn handle(
+        &mut self,
+        command: SupplierCommand,
+        services: &SupplierServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), SupplierError> {
+        let mut facts = Facts::default();
+        if let (
+            None,
+            SupplierCommand::Register(RegisterSupplier {
+                registration_number,
+                supplier_id,
+                ..
+            }),
+        ) = (self.state(), &command)
+        {
+            facts.registration = Some(
+                services
+                    .registry
+                    .reserve(registration_number, *supplier_id)
+                    .await
+                    .map_err(SupplierError::FactsUnavailable)?,
+            );
+        }
+        for event in self.decide(command, &facts)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: SupplierEvent) {
+        self.evolve(event);
+    }
+}
