@@ -1,0 +1,516 @@
+//! Bearer tokens: Ed25519 (EdDSA) JWTs with a `kid`, verified against public keys from a JWKS
+//! document; no shared secret on the verifying side. People carry a `role`, services a `svc`
+//! identity; both carry space-separated `scope`s, and every route names the scope it needs.
+//!
+//! Minting (for the CLI and tests) signs with a PKCS#8 Ed25519 private key.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+/// Scope names, defined once.
+pub mod scopes {
+    /// Register a supplier.
+    pub const SUPPLIERS_REGISTER: &str = "suppliers:register";
+    /// Change a supplier's data (documents).
+    pub const SUPPLIERS_WRITE: &str = "suppliers:write";
+    /// Approve, reject, suspend, reinstate suppliers.
+    pub const SUPPLIERS_APPROVE: &str = "suppliers:approve";
+    /// Read suppliers.
+    pub const SUPPLIERS_READ: &str = "suppliers:read";
+    /// Manage one's catalog.
+    pub const CATALOG_WRITE: &str = "catalog:write";
+    /// Place orders.
+    pub const ORDERS_WRITE: &str = "orders:write";
+    /// Read orders.
+    pub const ORDERS_READ: &str = "orders:read";
+    /// Update deliveries.
+    pub const DELIVERIES_UPDATE: &str = "deliveries:update";
+}
+
+/// The role of a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Platform administrator.
+    Admin,
+    /// A supplier's account.
+    Supplier,
+    /// A customer.
+    Customer,
+    /// A delivery rider.
+    Rider,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Supplier => "supplier",
+            Self::Customer => "customer",
+            Self::Rider => "rider",
+        }
+    }
+
+    /// The scopes a token for this role gets when none are asked for.
+    pub fn default_scopes(self) -> &'static [&'static str] {
+        use scopes::*;
+        match self {
+            Self::Admin => &[
+                SUPPLIERS_REGISTER,
+                SUPPLIERS_WRITE,
+                SUPPLIERS_APPROVE,
+                SUPPLIERS_READ,
+                ORDERS_READ,
+            ],
+            Self::Supplier => &[
+                SUPPLIERS_REGISTER,
+                SUPPLIERS_WRITE,
+                SUPPLIERS_READ,
+                CATALOG_WRITE,
+            ],
+            Self::Customer => &[ORDERS_WRITE, ORDERS_READ],
+            Self::Rider => &[DELIVERIES_UPDATE],
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "supplier" => Ok(Self::Supplier),
+            "customer" => Ok(Self::Customer),
+            "rider" => Ok(Self::Rider),
+            other => Err(format!(
+                "unknown role {other:?}: expected admin, supplier, customer or rider"
+            )),
+        }
+    }
+}
+
+/// The default scopes of a known service identity (`vendor`, `delivery`, ...). Unknown
+/// services get none: they must be given scopes explicitly.
+pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
+    use scopes::*;
+    match service {
+        "vendor" => &[
+            SUPPLIERS_REGISTER,
+            SUPPLIERS_WRITE,
+            SUPPLIERS_READ,
+            CATALOG_WRITE,
+        ],
+        "delivery" => &[DELIVERIES_UPDATE, ORDERS_READ],
+        "payment" => &[ORDERS_READ],
+        "notifier" => &[SUPPLIERS_READ, ORDERS_READ],
+        "ops" => &[SUPPLIERS_APPROVE, SUPPLIERS_READ],
+        _ => &[],
+    }
+}
+
+/// `aud` may be a string or a list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// The claims of a Freshline token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: a person's or a service's id.
+    pub sub: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Audience.
+    pub aud: Audience,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// A person's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// A service identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub svc: Option<String>,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// Who is calling: a person with a role, or a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A person.
+    Person(Role),
+    /// A service identity.
+    Service(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token subject.
+    pub subject: String,
+    /// Person or service.
+    pub actor: Actor,
+    /// Granted scopes.
+    pub scopes: BTreeSet<String>,
+}
+
+impl Principal {
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+
+    /// The role, for a person.
+    pub fn role(&self) -> Option<Role> {
+        match self.actor {
+            Actor::Person(r) => Some(r),
+            Actor::Service(_) => None,
+        }
+    }
+
+    /// Checks that the token grants `scope` and, for a person, that its role is one of
+    /// `roles`. Services are governed by their scopes alone.
+    ///
+    /// # Errors
+    /// [`AuthError::InsufficientScope`] or [`AuthError::RoleNotAllowed`].
+    pub fn authorize(&self, scope: &'static str, roles: &[Role]) -> Result<(), AuthError> {
+        if !self.has_scope(scope) {
+            return Err(AuthError::InsufficientScope { needed: scope });
+        }
+        match self.actor {
+            Actor::Person(role) if !roles.contains(&role) => Err(AuthError::RoleNotAllowed {
+                role,
+                needed: scope,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a request is not authenticated or not allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("missing bearer token")]
+    Missing,
+    /// The token is malformed, badly signed, expired, for another audience, ...
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token lacks the scope the route needs.
+    #[error("this operation needs the scope {needed}")]
+    InsufficientScope {
+        /// The scope.
+        needed: &'static str,
+    },
+    /// The person's role may not use this route even with the scope.
+    #[error("the role {} may not perform this operation", role.as_str())]
+    RoleNotAllowed {
+        /// The caller's role.
+        role: Role,
+        /// The scope of the route.
+        needed: &'static str,
+    },
+}
+
+/// A key set that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The JWKS file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// Path.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a JWKS document.
+    #[error("not a JWKS document")]
+    Parse(#[source] serde_json::Error),
+    /// A key that cannot be used.
+    #[error("key {kid}: {problem}")]
+    Key {
+        /// Key id.
+        kid: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A PEM private key that cannot be read.
+    #[error("signing key: {0}")]
+    Signing(String),
+}
+
+/// Verifies tokens against a set of public keys, each with its own algorithm. The token's
+/// `alg` header must match the algorithm of the key its `kid` names, so a token can never
+/// choose `none`, or HMAC with a public key as the secret.
+#[derive(Clone)]
+pub struct Verifier {
+    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    audience: String,
+    issuer: Option<String>,
+    leeway_secs: u64,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Builds a verifier from a JWKS document. Keys without `kid` or of unsupported types are
+    /// refused, so a misconfiguration shows at start-up.
+    ///
+    /// # Errors
+    /// [`KeyError`] for a document or key that cannot be used.
+    pub fn from_jwks_json(
+        jwks: &str,
+        audience: &str,
+        issuer: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let set: JwkSet = serde_json::from_str(jwks).map_err(KeyError::Parse)?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let kid = jwk.common.key_id.clone().ok_or_else(|| KeyError::Key {
+                kid: "(none)".into(),
+                problem: "every key needs a kid".into(),
+            })?;
+            let alg = match &jwk.algorithm {
+                AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                _ => {
+                    return Err(KeyError::Key {
+                        kid,
+                        problem: "only Ed25519 (OKP) and RSA keys are accepted".into(),
+                    })
+                }
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Key {
+                kid: kid.clone(),
+                problem: e.to_string(),
+            })?;
+            keys.insert(kid, (key, alg));
+        }
+        Ok(Self {
+            keys,
+            audience: audience.to_owned(),
+            issuer: issuer.map(str::to_owned),
+            leeway_secs: 30,
+        })
+    }
+
+    /// Reads the JWKS document at `path`.
+    ///
+    /// # Errors
+    /// [`KeyError`] when it cannot be read or used.
+    pub fn from_jwks_file(
+        path: &str,
+        audience: &str,
+        issuer: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_jwks_json(&text, audience, issuer)
+    }
+
+    /// Verifies a bearer token and returns its principal.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] for any token that does not verify.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let invalid = |m: &str| AuthError::Invalid(m.to_owned());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
+        let kid = header.kid.as_deref().ok_or_else(|| invalid("no kid"))?;
+        let (key, alg) = self.keys.get(kid).ok_or_else(|| invalid("unknown kid"))?;
+        if header.alg != *alg {
+            return Err(invalid("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(*alg);
+        validation.leeway = self.leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|e| AuthError::Invalid(e.kind_description()))?;
+        let claims = data.claims;
+        let actor = match (claims.role, claims.svc) {
+            (Some(role), None) => Actor::Person(role),
+            (None, Some(svc)) if !svc.is_empty() => Actor::Service(svc),
+            _ => return Err(invalid("a token names exactly one of role and svc")),
+        };
+        Ok(Principal {
+            subject: claims.sub,
+            actor,
+            scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+        })
+    }
+}
+
+trait KindDescription {
+    fn kind_description(&self) -> String;
+}
+
+impl KindDescription for jsonwebtoken::errors::Error {
+    fn kind_description(&self) -> String {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match self.kind() {
+            K::ExpiredSignature => "token expired".into(),
+            K::ImmatureSignature => "token not yet valid".into(),
+            K::InvalidAudience => "wrong audience".into(),
+            K::InvalidIssuer => "wrong issuer".into(),
+            K::InvalidSignature => "bad signature".into(),
+            K::InvalidAlgorithm => "algorithm not allowed".into(),
+            K::MissingRequiredClaim(c) => format!("missing claim {c}"),
+            _ => "malformed token".into(),
+        }
+    }
+}
+
+/// Signs tokens with an Ed25519 private key (local development, tests, the CLI).
+#[derive(Clone)]
+pub struct Signer {
+    kid: String,
+    key: EncodingKey,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer from a PKCS#8 PEM Ed25519 private key.
+    ///
+    /// # Errors
+    /// [`KeyError::Signing`] when the PEM is not an Ed25519 key.
+    pub fn from_pem(kid: &str, pem: &str) -> Result<Self, KeyError> {
+        Ok(Self {
+            kid: kid.to_owned(),
+            key: EncodingKey::from_ed_pem(pem.as_bytes())
+                .map_err(|e| KeyError::Signing(e.to_string()))?,
+        })
+    }
+
+    /// The key id put in every token's header.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs `claims`.
+    ///
+    /// # Errors
+    /// [`KeyError::Signing`] if signing fails.
+    pub fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| KeyError::Signing(e.to_string()))
+    }
+}
+
+/// A freshly generated Ed25519 key pair.
+#[derive(Debug, Clone)]
+pub struct GeneratedKey {
+    /// Key id.
+    pub kid: String,
+    /// PKCS#8 PEM private key.
+    pub private_pem: String,
+    /// The public key as a JWK (JSON object).
+    pub public_jwk: serde_json::Value,
+}
+
+/// Generates an Ed25519 key pair named `kid`.
+///
+/// # Errors
+/// [`KeyError::Signing`] if the key cannot be encoded.
+pub fn generate_key(kid: &str) -> Result<GeneratedKey, KeyError> {
+    let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = signing
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Signing(e.to_string()))?;
+    Ok(GeneratedKey {
+        kid: kid.to_owned(),
+        private_pem: pem.to_string(),
+        public_jwk: public_jwk(kid, signing.verifying_key().as_bytes()),
+    })
+}
+
+/// The JWK of an Ed25519 public key.
+pub fn public_jwk(kid: &str, public_key: &[u8; 32]) -> serde_json::Value {
+    serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": URL_SAFE_NO_PAD.encode(public_key),
+        "kid": kid,
+        "alg": "EdDSA",
+        "use": "sig",
+    })
+}
+
+/// The public JWK of a PKCS#8 PEM Ed25519 private key.
+///
+/// # Errors
+/// [`KeyError::Signing`] when the PEM is not an Ed25519 private key.
+pub fn public_jwk_of_pem(kid: &str, pem: &str) -> Result<serde_json::Value, KeyError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+        .map_err(|e| KeyError::Signing(e.to_string()))?;
+    Ok(public_jwk(kid, key.verifying_key().as_bytes()))
+}
+
+/// Builds claims for a person or a service, valid for `ttl_secs` from now.
+pub fn claims(
+    subject: &str,
+    actor: &Actor,
+    scopes: &[&str],
+    ttl_secs: i64,
+    issuer: &str,
+) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    let (role, svc) = match actor {
+        Actor::Person(r) => (Some(*r), None),
+        Actor::Service(s) => (None, Some(s.clone())),
+    };
+    Claims {
+        sub: subject.to_owned(),
+        exp: now + ttl_secs,
+        iat: now,
+        nbf: Some(now),
+        aud: Audience::One(crate::config::defaults::AUDIENCE.to_owned()),
+        iss: Some(issuer.to_owned()),
+        role,
+        svc,
+        scope: scopes.join(" "),
+    }
+}

@@ -1,0 +1,68 @@
+//! Reading `FRESHLINE_*` environment variables. Each binary has one `Settings` struct built
+//! with these helpers; nothing else reads the environment.
+
+use secrecy::SecretString;
+use std::str::FromStr;
+
+/// A variable that is set but cannot be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {key}={value:?} is invalid: {problem}")]
+pub struct ConfigError {
+    key: String,
+    value: String,
+    problem: String,
+}
+
+/// The variable's value, or `default` when unset or empty.
+pub fn string(key: &str, default: &str) -> String {
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => default.to_owned(),
+    }
+}
+
+/// The variable's value as a secret, or `default`.
+pub fn secret(key: &str, default: &str) -> SecretString {
+    SecretString::from(string(key, default))
+}
+
+/// The variable parsed as `T`, or `default` when unset or empty.
+///
+/// # Errors
+/// When the variable is set to something `T` cannot parse.
+pub fn parse<T>(key: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError {
+            key: key.to_owned(),
+            value: v,
+            problem: e.to_string(),
+        }),
+        _ => Ok(default),
+    }
+}
+
+/// Local defaults shared by every service: they match `infra/local`.
+pub mod defaults {
+    /// PostgreSQL started by `infra/local`.
+    pub const DATABASE_URL: &str = "postgres://freshline:freshline@127.0.0.1:55432/freshline";
+    /// Kafka started by `infra/local`.
+    pub const KAFKA_BROKERS: &str = "127.0.0.1:9092";
+    /// The JWKS written by `make up` (`freshline token keygen`).
+    pub const JWKS_PATH: &str = ".local/keys/jwks.json";
+    /// The signing key written by `make up`.
+    pub const SIGNING_KEY_PATH: &str = ".local/keys/signing-key.pem";
+    /// The audience every Freshline token names.
+    pub const AUDIENCE: &str = "freshline";
+    /// The issuer of locally minted tokens.
+    pub const ISSUER: &str = "freshline-local";
+    /// command-api's address.
+    pub const COMMAND_API_ADDR: &str = "127.0.0.1:8080";
+    /// query-api's address.
+    pub const QUERY_API_ADDR: &str = "127.0.0.1:8081";
+    /// The relay's health and metrics address.
+    pub const RELAY_ADDR: &str = "127.0.0.1:9181";
+}

@@ -1,0 +1,491 @@
+//! HTTP conventions shared by every service: RFC 9457 problem+json errors with a stable `code`,
+//! a JSON body extractor whose every refusal is a clear 4xx naming the fields, bearer-token
+//! authentication as a middleware, correlation ids, and health endpoints.
+
+use crate::auth::{AuthError, Principal, Verifier};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The media type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Request header carrying a correlation id (echoed on the response).
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// The field's path in the body (`address.country`), or the path or query parameter.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// An RFC 9457 problem, answered as `application/problem+json`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (`invalid_transition`, `validation_failed`, ...).
+    pub code: &'static str,
+    /// Short summary of the kind of problem.
+    pub title: &'static str,
+    /// Human-readable explanation of this occurrence.
+    pub detail: String,
+    /// Further members (`fields`, `current_status`, ...).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Seconds for `Retry-After`, for 429 and 503.
+    pub retry_after: Option<u32>,
+}
+
+/// The body of a problem document, for the OpenAPI description.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (`urn:freshline:problem:<code>`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation.
+    pub detail: String,
+    /// Stable code.
+    pub code: String,
+    /// Field errors, for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+impl ApiError {
+    /// A problem with no extra members.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            extra: serde_json::Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds a member to the problem body.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        if let Ok(v) = serde_json::to_value(value) {
+            self.extra.insert(key.to_owned(), v);
+        }
+        self
+    }
+
+    /// Sets `Retry-After`.
+    #[must_use]
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// `422 validation_failed` listing the fields.
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        let detail = match fields.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "The request is invalid",
+            detail,
+        )
+        .with("fields", fields)
+    }
+
+    /// `404 not_found`.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", detail)
+    }
+
+    /// `409` with a domain code.
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            code,
+            "The request conflicts with the current state",
+            detail,
+        )
+    }
+
+    /// `503 unavailable`: a dependency is down; try again.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service temporarily unavailable",
+            detail,
+        )
+        .retry_after(1)
+    }
+
+    /// `500 internal`: logs the cause chain once, answers a generic body.
+    pub fn internal(context: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        crate::telemetry::log_error_chain(context, err);
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+        )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing | AuthError::Invalid(_) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+                e.to_string(),
+            ),
+            AuthError::InsufficientScope { needed } => Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "Insufficient scope",
+                e.to_string(),
+            )
+            .with("required_scope", needed),
+            AuthError::RoleNotAllowed { needed, .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "Insufficient scope",
+                e.to_string(),
+            )
+            .with("required_scope", needed),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "type".into(),
+            format!("urn:freshline:problem:{}", self.code).into(),
+        );
+        body.insert("title".into(), self.title.into());
+        body.insert("status".into(), self.status.as_u16().into());
+        body.insert("detail".into(), self.detail.into());
+        body.insert("code".into(), self.code.into());
+        body.extend(self.extra);
+        let mut response =
+            (self.status, serde_json::Value::Object(body).to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"freshline\""),
+            );
+        }
+        response
+    }
+}
+
+/// A JSON body: `415` unless `Content-Type` is JSON, `413` over the body limit, `400` for
+/// malformed JSON, `422 validation_failed` naming the field for wrong types, missing fields,
+/// unknown fields and unknown enum values. An empty body reads as `{}`, so commands whose
+/// fields are all optional can be sent with no body.
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = json_content_type(req.headers());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "Request body too large",
+                        rejection.body_text(),
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        "Unreadable request body",
+                        rejection.body_text(),
+                    )
+                }
+            })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ));
+        } else {
+            &bytes
+        };
+        parse_json(bytes).map(ValidJson)
+    }
+}
+
+fn json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .is_some_and(|mime| {
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+/// Parses JSON with the path of the first offending field.
+///
+/// # Errors
+/// `400 malformed_json` for syntax errors, `422 validation_failed` for data errors.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = |e: &serde_json::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "Malformed JSON",
+            e.to_string(),
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => {
+            de.end().map_err(|e| malformed(&e))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.classify() == serde_json::error::Category::Data {
+                let field = if path == "." { "body".to_owned() } else { path };
+                Err(ApiError::validation(vec![FieldError::new(
+                    field,
+                    strip_position(&inner.to_string()),
+                )]))
+            } else {
+                Err(malformed(&inner))
+            }
+        }
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The outcome of authentication, put in request extensions by [`authenticate`].
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Result<Principal, Arc<AuthError>>);
+
+/// Middleware: verifies the bearer token once per request and records the outcome; the
+/// [`Principal`] extractor then answers 401 when it failed.
+pub async fn authenticate(
+    axum::extract::State(verifier): axum::extract::State<Arc<Verifier>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let outcome = match bearer(request.headers()) {
+        None => Err(Arc::new(AuthError::Missing)),
+        Some(token) => verifier.verify(token).map_err(Arc::new),
+    };
+    request.extensions_mut().insert(Authenticated(outcome));
+    next.run(request).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Authenticated>() {
+            Some(Authenticated(Ok(p))) => Ok(p.clone()),
+            Some(Authenticated(Err(e))) => Err(match e.as_ref() {
+                AuthError::Missing => AuthError::Missing,
+                AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
+                AuthError::InsufficientScope { needed } => AuthError::InsufficientScope { needed },
+                AuthError::RoleNotAllowed { role, needed } => AuthError::RoleNotAllowed {
+                    role: *role,
+                    needed,
+                },
+            }
+            .into()),
+            None => Err(AuthError::Missing.into()),
+        }
+    }
+}
+
+/// The correlation id of a request: the caller's `X-Correlation-Id` when it is a sane token
+/// (1-128 of `A-Z a-z 0-9 - _ . :`), else a new UUIDv7.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationId(pub String);
+
+/// Middleware: makes sure every request has a correlation id and echoes it on the response.
+pub async fn correlate(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    request.extensions_mut().insert(CorrelationId(id.clone()));
+    let span = tracing::info_span!("request", correlation_id = %id);
+    let mut response = {
+        let _entered = span.enter();
+        next.run(request).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(CORRELATION_HEADER, v);
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CorrelationId>()
+            .cloned()
+            .unwrap_or_else(|| CorrelationId(uuid::Uuid::now_v7().to_string())))
+    }
+}
+
+/// `404 not_found` for unknown routes.
+pub async fn not_found_fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// `405 method_not_allowed` for known routes with another method.
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The answer of `GET /readyz` given named dependency checks.
+pub fn readiness(checks: &[(&str, bool)]) -> Response {
+    let ready = checks.iter().all(|(_, ok)| *ok);
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": checks.iter().map(|(n, ok)| (n.to_string(), serde_json::Value::from(if *ok { "ok" } else { "down" }))).collect::<serde_json::Map<_, _>>(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    #[test]
+    fn data_errors_name_the_field_and_syntax_errors_are_malformed_json() {
+        let e = parse_json::<Body>(br#"{"name": "x", "inner": {"count": "many"}}"#)
+            .expect_err("wrong type");
+        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.extra["fields"][0]["field"], "inner.count");
+
+        let e = parse_json::<Body>(br#"{"name": "x"}"#).expect_err("missing");
+        assert_eq!(e.code, "validation_failed");
+
+        let e = parse_json::<Body>(br#"{"name": "x", "inner": {"count": 1}, "x": 1}"#)
+            .expect_err("unknown field");
+        assert_eq!(e.code, "validation_failed");
+
+        let e = parse_json::<Body>(br#"{"name": "#).expect_err("syntax");
+        assert_eq!(e.code, "malformed_json");
+        let e = parse_json::<Body>(br#"{"name": "x", "inner": {"count": 1}} trailing"#)
+            .expect_err("trailing");
+        assert_eq!(e.code, "malformed_json");
+    }
+}

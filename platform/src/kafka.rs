@@ -1,0 +1,76 @@
+//! Kafka clients configured once: an idempotent producer (`acks=all`) and topic creation from
+//! the names defined in `schemas`.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
+use schemas::topics::TopicSpec;
+use std::time::Duration;
+
+/// An idempotent producer: `acks=all`, `enable.idempotence=true` (so retries never duplicate
+/// or reorder within a partition), lz4 batches, a bounded delivery timeout so failures
+/// surface to the caller instead of waiting forever.
+///
+/// # Errors
+/// When the configuration is refused by librdkafka.
+pub fn idempotent_producer(brokers: &str, client_id: &str) -> Result<FutureProducer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", client_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "200000")
+        .set("message.timeout.ms", "30000")
+        .set("socket.keepalive.enable", "true")
+        .create()
+}
+
+/// A plain client config for consumers and admin clients.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    c
+}
+
+/// Creates every topic in `specs` (with `prefix`), leaving existing ones alone.
+///
+/// # Errors
+/// When the broker cannot be reached or refuses a topic for another reason than existing.
+pub async fn ensure_topics(
+    brokers: &str,
+    prefix: &str,
+    specs: &[TopicSpec],
+    replication: i32,
+) -> Result<Vec<String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let names: Vec<String> = specs
+        .iter()
+        .map(|s| schemas::topics::prefixed(prefix, s.name))
+        .collect();
+    let topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .zip(&names)
+        .map(|(s, name)| {
+            NewTopic::new(name, s.partitions, TopicReplication::Fixed(replication))
+                .set("min.insync.replicas", "1")
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin.create_topics(&topics, &opts).await?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                tracing::error!(%topic, ?code, "topic creation failed");
+                return Err(KafkaError::AdminOp(code));
+            }
+        }
+    }
+    Ok(names)
+}

@@ -1,0 +1,525 @@
+//! The outbox relay: publishes the event store to Kafka.
+//!
+//! The events table is the outbox. Every row carries the id of the transaction that wrote it
+//! (`xid`, an `xid8`) and a `global_position`. The relay reads rows in `(xid, global_position)`
+//! order after its checkpoint, and only rows whose transaction is older than the oldest
+//! transaction still in flight (`pg_snapshot_xmin(pg_current_snapshot())`). Transaction ids
+//! are handed out in order and every transaction below that horizon has finished, so no row
+//! can later appear behind the checkpoint: an event whose transaction commits late is
+//! published late, never skipped.
+//!
+//! Each batch is published with the idempotent producer (`acks=all`), key = aggregate id, to
+//! the aggregate type's topic; the checkpoint moves only after the broker acknowledged every
+//! record of the batch. Delivery is **at least once**: a crash between the acknowledgement and
+//! the checkpoint publishes the batch again, and consumers deduplicate on
+//! `(aggregate_id, sequence)`. One relay per name publishes at a time (a PostgreSQL advisory
+//! lock held on a dedicated connection); others wait as hot standbys.
+//!
+//! A row that cannot be put in an envelope (unknown aggregate type, untagged payload) stops
+//! the relay at that row, with an error log and `freshline_relay_stalled = 1`: skipping it
+//! would break per-aggregate order for every consumer, and losing it would break the audit
+//! trail, so an operator must look.
+
+use crate::metrics::{register, MetricsError};
+use chrono::{DateTime, Utc};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use schemas::envelope::{parse_version, untag_stored_payload};
+use schemas::{Envelope, EnvelopeError};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Metric names of the relay, defined once.
+pub mod names {
+    /// Events published, by topic.
+    pub const PUBLISHED: &str = "freshline_relay_events_published_total";
+    /// Batches published.
+    pub const BATCHES: &str = "freshline_relay_batches_total";
+    /// Failed publish attempts (the batch is retried).
+    pub const FAILURES: &str = "freshline_relay_publish_failures_total";
+    /// Age of the oldest event not yet published, at the last poll.
+    pub const LAG: &str = "freshline_relay_lag_seconds";
+    /// Global position of the last published event.
+    pub const POSITION: &str = "freshline_relay_last_global_position";
+    /// 1 while this relay holds the leader lock.
+    pub const LEADER: &str = "freshline_relay_leader";
+    /// 1 while the relay is stopped at a row it cannot publish.
+    pub const STALLED: &str = "freshline_relay_stalled";
+}
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Name of this relay (checkpoint row and leader lock).
+    pub name: String,
+    /// Prefix for topic names (empty in production; tests use their own).
+    pub topic_prefix: String,
+    /// Rows per batch.
+    pub batch_size: i64,
+    /// Sleep when there is nothing to publish.
+    pub poll_interval: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            topic_prefix: String::new(),
+            batch_size: 2000,
+            poll_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+/// The relay's metrics.
+#[derive(Debug, Clone)]
+pub struct RelayMetrics {
+    published: IntCounterVec,
+    batches: IntCounter,
+    failures: IntCounter,
+    lag: Gauge,
+    position: IntGauge,
+    leader: IntGauge,
+    stalled: IntGauge,
+}
+
+impl RelayMetrics {
+    /// Creates and registers the relay's metrics.
+    ///
+    /// # Errors
+    /// When they are already registered.
+    pub fn new(registry: &Registry) -> Result<Self, MetricsError> {
+        Ok(Self {
+            published: register(
+                registry,
+                IntCounterVec::new(Opts::new(names::PUBLISHED, "Events published"), &["topic"])?,
+            )?,
+            batches: register(
+                registry,
+                IntCounter::new(names::BATCHES, "Batches published")?,
+            )?,
+            failures: register(
+                registry,
+                IntCounter::new(names::FAILURES, "Failed publish attempts")?,
+            )?,
+            lag: register(
+                registry,
+                Gauge::new(names::LAG, "Age of the oldest unpublished event (s)")?,
+            )?,
+            position: register(
+                registry,
+                IntGauge::new(
+                    names::POSITION,
+                    "Global position of the last published event",
+                )?,
+            )?,
+            leader: register(registry, IntGauge::new(names::LEADER, "1 while leader")?)?,
+            stalled: register(
+                registry,
+                IntGauge::new(names::STALLED, "1 while stopped at an unpublishable row")?,
+            )?,
+        })
+    }
+}
+
+/// Why the relay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// PostgreSQL failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// The leader connection was lost: another relay may now lead.
+    #[error("lost the leader lock")]
+    LostLeadership,
+}
+
+/// A row of the outbox.
+#[derive(Debug, sqlx::FromRow)]
+struct OutboxRow {
+    xid: String,
+    global_position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+    event_id: Uuid,
+    recorded_at: DateTime<Utc>,
+}
+
+/// A checkpoint: everything at or before it in outbox order has been published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Transaction id (as text: `xid8` has no native binding).
+    pub xid: String,
+    /// Global position.
+    pub position: i64,
+}
+
+/// A prepared record.
+struct Outgoing {
+    topic: String,
+    key: String,
+    value: Vec<u8>,
+    event_type: String,
+    event_version: String,
+    correlation_id: Option<String>,
+}
+
+/// Why a row cannot be published.
+#[derive(Debug, thiserror::Error)]
+enum PoisonRow {
+    #[error("no topic for aggregate type {0}")]
+    UnknownAggregate(String),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("envelope does not serialise")]
+    Serialise(#[from] serde_json::Error),
+}
+
+/// The relay (see the module documentation).
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    producer: FutureProducer,
+    cfg: RelayConfig,
+    metrics: RelayMetrics,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// A relay publishing from `pool` with `producer`.
+    pub fn new(
+        pool: PgPool,
+        producer: FutureProducer,
+        cfg: RelayConfig,
+        metrics: RelayMetrics,
+    ) -> Self {
+        Self {
+            pool,
+            producer,
+            cfg,
+            metrics,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled: waits for the leader lock, then publishes.
+    ///
+    /// # Errors
+    /// [`RelayError`] when the database fails or leadership is lost; the caller restarts it.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), RelayError> {
+        let Some(mut leader) = self.acquire_leadership(&shutdown).await? else {
+            return Ok(());
+        };
+        self.metrics.leader.set(1);
+        let result = self.publish_loop(&mut leader, &shutdown).await;
+        self.metrics.leader.set(0);
+        // Dropping the connection closes it, which releases the session-level lock.
+        drop(leader.detach());
+        result
+    }
+
+    async fn acquire_leadership(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<PoolConnection<Postgres>>, RelayError> {
+        let key = lock_key(&self.cfg.name);
+        let mut announced = false;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+            if locked {
+                tracing::info!(relay = %self.cfg.name, "relay is the leader");
+                return Ok(Some(conn));
+            }
+            drop(conn);
+            if !announced {
+                tracing::info!(relay = %self.cfg.name, "another relay leads; standing by");
+                announced = true;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn publish_loop(
+        &self,
+        leader: &mut PoolConnection<Postgres>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RelayError> {
+        let mut checkpoint = self.load_checkpoint().await?;
+        let mut last_leader_check = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            if last_leader_check.elapsed() > Duration::from_secs(2) {
+                sqlx::query("SELECT 1")
+                    .execute(&mut **leader)
+                    .await
+                    .map_err(|_| RelayError::LostLeadership)?;
+                last_leader_check = Instant::now();
+            }
+            let rows = self.fetch(&checkpoint).await?;
+            let Some(last) = rows.last() else {
+                self.metrics.lag.set(0.0);
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(self.cfg.poll_interval) => continue,
+                }
+            };
+            let next = Checkpoint {
+                xid: last.xid.clone(),
+                position: last.global_position,
+            };
+            let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cfg.batch_size;
+            self.metrics
+                .lag
+                .set(lag_seconds(rows.first().map(|r| r.recorded_at)));
+            let outgoing = match self.prepare(&rows) {
+                Ok(o) => o,
+                Err((row, e)) => {
+                    self.metrics.stalled.set(1);
+                    tracing::error!(
+                        relay = %self.cfg.name, global_position = row, error = %e,
+                        "cannot publish this event; the relay stops here until it is fixed"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    }
+                }
+            };
+            self.metrics.stalled.set(0);
+            match self.publish(&outgoing).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(100);
+                    self.save_checkpoint(&next).await?;
+                    checkpoint = next;
+                    self.metrics.batches.inc();
+                    self.metrics.position.set(checkpoint.position);
+                    for o in &outgoing {
+                        self.metrics.published.with_label_values(&[&o.topic]).inc();
+                    }
+                }
+                Err(e) => {
+                    self.metrics.failures.inc();
+                    tracing::warn!(relay = %self.cfg.name, error = %e, ?backoff,
+                        "publishing failed; retrying the batch");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            if !full {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(self.cfg.poll_interval) => {}
+                }
+            }
+        }
+        tracing::info!(relay = %self.cfg.name, position = checkpoint.position, "relay stopped");
+        Ok(())
+    }
+
+    /// The stored checkpoint (the start of the store when there is none).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn load_checkpoint(&self) -> Result<Checkpoint, sqlx::Error> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT last_xid::text, last_position FROM relay_checkpoints WHERE relay = $1",
+        )
+        .bind(&self.cfg.name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or_else(
+            || Checkpoint {
+                xid: "0".into(),
+                position: 0,
+            },
+            |(xid, position)| Checkpoint { xid, position },
+        ))
+    }
+
+    async fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), sqlx::Error> {
+        // Never moves backwards, even if a deposed leader finishes a batch late.
+        sqlx::query(
+            "INSERT INTO relay_checkpoints (relay, last_xid, last_position)
+             VALUES ($1, $2::text::xid8, $3)
+             ON CONFLICT (relay) DO UPDATE
+               SET last_xid = EXCLUDED.last_xid, last_position = EXCLUDED.last_position,
+                   updated_at = now()
+               WHERE (relay_checkpoints.last_xid, relay_checkpoints.last_position)
+                   < (EXCLUDED.last_xid, EXCLUDED.last_position)",
+        )
+        .bind(&self.cfg.name)
+        .bind(&c.xid)
+        .bind(c.position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn fetch(&self, after: &Checkpoint) -> Result<Vec<OutboxRow>, sqlx::Error> {
+        sqlx::query_as::<_, OutboxRow>(
+            "SELECT xid::text AS xid, global_position, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version, payload, metadata, event_id, recorded_at
+               FROM events
+              WHERE (xid, global_position) > ($1::text::xid8, $2)
+                AND xid < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY xid, global_position
+              LIMIT $3",
+        )
+        .bind(&after.xid)
+        .bind(after.position)
+        .bind(self.cfg.batch_size)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    fn prepare(&self, rows: &[OutboxRow]) -> Result<Vec<Outgoing>, (i64, PoisonRow)> {
+        rows.iter()
+            .map(|r| self.envelope(r).map_err(|e| (r.global_position, e)))
+            .collect()
+    }
+
+    fn envelope(&self, r: &OutboxRow) -> Result<Outgoing, PoisonRow> {
+        let topic = schemas::topics::for_aggregate(&r.aggregate_type)
+            .ok_or_else(|| PoisonRow::UnknownAggregate(r.aggregate_type.clone()))?;
+        let metadata = match &r.metadata {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let correlation_id = metadata
+            .get(schemas::metadata_keys::CORRELATION_ID)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let envelope = Envelope {
+            event_id: r.event_id,
+            aggregate_type: r.aggregate_type.clone(),
+            aggregate_id: r.aggregate_id.clone(),
+            sequence: r.sequence,
+            global_position: r.global_position,
+            event_type: r.event_type.clone(),
+            event_version: parse_version(&r.event_version)?,
+            occurred_at: r.recorded_at,
+            metadata,
+            payload: untag_stored_payload(&r.event_type, r.payload.clone())?,
+        };
+        Ok(Outgoing {
+            topic: schemas::topics::prefixed(&self.cfg.topic_prefix, topic.name),
+            key: r.aggregate_id.clone(),
+            value: serde_json::to_vec(&envelope)?,
+            event_type: r.event_type.clone(),
+            event_version: r.event_version.clone(),
+            correlation_id,
+        })
+    }
+
+    /// Enqueues the batch in order (so per-partition order is the outbox order), then waits
+    /// for every acknowledgement.
+    async fn publish(&self, batch: &[Outgoing]) -> Result<(), KafkaError> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for o in batch {
+            let mut headers = OwnedHeaders::new_with_capacity(3)
+                .insert(Header {
+                    key: schemas::HEADER_EVENT_TYPE,
+                    value: Some(o.event_type.as_bytes()),
+                })
+                .insert(Header {
+                    key: schemas::HEADER_EVENT_VERSION,
+                    value: Some(o.event_version.as_bytes()),
+                });
+            if let Some(c) = &o.correlation_id {
+                headers = headers.insert(Header {
+                    key: schemas::HEADER_CORRELATION_ID,
+                    value: Some(c.as_bytes()),
+                });
+            }
+            loop {
+                let record = FutureRecord::to(&o.topic)
+                    .key(&o.key)
+                    .payload(&o.value)
+                    .headers(headers.clone());
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        // Drain what is in flight, then enqueue this record again: order is kept.
+                        for d in pending.drain(..) {
+                            delivered(d.await)?;
+                        }
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
+        }
+        let mut first_error = None;
+        for d in pending {
+            if let Err(e) = delivered(d.await) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => {
+                if let Some(fatal) = self.producer.client().fatal_error() {
+                    tracing::error!(?fatal, "producer hit a fatal error; restart the relay");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn delivered(
+    r: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+) -> Result<(), KafkaError> {
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e),
+        Err(_) => Err(KafkaError::Canceled),
+    }
+}
+
+fn lag_seconds(oldest: Option<DateTime<Utc>>) -> f64 {
+    oldest.map_or(0.0, |t| {
+        (Utc::now() - t).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
+    })
+}
+
+/// The advisory-lock key of a relay name (stable across processes and versions).
+fn lock_key(name: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("freshline.relay:{name}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
