@@ -1,1 +1,117 @@
-fn main() {}
+//! `freshline`: the command line for operators and analysts.
+//!
+//! - `freshline token keygen | mint | jwks`: Ed25519 signing keys and tokens for people and
+//!   services (local development and tests; production tokens come from the identity provider);
+//! - `freshline topics create`: the Kafka topics defined in `schemas`;
+//! - `freshline db migrate`: the PostgreSQL schema;
+//! - `freshline demo seed`: demo suppliers through the real command API;
+//! - `freshline load suppliers`: a short registration load, printing throughput and latency.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod demo;
+mod token;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use platform::config::defaults;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "freshline",
+    version,
+    about = "Operate Freshline: tokens, topics, schema, demo data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Signing keys and tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Kafka topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// The PostgreSQL schema.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Demo data.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
+    /// Load generators (short runs against a running stack).
+    #[command(subcommand)]
+    Load(demo::LoadCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Create every event topic (existing ones are left alone).
+    Create {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "FRESHLINE_KAFKA_BROKERS", default_value = defaults::KAFKA_BROKERS)]
+        brokers: String,
+        /// Prefix for every topic name.
+        #[arg(long, env = "FRESHLINE_TOPIC_PREFIX", default_value = "")]
+        prefix: String,
+        /// Replication factor.
+        #[arg(long, default_value_t = 1)]
+        replication: i32,
+    },
+    /// List the event topics this version defines.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply pending migrations.
+    Migrate {
+        /// PostgreSQL URL.
+        #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
+        database_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Token(t) => token::run(t),
+        Command::Topics(TopicsCommand::Create {
+            brokers,
+            prefix,
+            replication,
+        }) => {
+            let names = platform::kafka::ensure_topics(
+                &brokers,
+                &prefix,
+                schemas::topics::ALL,
+                replication,
+            )
+            .await
+            .context("creating topics")?;
+            for n in names {
+                println!("{n}");
+            }
+            Ok(())
+        }
+        Command::Topics(TopicsCommand::List) => {
+            for t in schemas::topics::ALL {
+                println!(
+                    "{}\t{}\t{} partitions",
+                    t.name, t.aggregate_type, t.partitions
+                );
+            }
+            Ok(())
+        }
+        Command::Db(DbCommand::Migrate { database_url }) => {
+            let pool = platform::db::pool(&secrecy::SecretString::from(database_url), 2)?;
+            platform::db::migrate(&pool).await.context("migrating")?;
+            eprintln!("schema is up to date");
+            Ok(())
+        }
+        Command::Demo(d) => demo::run_demo(d).await,
+        Command::Load(l) => demo::run_load(l).await,
+    }
+}

@@ -1,1 +1,158 @@
-//! placeholder
+//! command-api: Freshline's write side. HTTP commands are authenticated (scopes and roles),
+//! validated into domain commands, decided by the aggregates and appended to the postgres-es
+//! event store; the store is also the outbox that `outbox-relay` publishes to Kafka.
+
+pub mod bus;
+pub mod context;
+pub mod registry;
+pub mod response;
+pub mod settings;
+pub mod suppliers;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use platform::auth::Verifier;
+use platform::idempotency::Idempotency;
+use platform::metrics::HttpMetrics;
+use prometheus::Registry;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+
+/// Shared state of the handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Supplier commands.
+    pub suppliers: Arc<suppliers::SupplierService>,
+    /// The database (readiness).
+    pub pool: PgPool,
+    /// This instance's metrics.
+    pub registry: Registry,
+}
+
+/// Why the app could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Metrics registration failed.
+    #[error("metrics")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// The OpenAPI description served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Freshline command API", version = "1", description = "Commands of the fresh-food marketplace. Every command answers `{id, version}`; errors are RFC 9457 problem+json with a stable `code`."),
+    paths(
+        suppliers::register, suppliers::submit_document, suppliers::approve,
+        suppliers::reject, suppliers::suspend, suppliers::reinstate
+    ),
+    components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted)),
+    modifiers(&BearerAuth),
+    tags((name = "suppliers", description = "Supplier onboarding and lifecycle"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT (EdDSA)")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Builds the router with all middleware: panics become 500 problems, correlation ids,
+/// authentication, idempotency, body limit, HTTP metrics.
+///
+/// # Errors
+/// When metrics cannot be registered.
+pub fn router(
+    pool: PgPool,
+    verifier: Arc<Verifier>,
+    registry: Registry,
+    max_body_bytes: usize,
+) -> Result<Router, BuildError> {
+    let http_metrics = HttpMetrics::new(&registry)?;
+    let command_metrics = bus::CommandMetrics::new(&registry)?;
+    let registration = registry::PgRegistrationRegistry::new(pool.clone());
+    let supplier_bus = bus::CommandBus::new(
+        pool.clone(),
+        domain::SupplierServices {
+            registry: Arc::new(registration.clone()),
+        },
+        command_metrics,
+    );
+    let state = AppState {
+        suppliers: Arc::new(suppliers::SupplierService::new(supplier_bus, registration)),
+        pool: pool.clone(),
+        registry,
+    };
+    let commands = Router::new()
+        .route("/v1/suppliers", post(suppliers::register))
+        .route(
+            "/v1/suppliers/{id}/documents",
+            post(suppliers::submit_document),
+        )
+        .route("/v1/suppliers/{id}/approve", post(suppliers::approve))
+        .route("/v1/suppliers/{id}/reject", post(suppliers::reject))
+        .route("/v1/suppliers/{id}/suspend", post(suppliers::suspend))
+        .route("/v1/suppliers/{id}/reinstate", post(suppliers::reinstate))
+        .layer(from_fn_with_state(
+            Idempotency {
+                pool,
+                max_body_bytes,
+            },
+            platform::idempotency::idempotent,
+        ))
+        .layer(from_fn_with_state(verifier, platform::http::authenticate));
+    Ok(Router::new()
+        .merge(commands)
+        .route("/healthz", get(platform::http::healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(platform::http::not_found_fallback)
+        .method_not_allowed_fallback(platform::http::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(from_fn_with_state(
+            http_metrics,
+            platform::metrics::track_http,
+        ))
+        .layer(from_fn(platform::http::correlate))
+        .layer(CatchPanicLayer::custom(panic_problem))
+        .with_state(state))
+}
+
+fn panic_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    platform::http::ApiError::internal(
+        "handler panicked",
+        &std::io::Error::other("panic in request handler"),
+    )
+    .into_response()
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    platform::http::readiness(&[("postgres", platform::db::ping(&app.pool).await)])
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    platform::metrics::render(&app.registry)
+}
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}

@@ -1,1 +1,6 @@
-//! placeholder
+//! sagas: Freshline's process managers and policies — order fulfilment (stock, payment,
+//! delivery, with compensation and deadlines), the expiry scheduler, notifications, and the
+//! adapters to payment and delivery providers. Sagas act only by sending commands to
+//! command-api with their own service token.
+//!
+//! Not built yet: the fulfilment issue brings the first saga.

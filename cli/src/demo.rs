@@ -1,0 +1,305 @@
+//! `freshline demo seed` and `freshline load suppliers`: drive the real command API over HTTP
+//! with tokens signed by the local key.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use futures::stream::{self, StreamExt};
+use platform::auth::{self, Actor, Role};
+use platform::config::defaults;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Register demo suppliers through command-api: most approved, some pending, a few
+    /// rejected or suspended. Re-running it leaves existing demo suppliers alone.
+    Seed {
+        /// command-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_COMMAND_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+        /// How many suppliers.
+        #[arg(long, default_value_t = 60)]
+        suppliers: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// The signing key.
+        #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// Register suppliers as fast as the API takes them; prints throughput and latency.
+    Suppliers {
+        /// command-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_COMMAND_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+        /// How many registrations.
+        #[arg(long, default_value_t = 5000)]
+        count: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// The signing key.
+        #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
+        key: PathBuf,
+    },
+}
+
+fn admin_token(key: &PathBuf) -> anyhow::Result<String> {
+    let pem = std::fs::read_to_string(key)
+        .with_context(|| format!("reading {} (run `freshline token keygen`)", key.display()))?;
+    let kid = std::fs::read_to_string(key.with_extension("kid"))?;
+    let signer = auth::Signer::from_pem(kid.trim(), &pem)?;
+    let claims = auth::claims(
+        "demo-admin",
+        &Actor::Person(Role::Admin),
+        Role::Admin.default_scopes(),
+        3600,
+        defaults::ISSUER,
+    );
+    Ok(signer.sign(&claims)?)
+}
+
+const NAMES: &[&str] = &[
+    "Green Acres",
+    "Sunny Orchard",
+    "Polder Greens",
+    "Alpine Dairy",
+    "Rivierklei Farms",
+    "Golden Loaf",
+    "Herb Valley",
+    "Tulip Fields",
+    "Blue Meadow",
+    "Old Mill Bakery",
+    "Coastal Produce",
+    "Hillside Berries",
+    "Stone Fruit Co",
+    "Fresh Roots",
+    "Valley Creamery",
+];
+const CITIES: &[(&str, &str, &str)] = &[
+    ("Naaldwijk", "2671 AA", "NL"),
+    ("Westland", "2681 BB", "NL"),
+    ("Hamburg", "20095", "DE"),
+    ("Munich", "80331", "DE"),
+    ("Lyon", "69001", "FR"),
+    ("Valencia", "46001", "ES"),
+    ("Bologna", "40121", "IT"),
+];
+const CATEGORIES: &[&str] = &["fruit", "vegetable", "herb", "dairy", "bakery", "other"];
+
+fn supplier_body(i: usize, number: &str) -> serde_json::Value {
+    let (city, postal, country) = CITIES[i % CITIES.len()];
+    serde_json::json!({
+        "legal_name": format!("{} {} B.V.", NAMES[i % NAMES.len()], i),
+        "registration_number": number,
+        "contact_email": format!("ops{i}@supplier{i}.example"),
+        "phone": format!("+31 20 {:07}", 5_000_000 + i),
+        "address": {"line1": format!("Dijkweg {}", i % 300 + 1), "city": city, "postal_code": postal, "country": country},
+        "categories": [CATEGORIES[i % CATEGORIES.len()], CATEGORIES[(i * 7 + 1) % CATEGORIES.len()]],
+        "owner_subject": format!("supplier-{i}"),
+    })
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = r.status().as_u16();
+        let body = r.json().await.unwrap_or(serde_json::Value::Null);
+        Ok((status, body))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Created,
+    Existing,
+}
+
+async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
+    let number = format!("DEMO-{i:05}");
+    let (status, body) = api
+        .post("/v1/suppliers", &supplier_body(i, &number))
+        .await?;
+    match status {
+        201 => {}
+        409 if body["code"] == "duplicate_registration"
+            || body["code"] == "credentials_blocked" =>
+        {
+            return Ok(Outcome::Existing)
+        }
+        _ => bail!("registering {number}: {status} {body}"),
+    }
+    let id = body["id"].as_str().context("no id")?.to_owned();
+    let expect = |what: &str, (status, body): (u16, serde_json::Value)| {
+        if status == 202 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{what} {number}: {status} {body}"))
+        }
+    };
+    let licence = serde_json::json!({"kind": "business_license", "reference": format!("LIC-{i:05}"), "expires_on": "2030-12-31"});
+    expect(
+        "licence",
+        api.post(&format!("/v1/suppliers/{id}/documents"), &licence)
+            .await?,
+    )?;
+    match i % 25 {
+        // ~8% stay pending, ~4% rejected, ~4% suspended, the rest approved.
+        0 | 1 => {}
+        2 => expect(
+            "reject",
+            api.post(
+                &format!("/v1/suppliers/{id}/reject"),
+                &serde_json::json!({"reason": "licence could not be verified"}),
+            )
+            .await?,
+        )?,
+        _ => {
+            expect(
+                "approve",
+                api.post(
+                    &format!("/v1/suppliers/{id}/approve"),
+                    &serde_json::json!({"note": "demo data"}),
+                )
+                .await?,
+            )?;
+            if i % 25 == 3 {
+                expect(
+                    "suspend",
+                    api.post(
+                        &format!("/v1/suppliers/{id}/suspend"),
+                        &serde_json::json!({"reason": "cold chain audit pending"}),
+                    )
+                    .await?,
+                )?;
+            }
+        }
+    }
+    Ok(Outcome::Created)
+}
+
+pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
+    let DemoCommand::Seed {
+        api,
+        suppliers,
+        concurrency,
+        key,
+    } = cmd;
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: api.trim_end_matches('/').to_owned(),
+        token: admin_token(&key)?,
+    };
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Outcome>> = stream::iter(0..suppliers)
+        .map(|i| seed_one(&api, i))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let (mut created, mut existing) = (0, 0);
+    for r in results {
+        match r? {
+            Outcome::Created => created += 1,
+            Outcome::Existing => existing += 1,
+        }
+    }
+    eprintln!(
+        "demo suppliers: {created} created, {existing} already present ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
+    let LoadCommand::Suppliers {
+        api,
+        count,
+        concurrency,
+        key,
+    } = cmd;
+    let api = Api {
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()?,
+        base: api.trim_end_matches('/').to_owned(),
+        token: admin_token(&key)?,
+    };
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let started = Instant::now();
+    let latencies: Vec<anyhow::Result<Duration>> = stream::iter(0..count)
+        .map(|i| {
+            let api = &api;
+            let number = format!("L{}-{i}", &run[..8]);
+            async move {
+                let t = Instant::now();
+                let (status, body) = api
+                    .post("/v1/suppliers", &supplier_body(i, &number))
+                    .await?;
+                if status != 201 {
+                    bail!("{status} {body}");
+                }
+                Ok(t.elapsed())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut ok: Vec<Duration> = Vec::with_capacity(count);
+    let mut failed = 0;
+    for l in latencies {
+        match l {
+            Ok(d) => ok.push(d),
+            Err(e) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("failed: {e:#}");
+                }
+            }
+        }
+    }
+    ok.sort();
+    let pct = |p: f64| {
+        ok.get(((ok.len() as f64 * p) as usize).min(ok.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "registrations: {} ok, {failed} failed in {:.2}s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (concurrency {concurrency})",
+        ok.len(),
+        elapsed.as_secs_f64(),
+        ok.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0),
+    );
+    Ok(())
+}

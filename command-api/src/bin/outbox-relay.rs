@@ -1,0 +1,109 @@
+//! The outbox relay binary: publishes the event store to Kafka (see `platform::relay`), and
+//! serves `/healthz`, `/readyz` and `/metrics`.
+
+use anyhow::Context;
+use axum::routing::get;
+use platform::config::{self, defaults};
+use platform::relay::{Relay, RelayConfig, RelayMetrics};
+use platform::telemetry::LogFormat;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The relay's configuration, from `FRESHLINE_*` variables.
+#[derive(Debug)]
+struct Settings {
+    database_url: secrecy::SecretString,
+    brokers: String,
+    relay: RelayConfig,
+    http_addr: String,
+    create_topics: bool,
+    log_format: LogFormat,
+    log_filter: String,
+}
+
+impl Settings {
+    fn from_env() -> Result<Self, config::ConfigError> {
+        Ok(Self {
+            database_url: config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
+            brokers: config::string("FRESHLINE_KAFKA_BROKERS", defaults::KAFKA_BROKERS),
+            relay: RelayConfig {
+                name: config::string("FRESHLINE_RELAY_NAME", "default"),
+                topic_prefix: config::string("FRESHLINE_TOPIC_PREFIX", ""),
+                batch_size: config::parse("FRESHLINE_RELAY_BATCH_SIZE", 2000)?,
+                poll_interval: Duration::from_millis(config::parse("FRESHLINE_RELAY_POLL_MS", 10)?),
+            },
+            http_addr: config::string("FRESHLINE_RELAY_HTTP_ADDR", defaults::RELAY_ADDR),
+            create_topics: config::parse("FRESHLINE_RELAY_CREATE_TOPICS", true)?,
+            log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
+            log_filter: config::string("FRESHLINE_LOG", "info,sqlx=warn"),
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let s = Settings::from_env()?;
+    platform::telemetry::init(s.log_format, &s.log_filter);
+    let pool = platform::db::pool(&s.database_url, 4)?;
+    platform::db::migrate(&pool)
+        .await
+        .context("running migrations")?;
+    if s.create_topics {
+        platform::kafka::ensure_topics(&s.brokers, &s.relay.topic_prefix, schemas::topics::ALL, 1)
+            .await
+            .context("creating topics")?;
+    }
+    let registry = prometheus::Registry::new();
+    let metrics = RelayMetrics::new(&registry)?;
+    let producer = platform::kafka::idempotent_producer(&s.brokers, "freshline-outbox-relay")?;
+    let relay = Relay::new(pool.clone(), producer, s.relay, metrics);
+
+    let shutdown = CancellationToken::new();
+    let http = {
+        let pool = pool.clone();
+        let app = axum::Router::new()
+            .route("/healthz", get(platform::http::healthz))
+            .route(
+                "/readyz",
+                get(move || {
+                    let pool = pool.clone();
+                    async move {
+                        platform::http::readiness(&[("postgres", platform::db::ping(&pool).await)])
+                    }
+                }),
+            )
+            .route(
+                "/metrics",
+                get(move || {
+                    let registry = registry.clone();
+                    async move { platform::metrics::render(&registry) }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind(&s.http_addr)
+            .await
+            .with_context(|| format!("binding {}", s.http_addr))?;
+        tracing::info!(addr = %s.http_addr, "relay health and metrics listening");
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "relay HTTP server failed");
+            }
+        })
+    };
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        platform::shutdown_signal().await;
+        signal_token.cancel();
+    });
+    while !shutdown.is_cancelled() {
+        if let Err(e) = relay.run(shutdown.clone()).await {
+            platform::telemetry::log_error_chain("relay stopped; restarting in 1 s", &e);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    http.await.ok();
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! The command-api binary.
+
+use anyhow::Context;
+use command_api::settings::Settings;
+use platform::auth::Verifier;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    platform::telemetry::init(settings.log_format, &settings.log_filter);
+    let pool = platform::db::pool(&settings.database_url, settings.db_max_connections)?;
+    platform::db::migrate(&pool)
+        .await
+        .context("running migrations")?;
+    let verifier = Verifier::from_jwks_file(
+        &settings.jwks_path,
+        &settings.audience,
+        settings.issuer.as_deref(),
+    )
+    .context("loading verifying keys")?;
+    let app = command_api::router(
+        pool,
+        Arc::new(verifier),
+        prometheus::Registry::new(),
+        settings.max_body_bytes,
+    )?;
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(addr = %settings.http_addr, "command-api listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(platform::shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The answer to an accepted command: `{"id", "version"}` with a `Location` to read it from.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The body of every accepted command.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommandAccepted {
+    /// The aggregate's id.
+    pub id: Uuid,
+    /// The aggregate's version after the command; pass it as `min_version` to the query API
+    /// to read your own write.
+    pub version: usize,
+}
+
+/// `201 Created` or `202 Accepted` with a `Location`.
+#[derive(Debug)]
+pub struct Accepted {
+    status: StatusCode,
+    body: CommandAccepted,
+    location: String,
+}
+
+impl Accepted {
+    /// `201` for a creation.
+    pub fn created(id: Uuid, version: usize, location: String) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            body: CommandAccepted { id, version },
+            location,
+        }
+    }
+
+    /// `202` for any other command.
+    pub fn accepted(id: Uuid, version: usize, location: String) -> Self {
+        Self {
+            status: StatusCode::ACCEPTED,
+            body: CommandAccepted { id, version },
+            location,
+        }
+    }
+}
+
+impl IntoResponse for Accepted {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::LOCATION, self.location)],
+            axum::Json(self.body),
+        )
+            .into_response()
+    }
+}

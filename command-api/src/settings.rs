@@ -1,0 +1,49 @@
+//! command-api's configuration, from `FRESHLINE_*` variables with local defaults.
+
+use platform::config::{self, defaults, ConfigError};
+use platform::telemetry::LogFormat;
+use secrecy::SecretString;
+
+/// Everything command-api reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `FRESHLINE_HTTP_ADDR`.
+    pub http_addr: String,
+    /// `FRESHLINE_DATABASE_URL`.
+    pub database_url: SecretString,
+    /// `FRESHLINE_DB_MAX_CONNECTIONS`.
+    pub db_max_connections: u32,
+    /// `FRESHLINE_JWKS_PATH`: the verifying keys.
+    pub jwks_path: String,
+    /// `FRESHLINE_AUTH_AUDIENCE`.
+    pub audience: String,
+    /// `FRESHLINE_AUTH_ISSUER` (empty: any issuer).
+    pub issuer: Option<String>,
+    /// `FRESHLINE_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// `FRESHLINE_LOG_FORMAT` (`json` or `pretty`).
+    pub log_format: LogFormat,
+    /// `FRESHLINE_LOG` (a tracing filter).
+    pub log_filter: String,
+}
+
+impl Settings {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something invalid.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
+        Ok(Self {
+            http_addr: config::string("FRESHLINE_HTTP_ADDR", defaults::COMMAND_API_ADDR),
+            database_url: config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
+            db_max_connections: config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
+            jwks_path: config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
+            audience: config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
+            issuer: (issuer != "*").then_some(issuer),
+            max_body_bytes: config::parse("FRESHLINE_MAX_BODY_BYTES", 64 * 1024)?,
+            log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
+            log_filter: config::string("FRESHLINE_LOG", "info,sqlx=warn"),
+        })
+    }
+}

@@ -1,0 +1,603 @@
+//! Supplier commands: request bodies, their validation into domain commands, the routes, and
+//! the mapping of supplier rejections to problem codes.
+
+use crate::bus::{CommandBus, Committed};
+use crate::context::CommandContext;
+use crate::registry::PgRegistrationRegistry;
+use crate::response::Accepted;
+use crate::AppState;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use cqrs_es::AggregateError;
+use domain::supplier::{
+    ApproveSupplier, RegisterSupplier, ReinstateSupplier, RejectSupplier, SubmitDocument,
+    SuspendSupplier,
+};
+use domain::values::{
+    Address, AddressLine, City, CountryCode, DocumentReference, Email, LegalName, Note, Phone,
+    PostalCode, ProductCategory, Reason, RegistrationNumber, ValueError,
+};
+use domain::{DocumentKind, Supplier, SupplierCommand, SupplierError, SupplierId};
+use platform::auth::{scopes, Role};
+use platform::http::{ApiError, FieldError, ValidJson};
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Supplier commands with the registration-number bookkeeping around them.
+#[derive(Debug)]
+pub struct SupplierService {
+    bus: CommandBus<Supplier>,
+    registry: PgRegistrationRegistry,
+}
+
+impl SupplierService {
+    /// The service.
+    pub fn new(bus: CommandBus<Supplier>, registry: PgRegistrationRegistry) -> Self {
+        Self { bus, registry }
+    }
+
+    async fn execute(
+        &self,
+        ctx: &CommandContext,
+        id: SupplierId,
+        name: &'static str,
+        command: SupplierCommand,
+        reason: Option<&str>,
+    ) -> Result<Committed, ApiError> {
+        let registration = match &command {
+            SupplierCommand::Register(r) => Some(r.registration_number.clone()),
+            _ => None,
+        };
+        let rejecting = matches!(command, SupplierCommand::Reject(_));
+        let result = self
+            .bus
+            .execute(&id.to_string(), name, command, ctx.metadata(reason))
+            .await;
+        match (&result, registration) {
+            (Ok(_), Some(number)) => {
+                if let Err(e) = self.registry.confirm(&number, id).await {
+                    // The supplier exists; the reservation stays `reserved` and, having events,
+                    // is never taken over.
+                    tracing::warn!(error = %e, "could not confirm registration number");
+                }
+            }
+            (Err(_), Some(number)) => {
+                if let Err(e) = self.registry.release(&number, id).await {
+                    tracing::warn!(error = %e, "could not release registration number; it frees itself after two minutes");
+                }
+            }
+            _ => {}
+        }
+        if rejecting && result.is_ok() {
+            if let Err(e) = self.registry.block(id).await {
+                tracing::warn!(error = %e, "could not block a rejected supplier's number now; it is blocked on its next use");
+            }
+        }
+        result.map_err(supplier_problem)
+    }
+}
+
+/// Maps a supplier command failure to its problem.
+pub fn supplier_problem(e: AggregateError<SupplierError>) -> ApiError {
+    match e {
+        AggregateError::UserError(e) => match e {
+            SupplierError::NotFound => ApiError::not_found("no supplier with this id"),
+            SupplierError::AlreadyRegistered => ApiError::conflict("already_exists", e.to_string()),
+            SupplierError::InvalidTransition { current, .. } => {
+                ApiError::conflict("invalid_transition", e.to_string())
+                    .with("current_status", current.as_str())
+            }
+            SupplierError::VerificationIncomplete { ref missing } => {
+                let missing: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
+                ApiError::conflict("verification_incomplete", e.to_string())
+                    .with("missing_documents", missing)
+            }
+            SupplierError::DuplicateRegistration => {
+                ApiError::conflict("duplicate_registration", e.to_string())
+            }
+            SupplierError::CredentialsBlocked => {
+                ApiError::conflict("credentials_blocked", e.to_string())
+            }
+            SupplierError::NotOwner => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_owner",
+                "Not your supplier",
+                e.to_string(),
+            ),
+            SupplierError::DocumentExpired { .. } => {
+                ApiError::validation(vec![FieldError::new("expires_on", e.to_string())])
+            }
+            SupplierError::FactsUnavailable(ref source) => {
+                tracing::warn!(error = %source, "registration registry unavailable");
+                ApiError::unavailable("the registration registry is unavailable")
+            }
+            SupplierError::RegistrationNotReserved => ApiError::internal("supplier command", &e),
+        },
+        AggregateError::AggregateConflict => ApiError::conflict(
+            "concurrent_modification",
+            "the supplier was changed concurrently; read it again and retry",
+        ),
+        AggregateError::DatabaseConnectionError(e) => {
+            tracing::warn!(error = %e, "event store unreachable");
+            ApiError::unavailable("the event store is unreachable")
+        }
+        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
+            ApiError::internal("supplier command", e.as_ref())
+        }
+    }
+}
+
+// --- request bodies ---------------------------------------------------------------------
+
+/// A supplier category.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryBody {
+    /// Fruit.
+    Fruit,
+    /// Vegetables.
+    Vegetable,
+    /// Herbs.
+    Herb,
+    /// Dairy.
+    Dairy,
+    /// Bakery.
+    Bakery,
+    /// Other.
+    Other,
+}
+
+impl From<CategoryBody> for ProductCategory {
+    fn from(c: CategoryBody) -> Self {
+        match c {
+            CategoryBody::Fruit => Self::Fruit,
+            CategoryBody::Vegetable => Self::Vegetable,
+            CategoryBody::Herb => Self::Herb,
+            CategoryBody::Dairy => Self::Dairy,
+            CategoryBody::Bakery => Self::Bakery,
+            CategoryBody::Other => Self::Other,
+        }
+    }
+}
+
+/// A document kind.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKindBody {
+    /// Business licence (required for approval).
+    BusinessLicense,
+    /// Tax certificate.
+    TaxCertificate,
+    /// Food safety certificate.
+    FoodSafetyCertificate,
+    /// Organic certificate.
+    OrganicCertificate,
+}
+
+impl From<DocumentKindBody> for DocumentKind {
+    fn from(k: DocumentKindBody) -> Self {
+        match k {
+            DocumentKindBody::BusinessLicense => Self::BusinessLicense,
+            DocumentKindBody::TaxCertificate => Self::TaxCertificate,
+            DocumentKindBody::FoodSafetyCertificate => Self::FoodSafetyCertificate,
+            DocumentKindBody::OrganicCertificate => Self::OrganicCertificate,
+        }
+    }
+}
+
+/// A postal address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    /// Street and number (1-200 characters).
+    pub line1: String,
+    /// City (1-100 characters).
+    pub city: String,
+    /// Postal code (2-12 letters, digits, spaces, dashes).
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code.
+    #[schema(example = "NL")]
+    pub country: String,
+}
+
+/// `POST /v1/suppliers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterSupplierBody {
+    /// Legal name (2-200 characters).
+    pub legal_name: String,
+    /// Company registration number (3-32 of A-Z 0-9 - / .; case and spaces ignored).
+    pub registration_number: String,
+    /// Contact e-mail.
+    pub contact_email: String,
+    /// Contact phone: optional `+`, then 7-15 digits.
+    pub phone: String,
+    /// Business address.
+    pub address: AddressBody,
+    /// What the supplier sells (1-6 categories).
+    pub categories: Vec<CategoryBody>,
+    /// Admins only: the subject of the supplier account that will own this supplier.
+    #[serde(default)]
+    pub owner_subject: Option<String>,
+}
+
+/// `POST /v1/suppliers/{id}/documents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitDocumentBody {
+    /// What the document certifies.
+    pub kind: DocumentKindBody,
+    /// The issuer's reference (1-100 characters).
+    pub reference: String,
+    /// Last day the document is valid (YYYY-MM-DD); must not be in the past.
+    pub expires_on: NaiveDate,
+}
+
+/// `POST /v1/suppliers/{id}/approve` and `/reinstate`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// An optional note for the record (1-1000 characters).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/suppliers/{id}/reject` and `/suspend`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why (required, 3-1000 characters).
+    pub reason: String,
+}
+
+/// Collects field errors while converting raw fields into value types.
+#[derive(Debug, Default)]
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn take<'a, T>(&mut self, name: &str, raw: &'a str) -> Option<T>
+    where
+        T: TryFrom<&'a str, Error = ValueError>,
+    {
+        T::try_from(raw)
+            .map_err(|e| self.0.push(FieldError::new(name, e)))
+            .ok()
+    }
+
+    fn optional<'a, T>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Option<T>>
+    where
+        T: TryFrom<&'a str, Error = ValueError>,
+    {
+        match raw {
+            None => Some(None),
+            Some(r) => self.take(name, r).map(Some),
+        }
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(ApiError::validation(self.0)),
+        }
+    }
+}
+
+impl RegisterSupplierBody {
+    fn into_command(
+        self,
+        ctx: &CommandContext,
+        id: SupplierId,
+    ) -> Result<RegisterSupplier, ApiError> {
+        let mut f = Fields::default();
+        let legal_name = f.take::<LegalName>("legal_name", &self.legal_name);
+        let registration_number =
+            f.take::<RegistrationNumber>("registration_number", &self.registration_number);
+        let contact_email = f.take::<Email>("contact_email", &self.contact_email);
+        let phone = f.take::<Phone>("phone", &self.phone);
+        let line1 = f.take::<AddressLine>("address.line1", &self.address.line1);
+        let city = f.take::<City>("address.city", &self.address.city);
+        let postal_code = f.take::<PostalCode>("address.postal_code", &self.address.postal_code);
+        let country = f.take::<CountryCode>("address.country", &self.address.country);
+        let categories: std::collections::BTreeSet<ProductCategory> =
+            self.categories.iter().map(|c| (*c).into()).collect();
+        if categories.is_empty() {
+            f.0.push(FieldError::new(
+                "categories",
+                "at least one category is required",
+            ));
+        }
+        if self.categories.len() > 6 {
+            f.0.push(FieldError::new("categories", "at most 6 categories"));
+        }
+        let owner = match (ctx.caller(), self.owner_subject) {
+            (domain::Caller::Admin, Some(s)) if (1..=200).contains(&s.trim().len()) => {
+                Some(s.trim().to_owned())
+            }
+            (domain::Caller::Admin, Some(_)) => {
+                f.0.push(FieldError::new(
+                    "owner_subject",
+                    "must be 1 to 200 characters",
+                ));
+                None
+            }
+            (_, Some(_)) => {
+                f.0.push(FieldError::new(
+                    "owner_subject",
+                    "only an admin may set the owner",
+                ));
+                None
+            }
+            (_, None) => None,
+        };
+        let parsed = (|| {
+            Some(RegisterSupplier {
+                caller: ctx.caller(),
+                supplier_id: id,
+                owner,
+                legal_name: legal_name?,
+                registration_number: registration_number?,
+                contact_email: contact_email?,
+                phone: phone?,
+                address: Address {
+                    line1: line1?,
+                    city: city?,
+                    postal_code: postal_code?,
+                    country: country?,
+                },
+                categories,
+            })
+        })();
+        f.finish(parsed)
+    }
+}
+
+/// A supplier id from the path: `422 validation_failed` on `id` when it is not a UUID.
+#[derive(Debug, Clone, Copy)]
+pub struct SupplierPath(pub SupplierId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SupplierPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation(vec![FieldError::new("id", e.body_text())]))?;
+        Uuid::parse_str(&raw)
+            .map(|u| Self(SupplierId(u)))
+            .map_err(|_| ApiError::validation(vec![FieldError::new("id", "must be a UUID")]))
+    }
+}
+
+const WRITERS: &[Role] = &[Role::Admin, Role::Supplier];
+const APPROVERS: &[Role] = &[Role::Admin];
+
+// --- routes -----------------------------------------------------------------------------
+
+/// Register a supplier; it starts `pending`.
+#[utoipa::path(
+    post, path = "/v1/suppliers", tag = "suppliers",
+    request_body = RegisterSupplierBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer")),
+    responses(
+        (status = 201, description = "Registered", body = crate::response::CommandAccepted),
+        (status = 409, description = "`duplicate_registration` or `credentials_blocked`", body = platform::http::Problem),
+        (status = 422, description = "`validation_failed`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["suppliers:register"]))
+)]
+pub async fn register(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<RegisterSupplierBody>,
+) -> Result<Accepted, ApiError> {
+    ctx.authorize(scopes::SUPPLIERS_REGISTER, WRITERS)?;
+    let id = SupplierId(Uuid::now_v7());
+    let cmd = body.into_command(&ctx, id)?;
+    let done = app
+        .suppliers
+        .execute(&ctx, id, "register", SupplierCommand::Register(cmd), None)
+        .await?;
+    Ok(Accepted::created(id.0, done.version, supplier_location(id)))
+}
+
+/// File a verification document (while `pending` or `approved`).
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/documents", tag = "suppliers",
+    request_body = SubmitDocumentBody,
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 202, description = "Filed", body = crate::response::CommandAccepted),
+        (status = 403, description = "`insufficient_scope` or `not_owner`", body = platform::http::Problem),
+        (status = 409, description = "`invalid_transition`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["suppliers:write"]))
+)]
+pub async fn submit_document(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    SupplierPath(id): SupplierPath,
+    ValidJson(body): ValidJson<SubmitDocumentBody>,
+) -> Result<Accepted, ApiError> {
+    ctx.authorize(scopes::SUPPLIERS_WRITE, WRITERS)?;
+    let mut f = Fields::default();
+    let reference = f.take::<DocumentReference>("reference", &body.reference);
+    let cmd = f.finish(reference.map(|reference| SubmitDocument {
+        caller: ctx.caller(),
+        kind: body.kind.into(),
+        reference,
+        expires_on: body.expires_on,
+        today: ctx.received_at.date_naive(),
+    }))?;
+    let done = app
+        .suppliers
+        .execute(
+            &ctx,
+            id,
+            "submit_document",
+            SupplierCommand::SubmitDocument(cmd),
+            None,
+        )
+        .await?;
+    Ok(Accepted::accepted(
+        id.0,
+        done.version,
+        supplier_location(id),
+    ))
+}
+
+/// Approve a pending supplier (needs a valid `business_license`).
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/approve", tag = "suppliers",
+    request_body(content = NoteBody, description = "Optional; an empty body is accepted"),
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 202, description = "Approved", body = crate::response::CommandAccepted),
+        (status = 409, description = "`invalid_transition` or `verification_incomplete`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["suppliers:approve"]))
+)]
+pub async fn approve(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    SupplierPath(id): SupplierPath,
+    ValidJson(body): ValidJson<NoteBody>,
+) -> Result<Accepted, ApiError> {
+    ctx.authorize(scopes::SUPPLIERS_APPROVE, APPROVERS)?;
+    let mut f = Fields::default();
+    let note = f.optional::<Note>("note", body.note.as_deref());
+    let cmd = f.finish(note.map(|note| ApproveSupplier {
+        note,
+        today: ctx.received_at.date_naive(),
+    }))?;
+    let reason = cmd.note.as_ref().map(|n| n.as_str().to_owned());
+    let done = app
+        .suppliers
+        .execute(
+            &ctx,
+            id,
+            "approve",
+            SupplierCommand::Approve(cmd),
+            reason.as_deref(),
+        )
+        .await?;
+    Ok(Accepted::accepted(
+        id.0,
+        done.version,
+        supplier_location(id),
+    ))
+}
+
+/// Reject a pending supplier, for good (its registration number is blocked).
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/reject", tag = "suppliers",
+    request_body = ReasonBody,
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 202, description = "Rejected", body = crate::response::CommandAccepted),
+        (status = 409, description = "`invalid_transition`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["suppliers:approve"]))
+)]
+pub async fn reject(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    SupplierPath(id): SupplierPath,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Accepted, ApiError> {
+    ctx.authorize(scopes::SUPPLIERS_APPROVE, APPROVERS)?;
+    let mut f = Fields::default();
+    let reason = f.take::<Reason>("reason", &body.reason);
+    let reason = f.finish(reason)?;
+    let text = reason.as_str().to_owned();
+    let cmd = SupplierCommand::Reject(RejectSupplier { reason });
+    let done = app
+        .suppliers
+        .execute(&ctx, id, "reject", cmd, Some(&text))
+        .await?;
+    Ok(Accepted::accepted(
+        id.0,
+        done.version,
+        supplier_location(id),
+    ))
+}
+
+/// Suspend an approved supplier (data kept; no new orders).
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/suspend", tag = "suppliers",
+    request_body = ReasonBody,
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 202, description = "Suspended", body = crate::response::CommandAccepted),
+        (status = 409, description = "`invalid_transition`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["suppliers:approve"]))
+)]
+pub async fn suspend(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    SupplierPath(id): SupplierPath,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Accepted, ApiError> {
+    ctx.authorize(scopes::SUPPLIERS_APPROVE, APPROVERS)?;
+    let mut f = Fields::default();
+    let reason = f.take::<Reason>("reason", &body.reason);
+    let reason = f.finish(reason)?;
+    let text = reason.as_str().to_owned();
+    let cmd = SupplierCommand::Suspend(SuspendSupplier { reason });
+    let done = app
+        .suppliers
+        .execute(&ctx, id, "suspend", cmd, Some(&text))
+        .await?;
+    Ok(Accepted::accepted(
+        id.0,
+        done.version,
+        supplier_location(id),
+    ))
+}
+
+/// Reinstate a suspended supplier.
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/reinstate", tag = "suppliers",
+    request_body(content = NoteBody, description = "Optional; an empty body is accepted"),
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 202, description = "Reinstated", body = crate::response::CommandAccepted),
+        (status = 409, description = "`invalid_transition`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["suppliers:approve"]))
+)]
+pub async fn reinstate(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    SupplierPath(id): SupplierPath,
+    ValidJson(body): ValidJson<NoteBody>,
+) -> Result<Accepted, ApiError> {
+    ctx.authorize(scopes::SUPPLIERS_APPROVE, APPROVERS)?;
+    let mut f = Fields::default();
+    let note = f.optional::<Note>("note", body.note.as_deref());
+    let note = f.finish(note)?;
+    let reason = note.as_ref().map(|n| n.as_str().to_owned());
+    let cmd = SupplierCommand::Reinstate(ReinstateSupplier { note });
+    let done = app
+        .suppliers
+        .execute(&ctx, id, "reinstate", cmd, reason.as_deref())
+        .await?;
+    Ok(Accepted::accepted(
+        id.0,
+        done.version,
+        supplier_location(id),
+    ))
+}
+
+fn supplier_location(id: SupplierId) -> String {
+    format!("/v1/suppliers/{id}")
+}
+
+/// Shared so the app can build the service once.
+pub type SharedSuppliers = Arc<SupplierService>;
