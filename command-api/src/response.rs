@@ -35,7 +35,7 @@ impl Accepted {
     }
 
     /// `202` for any other command.
-    pub fn accepted(id: Uuid, version: usize, location: String) -> Self {
+    pub fn changed(id: Uuid, version: usize, location: String) -> Self {
         Self {
             status: StatusCode::ACCEPTED,
             body: CommandAccepted { id, version },

@@ -444,11 +444,7 @@ pub async fn submit_document(
             None,
         )
         .await?;
-    Ok(Accepted::accepted(
-        id.0,
-        done.version,
-        supplier_location(id),
-    ))
+    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
 }
 
 /// Approve a pending supplier (needs a valid `business_license`).
@@ -486,11 +482,7 @@ pub async fn approve(
             reason.as_deref(),
         )
         .await?;
-    Ok(Accepted::accepted(
-        id.0,
-        done.version,
-        supplier_location(id),
-    ))
+    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
 }
 
 /// Reject a pending supplier, for good (its registration number is blocked).
@@ -520,11 +512,7 @@ pub async fn reject(
         .suppliers
         .execute(&ctx, id, "reject", cmd, Some(&text))
         .await?;
-    Ok(Accepted::accepted(
-        id.0,
-        done.version,
-        supplier_location(id),
-    ))
+    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
 }
 
 /// Suspend an approved supplier (data kept; no new orders).
@@ -554,11 +542,7 @@ pub async fn suspend(
         .suppliers
         .execute(&ctx, id, "suspend", cmd, Some(&text))
         .await?;
-    Ok(Accepted::accepted(
-        id.0,
-        done.version,
-        supplier_location(id),
-    ))
+    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
 }
 
 /// Reinstate a suspended supplier.
@@ -588,11 +572,7 @@ pub async fn reinstate(
         .suppliers
         .execute(&ctx, id, "reinstate", cmd, reason.as_deref())
         .await?;
-    Ok(Accepted::accepted(
-        id.0,
-        done.version,
-        supplier_location(id),
-    ))
+    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
 }
 
 fn supplier_location(id: SupplierId) -> String {

@@ -249,7 +249,8 @@ where
                     )
                 }
             })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        let bytes: &[u8] = if first.is_none() {
             b"{}"
         } else if !is_json {
             return Err(ApiError::new(
@@ -258,6 +259,11 @@ where
                 "Unsupported media type",
                 "send the body as application/json",
             ));
+        } else if first != Some(&b'{') && first.is_some_and(|b| b"[\"-0123456789tfn".contains(b)) {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "body",
+                "must be a JSON object",
+            )]));
         } else {
             &bytes
         };
@@ -300,15 +306,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.classify() == serde_json::error::Category::Data {
-                let field = if path == "." { "body".to_owned() } else { path };
+                let message = strip_position(&inner.to_string());
                 Err(ApiError::validation(vec![FieldError::new(
-                    field,
-                    strip_position(&inner.to_string()),
+                    field_of(&path, &message),
+                    message,
                 )]))
             } else {
                 Err(malformed(&inner))
             }
         }
+    }
+}
+
+/// The field a data error is about: its path, or for a missing field the path of that field.
+fn field_of(path: &str, message: &str) -> String {
+    // serde_path_to_error already puts an unknown field in the path; a missing one is reported
+    // at its parent.
+    let named = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (p, Some(name)) => format!("{p}.{name}"),
+        (p, None) => p.to_owned(),
     }
 }
 
@@ -476,11 +497,13 @@ mod tests {
         assert_eq!(e.extra["fields"][0]["field"], "inner.count");
 
         let e = parse_json::<Body>(br#"{"name": "x"}"#).expect_err("missing");
-        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.extra["fields"][0]["field"], "inner");
+        let e = parse_json::<Body>(br#"{"name": "x", "inner": {}}"#).expect_err("missing");
+        assert_eq!(e.extra["fields"][0]["field"], "inner.count");
 
         let e = parse_json::<Body>(br#"{"name": "x", "inner": {"count": 1}, "x": 1}"#)
             .expect_err("unknown field");
-        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.extra["fields"][0]["field"], "x");
 
         let e = parse_json::<Body>(br#"{"name": "#).expect_err("syntax");
         assert_eq!(e.code, "malformed_json");

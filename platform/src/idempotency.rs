@@ -33,6 +33,9 @@ pub struct Idempotency {
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
+/// A stored key: request hash, and the response once complete (status, body, location).
+type StoredKey = (Vec<u8>, Option<i16>, Option<Vec<u8>>, Option<String>);
+
 enum Claim {
     Fresh,
     Replay {
@@ -149,7 +152,7 @@ async fn claim(
     if inserted.is_some() {
         return Ok(Claim::Fresh);
     }
-    let row: Option<(Vec<u8>, Option<i16>, Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+    let row: Option<StoredKey> = sqlx::query_as(
         "SELECT request_hash, status, response_body, location FROM idempotency_keys
          WHERE principal = $1 AND key = $2",
     )

@@ -142,7 +142,7 @@ pub enum RelayError {
 /// A row of the outbox.
 #[derive(Debug, sqlx::FromRow)]
 struct OutboxRow {
-    xid: String,
+    xid_text: String,
     global_position: i64,
     aggregate_type: String,
     aggregate_id: String,
@@ -287,7 +287,7 @@ impl Relay {
                 }
             };
             let next = Checkpoint {
-                xid: last.xid.clone(),
+                xid: last.xid_text.clone(),
                 position: last.global_position,
             };
             let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cfg.batch_size;
@@ -384,12 +384,15 @@ impl Relay {
 
     async fn fetch(&self, after: &Checkpoint) -> Result<Vec<OutboxRow>, sqlx::Error> {
         sqlx::query_as::<_, OutboxRow>(
-            "SELECT xid::text AS xid, global_position, aggregate_type, aggregate_id, sequence,
-                    event_type, event_version, payload, metadata, event_id, recorded_at
-               FROM events
-              WHERE (xid, global_position) > ($1::text::xid8, $2)
-                AND xid < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY xid, global_position
+            // The transaction id is selected as text under another name: ordering must use
+            // the xid8 column (and its index), never its text form.
+            "SELECT e.xid::text AS xid_text, e.global_position, e.aggregate_type, e.aggregate_id,
+                    e.sequence, e.event_type, e.event_version, e.payload, e.metadata, e.event_id,
+                    e.recorded_at
+               FROM events e
+              WHERE (e.xid, e.global_position) > ($1::text::xid8, $2)
+                AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY e.xid, e.global_position
               LIMIT $3",
         )
         .bind(&after.xid)

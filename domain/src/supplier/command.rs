@@ -24,6 +24,10 @@ pub enum Caller {
 }
 
 /// Commands a supplier accepts.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one command per request, moved once; boxing buys nothing"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SupplierCommand {
     /// Register a new supplier.

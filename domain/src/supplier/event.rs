@@ -12,6 +12,10 @@ use std::collections::BTreeSet;
 ///
 /// Serialised through its wire form ([`schemas::supplier::SupplierEvent`]): the event store
 /// keeps exactly what is published, and the conversions below are the only mapping.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are short-lived values; the registration is simply the largest fact"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "wire::SupplierEvent", try_from = "wire::SupplierEvent")]
 pub enum SupplierEvent {

@@ -1,0 +1,242 @@
+//! Spawns command-api on port 0 with its own database and keys; helpers to call it and to
+//! read what it stored.
+#![allow(dead_code)]
+
+use platform::auth::{self, Actor, Role, Signer, Verifier};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The PostgreSQL cluster tests create their databases in.
+pub fn admin_database_url() -> String {
+    std::env::var("FRESHLINE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| platform::config::defaults::DATABASE_URL.to_owned())
+}
+
+/// The Kafka brokers tests use.
+pub fn kafka_brokers() -> String {
+    std::env::var("FRESHLINE_TEST_KAFKA_BROKERS")
+        .unwrap_or_else(|_| platform::config::defaults::KAFKA_BROKERS.to_owned())
+}
+
+/// A fresh database with the schema applied.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let admin_url = admin_database_url();
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("PostgreSQL is up (run `make up` or infra/local/infra-up.sh)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').expect("url has a database");
+        let url = format!("{base}/{name}");
+        let pool = platform::db::pool(&secrecy::SecretString::from(url.clone()), 20).expect("pool");
+        platform::db::migrate(&pool).await.expect("migrations");
+        Self { name, url, pool }
+    }
+
+    /// Events stored for an aggregate, in order: (sequence, event_type, payload, metadata).
+    pub async fn events_of(&self, id: &str) -> Vec<(i64, String, Value, Value)> {
+        sqlx::query_as(
+            "SELECT sequence, event_type, payload, metadata FROM events
+              WHERE aggregate_id = $1 ORDER BY sequence",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .expect("query events")
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count events")
+    }
+}
+
+/// A running command-api.
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDb,
+    pub signer: Signer,
+    pub client: reqwest::Client,
+}
+
+pub const MAX_BODY: usize = 64 * 1024;
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let db = TestDb::new().await;
+        let key = auth::generate_key("test-key").expect("key");
+        let jwks = json!({"keys": [key.public_jwk]}).to_string();
+        let verifier = Verifier::from_jwks_json(
+            &jwks,
+            platform::config::defaults::AUDIENCE,
+            Some(platform::config::defaults::ISSUER),
+        )
+        .expect("verifier");
+        let signer = Signer::from_pem("test-key", &key.private_pem).expect("signer");
+        let app = command_api::router(
+            db.pool.clone(),
+            Arc::new(verifier),
+            prometheus::Registry::new(),
+            MAX_BODY,
+        )
+        .expect("router");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            db,
+            signer,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn token(&self, sub: &str, actor: Actor, scopes: &[&str]) -> String {
+        self.signer
+            .sign(&auth::claims(
+                sub,
+                &actor,
+                scopes,
+                600,
+                platform::config::defaults::ISSUER,
+            ))
+            .expect("sign")
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(
+            "admin-1",
+            Actor::Person(Role::Admin),
+            Role::Admin.default_scopes(),
+        )
+    }
+
+    pub fn supplier(&self, sub: &str) -> String {
+        self.token(
+            sub,
+            Actor::Person(Role::Supplier),
+            Role::Supplier.default_scopes(),
+        )
+    }
+
+    pub fn service(&self, svc: &str) -> String {
+        self.token(
+            &format!("svc-{svc}"),
+            Actor::Service(svc.to_owned()),
+            auth::service_default_scopes(svc),
+        )
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.post_with(path, token, body, &[]).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let body = r.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Registers a supplier owned by `owner` and returns its id.
+    pub async fn register(&self, owner: &str, number: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/suppliers",
+                &self.supplier(owner),
+                supplier_body(number),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Registers, files a licence and approves; returns the id.
+    pub async fn approved_supplier(&self, owner: &str, number: &str) -> String {
+        let id = self.register(owner, number).await;
+        let (s, b) = self
+            .post(
+                &format!("/v1/suppliers/{id}/documents"),
+                &self.supplier(owner),
+                licence(),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        let (s, b) = self
+            .post(
+                &format!("/v1/suppliers/{id}/approve"),
+                &self.admin(),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        id
+    }
+}
+
+pub fn supplier_body(number: &str) -> Value {
+    json!({
+        "legal_name": "Green Acres B.V.",
+        "registration_number": number,
+        "contact_email": "ops@greenacres.example",
+        "phone": "+31 20 555 0101",
+        "address": {"line1": "Dijkweg 1", "city": "Naaldwijk", "postal_code": "2671 AA", "country": "NL"},
+        "categories": ["vegetable", "herb"]
+    })
+}
+
+pub fn licence() -> Value {
+    json!({"kind": "business_license", "reference": "KVK-998877", "expires_on": "2030-06-30"})
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
