@@ -1,0 +1,21 @@
+# Freshline developer loop. See README.md.
+.PHONY: up down test lint bench fmt
+
+up:    ## the whole system locally, with demo data
+	./infra/local/up.sh
+
+down:  ## stop everything `up` started
+	./infra/local/down.sh
+
+test:  ## the full suite against real PostgreSQL and Kafka (fmt, clippy, tests)
+	./infra/local/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+bench: ## throughput and latency against the anchors, on the local stack
+	./infra/local/bench.sh

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The full test suite: starts PostgreSQL and Kafka (if not already running), checks formatting
+# and lints, runs every test against the real services, and stops what it started.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+started=0
+if ! is_running kafka || ! is_running postgres; then started=1; fi
+cleanup() { if [ "$started" = 1 ] && [ "${FRESHLINE_KEEP_STACK:-0}" != 1 ]; then "$ROOT/infra/local/down.sh"; fi; }
+trap cleanup EXIT
+"$ROOT/infra/local/infra-up.sh"
+
+cd "$ROOT"
+export FRESHLINE_TEST_DATABASE_URL="$DATABASE_URL"
+export FRESHLINE_TEST_KAFKA_BROKERS="$KAFKA_BROKERS"
+t0=$SECONDS
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -q -- -D warnings
+log "cargo test (against PostgreSQL on :$PG_PORT and Kafka on $KAFKA_BROKERS)"
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$LOG/test.log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '[0-9]+ passed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
+log "suite finished in $((SECONDS - t0))s"
+echo "total: $passed passed, $failed failed"
+[ "$passed" -gt 0 ] || { echo "no test ran" >&2; exit 1; }
+exit "$status"
