@@ -9,7 +9,7 @@ PGBIN="$(pg_bin)"
 if [ ! -f "$PG_DATA/PG_VERSION" ]; then
   log "initialising PostgreSQL cluster in $PG_DATA"
   mkdir -p "$PG_DATA" "$PG_SOCK"
-  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$STATE/pg"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PG_HOME"
   pwfile="$(mktemp)"; echo "postgres" > "$pwfile"; chmod 644 "$pwfile"
   as_pg "$PGBIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOG/initdb.log" 2>&1 \
@@ -32,11 +32,11 @@ commit_delay = 0
 log_min_duration_statement = 1000
 CONF
 fi
+[ "$PG_HOME" = "$STATE/pg" ] || log "PostgreSQL data in $PG_HOME (the postgres user cannot reach $STATE)"
 if ! as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  mkdir -p "$PG_SOCK"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_SOCK" "$LOG"
-  touch "$LOG/postgres.log"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$LOG/postgres.log"
-  as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$LOG/postgres.log" -w -t 60 start >/dev/null
+  mkdir -p "$PG_SOCK"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_SOCK"
+  as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_HOME/postgres.log" -w -t 60 start >/dev/null
 fi
 head -n 1 "$PG_DATA/postmaster.pid" > "$RUN/postgres.pid"
 psql_admin() { as_pg "$PGBIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }

@@ -14,6 +14,7 @@ for p in postgresql postgresql-contrib nginx-light cmake libcurl4-openssl-dev li
 done
 have_cmd java || need_pkgs+=(openjdk-17-jre-headless)
 have_cmd mvn || need_pkgs+=(maven)
+have_cmd curl || need_pkgs+=(curl)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"

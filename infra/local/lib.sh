@@ -12,8 +12,18 @@ KAFKA_VERSION="$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$ROO
 KAFKA_LIBS="$STATE/kafka/libs-$KAFKA_VERSION"
 
 PG_PORT="${FRESHLINE_PG_PORT:-55432}"
-PG_DATA="$STATE/pg/data"
-PG_SOCK="$STATE/pg/run"
+# PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, which must be
+# able to reach its data directory. When the checkout sits where it cannot (a clone under
+# /root, mode 700), the cluster lives in a per-checkout folder under /var/tmp instead.
+PG_HOME="$STATE/pg"
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+  mkdir -p "$STATE"
+  if ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    PG_HOME="/var/tmp/freshline-pg-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
+  fi
+fi
+PG_DATA="$PG_HOME/data"
+PG_SOCK="$PG_HOME/run"
 PG_USER=freshline
 PG_PASSWORD=freshline
 PG_DB=freshline
