@@ -1,11 +1,12 @@
 //! The registration-number registry: a uniqueness table spanning all suppliers.
 //!
-//! Registration reserves the number (`reserved`) inside the aggregate's handler, before the
-//! `SupplierRegistered` event is appended; the service then confirms it (`active`) or, when
-//! the command failed, releases it. A rejection blocks the number for good (`blocked`).
-//! Crash windows heal themselves: a reservation older than two minutes whose supplier has no
-//! events is taken over, and a number still `active` whose supplier was rejected is blocked
-//! when someone tries to use it.
+//! Registration reserves the number (`reserved`, with the new supplier's id) inside the
+//! aggregate's handler, before the `SupplierRegistered` event is appended; when the command
+//! fails, the service releases it. A reservation whose supplier has events *is* the holding:
+//! no confirmation step (and no extra commit) is needed. A rejection blocks the number for
+//! good (`blocked`). Crash windows heal themselves: a reservation older than two minutes whose
+//! supplier has no events is taken over, and a number whose holder was rejected but never
+//! blocked is blocked when someone tries to use it.
 
 use async_trait::async_trait;
 use domain::values::RegistrationNumber;
@@ -22,26 +23,6 @@ impl PgRegistrationRegistry {
     /// A registry over `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
-    }
-
-    /// Marks the number reserved by `supplier` as held.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn confirm(
-        &self,
-        number: &RegistrationNumber,
-        supplier: SupplierId,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE supplier_registration_numbers SET state = 'active', updated_at = now()
-              WHERE registration_number = $1 AND supplier_id = $2 AND state = 'reserved'",
-        )
-        .bind(number.as_str())
-        .bind(supplier.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Releases a reservation whose registration did not happen. A reservation whose supplier

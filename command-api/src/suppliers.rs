@@ -56,20 +56,10 @@ impl SupplierService {
             .bus
             .execute(&id.to_string(), name, command, ctx.metadata(reason))
             .await;
-        match (&result, registration) {
-            (Ok(_), Some(number)) => {
-                if let Err(e) = self.registry.confirm(&number, id).await {
-                    // The supplier exists; the reservation stays `reserved` and, having events,
-                    // is never taken over.
-                    tracing::warn!(error = %e, "could not confirm registration number");
-                }
+        if let (Err(_), Some(number)) = (&result, registration) {
+            if let Err(e) = self.registry.release(&number, id).await {
+                tracing::warn!(error = %e, "could not release registration number; it frees itself after two minutes");
             }
-            (Err(_), Some(number)) => {
-                if let Err(e) = self.registry.release(&number, id).await {
-                    tracing::warn!(error = %e, "could not release registration number; it frees itself after two minutes");
-                }
-            }
-            _ => {}
         }
         if rejecting && result.is_ok() {
             if let Err(e) = self.registry.block(id).await {

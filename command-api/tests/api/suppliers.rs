@@ -199,7 +199,7 @@ async fn a_rejection_whose_block_was_lost_still_blocks_the_number() {
         json!({"reason": "forged licence"}),
     )
     .await;
-    sqlx::query("UPDATE supplier_registration_numbers SET state = 'active'")
+    sqlx::query("UPDATE supplier_registration_numbers SET state = 'reserved'")
         .execute(&app.db.pool)
         .await
         .expect("simulate the lost update");
