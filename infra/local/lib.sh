@@ -36,8 +36,9 @@ log() { printf '\033[1;34m[freshline]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[freshline]\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Run as the postgres OS user when we are root: PostgreSQL refuses to run as root.
+# (From /, so a working directory the postgres user cannot enter is no matter.)
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_bin() {
