@@ -1,7 +1,9 @@
-//! projectors: Freshline's read side — projections (Kafka consumer groups writing read models
-//! in PostgreSQL, exactly-once in effect), the query API over them, and the replay, export and
-//! rebuild tools.
+//! projectors: Freshline's read side. Projections are Kafka consumer groups that apply events
+//! to read models in PostgreSQL with exactly-once effect (see [`runtime`]); the supplier
+//! directory and history are built here ([`suppliers`]).
 //!
-//! Not built yet: the supplier read models and the query API are the read-side issue's work.
-//! The write side is complete without it: events are in the store and on
-//! `freshline.supplier.v1`.
+//! Still to come (read-side issue): the query API over these read models, and rebuilding a
+//! projection into fresh tables with an atomic swap.
+
+pub mod runtime;
+pub mod suppliers;

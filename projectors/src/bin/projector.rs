@@ -1,0 +1,80 @@
+//! The projector binary: runs the supplier projection and serves `/healthz`, `/readyz` and
+//! `/metrics`.
+
+use anyhow::Context;
+use axum::routing::get;
+use platform::config::{self, defaults};
+use platform::telemetry::LogFormat;
+use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init(
+        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
+        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
+    );
+    let pool = platform::db::pool(
+        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
+        8,
+    )?;
+    let mut cfg = RunnerConfig::new(&config::string(
+        "FRESHLINE_KAFKA_BROKERS",
+        defaults::KAFKA_BROKERS,
+    ));
+    cfg.topic_prefix = config::string("FRESHLINE_TOPIC_PREFIX", "");
+    cfg.schema = config::string("FRESHLINE_READ_SCHEMA", "read");
+    let http_addr = config::string("FRESHLINE_PROJECTOR_HTTP_ADDR", "127.0.0.1:9182");
+    let registry = prometheus::Registry::new();
+    let metrics = ProjectionMetrics::new(&registry)?;
+    let runner = Runner::new(
+        Arc::new(projectors::suppliers::SupplierProjection),
+        pool.clone(),
+        cfg,
+        metrics,
+    );
+
+    let shutdown = CancellationToken::new();
+    let app = axum::Router::new()
+        .route("/healthz", get(platform::http::healthz))
+        .route(
+            "/readyz",
+            get(move || {
+                let pool = pool.clone();
+                async move {
+                    platform::http::readiness(&[("postgres", platform::db::ping(&pool).await)])
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move { platform::metrics::render(&registry) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(&http_addr)
+        .await
+        .with_context(|| format!("binding {http_addr}"))?;
+    let token = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+    });
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        platform::shutdown_signal().await;
+        signal.cancel();
+    });
+    while !shutdown.is_cancelled() {
+        if let Err(e) = runner.run(shutdown.clone()).await {
+            platform::telemetry::log_error_chain("projection stopped; restarting in 1 s", &e);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    http.await.ok();
+    Ok(())
+}

@@ -1,0 +1,604 @@
+//! The projection runtime: one template every projection uses.
+//!
+//! **Delivery guarantee: each event's effect on a read model happens exactly once**, whatever
+//! crashes, redeliveries or rebalances: the events of a batch are applied and the consumed
+//! offsets are stored in ONE PostgreSQL transaction, so either both happen or neither does.
+//!
+//! - A consumer group per projection, auto-commit off. On partition assignment the consumer is
+//!   positioned at the offsets stored in PostgreSQL (never Kafka's committed offsets, which are
+//!   committed afterwards only as a courtesy to lag tools); a partition never seen starts at
+//!   the beginning.
+//! - Each batch locks its partitions' offset rows (`FOR UPDATE`), skips messages below the
+//!   stored offsets, and moves each offset with a conditional update: after a rebalance, a
+//!   stale consumer's batch cannot overwrite newer offsets, it only finds its messages already
+//!   applied.
+//! - Projections are idempotent on `(aggregate_id, sequence)` as well, so the relay's
+//!   duplicates (a batch published twice) change nothing.
+//! - An event that cannot be decoded, or that fails to apply `max_attempts` times, is recorded
+//!   in `dead_events` with the raw message and the error, counted in a metric, and the
+//!   projection goes on; `freshline projections retry-dead` applies them again.
+
+use async_trait::async_trait;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use schemas::Envelope;
+use sqlx::{PgConnection, PgPool};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Metric names of the read side, defined once.
+pub mod names {
+    /// Events applied, by projection.
+    pub const APPLIED: &str = "freshline_projection_events_applied_total";
+    /// Events skipped as already applied, by projection.
+    pub const SKIPPED: &str = "freshline_projection_events_skipped_total";
+    /// Events recorded as dead, by projection.
+    pub const DEAD: &str = "freshline_projection_dead_events_total";
+    /// Consumer lag per projection, topic and partition.
+    pub const LAG: &str = "freshline_projection_consumer_lag";
+}
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The event will never apply (undecodable, or out of place for the read model).
+    #[error("{0}")]
+    Poison(String),
+    /// The database refused or failed; retried up to `max_attempts` times.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The read model changed.
+    Changed,
+    /// Already applied (a duplicate); nothing changed.
+    Duplicate,
+}
+
+/// A projection: its tables and how one event changes them. Replayable: no clock, no
+/// randomness, no HTTP inside `apply`.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The projection's name (consumer group, offsets, dead events).
+    fn name(&self) -> &'static str;
+    /// The topics it reads (without prefix).
+    fn topics(&self) -> &'static [&'static str];
+    /// DDL creating its tables in `schema` (idempotent).
+    fn ddl(&self, schema: &str) -> Vec<String>;
+    /// Applies one event inside the batch's transaction.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        event: &Envelope,
+    ) -> Result<Applied, ApplyError>;
+}
+
+/// DDL of the runtime's own tables in `schema`.
+pub fn runtime_ddl(schema: &str) -> Vec<String> {
+    vec![
+        format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.projection_offsets (
+                projection  text   NOT NULL,
+                topic       text   NOT NULL,
+                partition   int    NOT NULL,
+                next_offset bigint NOT NULL,
+                updated_at  timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (projection, topic, partition))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.dead_events (
+                projection  text   NOT NULL,
+                topic       text   NOT NULL,
+                partition   int    NOT NULL,
+                kafka_offset bigint NOT NULL,
+                aggregate_id text,
+                event_type  text,
+                raw         bytea  NOT NULL,
+                error       text   NOT NULL,
+                attempts    int    NOT NULL,
+                dead_at     timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (projection, topic, partition, kafka_offset))"
+        ),
+    ]
+}
+
+/// Creates the runtime's and the projection's tables in `schema`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn prepare(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Several projectors may start together: serialise the DDL.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('freshline.projection.ddl'))")
+        .execute(&mut *tx)
+        .await?;
+    for stmt in runtime_ddl(schema)
+        .into_iter()
+        .chain(projection.ddl(schema))
+    {
+        sqlx::query(&stmt).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Runtime settings.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic prefix (tests).
+    pub topic_prefix: String,
+    /// The schema holding the read model and offsets.
+    pub schema: String,
+    /// Consumer group id (default: `freshline.projection.<name>`).
+    pub group_id: Option<String>,
+    /// Messages per batch at most.
+    pub max_batch: usize,
+    /// How long to wait to fill a batch after its first message.
+    pub max_wait: Duration,
+    /// Attempts before an event is recorded as dead.
+    pub max_attempts: u32,
+}
+
+impl RunnerConfig {
+    /// Defaults for `brokers`, the `read` schema.
+    pub fn new(brokers: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic_prefix: String::new(),
+            schema: "read".into(),
+            group_id: None,
+            max_batch: 1000,
+            max_wait: Duration::from_millis(5),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Metrics of the runtime.
+#[derive(Debug, Clone)]
+pub struct ProjectionMetrics {
+    applied: IntCounterVec,
+    skipped: IntCounterVec,
+    dead: IntCounterVec,
+    lag: IntGaugeVec,
+}
+
+impl ProjectionMetrics {
+    /// Creates and registers them.
+    ///
+    /// # Errors
+    /// When already registered.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        use platform::metrics::register;
+        Ok(Self {
+            applied: register(
+                registry,
+                IntCounterVec::new(Opts::new(names::APPLIED, "Events applied"), &["projection"])?,
+            )?,
+            skipped: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::SKIPPED, "Events skipped as already applied"),
+                    &["projection"],
+                )?,
+            )?,
+            dead: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::DEAD, "Events recorded as dead"),
+                    &["projection"],
+                )?,
+            )?,
+            lag: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(names::LAG, "Messages not yet applied"),
+                    &["projection", "topic", "partition"],
+                )?,
+            )?,
+        })
+    }
+}
+
+type Offsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+/// Positions newly assigned partitions at the offsets stored in PostgreSQL.
+struct SeekToStored {
+    next: Offsets,
+}
+
+impl ClientContext for SeekToStored {}
+
+impl ConsumerContext for SeekToStored {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let next = self.next.lock().map(|m| m.clone()).unwrap_or_default();
+                for mut elem in tpl.elements() {
+                    let key = (elem.topic().to_owned(), elem.partition());
+                    let offset = next
+                        .get(&key)
+                        .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+                    if let Err(e) = elem.set_offset(offset) {
+                        tracing::error!(error = %e, topic = %key.0, partition = key.1, "cannot position partition");
+                    }
+                    tracing::info!(topic = %key.0, partition = key.1, ?offset, "partition assigned");
+                }
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions revoked");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// Why the runner stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// PostgreSQL failed.
+    #[error("database")]
+    Database(#[from] sqlx::Error),
+    /// Kafka failed.
+    #[error("kafka")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+/// One message of a batch, copied out of the consumer.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// The value.
+    pub payload: Vec<u8>,
+}
+
+impl RawMessage {
+    fn from_borrowed(m: &BorrowedMessage<'_>) -> Self {
+        Self {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            payload: m.payload().unwrap_or_default().to_vec(),
+        }
+    }
+}
+
+/// Runs a projection until `shutdown`.
+pub struct Runner {
+    projection: Arc<dyn Projection>,
+    pool: PgPool,
+    cfg: RunnerConfig,
+    metrics: ProjectionMetrics,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("projection", &self.projection.name())
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A runner for `projection`.
+    pub fn new(
+        projection: Arc<dyn Projection>,
+        pool: PgPool,
+        cfg: RunnerConfig,
+        metrics: ProjectionMetrics,
+    ) -> Self {
+        Self {
+            projection,
+            pool,
+            cfg,
+            metrics,
+        }
+    }
+
+    /// Prepares the tables, joins the group and applies batches until `shutdown`.
+    ///
+    /// # Errors
+    /// [`RunnerError`] when PostgreSQL or Kafka fail in a way a retry does not fix.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), RunnerError> {
+        let name = self.projection.name();
+        prepare(&self.pool, self.projection.as_ref(), &self.cfg.schema).await?;
+        let next: Offsets = Arc::new(Mutex::new(self.load_offsets().await?));
+        let group = self
+            .cfg
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("freshline.projection.{name}"));
+        let consumer: StreamConsumer<SeekToStored> =
+            platform::kafka::client_config(&self.cfg.brokers)
+                .set("group.id", &group)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("session.timeout.ms", "10000")
+                .create_with_context(SeekToStored { next: next.clone() })?;
+        let topics: Vec<String> = self
+            .projection
+            .topics()
+            .iter()
+            .map(|t| schemas::topics::prefixed(&self.cfg.topic_prefix, t))
+            .collect();
+        consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+        tracing::info!(projection = name, %group, ?topics, "projection running");
+
+        let mut attempts: HashMap<(String, i32, i64), u32> = HashMap::new();
+        let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = lag_tick.tick() => { self.report_lag(&consumer, &next); continue; }
+                m = consumer.recv() => m?,
+            };
+            let mut batch = vec![RawMessage::from_borrowed(&first)];
+            drop(first);
+            let deadline = tokio::time::Instant::now() + self.cfg.max_wait;
+            while batch.len() < self.cfg.max_batch {
+                match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                    Ok(Ok(m)) => batch.push(RawMessage::from_borrowed(&m)),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => break,
+                }
+            }
+            let mut backoff = Duration::from_millis(100);
+            let advanced = loop {
+                match self.apply_batch(&batch, &mut attempts).await {
+                    Ok(a) => break a,
+                    Err(e) => {
+                        platform::telemetry::log_error_chain(
+                            "projection batch failed; retrying",
+                            &e,
+                        );
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            if let Ok(mut n) = next.lock() {
+                n.extend(advanced.iter().map(|(k, v)| (k.clone(), *v)));
+            }
+            // A courtesy to lag tools; positions come from PostgreSQL.
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), offset) in &advanced {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .ok();
+            }
+            if let Err(e) = consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+                tracing::debug!(error = %e, "offset commit to Kafka failed (harmless)");
+            }
+        }
+        tracing::info!(projection = name, "projection stopped");
+        Ok(())
+    }
+
+    async fn load_offsets(&self) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
+            "SELECT topic, partition, next_offset FROM {}.projection_offsets WHERE projection = $1",
+            self.cfg.schema
+        ))
+        .bind(self.projection.name())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
+    }
+
+    fn report_lag(&self, consumer: &StreamConsumer<SeekToStored>, next: &Offsets) {
+        let Ok(assignment) = consumer.assignment() else {
+            return;
+        };
+        let positions = next.lock().map(|m| m.clone()).unwrap_or_default();
+        for elem in assignment.elements() {
+            let (topic, partition) = (elem.topic().to_owned(), elem.partition());
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500))
+            {
+                let at = positions
+                    .get(&(topic.clone(), partition))
+                    .copied()
+                    .unwrap_or(0);
+                self.metrics
+                    .lag
+                    .with_label_values(&[self.projection.name(), &topic, &partition.to_string()])
+                    .set((high - at).max(0));
+            }
+        }
+    }
+
+    /// Applies a batch in one transaction; returns the new next offsets per partition.
+    ///
+    /// # Errors
+    /// When the database fails; nothing of the batch is then kept.
+    pub async fn apply_batch(
+        &self,
+        batch: &[RawMessage],
+        attempts: &mut HashMap<(String, i32, i64), u32>,
+    ) -> Result<BTreeMap<(String, i32), i64>, sqlx::Error> {
+        let schema = &self.cfg.schema;
+        let name = self.projection.name();
+        let mut tx = self.pool.begin().await?;
+        let mut stored: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for m in batch {
+            stored.entry((m.topic.clone(), m.partition)).or_insert(-1);
+        }
+        for ((topic, partition), at) in stored.iter_mut() {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.projection_offsets (projection, topic, partition, next_offset)
+                 VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING"
+            ))
+            .bind(name)
+            .bind(topic.as_str())
+            .bind(*partition)
+            .execute(&mut *tx)
+            .await?;
+            *at = sqlx::query_scalar(&format!(
+                "SELECT next_offset FROM {schema}.projection_offsets
+                  WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE"
+            ))
+            .bind(name)
+            .bind(topic.as_str())
+            .bind(*partition)
+            .fetch_one(&mut *tx)
+            .await?;
+        }
+        let mut next = stored.clone();
+        let (mut applied, mut skipped, mut dead) = (0u64, 0u64, 0u64);
+        for m in batch {
+            let key = (m.topic.clone(), m.partition);
+            let Some(at) = next.get_mut(&key) else {
+                continue;
+            };
+            if m.offset < *at {
+                skipped += 1;
+                continue;
+            }
+            *at = m.offset + 1;
+            let envelope = match serde_json::from_slice::<Envelope>(&m.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.record_dead(&mut tx, m, None, &format!("undecodable envelope: {e}"), 1)
+                        .await?;
+                    dead += 1;
+                    continue;
+                }
+            };
+            let mut tries = attempts
+                .get(&(m.topic.clone(), m.partition, m.offset))
+                .copied()
+                .unwrap_or(0);
+            loop {
+                sqlx::query("SAVEPOINT apply_event")
+                    .execute(&mut *tx)
+                    .await?;
+                match self.projection.apply(&mut tx, schema, &envelope).await {
+                    Ok(outcome) => {
+                        sqlx::query("RELEASE SAVEPOINT apply_event")
+                            .execute(&mut *tx)
+                            .await?;
+                        match outcome {
+                            Applied::Changed => applied += 1,
+                            Applied::Duplicate => skipped += 1,
+                        }
+                        break;
+                    }
+                    Err(err) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT apply_event")
+                            .execute(&mut *tx)
+                            .await?;
+                        tries += 1;
+                        let poison = matches!(err, ApplyError::Poison(_));
+                        if let ApplyError::Database(e) = &err {
+                            if matches!(
+                                e,
+                                sqlx::Error::Io(_)
+                                    | sqlx::Error::PoolTimedOut
+                                    | sqlx::Error::PoolClosed
+                            ) {
+                                return Err(sqlx::Error::Protocol(format!("connection lost: {e}")));
+                            }
+                        }
+                        if poison || tries >= self.cfg.max_attempts {
+                            let reason = match &err {
+                                ApplyError::Poison(p) => p.clone(),
+                                ApplyError::Database(e) => format!("database: {e}"),
+                            };
+                            self.record_dead(&mut tx, m, Some(&envelope), &reason, tries)
+                                .await?;
+                            attempts.remove(&(m.topic.clone(), m.partition, m.offset));
+                            dead += 1;
+                            break;
+                        }
+                        attempts.insert((m.topic.clone(), m.partition, m.offset), tries);
+                    }
+                }
+            }
+        }
+        for ((topic, partition), new) in &next {
+            let old = stored[&(topic.clone(), *partition)];
+            if *new == old {
+                continue;
+            }
+            // Conditional: only from the offset this transaction read (and locked).
+            let moved = sqlx::query(&format!(
+                "UPDATE {schema}.projection_offsets SET next_offset = $4, updated_at = now()
+                  WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $5"
+            ))
+            .bind(name)
+            .bind(topic.as_str())
+            .bind(*partition)
+            .bind(*new)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(sqlx::Error::Protocol(
+                    "offsets moved by another consumer".into(),
+                ));
+            }
+        }
+        tx.commit().await?;
+        self.metrics
+            .applied
+            .with_label_values(&[name])
+            .inc_by(applied);
+        self.metrics
+            .skipped
+            .with_label_values(&[name])
+            .inc_by(skipped);
+        self.metrics.dead.with_label_values(&[name]).inc_by(dead);
+        Ok(next)
+    }
+
+    async fn record_dead(
+        &self,
+        conn: &mut PgConnection,
+        m: &RawMessage,
+        envelope: Option<&Envelope>,
+        error: &str,
+        attempts: u32,
+    ) -> Result<(), sqlx::Error> {
+        tracing::warn!(projection = self.projection.name(), topic = %m.topic, partition = m.partition, offset = m.offset, %error, "event recorded as dead");
+        sqlx::query(&format!(
+            "INSERT INTO {}.dead_events (projection, topic, partition, kafka_offset, aggregate_id, event_type, raw, error, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            self.cfg.schema
+        ))
+        .bind(self.projection.name())
+        .bind(&m.topic)
+        .bind(m.partition)
+        .bind(m.offset)
+        .bind(envelope.map(|e| e.aggregate_id.clone()))
+        .bind(envelope.map(|e| e.event_type.clone()))
+        .bind(&m.payload)
+        .bind(error)
+        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
