@@ -8,6 +8,7 @@
 //! - `freshline load suppliers`: a short registration load, printing throughput and latency.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod demo;
 mod token;
 
@@ -43,6 +44,9 @@ enum Command {
     /// Load generators (short runs against a running stack).
     #[command(subcommand)]
     Load(demo::LoadCommand),
+    /// Benchmarks of single components.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,5 +117,6 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo(d) => demo::run_demo(d).await,
         Command::Load(l) => demo::run_load(l).await,
+        Command::Bench(b) => bench::run(b).await,
     }
 }

@@ -101,16 +101,38 @@ pub fn router(
         pool: pool.clone(),
         registry,
     };
+    use platform::auth::{scopes, Role};
+    use platform::http::{require, Requirement};
+    const WRITERS: &[Role] = &[Role::Admin, Role::Supplier];
+    const APPROVERS: &[Role] = &[Role::Admin];
+    let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
+    // Every command route names its scope (and the roles of people who may use it) here; the
+    // check runs before the handler reads the body.
     let commands = Router::new()
-        .route("/v1/suppliers", post(suppliers::register))
+        .route(
+            "/v1/suppliers",
+            post(suppliers::register).route_layer(guard(scopes::SUPPLIERS_REGISTER, WRITERS)),
+        )
         .route(
             "/v1/suppliers/{id}/documents",
-            post(suppliers::submit_document),
+            post(suppliers::submit_document).route_layer(guard(scopes::SUPPLIERS_WRITE, WRITERS)),
         )
-        .route("/v1/suppliers/{id}/approve", post(suppliers::approve))
-        .route("/v1/suppliers/{id}/reject", post(suppliers::reject))
-        .route("/v1/suppliers/{id}/suspend", post(suppliers::suspend))
-        .route("/v1/suppliers/{id}/reinstate", post(suppliers::reinstate))
+        .route(
+            "/v1/suppliers/{id}/approve",
+            post(suppliers::approve).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+        )
+        .route(
+            "/v1/suppliers/{id}/reject",
+            post(suppliers::reject).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+        )
+        .route(
+            "/v1/suppliers/{id}/suspend",
+            post(suppliers::suspend).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+        )
+        .route(
+            "/v1/suppliers/{id}/reinstate",
+            post(suppliers::reinstate).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+        )
         .layer(from_fn_with_state(
             Idempotency {
                 pool,

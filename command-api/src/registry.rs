@@ -41,7 +41,7 @@ impl PgRegistrationRegistry {
                 AND NOT EXISTS (SELECT 1 FROM events e
                                  WHERE e.aggregate_type = $3 AND e.aggregate_id = $2::text)",
         )
-        .bind(number.as_str())
+        .bind(number.uniqueness_key())
         .bind(supplier.0)
         .bind(schemas::aggregate_types::SUPPLIER)
         .execute(&self.pool)
@@ -98,7 +98,7 @@ impl RegistrationRegistry for PgRegistrationRegistry {
                                AND e.aggregate_id = supplier_registration_numbers.supplier_id::text)))
              RETURNING supplier_id",
         )
-        .bind(number.as_str())
+        .bind(number.uniqueness_key())
         .bind(supplier.0)
         .bind(schemas::aggregate_types::SUPPLIER)
         .fetch_optional(&self.pool)
@@ -109,7 +109,7 @@ impl RegistrationRegistry for PgRegistrationRegistry {
         let held: Option<(String, uuid::Uuid)> = sqlx::query_as(
             "SELECT state, supplier_id FROM supplier_registration_numbers WHERE registration_number = $1",
         )
-        .bind(number.as_str())
+        .bind(number.uniqueness_key())
         .fetch_optional(&self.pool)
         .await?;
         Ok(match held {

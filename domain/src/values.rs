@@ -118,6 +118,12 @@ text_value!(
 pub struct RegistrationNumber(String);
 
 impl RegistrationNumber {
+    /// The key two numbers are the same under: letters and digits only, so `NL-123`,
+    /// `NL123`, `nl.123` and `NL/123` are one number (and one blocked number).
+    pub fn uniqueness_key(&self) -> String {
+        self.0.chars().filter(char::is_ascii_alphanumeric).collect()
+    }
+
     /// Wraps a value read back from a stored event, which was valid when recorded.
     pub(crate) fn trusted(s: String) -> Self {
         Self(s)
@@ -426,6 +432,15 @@ mod tests {
         let a = RegistrationNumber::try_from(" de 123-45 ").expect("valid");
         let b = RegistrationNumber::try_from("DE123-45").expect("valid");
         assert_eq!(a, b);
+        let keys: Vec<String> = ["NL-123", "NL123", "nl.123", "NL/123"]
+            .iter()
+            .map(|n| {
+                RegistrationNumber::try_from(*n)
+                    .expect("valid")
+                    .uniqueness_key()
+            })
+            .collect();
+        assert!(keys.iter().all(|k| k == "NL123"), "{keys:?}");
     }
 
     #[test]

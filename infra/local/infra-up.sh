@@ -3,6 +3,8 @@
 # Idempotent: what already runs is left alone. Prints nothing on stdout.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT/infra/local/install.sh"
+# Again, now that the postgres user exists: where its data directory can live depends on it.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- PostgreSQL --------------------------------------------------------------------------
 PGBIN="$(pg_bin)"

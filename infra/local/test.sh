@@ -9,6 +9,12 @@ trap cleanup EXIT
 "$ROOT/infra/local/infra-up.sh"
 
 cd "$ROOT"
+# Test databases are per test; drop what earlier runs left behind.
+PGPASSWORD="$PG_PASSWORD" "$(pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -qAt \
+  -c "select datname from pg_database where datname ~ '^t_[0-9a-f]{32}$'" | while read -r db; do
+  PGPASSWORD="$PG_PASSWORD" "$(pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -qAt \
+    -c "drop database if exists $db" >/dev/null 2>&1 || true
+done
 export FRESHLINE_TEST_DATABASE_URL="$DATABASE_URL"
 export FRESHLINE_TEST_KAFKA_BROKERS="$KAFKA_BROKERS"
 t0=$SECONDS
@@ -17,8 +23,10 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -q -- -D warnings
 log "cargo test (against PostgreSQL on :$PG_PORT and Kafka on $KAFKA_BROKERS)"
+set +e
 cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$LOG/test.log"
 status=${PIPESTATUS[0]}
+set -e
 passed=$(grep -Eo '[0-9]+ passed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
 log "suite finished in $((SECONDS - t0))s"

@@ -37,6 +37,9 @@ start_service command-api http://127.0.0.1:8080/readyz \
 start_service outbox-relay http://127.0.0.1:9181/readyz \
   env FRESHLINE_RELAY_HTTP_ADDR=127.0.0.1:9181 "$BIN/outbox-relay"
 
+start_service projector http://127.0.0.1:9182/readyz \
+  env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/projector"
+
 log "loading demo data through the command API"
 "$BIN/freshline" demo seed --api http://127.0.0.1:8080 --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-60}"
 
@@ -45,6 +48,7 @@ cat >&2 <<MSG
 Freshline is up.
   command API   http://127.0.0.1:8080   (OpenAPI: http://127.0.0.1:8080/openapi.json)
   outbox relay  http://127.0.0.1:9181/metrics
+  projector     http://127.0.0.1:9182/metrics   (read models in schema "read")
   PostgreSQL    $DATABASE_URL
   Kafka         $KAFKA_BROKERS  (topics: $("$BIN/freshline" topics list | cut -f1 | tr '\n' ' '))
   logs          $LOG/

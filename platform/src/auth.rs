@@ -312,7 +312,12 @@ impl Verifier {
                 kid: kid.clone(),
                 problem: e.to_string(),
             })?;
-            keys.insert(kid, (key, alg));
+            if keys.insert(kid.clone(), (key, alg)).is_some() {
+                return Err(KeyError::Key {
+                    kid,
+                    problem: "the key id appears twice".into(),
+                });
+            }
         }
         Ok(Self {
             keys,
@@ -361,6 +366,9 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|e| AuthError::Invalid(e.kind_description()))?;
         let claims = data.claims;
+        if claims.sub.trim().is_empty() {
+            return Err(invalid("empty subject"));
+        }
         let actor = match (claims.role, claims.svc) {
             (Some(role), None) => Actor::Person(role),
             (None, Some(svc)) if !svc.is_empty() => Actor::Service(svc),

@@ -14,7 +14,13 @@ use std::time::Duration;
 pub fn pool(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url.expose_secret())?
         .application_name("freshline")
-        .statement_cache_capacity(256);
+        .statement_cache_capacity(256)
+        // No statement runs for ever, and no transaction sits idle holding the relay's
+        // horizon (pg_snapshot_xmin) back: both bound the crash windows the services rely on.
+        .options([
+            ("statement_timeout", "30s"),
+            ("idle_in_transaction_session_timeout", "60s"),
+        ]);
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)

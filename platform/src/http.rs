@@ -52,6 +52,10 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
 }
 
+/// The `code` of a problem response, kept in its extensions for middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
+
 /// The body of a problem document, for the OpenAPI description.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -199,6 +203,7 @@ impl IntoResponse for ApiError {
         body.extend(self.extra);
         let mut response =
             (self.status, serde_json::Value::Object(body).to_string()).into_response();
+        response.extensions_mut().insert(ProblemCode(self.code));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after {
@@ -392,6 +397,36 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// What a route requires: a scope, and for people one of some roles.
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    /// The scope the token must grant.
+    pub scope: &'static str,
+    /// The roles a person must have (services are governed by their scopes).
+    pub roles: &'static [crate::auth::Role],
+}
+
+/// Route middleware: checks the [`Requirement`] before the handler reads the body, so a caller
+/// without the scope gets `403` whatever it sent (and `401` without a valid token).
+pub async fn require(
+    axum::extract::State(req): axum::extract::State<Requirement>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let outcome = match request.extensions().get::<Authenticated>() {
+        Some(Authenticated(Ok(p))) => p.authorize(req.scope, req.roles).map_err(ApiError::from),
+        Some(Authenticated(Err(e))) => Err(ApiError::from(match e.as_ref() {
+            AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
+            _ => AuthError::Missing,
+        })),
+        None => Err(ApiError::from(AuthError::Missing)),
+    };
+    match outcome {
+        Ok(()) => next.run(request).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
 /// The correlation id of a request: the caller's `X-Correlation-Id` when it is a sane token
 /// (1-128 of `A-Z a-z 0-9 - _ . :`), else a new UUIDv7.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,10 +446,7 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let span = tracing::info_span!("request", correlation_id = %id);
-    let mut response = {
-        let _entered = span.enter();
-        next.run(request).await
-    };
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(CORRELATION_HEADER, v);
     }

@@ -97,9 +97,10 @@ pub async fn idempotent(State(cfg): State<Idempotency>, request: Request, next: 
     let hash = hasher.finalize().to_vec();
 
     match claim(&cfg.pool, &principal, &key, &hash).await {
-        Err(e) => ApiError::unavailable("idempotency store unavailable")
-            .with("cause", e.to_string())
-            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "idempotency store unavailable");
+            ApiError::unavailable("idempotency store unavailable").into_response()
+        }
         Ok(Claim::Reused) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
@@ -175,7 +176,16 @@ async fn claim(
 
 async fn finish(pool: &PgPool, principal: &str, key: &str, response: Response) -> Response {
     let status = response.status();
-    if status.is_server_error() {
+    // Answers that say "try again" (server errors, throttling, a lost race) or that were about
+    // the caller rather than the request (401, 403) are not remembered: a retry runs afresh.
+    let transient = status.is_server_error()
+        || matches!(status.as_u16(), 401 | 403 | 429)
+        || (status == StatusCode::CONFLICT
+            && response
+                .extensions()
+                .get::<crate::http::ProblemCode>()
+                .is_some_and(|c| c.0 == "concurrent_modification"));
+    if transient {
         if let Err(e) =
             sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
                 .bind(principal)

@@ -21,6 +21,9 @@ pub fn idempotent_producer(brokers: &str, client_id: &str) -> Result<FutureProdu
         .set("bootstrap.servers", brokers)
         .set("client.id", client_id)
         .set("enable.idempotence", "true")
+        // A message that cannot be delivered is fatal rather than silently skipped, so
+        // per-partition order never has holes; the relay then rebuilds its producer.
+        .set("enable.gapless.guarantee", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
@@ -59,6 +62,8 @@ pub async fn ensure_topics(
         .map(|(s, name)| {
             NewTopic::new(name, s.partitions, TopicReplication::Fixed(replication))
                 .set("min.insync.replicas", "1")
+                // Projections rebuild and analysts replay from offset 0: keep every event.
+                .set("retention.ms", "-1")
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

@@ -137,6 +137,9 @@ pub enum RelayError {
     /// The leader connection was lost: another relay may now lead.
     #[error("lost the leader lock")]
     LostLeadership,
+    /// The producer hit a fatal error (e.g. a gap it cannot close): it must be rebuilt.
+    #[error("the Kafka producer failed fatally: {0}")]
+    ProducerFatal(String),
 }
 
 /// A row of the outbox.
@@ -269,6 +272,7 @@ impl Relay {
     ) -> Result<(), RelayError> {
         let mut checkpoint = self.load_checkpoint().await?;
         let mut last_leader_check = Instant::now();
+        let mut last_lag_check = Instant::now();
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             if last_leader_check.elapsed() > Duration::from_secs(2) {
@@ -280,7 +284,13 @@ impl Relay {
             }
             let rows = self.fetch(&checkpoint).await?;
             let Some(last) = rows.last() else {
-                self.metrics.lag.set(0.0);
+                if last_lag_check.elapsed() > Duration::from_secs(1) {
+                    // Nothing publishable: events may still wait behind an open transaction.
+                    self.metrics
+                        .lag
+                        .set(self.unpublished_age(&checkpoint).await?);
+                    last_lag_check = Instant::now();
+                }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(self.cfg.poll_interval) => continue,
@@ -322,6 +332,9 @@ impl Relay {
                 }
                 Err(e) => {
                     self.metrics.failures.inc();
+                    if let Some((code, reason)) = self.producer.client().fatal_error() {
+                        return Err(RelayError::ProducerFatal(format!("{code:?}: {reason}")));
+                    }
                     tracing::warn!(relay = %self.cfg.name, error = %e, ?backoff,
                         "publishing failed; retrying the batch");
                     tokio::select! {
@@ -380,6 +393,18 @@ impl Relay {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Age in seconds of the oldest event after the checkpoint (0 when there is none).
+    async fn unpublished_age(&self, after: &Checkpoint) -> Result<f64, sqlx::Error> {
+        let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(recorded_at) FROM events WHERE (xid, global_position) > ($1::text::xid8, $2)",
+        )
+        .bind(&after.xid)
+        .bind(after.position)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(lag_seconds(oldest))
     }
 
     async fn fetch(&self, after: &Checkpoint) -> Result<Vec<OutboxRow>, sqlx::Error> {
@@ -489,12 +514,7 @@ impl Relay {
         }
         match first_error {
             None => Ok(()),
-            Some(e) => {
-                if let Some(fatal) = self.producer.client().fatal_error() {
-                    tracing::error!(?fatal, "producer hit a fatal error; restart the relay");
-                }
-                Err(e)
-            }
+            Some(e) => Err(e),
         }
     }
 }

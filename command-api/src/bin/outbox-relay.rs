@@ -55,8 +55,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let registry = prometheus::Registry::new();
     let metrics = RelayMetrics::new(&registry)?;
-    let producer = platform::kafka::idempotent_producer(&s.brokers, "freshline-outbox-relay")?;
-    let relay = Relay::new(pool.clone(), producer, s.relay, metrics);
 
     let shutdown = CancellationToken::new();
     let http = {
@@ -99,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
         signal_token.cancel();
     });
     while !shutdown.is_cancelled() {
+        // A fresh producer each time: after a fatal producer error the old one is unusable.
+        let producer = platform::kafka::idempotent_producer(&s.brokers, "freshline-outbox-relay")?;
+        let relay = Relay::new(pool.clone(), producer, s.relay.clone(), metrics.clone());
         if let Err(e) = relay.run(shutdown.clone()).await {
             platform::telemetry::log_error_chain("relay stopped; restarting in 1 s", &e);
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -59,6 +59,19 @@ async fn a_delivery_service_token_cannot_change_any_supplier_data() {
                 .is_some_and(|s| s.starts_with("suppliers:")));
         }
     }
+    // The scope is checked before the body is read: garbage still gets 403, not 415 or 422.
+    for (route, _) in write_routes(&id) {
+        let r = app
+            .client
+            .post(format!("{}{route}", app.base))
+            .bearer_auth(&tokens[0])
+            .header("content-type", "text/plain")
+            .body("garbage")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 403, "{route}");
+    }
     assert_eq!(app.db.event_count().await, before);
 }
 
