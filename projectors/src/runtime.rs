@@ -79,6 +79,28 @@ pub trait Projection: Send + Sync + 'static {
         schema: &str,
         event: &Envelope,
     ) -> Result<Applied, ApplyError>;
+
+    /// Applies a batch of events in order, set-based where the projection can. One outcome per
+    /// event: applied, duplicate, or poison (its reason). A database error fails the whole call;
+    /// the runtime then applies the events one by one to find the culprit.
+    ///
+    /// The default applies them one by one.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Envelope],
+    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(match self.apply(conn, schema, e).await {
+                Ok(a) => Ok(a),
+                Err(ApplyError::Poison(p)) => Err(p),
+                Err(ApplyError::Database(d)) => return Err(d),
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// DDL of the runtime's own tables in `schema`.
@@ -245,6 +267,16 @@ impl ConsumerContext for SeekToStored {
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
     }
+}
+
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    )
 }
 
 /// Why the runner stopped.
@@ -468,9 +500,10 @@ impl Runner {
         }
         let mut next = stored.clone();
         let (mut applied, mut skipped, mut dead) = (0u64, 0u64, 0u64);
+        // Messages to apply: past the stored offsets, decodable.
+        let mut todo: Vec<(&RawMessage, Envelope)> = Vec::with_capacity(batch.len());
         for m in batch {
-            let key = (m.topic.clone(), m.partition);
-            let Some(at) = next.get_mut(&key) else {
+            let Some(at) = next.get_mut(&(m.topic.clone(), m.partition)) else {
                 continue;
             };
             if m.offset < *at {
@@ -478,62 +511,93 @@ impl Runner {
                 continue;
             }
             *at = m.offset + 1;
-            let envelope = match serde_json::from_slice::<Envelope>(&m.payload) {
-                Ok(e) => e,
+            match serde_json::from_slice::<Envelope>(&m.payload) {
+                Ok(e) => todo.push((m, e)),
                 Err(e) => {
                     self.record_dead(&mut tx, m, None, &format!("undecodable envelope: {e}"), 1)
                         .await?;
                     dead += 1;
-                    continue;
                 }
-            };
-            let mut tries = attempts
-                .get(&(m.topic.clone(), m.partition, m.offset))
-                .copied()
-                .unwrap_or(0);
-            loop {
-                sqlx::query("SAVEPOINT apply_event")
+            }
+        }
+        // Fast path: the whole batch in one set-based call.
+        sqlx::query("SAVEPOINT apply_batch")
+            .execute(&mut *tx)
+            .await?;
+        let envelopes: Vec<Envelope> = todo.iter().map(|(_, e)| e.clone()).collect();
+        match self
+            .projection
+            .apply_batch(&mut tx, schema, &envelopes)
+            .await
+        {
+            Ok(outcomes) => {
+                sqlx::query("RELEASE SAVEPOINT apply_batch")
                     .execute(&mut *tx)
                     .await?;
-                match self.projection.apply(&mut tx, schema, &envelope).await {
-                    Ok(outcome) => {
-                        sqlx::query("RELEASE SAVEPOINT apply_event")
-                            .execute(&mut *tx)
-                            .await?;
-                        match outcome {
-                            Applied::Changed => applied += 1,
-                            Applied::Duplicate => skipped += 1,
+                for ((m, e), outcome) in todo.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(Applied::Changed) => applied += 1,
+                        Ok(Applied::Duplicate) => skipped += 1,
+                        Err(reason) => {
+                            self.record_dead(&mut tx, m, Some(e), &reason, 1).await?;
+                            dead += 1;
                         }
-                        break;
                     }
-                    Err(err) => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT apply_event")
+                }
+            }
+            Err(err) if is_connection_error(&err) => return Err(err),
+            Err(err) => {
+                tracing::warn!(error = %err, "batch failed; applying its events one by one");
+                sqlx::query("ROLLBACK TO SAVEPOINT apply_batch")
+                    .execute(&mut *tx)
+                    .await?;
+                for (m, envelope) in &todo {
+                    let mut tries = attempts
+                        .get(&(m.topic.clone(), m.partition, m.offset))
+                        .copied()
+                        .unwrap_or(0);
+                    loop {
+                        sqlx::query("SAVEPOINT apply_event")
                             .execute(&mut *tx)
                             .await?;
-                        tries += 1;
-                        let poison = matches!(err, ApplyError::Poison(_));
-                        if let ApplyError::Database(e) = &err {
-                            if matches!(
-                                e,
-                                sqlx::Error::Io(_)
-                                    | sqlx::Error::PoolTimedOut
-                                    | sqlx::Error::PoolClosed
-                            ) {
-                                return Err(sqlx::Error::Protocol(format!("connection lost: {e}")));
+                        match self.projection.apply(&mut tx, schema, envelope).await {
+                            Ok(outcome) => {
+                                sqlx::query("RELEASE SAVEPOINT apply_event")
+                                    .execute(&mut *tx)
+                                    .await?;
+                                match outcome {
+                                    Applied::Changed => applied += 1,
+                                    Applied::Duplicate => skipped += 1,
+                                }
+                                break;
+                            }
+                            Err(err) => {
+                                sqlx::query("ROLLBACK TO SAVEPOINT apply_event")
+                                    .execute(&mut *tx)
+                                    .await?;
+                                tries += 1;
+                                if let ApplyError::Database(e) = &err {
+                                    if is_connection_error(e) {
+                                        return Err(sqlx::Error::Protocol(format!(
+                                            "connection lost: {e}"
+                                        )));
+                                    }
+                                }
+                                let poison = matches!(err, ApplyError::Poison(_));
+                                if poison || tries >= self.cfg.max_attempts {
+                                    let reason = match &err {
+                                        ApplyError::Poison(p) => p.clone(),
+                                        ApplyError::Database(e) => format!("database: {e}"),
+                                    };
+                                    self.record_dead(&mut tx, m, Some(envelope), &reason, tries)
+                                        .await?;
+                                    attempts.remove(&(m.topic.clone(), m.partition, m.offset));
+                                    dead += 1;
+                                    break;
+                                }
+                                attempts.insert((m.topic.clone(), m.partition, m.offset), tries);
                             }
                         }
-                        if poison || tries >= self.cfg.max_attempts {
-                            let reason = match &err {
-                                ApplyError::Poison(p) => p.clone(),
-                                ApplyError::Database(e) => format!("database: {e}"),
-                            };
-                            self.record_dead(&mut tx, m, Some(&envelope), &reason, tries)
-                                .await?;
-                            attempts.remove(&(m.topic.clone(), m.partition, m.offset));
-                            dead += 1;
-                            break;
-                        }
-                        attempts.insert((m.topic.clone(), m.partition, m.offset), tries);
                     }
                 }
             }

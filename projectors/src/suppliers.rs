@@ -8,6 +8,7 @@ use schemas::metadata_keys as keys;
 use schemas::supplier::SupplierEvent;
 use schemas::Envelope;
 use sqlx::PgConnection;
+use std::collections::HashMap;
 
 /// The supplier projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -77,133 +78,279 @@ impl Projection for SupplierProjection {
         schema: &str,
         e: &Envelope,
     ) -> Result<Applied, ApplyError> {
-        if e.aggregate_type != schemas::aggregate_types::SUPPLIER {
-            return Err(ApplyError::Poison(format!(
-                "not a supplier event: {}",
-                e.aggregate_type
-            )));
+        let mut out = self
+            .apply_batch(conn, schema, std::slice::from_ref(e))
+            .await?;
+        match out.pop() {
+            Some(Ok(a)) => Ok(a),
+            Some(Err(p)) => Err(ApplyError::Poison(p)),
+            None => Ok(Applied::Duplicate),
         }
-        let id = uuid::Uuid::parse_str(&e.aggregate_id).map_err(|_| {
-            ApplyError::Poison(format!("supplier id {:?} is not a UUID", e.aggregate_id))
-        })?;
-        let event = SupplierEvent::decode(&e.event_type, e.event_version, e.payload.clone())
-            .map_err(|err| ApplyError::Poison(err.to_string()))?;
-        let current: Option<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT version, status FROM {schema}.suppliers WHERE id = $1 FOR UPDATE"
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Envelope],
+    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
+        let ids: Vec<uuid::Uuid> = events
+            .iter()
+            .filter_map(|e| uuid::Uuid::parse_str(&e.aggregate_id).ok())
+            .collect();
+        let mut rows: HashMap<uuid::Uuid, Row> = sqlx::query_as::<_, Row>(&format!(
+            "SELECT id, owner, legal_name, registration_number, status, categories, contact_email,
+                    phone, address, city, country, documents, version, created_at, updated_at
+               FROM {schema}.suppliers WHERE id = ANY($1) FOR UPDATE"
         ))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let version = current.as_ref().map_or(0, |c| c.0);
-        if e.sequence <= version {
-            return Ok(Applied::Duplicate);
-        }
-        if e.sequence != version + 1 {
-            return Err(ApplyError::Poison(format!(
-                "sequence gap: supplier {id} is at version {version}, event has sequence {}",
-                e.sequence
-            )));
-        }
-        let from_status = current.map(|c| c.1);
-        let to_status = match &event {
-            SupplierEvent::Registered(r) => {
-                sqlx::query(&format!(
-                    "INSERT INTO {schema}.suppliers (id, owner, legal_name, registration_number, status,
-                        categories, contact_email, phone, address, city, country, version, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $12)"
-                ))
-                .bind(id)
-                .bind(&r.owner)
-                .bind(&r.legal_name)
-                .bind(&r.registration_number)
-                .bind(&r.categories)
-                .bind(&r.contact_email)
-                .bind(&r.phone)
-                .bind(serde_json::to_value(&r.address).map_err(|err| ApplyError::Poison(err.to_string()))?)
-                .bind(&r.address.city)
-                .bind(&r.address.country)
-                .bind(e.sequence)
-                .bind(e.occurred_at)
-                .execute(&mut *conn)
-                .await?;
-                "pending".to_owned()
-            }
-            other => {
-                let Some(from) = &from_status else {
-                    return Err(ApplyError::Poison(format!(
-                        "{} before SupplierRegistered",
-                        e.event_type
-                    )));
-                };
-                let to = match other {
-                    SupplierEvent::Approved(_) | SupplierEvent::Reinstated(_) => "approved",
-                    SupplierEvent::Rejected(_) => "rejected",
-                    SupplierEvent::Suspended(_) => "suspended",
-                    SupplierEvent::Registered(_) | SupplierEvent::DocumentSubmitted(_) => {
-                        from.as_str()
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+        let mut history = History::default();
+        let mut changed: Vec<uuid::Uuid> = Vec::new();
+        let outcomes = events
+            .iter()
+            .map(|e| {
+                let outcome = evolve(&mut rows, &mut history, e);
+                if let (Ok(Applied::Changed), Ok(id)) =
+                    (&outcome, uuid::Uuid::parse_str(&e.aggregate_id))
+                {
+                    if !changed.contains(&id) {
+                        changed.push(id);
                     }
                 }
-                .to_owned();
-                let document = match other {
-                    SupplierEvent::DocumentSubmitted(d) => Some(
-                        serde_json::to_value(d)
-                            .map_err(|err| ApplyError::Poison(err.to_string()))?,
-                    ),
-                    _ => None,
-                };
-                sqlx::query(&format!(
-                    "UPDATE {schema}.suppliers
-                        SET status = $2, version = $3, updated_at = $4,
-                            documents = CASE WHEN $5::jsonb IS NULL THEN documents
-                                             ELSE (SELECT coalesce(jsonb_agg(d), '[]'::jsonb) FROM jsonb_array_elements(documents) d
-                                                    WHERE d->>'kind' <> $5::jsonb->>'kind') || jsonb_build_array($5::jsonb) END
-                      WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(&to)
-                .bind(e.sequence)
-                .bind(e.occurred_at)
-                .bind(document)
-                .execute(&mut *conn)
-                .await?;
-                to
-            }
-        };
-        let meta = |k: &str| {
-            e.metadata
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let mut actor = serde_json::Map::new();
-        for (k, name) in [
-            (keys::ACTOR_SUB, "sub"),
-            (keys::ACTOR_ROLE, "role"),
-            (keys::ACTOR_SERVICE, "service"),
-        ] {
-            if let Some(v) = meta(k) {
-                actor.insert(name.to_owned(), v.into());
-            }
+                outcome
+            })
+            .collect();
+        write_rows(conn, schema, changed.iter().filter_map(|id| rows.get(id))).await?;
+        history.write(conn, schema).await?;
+        Ok(outcomes)
+    }
+}
+
+/// A directory row, as loaded and written.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Row {
+    id: uuid::Uuid,
+    owner: Option<String>,
+    legal_name: String,
+    registration_number: String,
+    status: String,
+    categories: Vec<String>,
+    contact_email: String,
+    phone: String,
+    address: serde_json::Value,
+    city: String,
+    country: String,
+    documents: serde_json::Value,
+    version: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// History rows of a batch, written with one statement.
+#[derive(Debug, Default)]
+struct History {
+    supplier_id: Vec<uuid::Uuid>,
+    sequence: Vec<i64>,
+    event_id: Vec<uuid::Uuid>,
+    event_type: Vec<String>,
+    event_version: Vec<i32>,
+    from_status: Vec<Option<String>>,
+    to_status: Vec<String>,
+    actor: Vec<serde_json::Value>,
+    reason: Vec<Option<String>>,
+    occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
+    correlation_id: Vec<Option<String>>,
+    payload: Vec<serde_json::Value>,
+}
+
+impl History {
+    async fn write(self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        if self.supplier_id.is_empty() {
+            return Ok(());
         }
         sqlx::query(&format!(
             "INSERT INTO {schema}.supplier_history (supplier_id, sequence, event_id, event_type, event_version,
                 from_status, to_status, actor, reason, occurred_at, correlation_id, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"
+             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::text[],
+                                  $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[], $11::text[], $12::jsonb[])
+             ON CONFLICT DO NOTHING"
         ))
-        .bind(id)
-        .bind(e.sequence)
-        .bind(e.event_id)
-        .bind(&e.event_type)
-        .bind(i32::try_from(e.event_version).unwrap_or(i32::MAX))
-        .bind(from_status)
-        .bind(to_status)
-        .bind(serde_json::Value::Object(actor))
-        .bind(meta(keys::REASON))
-        .bind(e.occurred_at)
-        .bind(meta(keys::CORRELATION_ID))
-        .bind(&e.payload)
-        .execute(&mut *conn)
+        .bind(self.supplier_id)
+        .bind(self.sequence)
+        .bind(self.event_id)
+        .bind(self.event_type)
+        .bind(self.event_version)
+        .bind(self.from_status)
+        .bind(self.to_status)
+        .bind(self.actor)
+        .bind(self.reason)
+        .bind(self.occurred_at)
+        .bind(self.correlation_id)
+        .bind(self.payload)
+        .execute(conn)
         .await?;
-        Ok(Applied::Changed)
+        Ok(())
     }
+}
+
+async fn write_rows<'a>(
+    conn: &mut PgConnection,
+    schema: &str,
+    rows: impl Iterator<Item = &'a Row>,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<&Row> = rows.collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&Row) -> String| rows.iter().map(|r| f(r)).collect::<Vec<String>>();
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.suppliers (id, owner, legal_name, registration_number, status, categories,
+            contact_email, phone, address, city, country, documents, version, created_at, updated_at)
+         SELECT id, owner, legal_name, rn, status, ARRAY(SELECT jsonb_array_elements_text(cats)),
+                email, phone, address, city, country, documents, version, created_at, updated_at
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],
+                       $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::jsonb[], $13::int8[],
+                       $14::timestamptz[], $15::timestamptz[])
+             AS u(id, owner, legal_name, rn, status, cats, email, phone, address, city, country,
+                  documents, version, created_at, updated_at)
+         ON CONFLICT (id) DO UPDATE
+           SET status = EXCLUDED.status, documents = EXCLUDED.documents,
+               version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"
+    ))
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.owner.clone()).collect::<Vec<_>>())
+    .bind(col(|r| r.legal_name.clone()))
+    .bind(col(|r| r.registration_number.clone()))
+    .bind(col(|r| r.status.clone()))
+    .bind(rows.iter().map(|r| serde_json::json!(r.categories)).collect::<Vec<_>>())
+    .bind(col(|r| r.contact_email.clone()))
+    .bind(col(|r| r.phone.clone()))
+    .bind(rows.iter().map(|r| r.address.clone()).collect::<Vec<_>>())
+    .bind(col(|r| r.city.clone()))
+    .bind(col(|r| r.country.clone()))
+    .bind(rows.iter().map(|r| r.documents.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies one event to the in-memory rows and records its history row. Pure: the same
+/// events always give the same rows.
+fn evolve(
+    rows: &mut HashMap<uuid::Uuid, Row>,
+    history: &mut History,
+    e: &Envelope,
+) -> Result<Applied, String> {
+    if e.aggregate_type != schemas::aggregate_types::SUPPLIER {
+        return Err(format!("not a supplier event: {}", e.aggregate_type));
+    }
+    let id = uuid::Uuid::parse_str(&e.aggregate_id)
+        .map_err(|_| format!("supplier id {:?} is not a UUID", e.aggregate_id))?;
+    let event = SupplierEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+        .map_err(|err| err.to_string())?;
+    let version = rows.get(&id).map_or(0, |r| r.version);
+    if e.sequence <= version {
+        return Ok(Applied::Duplicate);
+    }
+    if e.sequence != version + 1 {
+        return Err(format!(
+            "sequence gap: supplier {id} is at version {version}, event has sequence {}",
+            e.sequence
+        ));
+    }
+    let from_status = rows.get(&id).map(|r| r.status.clone());
+    match &event {
+        SupplierEvent::Registered(r) => {
+            rows.insert(
+                id,
+                Row {
+                    id,
+                    owner: r.owner.clone(),
+                    legal_name: r.legal_name.clone(),
+                    registration_number: r.registration_number.clone(),
+                    status: "pending".into(),
+                    categories: r.categories.clone(),
+                    contact_email: r.contact_email.clone(),
+                    phone: r.phone.clone(),
+                    address: serde_json::to_value(&r.address).map_err(|err| err.to_string())?,
+                    city: r.address.city.clone(),
+                    country: r.address.country.clone(),
+                    documents: serde_json::json!([]),
+                    version: e.sequence,
+                    created_at: e.occurred_at,
+                    updated_at: e.occurred_at,
+                },
+            );
+        }
+        other => {
+            let row = rows
+                .get_mut(&id)
+                .ok_or_else(|| format!("{} before SupplierRegistered", e.event_type))?;
+            match other {
+                SupplierEvent::Approved(_) | SupplierEvent::Reinstated(_) => {
+                    row.status = "approved".into()
+                }
+                SupplierEvent::Rejected(_) => row.status = "rejected".into(),
+                SupplierEvent::Suspended(_) => row.status = "suspended".into(),
+                SupplierEvent::DocumentSubmitted(d) => {
+                    let doc = serde_json::to_value(d).map_err(|err| err.to_string())?;
+                    let mut docs: Vec<serde_json::Value> = row
+                        .documents
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter(|x| x["kind"] != doc["kind"])
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    docs.push(doc);
+                    row.documents = serde_json::Value::Array(docs);
+                }
+                SupplierEvent::Registered(_) => {}
+            }
+            row.version = e.sequence;
+            row.updated_at = e.occurred_at;
+        }
+    }
+    let to_status = rows.get(&id).map_or_else(String::new, |r| r.status.clone());
+    let meta = |k: &str| {
+        e.metadata
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let mut actor = serde_json::Map::new();
+    for (k, name) in [
+        (keys::ACTOR_SUB, "sub"),
+        (keys::ACTOR_ROLE, "role"),
+        (keys::ACTOR_SERVICE, "service"),
+    ] {
+        if let Some(v) = meta(k) {
+            actor.insert(name.to_owned(), v.into());
+        }
+    }
+    history.supplier_id.push(id);
+    history.sequence.push(e.sequence);
+    history.event_id.push(e.event_id);
+    history.event_type.push(e.event_type.clone());
+    history
+        .event_version
+        .push(i32::try_from(e.event_version).unwrap_or(i32::MAX));
+    history.from_status.push(from_status);
+    history.to_status.push(to_status);
+    history.actor.push(serde_json::Value::Object(actor));
+    history.reason.push(meta(keys::REASON));
+    history.occurred_at.push(e.occurred_at);
+    history.correlation_id.push(meta(keys::CORRELATION_ID));
+    history.payload.push(e.payload.clone());
+    Ok(Applied::Changed)
 }
