@@ -37,6 +37,8 @@ start_service command-api http://127.0.0.1:8080/readyz \
 start_service outbox-relay http://127.0.0.1:9181/readyz \
   env FRESHLINE_RELAY_HTTP_ADDR=127.0.0.1:9181 "$BIN/outbox-relay"
 
+start_service query-api http://127.0.0.1:8081/readyz \
+  env FRESHLINE_HTTP_ADDR=127.0.0.1:8081 "$BIN/query-api"
 start_service projector http://127.0.0.1:9182/readyz \
   env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/projector"
 
@@ -47,6 +49,7 @@ cat >&2 <<MSG
 
 Freshline is up.
   command API   http://127.0.0.1:8080   (OpenAPI: http://127.0.0.1:8080/openapi.json)
+  query API     http://127.0.0.1:8081   (OpenAPI: http://127.0.0.1:8081/openapi.json)
   outbox relay  http://127.0.0.1:9181/metrics
   projector     http://127.0.0.1:9182/metrics   (read models in schema "read")
   PostgreSQL    $DATABASE_URL
@@ -58,5 +61,6 @@ A token to try it:
   curl -H "Authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\
        -d '{"legal_name":"Green Acres","registration_number":"NL-42","contact_email":"ops@green.example","phone":"+31205550101","address":{"line1":"Dijkweg 1","city":"Naaldwijk","postal_code":"2671 AA","country":"NL"},"categories":["vegetable"]}' \\
        http://127.0.0.1:8080/v1/suppliers
+  curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8081/v1/suppliers?status=approved&limit=5'
 Stop everything with: make down
 MSG

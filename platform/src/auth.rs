@@ -45,6 +45,8 @@ pub enum Role {
     Customer,
     /// A delivery rider.
     Rider,
+    /// An auditor: reads everything, changes nothing.
+    Auditor,
 }
 
 impl Role {
@@ -55,6 +57,7 @@ impl Role {
             Self::Supplier => "supplier",
             Self::Customer => "customer",
             Self::Rider => "rider",
+            Self::Auditor => "auditor",
         }
     }
 
@@ -77,6 +80,7 @@ impl Role {
             ],
             Self::Customer => &[ORDERS_WRITE, ORDERS_READ],
             Self::Rider => &[DELIVERIES_UPDATE],
+            Self::Auditor => &[SUPPLIERS_READ, ORDERS_READ],
         }
     }
 }
@@ -89,8 +93,9 @@ impl std::str::FromStr for Role {
             "supplier" => Ok(Self::Supplier),
             "customer" => Ok(Self::Customer),
             "rider" => Ok(Self::Rider),
+            "auditor" => Ok(Self::Auditor),
             other => Err(format!(
-                "unknown role {other:?}: expected admin, supplier, customer or rider"
+                "unknown role {other:?}: expected admin, supplier, customer, rider or auditor"
             )),
         }
     }

@@ -2,8 +2,9 @@
 //! to read models in PostgreSQL with exactly-once effect (see [`runtime`]); the supplier
 //! directory and history are built here ([`suppliers`]).
 //!
-//! Still to come (read-side issue): the query API over these read models, and rebuilding a
-//! projection into fresh tables with an atomic swap.
+//! The query API ([`query`], binary `query-api`) serves them. Still to come (read-side issue):
+//! rebuilding a projection into fresh tables with an atomic swap.
 
+pub mod query;
 pub mod runtime;
 pub mod suppliers;

@@ -133,27 +133,27 @@ impl Projection for SupplierProjection {
 
 /// A directory row, as loaded and written.
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct Row {
-    id: uuid::Uuid,
-    owner: Option<String>,
-    legal_name: String,
-    registration_number: String,
-    status: String,
-    categories: Vec<String>,
-    contact_email: String,
-    phone: String,
-    address: serde_json::Value,
-    city: String,
-    country: String,
-    documents: serde_json::Value,
-    version: i64,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
+pub(crate) struct Row {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) owner: Option<String>,
+    pub(crate) legal_name: String,
+    pub(crate) registration_number: String,
+    pub(crate) status: String,
+    pub(crate) categories: Vec<String>,
+    pub(crate) contact_email: String,
+    pub(crate) phone: String,
+    pub(crate) address: serde_json::Value,
+    pub(crate) city: String,
+    pub(crate) country: String,
+    pub(crate) documents: serde_json::Value,
+    pub(crate) version: i64,
+    pub(crate) created_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// History rows of a batch, written with one statement.
 #[derive(Debug, Default)]
-struct History {
+pub(crate) struct History {
     supplier_id: Vec<uuid::Uuid>,
     sequence: Vec<i64>,
     event_id: Vec<uuid::Uuid>,
@@ -244,7 +244,7 @@ async fn write_rows<'a>(
 
 /// Applies one event to the in-memory rows and records its history row. Pure: the same
 /// events always give the same rows.
-fn evolve(
+pub(crate) fn evolve(
     rows: &mut HashMap<uuid::Uuid, Row>,
     history: &mut History,
     e: &Envelope,

@@ -1,0 +1,43 @@
+//! The query-api binary: serves the read models over HTTP.
+
+use anyhow::Context;
+use platform::auth::Verifier;
+use platform::config::{self, defaults};
+use platform::telemetry::LogFormat;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init(
+        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
+        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
+    );
+    let pool = platform::db::pool(
+        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
+        config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
+    )?;
+    let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
+    let verifier = Verifier::from_jwks_file(
+        &config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
+        &config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
+        (issuer != "*").then_some(issuer.as_str()),
+    )
+    .context("loading verifying keys")?;
+    let app = projectors::query::router(
+        pool,
+        &config::string("FRESHLINE_READ_SCHEMA", "read"),
+        Arc::new(verifier),
+        prometheus::Registry::new(),
+        Duration::from_millis(config::parse("FRESHLINE_READ_YOUR_WRITES_WAIT_MS", 2000)?),
+    )?;
+    let addr = config::string("FRESHLINE_HTTP_ADDR", defaults::QUERY_API_ADDR);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "query-api listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(platform::shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! The query API over the supplier read models: list (filters, cursor pagination), get (with
+//! `min_version` for read-your-writes and `as_of` for the state at any past instant) and the
+//! history auditors read. Suppliers see only their own records; admins, auditors and services
+//! holding `suppliers:read` see all.
+
+use crate::suppliers::{evolve, History, Row};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use platform::auth::{scopes, Actor, Principal, Role, Verifier};
+use platform::http::{require, ApiError, FieldError, Requirement};
+use platform::metrics::HttpMetrics;
+use prometheus::Registry;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+/// Shared state.
+#[derive(Debug, Clone)]
+pub struct QueryState {
+    pool: PgPool,
+    schema: String,
+    registry: Registry,
+    /// How long `min_version` waits before answering 503.
+    read_your_writes_wait: Duration,
+}
+
+/// A supplier as the directory shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplierView {
+    /// Id.
+    pub id: Uuid,
+    /// Legal name.
+    pub legal_name: String,
+    /// Registration number (normalised).
+    pub registration_number: String,
+    /// `pending`, `approved`, `rejected` or `suspended`.
+    pub status: String,
+    /// Categories sold.
+    pub categories: Vec<String>,
+    /// Contact e-mail.
+    pub contact_email: String,
+    /// Contact phone.
+    pub phone: String,
+    /// Address (`line1`, `city`, `postal_code`, `country`).
+    #[schema(value_type = Object)]
+    pub address: serde_json::Value,
+    /// Verification documents on file (`kind`, `reference`, `expires_on`).
+    #[schema(value_type = Vec<Object>)]
+    pub documents: serde_json::Value,
+    /// Owning supplier account.
+    pub owner: Option<String>,
+    /// Version (the sequence of the last event applied).
+    pub version: i64,
+    /// Registered at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Row> for SupplierView {
+    fn from(r: Row) -> Self {
+        Self {
+            id: r.id,
+            legal_name: r.legal_name,
+            registration_number: r.registration_number,
+            status: r.status,
+            categories: r.categories,
+            contact_email: r.contact_email,
+            phone: r.phone,
+            address: r.address,
+            documents: r.documents,
+            owner: r.owner,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A page of suppliers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplierPage {
+    /// The suppliers, oldest first.
+    pub items: Vec<SupplierView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of a supplier's history.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct HistoryEntry {
+    /// Position in the supplier's stream.
+    pub sequence: i64,
+    /// Event type.
+    pub event_type: String,
+    /// Status before (absent for the registration).
+    pub from_status: Option<String>,
+    /// Status after.
+    pub to_status: String,
+    /// Who: `sub` and `role` or `service`.
+    #[schema(value_type = Object)]
+    pub actor: serde_json::Value,
+    /// The reason or note given.
+    pub reason: Option<String>,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Correlation id of the request.
+    pub correlation_id: Option<String>,
+    /// Event id.
+    pub event_id: Uuid,
+    /// The event's payload.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// A supplier's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// The supplier.
+    pub supplier_id: Uuid,
+    /// Every event, in order.
+    pub items: Vec<HistoryEntry>,
+}
+
+/// Filters of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `pending`, `approved`, `rejected` or `suspended`.
+    pub status: Option<String>,
+    /// A category the supplier sells.
+    pub category: Option<String>,
+    /// Words of the legal name.
+    pub q: Option<String>,
+    /// Page size, 1-500 (default 50).
+    pub limit: Option<i64>,
+    /// From `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Options of a get.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    /// Wait until the read model has reached this version (read-your-writes).
+    pub min_version: Option<i64>,
+    /// The state at this instant (RFC 3339).
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+const STATUSES: &[&str] = &["pending", "approved", "rejected", "suspended"];
+const CATEGORIES: &[&str] = &["fruit", "vegetable", "herb", "dairy", "bakery", "other"];
+const READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
+
+/// The OpenAPI description served at `/openapi.json`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Freshline query API", version = "1", description = "Read models of the fresh-food marketplace. Errors are RFC 9457 problem+json with a stable `code`."),
+    paths(list_suppliers, get_supplier, supplier_history),
+    components(schemas(SupplierView, SupplierPage, HistoryEntry, HistoryPage, platform::http::Problem, platform::http::FieldError)),
+    tags((name = "suppliers", description = "The supplier directory and history"))
+)]
+pub struct QueryDoc;
+
+/// The query API router.
+///
+/// # Errors
+/// When metrics cannot be registered.
+pub fn router(
+    pool: PgPool,
+    schema: &str,
+    verifier: Arc<Verifier>,
+    registry: Registry,
+    read_your_writes_wait: Duration,
+) -> Result<Router, prometheus::Error> {
+    let http_metrics = HttpMetrics::new(&registry)?;
+    let state = QueryState {
+        pool,
+        schema: schema.to_owned(),
+        registry,
+        read_your_writes_wait,
+    };
+    let guard = from_fn_with_state(
+        Requirement {
+            scope: scopes::SUPPLIERS_READ,
+            roles: READERS,
+        },
+        require,
+    );
+    let reads = Router::new()
+        .route("/v1/suppliers", get(list_suppliers))
+        .route("/v1/suppliers/{id}", get(get_supplier))
+        .route("/v1/suppliers/{id}/history", get(supplier_history))
+        .route_layer(guard)
+        .layer(from_fn_with_state(verifier, platform::http::authenticate));
+    Ok(Router::new()
+        .merge(reads)
+        .route("/healthz", get(platform::http::healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(QueryDoc::openapi()) }))
+        .fallback(platform::http::not_found_fallback)
+        .method_not_allowed_fallback(platform::http::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(from_fn_with_state(
+            http_metrics,
+            platform::metrics::track_http,
+        ))
+        .layer(from_fn(platform::http::correlate))
+        .with_state(state))
+}
+
+async fn readyz(State(s): State<QueryState>) -> Response {
+    platform::http::readiness(&[("postgres", platform::db::ping(&s.pool).await)])
+}
+
+async fn metrics(State(s): State<QueryState>) -> Response {
+    platform::metrics::render(&s.registry)
+}
+
+/// A supplier account sees only suppliers it owns.
+fn owner_filter(p: &Principal) -> Option<String> {
+    matches!(p.actor, Actor::Person(Role::Supplier)).then(|| p.subject.clone())
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::validation(vec![FieldError::new("id", "must be a UUID")]))
+}
+
+fn query_params<T: serde::de::DeserializeOwned>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| {
+        let text = e.body_text();
+        let field = text.split('`').nth(1).unwrap_or("query").to_owned();
+        ApiError::validation(vec![FieldError::new(field, text)])
+    })
+}
+
+const ROW_COLUMNS: &str =
+    "id, owner, legal_name, registration_number, status, categories, contact_email,
+     phone, address, city, country, documents, version, created_at, updated_at";
+
+/// List suppliers.
+#[utoipa::path(get, path = "/v1/suppliers", tag = "suppliers", params(ListParams),
+    responses((status = 200, body = SupplierPage), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["suppliers:read"])))]
+pub async fn list_suppliers(
+    State(s): State<QueryState>,
+    principal: Principal,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SupplierPage>, ApiError> {
+    let p = query_params(params)?;
+    let mut errors = Vec::new();
+    if let Some(st) = &p.status {
+        if !STATUSES.contains(&st.as_str()) {
+            errors.push(FieldError::new(
+                "status",
+                format!("one of {}", STATUSES.join(", ")),
+            ));
+        }
+    }
+    if let Some(c) = &p.category {
+        if !CATEGORIES.contains(&c.as_str()) {
+            errors.push(FieldError::new(
+                "category",
+                format!("one of {}", CATEGORIES.join(", ")),
+            ));
+        }
+    }
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        errors.push(FieldError::new("limit", "between 1 and 500"));
+    }
+    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        errors.push(FieldError::new("q", "at most 200 characters"));
+    }
+    let after = match &p.cursor {
+        None => None,
+        Some(c) => match base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| Uuid::from_slice(&b).ok())
+        {
+            Some(id) => Some(id),
+            None => {
+                errors.push(FieldError::new("cursor", "not a cursor from this API"));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {ROW_COLUMNS} FROM {}.suppliers
+          WHERE ($1::text IS NULL OR status = $1)
+            AND ($2::text IS NULL OR categories @> ARRAY[$2::text])
+            AND ($3::text IS NULL OR to_tsvector('simple', legal_name) @@ plainto_tsquery('simple', $3))
+            AND ($4::uuid IS NULL OR id > $4)
+            AND ($5::text IS NULL OR owner = $5)
+          ORDER BY id LIMIT $6",
+        s.schema
+    ))
+    .bind(&p.status)
+    .bind(&p.category)
+    .bind(p.q.as_deref().filter(|q| !q.trim().is_empty()))
+    .bind(after)
+    .bind(owner_filter(&principal))
+    .bind(limit + 1)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(|e| db_problem(&e))?;
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    let mut items: Vec<SupplierView> = rows.into_iter().map(SupplierView::from).collect();
+    if more {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+    }
+    let next_cursor = if more {
+        items
+            .last()
+            .map(|r| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r.id.as_bytes()))
+    } else {
+        None
+    };
+    Ok(Json(SupplierPage { items, next_cursor }))
+}
+
+fn db_problem(e: &sqlx::Error) -> ApiError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            ApiError::unavailable("the read store is unreachable")
+        }
+        other => ApiError::internal("query", other),
+    }
+}
+
+/// Get one supplier.
+#[utoipa::path(get, path = "/v1/suppliers/{id}", tag = "suppliers",
+    params(("id" = Uuid, Path, description = "Supplier id"), GetParams),
+    responses((status = 200, body = SupplierView), (status = 404, body = platform::http::Problem),
+              (status = 503, description = "`min_version` not reached in time; retry after `Retry-After`", body = platform::http::Problem)),
+    security(("bearer" = ["suppliers:read"])))]
+pub async fn get_supplier(
+    State(s): State<QueryState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+    params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SupplierView>, ApiError> {
+    let id = parse_id(&raw)?;
+    let p = query_params(params)?;
+    if p.min_version.is_some_and(|v| v < 0) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "min_version",
+            "must be 0 or more",
+        )]));
+    }
+    let owner = owner_filter(&principal);
+    if let Some(at) = p.as_of {
+        let row = state_as_of(&s, id, at).await?;
+        return match row {
+            Some(r) if owner.is_none() || r.owner == owner => Ok(Json(r.into())),
+            _ => Err(ApiError::not_found("no supplier with this id at that time")),
+        };
+    }
+    let deadline = tokio::time::Instant::now() + s.read_your_writes_wait;
+    loop {
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {ROW_COLUMNS} FROM {}.suppliers WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
+            s.schema
+        ))
+        .bind(id)
+        .bind(&owner)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(|e| db_problem(&e))?;
+        let reached = match (&row, p.min_version) {
+            (Some(r), Some(min)) => r.version >= min,
+            (None, Some(_)) => false,
+            (_, None) => true,
+        };
+        if reached {
+            return row
+                .map(|r| Json(r.into()))
+                .ok_or_else(|| ApiError::not_found("no supplier with this id"));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "version_not_reached",
+                "Not visible yet",
+                format!(
+                    "the read model has not reached version {} yet",
+                    p.min_version.unwrap_or(0)
+                ),
+            )
+            .retry_after(1));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The supplier's state at `at`, replayed from its history with the projection's own rules.
+async fn state_as_of(s: &QueryState, id: Uuid, at: DateTime<Utc>) -> Result<Option<Row>, ApiError> {
+    let entries: Vec<HistoryEntry> = sqlx::query_as(&format!(
+        "SELECT sequence, event_type, from_status, to_status, actor, reason, occurred_at, correlation_id, event_id, payload
+           FROM {}.supplier_history WHERE supplier_id = $1 AND occurred_at <= $2 ORDER BY sequence",
+        s.schema
+    ))
+    .bind(id)
+    .bind(at)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(|e| db_problem(&e))?;
+    let mut rows = HashMap::new();
+    let mut scratch = History::default();
+    for e in entries {
+        let envelope = schemas::Envelope {
+            event_id: e.event_id,
+            aggregate_type: schemas::aggregate_types::SUPPLIER.to_owned(),
+            aggregate_id: id.to_string(),
+            sequence: e.sequence,
+            global_position: 0,
+            event_type: e.event_type,
+            event_version: 1,
+            occurred_at: e.occurred_at,
+            metadata: serde_json::Map::new(),
+            payload: e.payload,
+        };
+        if let Err(reason) = evolve(&mut rows, &mut scratch, &envelope) {
+            return Err(ApiError::internal(
+                "as_of replay",
+                &std::io::Error::other(reason),
+            ));
+        }
+    }
+    Ok(rows.remove(&id))
+}
+
+/// A supplier's history, every event in order.
+#[utoipa::path(get, path = "/v1/suppliers/{id}/history", tag = "suppliers",
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses((status = 200, body = HistoryPage), (status = 404, body = platform::http::Problem)),
+    security(("bearer" = ["suppliers:read"])))]
+pub async fn supplier_history(
+    State(s): State<QueryState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let id = parse_id(&raw)?;
+    let visible: bool = sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {}.suppliers WHERE id = $1 AND ($2::text IS NULL OR owner = $2))",
+        s.schema
+    ))
+    .bind(id)
+    .bind(owner_filter(&principal))
+    .fetch_one(&s.pool)
+    .await
+    .map_err(|e| db_problem(&e))?;
+    if !visible {
+        return Err(ApiError::not_found("no supplier with this id"));
+    }
+    let items: Vec<HistoryEntry> = sqlx::query_as(&format!(
+        "SELECT sequence, event_type, from_status, to_status, actor, reason, occurred_at, correlation_id, event_id, payload
+           FROM {}.supplier_history WHERE supplier_id = $1 ORDER BY sequence",
+        s.schema
+    ))
+    .bind(id)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(|e| db_problem(&e))?;
+    Ok(Json(HistoryPage {
+        supplier_id: id,
+        items,
+    }))
+}

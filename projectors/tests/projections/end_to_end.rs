@@ -1,0 +1,321 @@
+//! A command through command-api, published by the relay, projected, and read back through the
+//! query API with `min_version`: the whole path, real services, no sleeps.
+
+use crate::{brokers, database, Stream};
+use platform::auth::{self, Actor, Role, Signer, Verifier};
+use platform::relay::{Relay, RelayConfig, RelayMetrics};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    format!("http://{addr}")
+}
+
+struct Stack {
+    commands: String,
+    queries: String,
+    impatient_queries: String,
+    signer: Signer,
+    client: reqwest::Client,
+    stop: CancellationToken,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let pool = database().await;
+        platform::db::migrate(&pool).await.expect("migrations");
+        let stream = Stream::new().await;
+        let key = auth::generate_key("k1").expect("key");
+        let jwks = json!({"keys": [key.public_jwk]}).to_string();
+        let verifier = Arc::new(
+            Verifier::from_jwks_json(&jwks, platform::config::defaults::AUDIENCE, None)
+                .expect("verifier"),
+        );
+        let signer = Signer::from_pem("k1", &key.private_pem).expect("signer");
+        let commands = serve(
+            command_api::router(
+                pool.clone(),
+                verifier.clone(),
+                prometheus::Registry::new(),
+                64 * 1024,
+            )
+            .expect("router"),
+        )
+        .await;
+        let query = |wait| {
+            projectors::query::router(
+                pool.clone(),
+                "read",
+                verifier.clone(),
+                prometheus::Registry::new(),
+                wait,
+            )
+            .expect("router")
+        };
+        let queries = serve(query(Duration::from_secs(20))).await;
+        let impatient_queries = serve(query(Duration::from_millis(200))).await;
+
+        let stop = CancellationToken::new();
+        let relay = Relay::new(
+            pool.clone(),
+            platform::kafka::idempotent_producer(&brokers(), "e2e").expect("producer"),
+            RelayConfig {
+                topic_prefix: stream.prefix.clone(),
+                ..RelayConfig::default()
+            },
+            RelayMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+        );
+        let token = stop.clone();
+        tokio::spawn(async move { relay.run(token).await.expect("relay") });
+        let runner = crate::runner(&pool, &stream, "read");
+        projectors::runtime::prepare(&pool, &projectors::suppliers::SupplierProjection, "read")
+            .await
+            .expect("prepare");
+        let token = stop.clone();
+        tokio::spawn(async move { runner.run(token).await.expect("projector") });
+        Self {
+            commands,
+            queries,
+            impatient_queries,
+            signer,
+            client: reqwest::Client::new(),
+            stop,
+        }
+    }
+
+    fn token(&self, sub: &str, role: Role) -> String {
+        self.signer
+            .sign(&auth::claims(
+                sub,
+                &Actor::Person(role),
+                role.default_scopes(),
+                600,
+                "test",
+            ))
+            .expect("sign")
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Value {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.commands))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
+    async fn get(&self, base: &str, path: &str, token: &str) -> (u16, Value, Option<String>) {
+        let r = self
+            .client
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        (status, r.json().await.unwrap_or(Value::Null), retry)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_becomes_visible_through_the_query_api() {
+    let s = Stack::start().await;
+    let owner = s.token("acct-1", Role::Supplier);
+    let admin = s.token("admin-1", Role::Admin);
+    let registered = s
+        .post("/v1/suppliers", &owner, json!({
+            "legal_name": "Green Acres B.V.", "registration_number": "NL-1", "contact_email": "ops@green.example",
+            "phone": "+31205550101", "categories": ["herb"],
+            "address": {"line1": "Dijkweg 1", "city": "Naaldwijk", "postal_code": "2671 AA", "country": "NL"}}))
+        .await;
+    let id = registered["id"].as_str().expect("id").to_owned();
+    let (status, body, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/suppliers/{id}?min_version=1"),
+            &owner,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["legal_name"], "Green Acres B.V.");
+    let pending_at = chrono::Utc::now();
+
+    s.post(
+        &format!("/v1/suppliers/{id}/documents"),
+        &owner,
+        json!({"kind": "business_license", "reference": "KVK-1", "expires_on": "2030-01-01"}),
+    )
+    .await;
+    let approved = s
+        .post(
+            &format!("/v1/suppliers/{id}/approve"),
+            &admin,
+            json!({"note": "checked"}),
+        )
+        .await;
+    let v = approved["version"].as_i64().expect("version");
+    let (status, body, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/suppliers/{id}?min_version={v}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].clone(), body["version"].as_i64()),
+        (200, json!("approved"), Some(3))
+    );
+    assert_eq!(body["documents"][0]["kind"], "business_license");
+
+    // The state at an earlier instant, replayed from the history.
+    let at = pending_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let (status, body, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/suppliers/{id}?as_of={}", at.replace('+', "%2B")),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].clone(), body["version"].as_i64()),
+        (200, json!("pending"), Some(1))
+    );
+
+    // History for auditors: who, what, when, why.
+    let auditor = s.token("audit-1", Role::Auditor);
+    let (status, body, _) = s
+        .get(&s.queries, &format!("/v1/suppliers/{id}/history"), &auditor)
+        .await;
+    assert_eq!(status, 200);
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[2]["event_type"], "SupplierApproved");
+    assert_eq!(items[2]["from_status"], "pending");
+    assert_eq!(items[2]["to_status"], "approved");
+    assert_eq!(
+        items[2]["actor"],
+        json!({"sub": "admin-1", "role": "admin"})
+    );
+    assert_eq!(items[2]["reason"], "checked");
+
+    // Another supplier account sees nothing of it; a customer has no read scope.
+    let other = s.token("acct-2", Role::Supplier);
+    assert_eq!(
+        s.get(&s.queries, &format!("/v1/suppliers/{id}"), &other)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.get(&s.queries, &format!("/v1/suppliers/{id}/history"), &other)
+            .await
+            .0,
+        404
+    );
+    let (_, page, _) = s.get(&s.queries, "/v1/suppliers", &other).await;
+    assert_eq!(page["items"], json!([]));
+    let customer = s.token("c-1", Role::Customer);
+    assert_eq!(s.get(&s.queries, "/v1/suppliers", &customer).await.0, 403);
+
+    // A version the read model has not reached: 503 with Retry-After.
+    let (status, body, retry) = s
+        .get(
+            &s.impatient_queries,
+            &format!("/v1/suppliers/{id}?min_version=99"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone(), retry.as_deref()),
+        (503, json!("version_not_reached"), Some("1"))
+    );
+
+    // Filters and bad input.
+    let (_, page, _) = s
+        .get(
+            &s.queries,
+            "/v1/suppliers?status=approved&category=herb&q=green",
+            &admin,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    let (_, page, _) = s
+        .get(&s.queries, "/v1/suppliers?status=pending", &admin)
+        .await;
+    assert_eq!(page["items"], json!([]));
+    for bad in [
+        "/v1/suppliers?status=sleeping",
+        "/v1/suppliers?limit=0",
+        "/v1/suppliers?cursor=zzz",
+        "/v1/suppliers/not-a-uuid",
+        "/v1/suppliers?min_version=x",
+    ] {
+        let (status, body, _) = s.get(&s.queries, bad, &admin).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (422, json!("validation_failed")),
+            "{bad}: {body}"
+        );
+    }
+    s.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_list_pages_through_every_supplier_once() {
+    let s = Stack::start().await;
+    let admin = s.token("admin-1", Role::Admin);
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let r = s.post("/v1/suppliers", &admin, json!({
+            "legal_name": format!("Farm {n}"), "registration_number": format!("NL-{n}"), "contact_email": "ops@farm.example",
+            "phone": "+31205550101", "categories": ["fruit"],
+            "address": {"line1": "Dijkweg 1", "city": "Naaldwijk", "postal_code": "2671 AA", "country": "NL"}})).await;
+        ids.push(r["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        let (status, _, _) = s
+            .get(
+                &s.queries,
+                &format!("/v1/suppliers/{id}?min_version=1"),
+                &admin,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/suppliers?limit=3&cursor={c}"),
+            None => "/v1/suppliers?limit=3".to_owned(),
+        };
+        let (status, page, _) = s.get(&s.queries, &path, &admin).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().expect("items") {
+            seen.push(item["id"].as_str().expect("id").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    ids.sort();
+    assert_eq!(seen, ids);
+    s.stop.cancel();
+}
