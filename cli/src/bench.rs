@@ -112,7 +112,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         cfg,
         ProjectionMetrics::new(&registry)?,
     );
-    projectors::runtime::prepare(&pool, &projectors::suppliers::SupplierProjection, "read").await?;
+    projectors::runtime::prepare_live(&pool, &projectors::suppliers::SupplierProjection, "read")
+        .await?;
     let token = tokio_util::sync::CancellationToken::new();
     let t = Instant::now();
     let handle = {

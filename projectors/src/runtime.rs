@@ -72,6 +72,8 @@ pub trait Projection: Send + Sync + 'static {
     fn topics(&self) -> &'static [&'static str];
     /// DDL creating its tables in `schema` (idempotent).
     fn ddl(&self, schema: &str) -> Vec<String>;
+    /// The tables readers see, as views of the live generation in the view schema.
+    fn views(&self) -> &'static [&'static str];
     /// Applies one event inside the batch's transaction.
     async fn apply(
         &self,
@@ -133,6 +135,82 @@ pub fn runtime_ddl(schema: &str) -> Vec<String> {
     ]
 }
 
+/// The schema holding generation `generation` of a projection's tables.
+pub fn physical_schema(view_schema: &str, projection: &str, generation: i32) -> String {
+    format!("{view_schema}_{projection}_g{generation}")
+}
+
+/// Makes sure the projection has a live generation with its tables and views; returns it.
+///
+/// # Errors
+/// When the database fails.
+pub async fn prepare_live(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    view_schema: &str,
+) -> Result<i32, sqlx::Error> {
+    let name = projection.name();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('freshline.projection.ddl'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {view_schema}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {view_schema}.projection_generations (
+            projection text PRIMARY KEY, live int NOT NULL, swapped_at timestamptz NOT NULL DEFAULT now())"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {view_schema}.projection_generations (projection, live) VALUES ($1, 1) ON CONFLICT DO NOTHING"
+    ))
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
+    let live: i32 = sqlx::query_scalar(&format!(
+        "SELECT live FROM {view_schema}.projection_generations WHERE projection = $1"
+    ))
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let physical = physical_schema(view_schema, name, live);
+    for stmt in runtime_ddl(&physical)
+        .into_iter()
+        .chain(projection.ddl(&physical))
+    {
+        sqlx::query(&stmt).execute(&mut *tx).await?;
+    }
+    point_views(&mut tx, projection, view_schema, &physical).await?;
+    tx.commit().await?;
+    Ok(live)
+}
+
+/// Points the projection's views at `physical` (inside the caller's transaction, so readers
+/// switch atomically).
+///
+/// # Errors
+/// When the database fails.
+pub async fn point_views(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    view_schema: &str,
+    physical: &str,
+) -> Result<(), sqlx::Error> {
+    for view in projection.views() {
+        sqlx::query(&format!("DROP VIEW IF EXISTS {view_schema}.{view}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE VIEW {view_schema}.{view} AS SELECT * FROM {physical}.{view}"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Creates the runtime's and the projection's tables in `schema`.
 ///
 /// # Errors
@@ -163,8 +241,12 @@ pub struct RunnerConfig {
     pub brokers: String,
     /// Topic prefix (tests).
     pub topic_prefix: String,
-    /// The schema holding the read model and offsets.
+    /// The schema readers use (views of the live generation); tables and offsets live in the
+    /// generation's own schema (see [`physical_schema`]).
     pub schema: String,
+    /// `None`: the live generation (restarts when it changes). `Some(g)`: build generation `g`
+    /// (a rebuild), which is not live yet.
+    pub generation: Option<i32>,
     /// Consumer group id (default: `freshline.projection.<name>`).
     pub group_id: Option<String>,
     /// Messages per batch at most.
@@ -183,6 +265,7 @@ impl RunnerConfig {
             topic_prefix: String::new(),
             schema: "read".into(),
             group_id: None,
+            generation: None,
             max_batch: 1000,
             max_wait: Duration::from_millis(5),
             max_attempts: 3,
@@ -269,6 +352,24 @@ impl ConsumerContext for SeekToStored {
     }
 }
 
+/// Where a runner writes.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The generation's schema.
+    physical: String,
+    /// For the live runner, its generation (checked on every batch).
+    live_generation: Option<i32>,
+}
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("database")]
+    Database(#[from] sqlx::Error),
+    #[error("the live generation moved to {0}")]
+    GenerationMoved(i32),
+}
+
 fn is_connection_error(e: &sqlx::Error) -> bool {
     matches!(
         e,
@@ -288,6 +389,9 @@ pub enum RunnerError {
     /// Kafka failed.
     #[error("kafka")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// A rebuild swapped in another generation: restart on it.
+    #[error("the live generation moved to {0}")]
+    GenerationMoved(i32),
 }
 
 /// One message of a batch, copied out of the consumer.
@@ -353,8 +457,20 @@ impl Runner {
     /// [`RunnerError`] when PostgreSQL or Kafka fail in a way a retry does not fix.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), RunnerError> {
         let name = self.projection.name();
-        prepare(&self.pool, self.projection.as_ref(), &self.cfg.schema).await?;
-        let next: Offsets = Arc::new(Mutex::new(self.load_offsets().await?));
+        let (generation, live) = match self.cfg.generation {
+            None => (
+                prepare_live(&self.pool, self.projection.as_ref(), &self.cfg.schema).await?,
+                true,
+            ),
+            Some(g) => (g, false),
+        };
+        let physical = physical_schema(&self.cfg.schema, name, generation);
+        prepare(&self.pool, self.projection.as_ref(), &physical).await?;
+        let target = Target {
+            physical,
+            live_generation: live.then_some(generation),
+        };
+        let next: Offsets = Arc::new(Mutex::new(self.load_offsets(&target.physical).await?));
         let group = self
             .cfg
             .group_id
@@ -397,9 +513,12 @@ impl Runner {
             }
             let mut backoff = Duration::from_millis(100);
             let advanced = loop {
-                match self.apply_batch(&batch, &mut attempts).await {
+                match self.apply_batch(&target, &batch, &mut attempts).await {
                     Ok(a) => break a,
-                    Err(e) => {
+                    Err(BatchError::GenerationMoved(g)) => {
+                        return Err(RunnerError::GenerationMoved(g))
+                    }
+                    Err(BatchError::Database(e)) => {
                         platform::telemetry::log_error_chain(
                             "projection batch failed; retrying",
                             &e,
@@ -429,10 +548,12 @@ impl Runner {
         Ok(())
     }
 
-    async fn load_offsets(&self) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
+    async fn load_offsets(
+        &self,
+        physical: &str,
+    ) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
         let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
-            "SELECT topic, partition, next_offset FROM {}.projection_offsets WHERE projection = $1",
-            self.cfg.schema
+            "SELECT topic, partition, next_offset FROM {physical}.projection_offsets WHERE projection = $1"
         ))
         .bind(self.projection.name())
         .fetch_all(&self.pool)
@@ -466,14 +587,29 @@ impl Runner {
     ///
     /// # Errors
     /// When the database fails; nothing of the batch is then kept.
-    pub async fn apply_batch(
+    async fn apply_batch(
         &self,
+        target: &Target,
         batch: &[RawMessage],
         attempts: &mut HashMap<(String, i32, i64), u32>,
-    ) -> Result<BTreeMap<(String, i32), i64>, sqlx::Error> {
-        let schema = &self.cfg.schema;
+    ) -> Result<BTreeMap<(String, i32), i64>, BatchError> {
+        let schema = &target.physical;
         let name = self.projection.name();
         let mut tx = self.pool.begin().await?;
+        if let Some(generation) = target.live_generation {
+            // Shared lock: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
+            // sees a swap that committed before it.
+            let live: i32 = sqlx::query_scalar(&format!(
+                "SELECT live FROM {}.projection_generations WHERE projection = $1 FOR SHARE",
+                self.cfg.schema
+            ))
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+            if live != generation {
+                return Err(BatchError::GenerationMoved(live));
+            }
+        }
         let mut stored: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for m in batch {
             stored.entry((m.topic.clone(), m.partition)).or_insert(-1);
@@ -514,8 +650,15 @@ impl Runner {
             match serde_json::from_slice::<Envelope>(&m.payload) {
                 Ok(e) => todo.push((m, e)),
                 Err(e) => {
-                    self.record_dead(&mut tx, m, None, &format!("undecodable envelope: {e}"), 1)
-                        .await?;
+                    self.record_dead(
+                        &mut tx,
+                        schema,
+                        m,
+                        None,
+                        &format!("undecodable envelope: {e}"),
+                        1,
+                    )
+                    .await?;
                     dead += 1;
                 }
             }
@@ -539,13 +682,14 @@ impl Runner {
                         Ok(Applied::Changed) => applied += 1,
                         Ok(Applied::Duplicate) => skipped += 1,
                         Err(reason) => {
-                            self.record_dead(&mut tx, m, Some(e), &reason, 1).await?;
+                            self.record_dead(&mut tx, schema, m, Some(e), &reason, 1)
+                                .await?;
                             dead += 1;
                         }
                     }
                 }
             }
-            Err(err) if is_connection_error(&err) => return Err(err),
+            Err(err) if is_connection_error(&err) => return Err(err.into()),
             Err(err) => {
                 tracing::warn!(error = %err, "batch failed; applying its events one by one");
                 sqlx::query("ROLLBACK TO SAVEPOINT apply_batch")
@@ -580,7 +724,8 @@ impl Runner {
                                     if is_connection_error(e) {
                                         return Err(sqlx::Error::Protocol(format!(
                                             "connection lost: {e}"
-                                        )));
+                                        ))
+                                        .into());
                                     }
                                 }
                                 let poison = matches!(err, ApplyError::Poison(_));
@@ -589,8 +734,15 @@ impl Runner {
                                         ApplyError::Poison(p) => p.clone(),
                                         ApplyError::Database(e) => format!("database: {e}"),
                                     };
-                                    self.record_dead(&mut tx, m, Some(envelope), &reason, tries)
-                                        .await?;
+                                    self.record_dead(
+                                        &mut tx,
+                                        schema,
+                                        m,
+                                        Some(envelope),
+                                        &reason,
+                                        tries,
+                                    )
+                                    .await?;
                                     attempts.remove(&(m.topic.clone(), m.partition, m.offset));
                                     dead += 1;
                                     break;
@@ -620,9 +772,9 @@ impl Runner {
             .execute(&mut *tx)
             .await?;
             if moved.rows_affected() != 1 {
-                return Err(sqlx::Error::Protocol(
-                    "offsets moved by another consumer".into(),
-                ));
+                return Err(
+                    sqlx::Error::Protocol("offsets moved by another consumer".into()).into(),
+                );
             }
         }
         tx.commit().await?;
@@ -641,6 +793,7 @@ impl Runner {
     async fn record_dead(
         &self,
         conn: &mut PgConnection,
+        schema: &str,
         m: &RawMessage,
         envelope: Option<&Envelope>,
         error: &str,
@@ -650,7 +803,7 @@ impl Runner {
         sqlx::query(&format!(
             "INSERT INTO {}.dead_events (projection, topic, partition, kafka_offset, aggregate_id, event_type, raw, error, attempts)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-            self.cfg.schema
+            schema
         ))
         .bind(self.projection.name())
         .bind(&m.topic)

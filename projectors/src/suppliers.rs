@@ -27,6 +27,10 @@ impl Projection for SupplierProjection {
         &[schemas::topics::SUPPLIER]
     }
 
+    fn views(&self) -> &'static [&'static str] {
+        &["suppliers", "supplier_history"]
+    }
+
     fn ddl(&self, schema: &str) -> Vec<String> {
         vec![
             format!(

@@ -5,7 +5,7 @@ use anyhow::Context;
 use axum::routing::get;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig};
+use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig, RunnerError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -70,9 +70,19 @@ async fn main() -> anyhow::Result<()> {
         signal.cancel();
     });
     while !shutdown.is_cancelled() {
-        if let Err(e) = runner.run(shutdown.clone()).await {
-            platform::telemetry::log_error_chain("projection stopped; restarting in 1 s", &e);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        match runner.run(shutdown.clone()).await {
+            Ok(()) => {}
+            Err(RunnerError::GenerationMoved(g)) => {
+                tracing::info!(
+                    generation = g,
+                    "a rebuilt generation went live; following it"
+                );
+                continue;
+            }
+            Err(e) => {
+                platform::telemetry::log_error_chain("projection stopped; restarting in 1 s", &e);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
     http.await.ok();

@@ -75,9 +75,13 @@ impl Stack {
         let token = stop.clone();
         tokio::spawn(async move { relay.run(token).await.expect("relay") });
         let runner = crate::runner(&pool, &stream, "read");
-        projectors::runtime::prepare(&pool, &projectors::suppliers::SupplierProjection, "read")
-            .await
-            .expect("prepare");
+        projectors::runtime::prepare_live(
+            &pool,
+            &projectors::suppliers::SupplierProjection,
+            "read",
+        )
+        .await
+        .expect("prepare");
         let token = stop.clone();
         tokio::spawn(async move { runner.run(token).await.expect("projector") });
         Self {

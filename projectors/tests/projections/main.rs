@@ -248,12 +248,12 @@ async fn messages_delivered_twice_change_nothing() {
     }
     until_count(
         &pool,
-        "SELECT sum(next_offset)::bigint FROM read.projection_offsets",
+        "SELECT sum(next_offset)::bigint FROM read_suppliers_g1.projection_offsets",
         160,
     )
     .await;
     assert_eq!(snapshot(&pool, "read").await, before);
-    let skipped: i64 = sqlx::query_scalar("SELECT count(*) FROM read.dead_events")
+    let skipped: i64 = sqlx::query_scalar("SELECT count(*) FROM read_suppliers_g1.dead_events")
         .fetch_one(&pool)
         .await
         .expect("dead");
@@ -286,11 +286,12 @@ async fn poison_is_recorded_as_dead_and_later_events_still_apply() {
         4,
     )
     .await;
-    let dead: Vec<(String, i32)> =
-        sqlx::query_as("SELECT error, attempts FROM read.dead_events ORDER BY kafka_offset")
-            .fetch_all(&pool)
-            .await
-            .expect("dead");
+    let dead: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT error, attempts FROM read_suppliers_g1.dead_events ORDER BY kafka_offset",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("dead");
     assert_eq!(dead.len(), 3, "{dead:?}");
     assert!(dead[0].0.starts_with("undecodable envelope"), "{dead:?}");
     assert!(dead[1].0.contains("does not match its schema"), "{dead:?}");
