@@ -5,11 +5,15 @@
 //! - `freshline topics create`: the Kafka topics defined in `schemas`;
 //! - `freshline db migrate`: the PostgreSQL schema;
 //! - `freshline demo seed`: demo suppliers through the real command API;
-//! - `freshline load suppliers`: a short registration load, printing throughput and latency.
+//! - `freshline load suppliers`: a short registration load, printing throughput and latency;
+//! - `freshline projections rebuild | retry-dead`: rebuild a read model without downtime,
+//!   re-apply dead events;
+//! - `freshline bench projection`: the replay rate of the supplier projection.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod demo;
+mod projections;
 mod token;
 
 use anyhow::Context;
@@ -44,6 +48,9 @@ enum Command {
     /// Load generators (short runs against a running stack).
     #[command(subcommand)]
     Load(demo::LoadCommand),
+    /// Projections: rebuild without downtime, retry dead events.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
     /// Benchmarks of single components.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -118,5 +125,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(d) => demo::run_demo(d).await,
         Command::Load(l) => demo::run_load(l).await,
         Command::Bench(b) => bench::run(b).await,
+        Command::Projections(p) => projections::run(p).await,
     }
 }

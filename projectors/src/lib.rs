@@ -6,5 +6,6 @@
 //! rebuilding a projection into fresh tables with an atomic swap.
 
 pub mod query;
+pub mod rebuild;
 pub mod runtime;
 pub mod suppliers;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod end_to_end;
+mod rebuild;
 
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
@@ -133,7 +134,15 @@ fn runner(pool: &PgPool, stream: &Stream, schema: &str) -> Runner {
 fn start(r: Runner) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let token = CancellationToken::new();
     let t = token.clone();
-    let handle = tokio::spawn(async move { r.run(t).await.expect("runner") });
+    // Like the projector binary: follow a rebuilt generation when it goes live.
+    let handle = tokio::spawn(async move {
+        loop {
+            match r.run(t.clone()).await {
+                Err(projectors::runtime::RunnerError::GenerationMoved(_)) => continue,
+                other => break other.expect("runner"),
+            }
+        }
+    });
     (token, handle)
 }
 
