@@ -35,6 +35,33 @@ pub enum DemoCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LoadCommand {
+    /// Command -> visible in the query API: registrations at a fixed rate, each timed until
+    /// `GET /v1/suppliers/{id}?min_version=N` returns it; prints p50/p99.
+    Visibility {
+        /// command-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_COMMAND_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+        /// query-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_QUERY_API_URL",
+            default_value = "http://127.0.0.1:8081"
+        )]
+        query: String,
+        /// Commands per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// How many commands.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// The signing key.
+        #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
+        key: PathBuf,
+    },
     /// Register suppliers as fast as the API takes them; prints throughput and latency.
     Suppliers {
         /// command-api base URL.
@@ -239,13 +266,110 @@ pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+async fn run_visibility(
+    api: String,
+    query: String,
+    rate: u32,
+    count: usize,
+    key: PathBuf,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let token = admin_token(&key)?;
+    let api = api.trim_end_matches('/').to_owned();
+    let query = query.trim_end_matches('/').to_owned();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        tick.tick().await;
+        let (client, token, api, query) =
+            (client.clone(), token.clone(), api.clone(), query.clone());
+        let number = format!("V{}-{i}", &run[..8]);
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = client
+                .post(format!("{api}/v1/suppliers"))
+                .bearer_auth(&token)
+                .json(&supplier_body(i, &number))
+                .send()
+                .await?;
+            if r.status().as_u16() != 201 {
+                bail!("register: {}", r.status());
+            }
+            let body: serde_json::Value = r.json().await?;
+            let (id, version) = (
+                body["id"].as_str().context("id")?.to_owned(),
+                body["version"].as_i64().context("version")?,
+            );
+            let accepted = t.elapsed();
+            let r = client
+                .get(format!("{query}/v1/suppliers/{id}?min_version={version}"))
+                .bearer_auth(&token)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("query: {}", r.status());
+            }
+            Ok((accepted, t.elapsed()))
+        }));
+    }
+    let mut accepted = Vec::with_capacity(count);
+    let mut visible = Vec::with_capacity(count);
+    let mut failed = 0;
+    for t in tasks {
+        match t.await? {
+            Ok((a, v)) => {
+                accepted.push(a);
+                visible.push(v);
+            }
+            Err(e) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("failed: {e:#}");
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    accepted.sort();
+    visible.sort();
+    println!(
+        "command -> visible at {rate}/s offered ({:.0}/s achieved, {} ok, {failed} failed): accepted p50 {:.1} ms p99 {:.1} ms; visible p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+        visible.len() as f64 / elapsed.as_secs_f64(),
+        visible.len(),
+        percentile(&accepted, 0.5),
+        percentile(&accepted, 0.99),
+        percentile(&visible, 0.5),
+        percentile(&visible, 0.99),
+        percentile(&visible, 1.0),
+    );
+    Ok(())
+}
+
 pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
-    let LoadCommand::Suppliers {
-        api,
-        count,
-        concurrency,
-        key,
-    } = cmd;
+    let (api, count, concurrency, key) = match cmd {
+        LoadCommand::Visibility {
+            api,
+            query,
+            rate,
+            count,
+            key,
+        } => return run_visibility(api, query, rate, count, key).await,
+        LoadCommand::Suppliers {
+            api,
+            count,
+            concurrency,
+            key,
+        } => (api, count, concurrency, key),
+    };
     let api = Api {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency)
