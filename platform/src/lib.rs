@@ -11,6 +11,7 @@ pub mod http;
 pub mod idempotency;
 pub mod kafka;
 pub mod metrics;
+pub mod ops;
 pub mod relay;
 pub mod telemetry;
 

@@ -2,7 +2,6 @@
 //! serves `/healthz`, `/readyz` and `/metrics`.
 
 use anyhow::Context;
-use axum::routing::get;
 use platform::config::{self, defaults};
 use platform::relay::{Relay, RelayConfig, RelayMetrics};
 use platform::telemetry::LogFormat;
@@ -57,45 +56,10 @@ async fn main() -> anyhow::Result<()> {
     let metrics = RelayMetrics::new(&registry)?;
 
     let shutdown = CancellationToken::new();
-    let http = {
-        let pool = pool.clone();
-        let app = axum::Router::new()
-            .route("/healthz", get(platform::http::healthz))
-            .route(
-                "/readyz",
-                get(move || {
-                    let pool = pool.clone();
-                    async move {
-                        platform::http::readiness(&[("postgres", platform::db::ping(&pool).await)])
-                    }
-                }),
-            )
-            .route(
-                "/metrics",
-                get(move || {
-                    let registry = registry.clone();
-                    async move { platform::metrics::render(&registry) }
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind(&s.http_addr)
-            .await
-            .with_context(|| format!("binding {}", s.http_addr))?;
-        tracing::info!(addr = %s.http_addr, "relay health and metrics listening");
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "relay HTTP server failed");
-            }
-        })
-    };
-    let signal_token = shutdown.clone();
-    tokio::spawn(async move {
-        platform::shutdown_signal().await;
-        signal_token.cancel();
-    });
+    let http = platform::ops::spawn_server(&s.http_addr, pool.clone(), registry, shutdown.clone())
+        .await
+        .with_context(|| format!("binding {}", s.http_addr))?;
+    platform::ops::cancel_on_signal(shutdown.clone());
     while !shutdown.is_cancelled() {
         // A fresh producer each time: after a fatal producer error the old one is unusable.
         let producer = platform::kafka::idempotent_producer(&s.brokers, "freshline-outbox-relay")?;

@@ -2,7 +2,6 @@
 //! `/metrics`.
 
 use anyhow::Context;
-use axum::routing::get;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
 use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig, RunnerError};
@@ -37,38 +36,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    let app = axum::Router::new()
-        .route("/healthz", get(platform::http::healthz))
-        .route(
-            "/readyz",
-            get(move || {
-                let pool = pool.clone();
-                async move {
-                    platform::http::readiness(&[("postgres", platform::db::ping(&pool).await)])
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let registry = registry.clone();
-                async move { platform::metrics::render(&registry) }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind(&http_addr)
+    let http = platform::ops::spawn_server(&http_addr, pool.clone(), registry, shutdown.clone())
         .await
         .with_context(|| format!("binding {http_addr}"))?;
-    let token = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-    });
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        platform::shutdown_signal().await;
-        signal.cancel();
-    });
+    platform::ops::cancel_on_signal(shutdown.clone());
     while !shutdown.is_cancelled() {
         match runner.run(shutdown.clone()).await {
             Ok(()) => {}
