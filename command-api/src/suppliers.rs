@@ -382,7 +382,15 @@ pub async fn register(
     ctx: CommandContext,
     ValidJson(body): ValidJson<RegisterSupplierBody>,
 ) -> Result<Accepted, ApiError> {
-    let id = SupplierId(Uuid::now_v7());
+    // With an Idempotency-Key the id is derived from it, so a retry that outlives its stored
+    // answer registers the same supplier again: a no-op that answers like the first time.
+    let id = SupplierId(match &ctx.idempotency_key {
+        Some(key) => Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("freshline:supplier:{}:{key}", ctx.principal.subject).as_bytes(),
+        ),
+        None => Uuid::now_v7(),
+    });
     let cmd = body.into_command(&ctx, id)?;
     let done = app
         .suppliers

@@ -123,10 +123,18 @@ pub async fn idempotent(State(cfg): State<Idempotency>, request: Request, next: 
         }) => replay(status, body, location),
         Ok(Claim::Fresh) => {
             parts.extensions.insert(IdempotencyKey(key.clone()));
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            finish(&cfg.pool, &principal, &key, response).await
+            // Detached from the connection: a client that hangs up cannot cancel the command
+            // halfway, and its answer is always recorded for the retry.
+            let pool = cfg.pool.clone();
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let work = tokio::spawn(async move {
+                let response = next.run(request).await;
+                finish(&pool, &principal, &key, response).await
+            });
+            match work.await {
+                Ok(response) => response,
+                Err(e) => ApiError::internal("idempotent request", &e).into_response(),
+            }
         }
     }
 }

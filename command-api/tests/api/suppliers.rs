@@ -417,3 +417,24 @@ async fn concurrent_document_filings_keep_the_stream_gapless() {
         "the retry lets most racing writers through: {accepted}"
     );
 }
+
+#[tokio::test]
+async fn a_retry_that_outlives_its_stored_answer_still_gets_the_first_answer() {
+    let app = TestApp::spawn().await;
+    let token = app.supplier("acct-1");
+    let key = [("idempotency-key", "register-once")];
+    let first = app
+        .post_with("/v1/suppliers", &token, supplier_body("NL-120"), &key)
+        .await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    // The stored answer is lost (e.g. the process died before recording it).
+    sqlx::query("DELETE FROM idempotency_keys")
+        .execute(&app.db.pool)
+        .await
+        .expect("forget");
+    let again = app
+        .post_with("/v1/suppliers", &token, supplier_body("NL-120"), &key)
+        .await;
+    assert_eq!(again, first);
+    assert_eq!(app.db.event_count().await, 1);
+}

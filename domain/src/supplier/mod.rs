@@ -197,6 +197,8 @@ impl Supplier {
             attempted,
         };
         match command {
+            // The same registration again (a retried request): nothing new happened.
+            SupplierCommand::Register(cmd) if Self::same_registration(state, &cmd) => Ok(vec![]),
             SupplierCommand::Register(_) => Err(SupplierError::AlreadyRegistered),
             SupplierCommand::SubmitDocument(cmd) => {
                 Self::check_owner(state, &cmd.caller)?;
@@ -272,6 +274,21 @@ impl Supplier {
             address: cmd.address,
             categories: cmd.categories,
         }])
+    }
+
+    fn same_registration(state: &SupplierState, cmd: &RegisterSupplier) -> bool {
+        let owner = match &cmd.caller {
+            Caller::Supplier { subject } => Some(subject.as_str()),
+            Caller::Admin | Caller::Service { .. } => cmd.owner.as_deref(),
+        };
+        state.id == cmd.supplier_id
+            && state.owner.as_deref() == owner
+            && state.legal_name == cmd.legal_name
+            && state.registration_number == cmd.registration_number
+            && state.contact_email == cmd.contact_email
+            && state.phone == cmd.phone
+            && state.address == cmd.address
+            && state.categories == cmd.categories
     }
 
     fn check_owner(state: &SupplierState, caller: &Caller) -> Result<(), SupplierError> {
