@@ -3,7 +3,6 @@
 use anyhow::Context;
 use command_api::settings::Settings;
 use platform::auth::Verifier;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,15 +12,18 @@ async fn main() -> anyhow::Result<()> {
     platform::db::migrate(&pool)
         .await
         .context("running migrations")?;
-    let verifier = Verifier::from_jwks_file(
+    let verifier = Verifier::from_settings(
+        settings.jwks_url.as_deref(),
         &settings.jwks_path,
         &settings.audience,
         settings.issuer.as_deref(),
+        std::time::Duration::from_secs(settings.jwks_refresh_secs),
     )
+    .await
     .context("loading verifying keys")?;
     let app = command_api::router(
         pool,
-        Arc::new(verifier),
+        verifier,
         prometheus::Registry::new(),
         settings.max_body_bytes,
     )?;

@@ -15,6 +15,10 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `FRESHLINE_JWKS_PATH`: the verifying keys.
     pub jwks_path: String,
+    /// `FRESHLINE_JWKS_URL`: an identity provider's JWKS (takes precedence over the path).
+    pub jwks_url: Option<String>,
+    /// `FRESHLINE_JWKS_REFRESH_SECS`: how often a JWKS URL is fetched again.
+    pub jwks_refresh_secs: u64,
     /// `FRESHLINE_AUTH_AUDIENCE`.
     pub audience: String,
     /// `FRESHLINE_AUTH_ISSUER` (empty: any issuer).
@@ -39,6 +43,8 @@ impl Settings {
             database_url: config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
             db_max_connections: config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
             jwks_path: config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
+            jwks_url: Some(config::string("FRESHLINE_JWKS_URL", "")).filter(|u| !u.is_empty()),
+            jwks_refresh_secs: config::parse("FRESHLINE_JWKS_REFRESH_SECS", 300)?,
             audience: config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
             issuer: (issuer != "*").then_some(issuer),
             max_body_bytes: config::parse("FRESHLINE_MAX_BODY_BYTES", 64 * 1024)?,

@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 /// Scope names, defined once.
 pub mod scopes {
@@ -220,6 +221,9 @@ pub enum AuthError {
     /// The token is malformed, badly signed, expired, for another audience, ...
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// The token names a key id the verifier does not know.
+    #[error("invalid token: unknown key id")]
+    UnknownKey,
     /// The token lacks the scope the route needs.
     #[error("this operation needs the scope {needed}")]
     InsufficientScope {
@@ -262,30 +266,156 @@ pub enum KeyError {
     /// A PEM private key that cannot be read.
     #[error("signing key: {0}")]
     Signing(String),
+    /// A JWKS URL that cannot be fetched.
+    #[error("cannot fetch {url}: {problem}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
+}
+
+type KeyMap = HashMap<String, (DecodingKey, Algorithm)>;
+
+/// Where verifying keys come from, so they can be fetched again when keys rotate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JWKS file.
+    File(String),
+    /// A JWKS URL, e.g. an OIDC issuer's `jwks_uri`.
+    Url(String),
 }
 
 /// Verifies tokens against a set of public keys, each with its own algorithm. The token's
 /// `alg` header must match the algorithm of the key its `kid` names, so a token can never
 /// choose `none`, or HMAC with a public key as the secret.
-#[derive(Clone)]
+///
+/// Keys rotate: with a [`KeySource`], a token naming an unknown `kid` makes the verifier fetch
+/// the key set again (at most every 10 seconds), and URL sources are also re-fetched
+/// periodically ([`Verifier::spawn_periodic_refresh`]). A new key works as soon as it is
+/// published; an old key keeps working until it is removed from the set.
 pub struct Verifier {
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    keys: std::sync::RwLock<Arc<KeyMap>>,
+    source: Option<KeySource>,
     audience: String,
     issuer: Option<String>,
     leeway_secs: u64,
+    last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("kids", &self.current().keys().cloned().collect::<Vec<_>>())
+            .field("source", &self.source)
             .field("audience", &self.audience)
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
 
+fn parse_jwks(jwks: &str) -> Result<KeyMap, KeyError> {
+    let set: JwkSet = serde_json::from_str(jwks).map_err(KeyError::Parse)?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let kid = jwk.common.key_id.clone().ok_or_else(|| KeyError::Key {
+            kid: "(none)".into(),
+            problem: "every key needs a kid".into(),
+        })?;
+        let alg = match &jwk.algorithm {
+            AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            _ => {
+                return Err(KeyError::Key {
+                    kid,
+                    problem: "only Ed25519 (OKP) and RSA keys are accepted".into(),
+                })
+            }
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Key {
+            kid: kid.clone(),
+            problem: e.to_string(),
+        })?;
+        if keys.insert(kid.clone(), (key, alg)).is_some() {
+            return Err(KeyError::Key {
+                kid,
+                problem: "the key id appears twice".into(),
+            });
+        }
+    }
+    Ok(keys)
+}
+
+async fn load(source: &KeySource) -> Result<KeyMap, KeyError> {
+    match source {
+        KeySource::File(path) => {
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|source| KeyError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            parse_jwks(&text)
+        }
+        KeySource::Url(url) => {
+            let fetch = |problem: String| KeyError::Fetch {
+                url: url.clone(),
+                problem,
+            };
+            let response = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .map_err(|e| fetch(e.to_string()))?
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| fetch(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(fetch(format!("HTTP {}", response.status())));
+            }
+            parse_jwks(&response.text().await.map_err(|e| fetch(e.to_string()))?)
+        }
+    }
+}
+
 impl Verifier {
+    /// The verifier for a service: keys from `url` when given (an identity provider's
+    /// `jwks_uri`, re-fetched every `refresh`), else from the JWKS file at `path`.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the keys cannot be loaded.
+    pub async fn from_settings(
+        url: Option<&str>,
+        path: &str,
+        audience: &str,
+        issuer: Option<&str>,
+        refresh: std::time::Duration,
+    ) -> Result<Arc<Self>, KeyError> {
+        let verifier = Arc::new(match url {
+            Some(url) => Self::from_jwks_url(url, audience, issuer).await?,
+            None => Self::from_jwks_file(path, audience, issuer)?,
+        });
+        verifier.spawn_periodic_refresh(refresh);
+        Ok(verifier)
+    }
+
+    fn with_keys(
+        keys: KeyMap,
+        source: Option<KeySource>,
+        audience: &str,
+        issuer: Option<&str>,
+    ) -> Self {
+        Self {
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            source,
+            audience: audience.to_owned(),
+            issuer: issuer.map(str::to_owned),
+            leeway_secs: 30,
+            last_refresh: std::sync::Mutex::new(None),
+        }
+    }
+
     /// Builds a verifier from a JWKS document. Keys without `kid` or of unsupported types are
     /// refused, so a misconfiguration shows at start-up.
     ///
@@ -296,43 +426,10 @@ impl Verifier {
         audience: &str,
         issuer: Option<&str>,
     ) -> Result<Self, KeyError> {
-        let set: JwkSet = serde_json::from_str(jwks).map_err(KeyError::Parse)?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().ok_or_else(|| KeyError::Key {
-                kid: "(none)".into(),
-                problem: "every key needs a kid".into(),
-            })?;
-            let alg = match &jwk.algorithm {
-                AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
-                AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                _ => {
-                    return Err(KeyError::Key {
-                        kid,
-                        problem: "only Ed25519 (OKP) and RSA keys are accepted".into(),
-                    })
-                }
-            };
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Key {
-                kid: kid.clone(),
-                problem: e.to_string(),
-            })?;
-            if keys.insert(kid.clone(), (key, alg)).is_some() {
-                return Err(KeyError::Key {
-                    kid,
-                    problem: "the key id appears twice".into(),
-                });
-            }
-        }
-        Ok(Self {
-            keys,
-            audience: audience.to_owned(),
-            issuer: issuer.map(str::to_owned),
-            leeway_secs: 30,
-        })
+        Ok(Self::with_keys(parse_jwks(jwks)?, None, audience, issuer))
     }
 
-    /// Reads the JWKS document at `path`.
+    /// Reads the JWKS document at `path` (read again when an unknown key id shows up).
     ///
     /// # Errors
     /// [`KeyError`] when it cannot be read or used.
@@ -345,7 +442,92 @@ impl Verifier {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_jwks_json(&text, audience, issuer)
+        Ok(Self::with_keys(
+            parse_jwks(&text)?,
+            Some(KeySource::File(path.to_owned())),
+            audience,
+            issuer,
+        ))
+    }
+
+    /// Fetches the JWKS document at `url` (an OIDC issuer's `jwks_uri`).
+    ///
+    /// # Errors
+    /// [`KeyError`] when it cannot be fetched or used.
+    pub async fn from_jwks_url(
+        url: &str,
+        audience: &str,
+        issuer: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let source = KeySource::Url(url.to_owned());
+        let keys = load(&source).await?;
+        Ok(Self::with_keys(keys, Some(source), audience, issuer))
+    }
+
+    fn current(&self) -> Arc<KeyMap> {
+        self.keys
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |k| k.clone())
+    }
+
+    /// Fetches the key set again from its source; returns how many keys it has.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the source cannot be read; the current keys stay in use.
+    pub async fn refresh(&self) -> Result<usize, KeyError> {
+        let Some(source) = &self.source else {
+            return Ok(self.current().len());
+        };
+        if let Ok(mut last) = self.last_refresh.lock() {
+            *last = Some(std::time::Instant::now());
+        }
+        let keys = load(source).await?;
+        let n = keys.len();
+        match self.keys.write() {
+            Ok(mut k) => *k = Arc::new(keys),
+            Err(e) => *e.into_inner() = Arc::new(keys),
+        }
+        Ok(n)
+    }
+
+    /// [`Verifier::verify`], fetching the key set again once (at most every 10 s) when the
+    /// token names a key id not seen yet: a freshly rotated-in key.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`].
+    pub async fn verify_refreshing(&self, token: &str) -> Result<Principal, AuthError> {
+        match self.verify(token) {
+            Err(AuthError::UnknownKey) if self.source.is_some() => {
+                let stale = self
+                    .last_refresh
+                    .lock()
+                    .map(|l| l.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(10)))
+                    .unwrap_or(true);
+                if stale {
+                    if let Err(e) = self.refresh().await {
+                        tracing::warn!(error = %e, "could not refresh verifying keys");
+                    }
+                }
+                self.verify(token)
+            }
+            other => other,
+        }
+    }
+
+    /// Re-fetches the key set every `every` (for URL sources), in the background.
+    pub fn spawn_periodic_refresh(self: &Arc<Self>, every: std::time::Duration) {
+        if !matches!(self.source, Some(KeySource::Url(_))) {
+            return;
+        }
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = me.refresh().await {
+                    tracing::warn!(error = %e, "could not refresh verifying keys");
+                }
+            }
+        });
     }
 
     /// Verifies a bearer token and returns its principal.
@@ -356,7 +538,8 @@ impl Verifier {
         let invalid = |m: &str| AuthError::Invalid(m.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         let kid = header.kid.as_deref().ok_or_else(|| invalid("no kid"))?;
-        let (key, alg) = self.keys.get(kid).ok_or_else(|| invalid("unknown kid"))?;
+        let keys = self.current();
+        let (key, alg) = keys.get(kid).ok_or(AuthError::UnknownKey)?;
         if header.alg != *alg {
             return Err(invalid("algorithm does not match the key"));
         }

@@ -165,7 +165,7 @@ impl ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Missing | AuthError::Invalid(_) => Self::new(
+            AuthError::Missing | AuthError::Invalid(_) | AuthError::UnknownKey => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "Authentication required",
@@ -358,7 +358,7 @@ pub async fn authenticate(
 ) -> Response {
     let outcome = match bearer(request.headers()) {
         None => Err(Arc::new(AuthError::Missing)),
-        Some(token) => verifier.verify(token).map_err(Arc::new),
+        Some(token) => verifier.verify_refreshing(token).await.map_err(Arc::new),
     };
     request.extensions_mut().insert(Authenticated(outcome));
     next.run(request).await
@@ -385,6 +385,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             Some(Authenticated(Err(e))) => Err(match e.as_ref() {
                 AuthError::Missing => AuthError::Missing,
                 AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
+                AuthError::UnknownKey => AuthError::UnknownKey,
                 AuthError::InsufficientScope { needed } => AuthError::InsufficientScope { needed },
                 AuthError::RoleNotAllowed { role, needed } => AuthError::RoleNotAllowed {
                     role: *role,
@@ -417,6 +418,7 @@ pub async fn require(
         Some(Authenticated(Ok(p))) => p.authorize(req.scope, req.roles).map_err(ApiError::from),
         Some(Authenticated(Err(e))) => Err(ApiError::from(match e.as_ref() {
             AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
+            AuthError::UnknownKey => AuthError::UnknownKey,
             _ => AuthError::Missing,
         })),
         None => Err(ApiError::from(AuthError::Missing)),

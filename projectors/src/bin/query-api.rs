@@ -4,7 +4,6 @@ use anyhow::Context;
 use platform::auth::Verifier;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::main]
@@ -18,16 +17,20 @@ async fn main() -> anyhow::Result<()> {
         config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
     )?;
     let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
-    let verifier = Verifier::from_jwks_file(
+    let jwks_url = config::string("FRESHLINE_JWKS_URL", "");
+    let verifier = Verifier::from_settings(
+        Some(jwks_url.as_str()).filter(|u| !u.is_empty()),
         &config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
         &config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
         (issuer != "*").then_some(issuer.as_str()),
+        Duration::from_secs(config::parse("FRESHLINE_JWKS_REFRESH_SECS", 300)?),
     )
+    .await
     .context("loading verifying keys")?;
     let app = projectors::query::router(
         pool,
         &config::string("FRESHLINE_READ_SCHEMA", "read"),
-        Arc::new(verifier),
+        verifier,
         prometheus::Registry::new(),
         Duration::from_millis(config::parse("FRESHLINE_READ_YOUR_WRITES_WAIT_MS", 2000)?),
     )?;
