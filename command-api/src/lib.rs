@@ -85,6 +85,7 @@ pub fn router(
     verifier: Arc<Verifier>,
     registry: Registry,
     max_body_bytes: usize,
+    limiter: Arc<platform::ratelimit::RateLimiter>,
 ) -> Result<Router, BuildError> {
     let http_metrics = HttpMetrics::new(&registry)?;
     let command_metrics = bus::CommandMetrics::new(&registry)?;
@@ -140,6 +141,7 @@ pub fn router(
             },
             platform::idempotency::idempotent,
         ))
+        .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()
         .merge(commands)

@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         verifier,
         prometheus::Registry::new(),
         settings.max_body_bytes,
+        platform::ratelimit::RateLimiter::new(settings.rate_per_sec, settings.rate_burst),
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
         .await

@@ -25,6 +25,10 @@ pub struct Settings {
     pub issuer: Option<String>,
     /// `FRESHLINE_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
+    /// `FRESHLINE_RATE_LIMIT_PER_SEC`: requests per second per token subject.
+    pub rate_per_sec: f64,
+    /// `FRESHLINE_RATE_LIMIT_BURST`: requests at once per token subject.
+    pub rate_burst: f64,
     /// `FRESHLINE_LOG_FORMAT` (`json` or `pretty`).
     pub log_format: LogFormat,
     /// `FRESHLINE_LOG` (a tracing filter).
@@ -48,6 +52,8 @@ impl Settings {
             audience: config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
             issuer: (issuer != "*").then_some(issuer),
             max_body_bytes: config::parse("FRESHLINE_MAX_BODY_BYTES", 64 * 1024)?,
+            rate_per_sec: config::parse("FRESHLINE_RATE_LIMIT_PER_SEC", 500.0)?,
+            rate_burst: config::parse("FRESHLINE_RATE_LIMIT_BURST", 1000.0)?,
             log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
             log_filter: config::string("FRESHLINE_LOG", "info,sqlx=warn"),
         })

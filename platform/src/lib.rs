@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod kafka;
 pub mod metrics;
 pub mod ops;
+pub mod ratelimit;
 pub mod relay;
 pub mod telemetry;
 

@@ -182,6 +182,7 @@ pub fn router(
     verifier: Arc<Verifier>,
     registry: Registry,
     read_your_writes_wait: Duration,
+    limiter: Arc<platform::ratelimit::RateLimiter>,
 ) -> Result<Router, prometheus::Error> {
     let http_metrics = HttpMetrics::new(&registry)?;
     let state = QueryState {
@@ -202,6 +203,7 @@ pub fn router(
         .route("/v1/suppliers/{id}", get(get_supplier))
         .route("/v1/suppliers/{id}/history", get(supplier_history))
         .route_layer(guard)
+        .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()
         .merge(reads)

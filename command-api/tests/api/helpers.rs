@@ -75,6 +75,9 @@ pub struct TestApp {
 }
 
 pub const MAX_BODY: usize = 64 * 1024;
+/// Per-subject limits of the test app: above what any other test sends per subject.
+pub const RATE_PER_SEC: f64 = 1.0;
+pub const RATE_BURST: f64 = 100.0;
 
 impl TestApp {
     pub async fn spawn() -> Self {
@@ -93,6 +96,7 @@ impl TestApp {
             Arc::new(verifier),
             prometheus::Registry::new(),
             MAX_BODY,
+            platform::ratelimit::RateLimiter::new(RATE_PER_SEC, RATE_BURST),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

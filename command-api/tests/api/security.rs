@@ -490,3 +490,39 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let token = app.token("greedy", Actor::Person(Role::Customer), &[]);
+    let url = format!("{}/v1/suppliers", app.base);
+    let mut limited = None;
+    for _ in 0..(RATE_BURST as usize + 50) {
+        let r = app
+            .client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&supplier_body("NL-999"))
+            .send()
+            .await
+            .expect("send");
+        if r.status().as_u16() == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 403);
+    }
+    let r = limited.expect("the limit is reached within burst + 50 requests");
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["code"], "rate_limited");
+    // Another subject is not affected.
+    let (s, _) = app
+        .post(
+            "/v1/suppliers",
+            &app.supplier("acct-1"),
+            supplier_body("NL-998"),
+        )
+        .await;
+    assert_eq!(s, 201);
+}

@@ -33,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
         verifier,
         prometheus::Registry::new(),
         Duration::from_millis(config::parse("FRESHLINE_READ_YOUR_WRITES_WAIT_MS", 2000)?),
+        platform::ratelimit::RateLimiter::new(
+            config::parse("FRESHLINE_RATE_LIMIT_PER_SEC", 1000.0)?,
+            config::parse("FRESHLINE_RATE_LIMIT_BURST", 2000.0)?,
+        ),
     )?;
     let addr = config::string("FRESHLINE_HTTP_ADDR", defaults::QUERY_API_ADDR);
     let listener = tokio::net::TcpListener::bind(&addr)

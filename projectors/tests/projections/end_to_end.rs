@@ -45,6 +45,7 @@ impl Stack {
                 verifier.clone(),
                 prometheus::Registry::new(),
                 64 * 1024,
+                platform::ratelimit::RateLimiter::new(1000.0, 1000.0),
             )
             .expect("router"),
         )
@@ -56,6 +57,7 @@ impl Stack {
                 verifier.clone(),
                 prometheus::Registry::new(),
                 wait,
+                platform::ratelimit::RateLimiter::new(1000.0, 1000.0),
             )
             .expect("router")
         };
