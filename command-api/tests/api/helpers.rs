@@ -81,6 +81,10 @@ pub const RATE_BURST: f64 = 100.0;
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with_rate(RATE_PER_SEC, RATE_BURST).await
+    }
+
+    pub async fn spawn_with_rate(per_second: f64, burst: f64) -> Self {
         let db = TestDb::new().await;
         let key = auth::generate_key("test-key").expect("key");
         let jwks = json!({"keys": [key.public_jwk]}).to_string();
@@ -96,7 +100,7 @@ impl TestApp {
             Arc::new(verifier),
             prometheus::Registry::new(),
             MAX_BODY,
-            platform::ratelimit::RateLimiter::new(RATE_PER_SEC, RATE_BURST),
+            platform::ratelimit::RateLimiter::new(per_second, burst),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
