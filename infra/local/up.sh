@@ -42,12 +42,27 @@ start_service query-api http://127.0.0.1:8081/readyz \
 start_service projector http://127.0.0.1:9182/readyz \
   env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/projector"
 
+# The gateway (nginx): the single public entry on 127.0.0.1:8000.
+GW_TMP="/var/tmp/freshline-nginx-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
+mkdir -p "$GW_TMP" "$STATE/gateway" && chmod 777 "$GW_TMP"
+sed -e "s#@RUN@#$RUN#g" -e "s#@LOG@#$LOG#g" -e "s#@TMP@#$GW_TMP#g" \
+  "$ROOT/infra/gateway/nginx.conf" > "$STATE/gateway/nginx.conf"
+if is_running gateway; then
+  log "gateway already running (pid $(cat "$RUN/gateway.pid"))"
+else
+  log "starting the gateway on 127.0.0.1:8000"
+  /usr/sbin/nginx -t -q -c "$STATE/gateway/nginx.conf" -p "$STATE/gateway"
+  /usr/sbin/nginx -c "$STATE/gateway/nginx.conf" -p "$STATE/gateway"
+fi
+wait_for "gateway" 30 curl -fsS http://127.0.0.1:8000/healthz
+
 log "loading demo data through the command API"
-"$BIN/freshline" demo seed --api http://127.0.0.1:8080 --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-60}"
+"$BIN/freshline" demo seed --api http://127.0.0.1:8000 --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-60}"
 
 cat >&2 <<MSG
 
 Freshline is up.
+  gateway       http://127.0.0.1:8000   (GET /v1/... -> query API, other /v1/... -> command API)
   command API   http://127.0.0.1:8080   (OpenAPI: http://127.0.0.1:8080/openapi.json)
   query API     http://127.0.0.1:8081   (OpenAPI: http://127.0.0.1:8081/openapi.json)
   outbox relay  http://127.0.0.1:9181/metrics
@@ -60,7 +75,7 @@ A token to try it:
   export TOKEN=\$(target/release/freshline token mint --sub me --role admin)
   curl -H "Authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\
        -d '{"legal_name":"Green Acres","registration_number":"NL-42","contact_email":"ops@green.example","phone":"+31205550101","address":{"line1":"Dijkweg 1","city":"Naaldwijk","postal_code":"2671 AA","country":"NL"},"categories":["vegetable"]}' \\
-       http://127.0.0.1:8080/v1/suppliers
-  curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8081/v1/suppliers?status=approved&limit=5'
+       http://127.0.0.1:8000/v1/suppliers
+  curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8000/v1/suppliers?status=approved&limit=5'
 Stop everything with: make down
 MSG

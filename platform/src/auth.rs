@@ -117,6 +117,9 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
         "payment" => &[ORDERS_READ],
         "notifier" => &[SUPPLIERS_READ, ORDERS_READ],
         "ops" => &[SUPPLIERS_APPROVE, SUPPLIERS_READ],
+        // Reads supplier status when carrying orders; its order, stock and payment scopes
+        // arrive with those routes.
+        "sagas" => &[SUPPLIERS_READ],
         _ => &[],
     }
 }
