@@ -12,6 +12,28 @@ pub mod topics;
 
 pub use envelope::{Envelope, EnvelopeError};
 
+/// Every JSON Schema this crate publishes, as `(file name, schema)`: the envelope and each
+/// event type's payload per version (`SupplierApproved.v1.schema.json`). Checked in under
+/// `schemas/json/`; a test fails when they drift from the Rust types.
+pub fn json_schema_files() -> Vec<(String, serde_json::Value)> {
+    let mut files = vec![(
+        "envelope.schema.json".to_owned(),
+        schemars::schema_for!(Envelope).to_value(),
+    )];
+    for (event_type, version, mut schema) in supplier::json_schemas() {
+        if let Some(obj) = schema.as_object_mut() {
+            obj.insert("title".into(), event_type.into());
+            obj.insert(
+                "description".into(),
+                format!("Payload of {event_type} version {version} (the envelope's `payload`).")
+                    .into(),
+            );
+        }
+        files.push((format!("{event_type}.v{version}.schema.json"), schema));
+    }
+    files
+}
+
 /// Kafka header carrying the event type.
 pub const HEADER_EVENT_TYPE: &str = "event_type";
 /// Kafka header carrying the event version.

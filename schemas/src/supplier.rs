@@ -21,6 +21,20 @@ pub const SUSPENDED: &str = "SupplierSuspended";
 /// `SupplierReinstated`: `suspended` -> `approved`.
 pub const REINSTATED: &str = "SupplierReinstated";
 
+/// The JSON Schema of every supplier event type and version: `(event type, version, schema)`.
+pub fn json_schemas() -> Vec<(&'static str, u32, serde_json::Value)> {
+    use schemars::schema_for;
+    let v = |s: schemars::Schema| s.to_value();
+    vec![
+        (REGISTERED, 1, v(schema_for!(RegisteredV1))),
+        (DOCUMENT_SUBMITTED, 1, v(schema_for!(DocumentSubmittedV1))),
+        (APPROVED, 1, v(schema_for!(NoteV1))),
+        (REJECTED, 1, v(schema_for!(ReasonV1))),
+        (SUSPENDED, 1, v(schema_for!(ReasonV1))),
+        (REINSTATED, 1, v(schema_for!(NoteV1))),
+    ]
+}
+
 /// Every supplier event type with its current version.
 pub const EVENT_TYPES: &[(&str, u32)] = &[
     (REGISTERED, 1),
@@ -40,7 +54,7 @@ pub fn current_version(event_type: &str) -> Option<u32> {
 }
 
 /// Postal address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressV1 {
     /// Street and number.
@@ -54,7 +68,7 @@ pub struct AddressV1 {
 }
 
 /// `SupplierRegistered` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegisteredV1 {
     /// The supplier's id.
     pub supplier_id: Uuid,
@@ -75,7 +89,7 @@ pub struct RegisteredV1 {
 }
 
 /// `SupplierDocumentSubmitted` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DocumentSubmittedV1 {
     /// `business_license`, `tax_certificate`, `food_safety_certificate` or `organic_certificate`.
     pub kind: String,
@@ -86,14 +100,14 @@ pub struct DocumentSubmittedV1 {
 }
 
 /// `SupplierApproved` v1 and `SupplierReinstated` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NoteV1 {
     /// An optional note for the record.
     pub note: Option<String>,
 }
 
 /// `SupplierRejected` v1 and `SupplierSuspended` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReasonV1 {
     /// Why.
     pub reason: String,
