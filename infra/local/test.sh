@@ -24,7 +24,9 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -q -- -D warnings
 log "cargo test (against PostgreSQL on :$PG_PORT and Kafka on $KAFKA_BROKERS)"
 set +e
-cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$LOG/test.log"
+# Bounded: a hung test fails the run in minutes, not at CI's limit.
+timeout --kill-after=30 "${FRESHLINE_TEST_TIMEOUT_SECS:-1500}" \
+  cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$LOG/test.log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '[0-9]+ passed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')

@@ -15,6 +15,16 @@ fn checked_in_json_schemas_match_the_wire_types() {
     for (file, schema) in schemas::json_schema_files() {
         let path = dir("json").join(&file);
         let text = serde_json::to_string_pretty(&schema).expect("json") + "\n";
+        // A published version may only change compatibly, blessed or not.
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let published: serde_json::Value =
+                serde_json::from_str(&existing).expect("schema file is JSON");
+            let breaking = schemas::compat::breaking_changes(&published, &schema);
+            assert!(
+                breaking.is_empty(),
+                "{file}: breaking change to a published version: {breaking:?}; add a new version with an upcaster instead"
+            );
+        }
         if bless {
             std::fs::write(&path, &text).expect("write schema");
             continue;

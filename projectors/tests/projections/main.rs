@@ -25,6 +25,11 @@ fn brokers() -> String {
 }
 
 async fn database() -> PgPool {
+    database_with_url().await.0
+}
+
+/// A fresh database, and its URL (to connect again, as a restarted process would).
+async fn database_with_url() -> (PgPool, String) {
     let admin_url = env_or(
         "FRESHLINE_TEST_DATABASE_URL",
         platform::config::defaults::DATABASE_URL,
@@ -37,9 +42,8 @@ async fn database() -> PgPool {
         .expect("create db");
     admin.close().await;
     let (base, _) = admin_url.rsplit_once('/').expect("db in url");
-    PgPool::connect(&format!("{base}/{name}"))
-        .await
-        .expect("connect")
+    let url = format!("{base}/{name}");
+    (PgPool::connect(&url).await.expect("connect"), url)
 }
 
 struct Stream {
@@ -311,7 +315,7 @@ async fn poison_is_recorded_as_dead_and_later_events_still_apply() {
 
 #[tokio::test]
 async fn a_projector_killed_mid_stream_ends_with_the_exact_read_model() {
-    let pool = database().await;
+    let (pool, url) = database_with_url().await;
     let stream = Stream::new().await;
     let ids: Vec<String> = (0..500).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     let all: Vec<serde_json::Value> = ids
@@ -337,6 +341,11 @@ async fn a_projector_killed_mid_stream_ends_with_the_exact_read_model() {
     }
     handle.abort();
     let _ = handle.await;
+    // A killed process's connections close, and PostgreSQL rolls its transaction back. (An
+    // aborted task alone would leave the rollback queued on an idle pooled connection, still
+    // holding the offset rows' locks.)
+    pool.close().await;
+    let pool = PgPool::connect(&url).await.expect("reconnect");
     let at_kill: i64 = sqlx::query_scalar("SELECT count(*) FROM read.supplier_history")
         .fetch_one(&pool)
         .await
