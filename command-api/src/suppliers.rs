@@ -456,24 +456,11 @@ pub async fn approve(
     SupplierPath(id): SupplierPath,
     ValidJson(body): ValidJson<NoteBody>,
 ) -> Result<Accepted, ApiError> {
-    let mut f = Fields::default();
-    let note = f.optional::<Note>("note", body.note.as_deref());
-    let cmd = f.finish(note.map(|note| ApproveSupplier {
-        note,
-        today: ctx.received_at.date_naive(),
-    }))?;
-    let reason = cmd.note.as_ref().map(|n| n.as_str().to_owned());
-    let done = app
-        .suppliers
-        .execute(
-            &ctx,
-            id,
-            "approve",
-            SupplierCommand::Approve(cmd),
-            reason.as_deref(),
-        )
-        .await?;
-    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
+    let note = body.parse()?;
+    let reason = note.as_ref().map(|n| n.as_str().to_owned());
+    let today = ctx.received_at.date_naive();
+    let cmd = SupplierCommand::Approve(ApproveSupplier { note, today });
+    change(&app, &ctx, id, "approve", cmd, reason).await
 }
 
 /// Reject a pending supplier, for good (its registration number is blocked).
@@ -493,16 +480,10 @@ pub async fn reject(
     SupplierPath(id): SupplierPath,
     ValidJson(body): ValidJson<ReasonBody>,
 ) -> Result<Accepted, ApiError> {
-    let mut f = Fields::default();
-    let reason = f.take::<Reason>("reason", &body.reason);
-    let reason = f.finish(reason)?;
+    let reason = body.parse()?;
     let text = reason.as_str().to_owned();
     let cmd = SupplierCommand::Reject(RejectSupplier { reason });
-    let done = app
-        .suppliers
-        .execute(&ctx, id, "reject", cmd, Some(&text))
-        .await?;
-    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
+    change(&app, &ctx, id, "reject", cmd, Some(text)).await
 }
 
 /// Suspend an approved supplier (data kept; no new orders).
@@ -522,16 +503,10 @@ pub async fn suspend(
     SupplierPath(id): SupplierPath,
     ValidJson(body): ValidJson<ReasonBody>,
 ) -> Result<Accepted, ApiError> {
-    let mut f = Fields::default();
-    let reason = f.take::<Reason>("reason", &body.reason);
-    let reason = f.finish(reason)?;
+    let reason = body.parse()?;
     let text = reason.as_str().to_owned();
     let cmd = SupplierCommand::Suspend(SuspendSupplier { reason });
-    let done = app
-        .suppliers
-        .execute(&ctx, id, "suspend", cmd, Some(&text))
-        .await?;
-    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
+    change(&app, &ctx, id, "suspend", cmd, Some(text)).await
 }
 
 /// Reinstate a suspended supplier.
@@ -551,16 +526,42 @@ pub async fn reinstate(
     SupplierPath(id): SupplierPath,
     ValidJson(body): ValidJson<NoteBody>,
 ) -> Result<Accepted, ApiError> {
-    let mut f = Fields::default();
-    let note = f.optional::<Note>("note", body.note.as_deref());
-    let note = f.finish(note)?;
+    let note = body.parse()?;
     let reason = note.as_ref().map(|n| n.as_str().to_owned());
     let cmd = SupplierCommand::Reinstate(ReinstateSupplier { note });
+    change(&app, &ctx, id, "reinstate", cmd, reason).await
+}
+
+/// Executes a command on an existing supplier and answers `202` with its new version.
+async fn change(
+    app: &AppState,
+    ctx: &CommandContext,
+    id: SupplierId,
+    name: &'static str,
+    command: SupplierCommand,
+    reason: Option<String>,
+) -> Result<Accepted, ApiError> {
     let done = app
         .suppliers
-        .execute(&ctx, id, "reinstate", cmd, reason.as_deref())
+        .execute(ctx, id, name, command, reason.as_deref())
         .await?;
     Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
+}
+
+impl ReasonBody {
+    fn parse(&self) -> Result<Reason, ApiError> {
+        let mut f = Fields::default();
+        let reason = f.take::<Reason>("reason", &self.reason);
+        f.finish(reason)
+    }
+}
+
+impl NoteBody {
+    fn parse(&self) -> Result<Option<Note>, ApiError> {
+        let mut f = Fields::default();
+        let note = f.optional::<Note>("note", self.note.as_deref());
+        f.finish(note)
+    }
 }
 
 fn supplier_location(id: SupplierId) -> String {
