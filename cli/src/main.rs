@@ -8,11 +8,16 @@
 //! - `freshline load suppliers`: a short registration load, printing throughput and latency;
 //! - `freshline projections rebuild | retry-dead`: rebuild a read model without downtime,
 //!   re-apply dead events;
-//! - `freshline bench projection`: the replay rate of the supplier projection.
+//! - `freshline bench projection`: the replay rate of the supplier projection;
+//! - `freshline events export | tail`: events for analysts, from the store or Kafka, as JSONL
+//!   or CSV;
+//! - `freshline audit verify | seal | check | keygen`: the tamper-evident history.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod audit;
 mod bench;
 mod demo;
+mod events;
 mod projections;
 mod token;
 
@@ -54,6 +59,12 @@ enum Command {
     /// Benchmarks of single components.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Export or follow events (for analysts).
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Verify and export the tamper-evident history.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,5 +137,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Load(l) => demo::run_load(l).await,
         Command::Bench(b) => bench::run(b).await,
         Command::Projections(p) => projections::run(p).await,
+        Command::Events(e) => events::run(e).await,
+        Command::Audit(a) => audit::run(a).await,
     }
 }

@@ -158,7 +158,7 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::io::Write;

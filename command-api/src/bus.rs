@@ -7,7 +7,7 @@
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
-use postgres_es::PostgresEventRepository;
+use platform::store::ChainedEventRepository;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -75,7 +75,7 @@ pub struct Committed {
 
 /// Runs commands of one aggregate type.
 pub struct CommandBus<A: Aggregate> {
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    store: PersistedEventStore<ChainedEventRepository, A>,
     services: A::Services,
     metrics: CommandMetrics,
 }
@@ -93,11 +93,18 @@ where
     A: Aggregate,
     A::Command: Clone,
 {
-    /// A bus over the plain event store (no snapshots: cqrs-es 0.5.0's snapshot stores apply
-    /// events twice when writing a snapshot).
-    pub fn new(pool: sqlx::PgPool, services: A::Services, metrics: CommandMetrics) -> Self {
+    /// A bus over the hash-chained event store, reading old event versions through
+    /// `upcasters` (no snapshots: cqrs-es 0.5.0's snapshot stores apply events twice when
+    /// writing a snapshot).
+    pub fn new(
+        pool: sqlx::PgPool,
+        services: A::Services,
+        metrics: CommandMetrics,
+        upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
+    ) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
+            store: PersistedEventStore::new_event_store(ChainedEventRepository::new(pool))
+                .with_upcasters(upcasters),
             services,
             metrics,
         }

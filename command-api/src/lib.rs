@@ -96,6 +96,7 @@ pub fn router(
             registry: Arc::new(registration.clone()),
         },
         command_metrics,
+        domain::supplier::supplier_upcasters(),
     );
     let state = AppState {
         suppliers: Arc::new(suppliers::SupplierService::new(supplier_bus, registration)),

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use cqrs_es::AggregateError;
 use domain::supplier::{
     ApproveSupplier, RegisterSupplier, ReinstateSupplier, RejectSupplier, SubmitDocument,
-    SuspendSupplier,
+    SuspendSupplier, SuspensionCode,
 };
 use domain::values::{
     Address, AddressLine, City, CountryCode, DocumentReference, Email, LegalName, Note, Phone,
@@ -234,12 +234,52 @@ pub struct NoteBody {
     pub note: Option<String>,
 }
 
-/// `POST /v1/suppliers/{id}/reject` and `/suspend`.
+/// `POST /v1/suppliers/{id}/reject`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Why (required, 3-1000 characters).
     pub reason: String,
+}
+
+/// What kind of reason a suspension has.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspensionCodeBody {
+    /// A food safety incident.
+    FoodSafety,
+    /// Repeated quality complaints.
+    Quality,
+    /// Licences, certificates, legal obligations.
+    Compliance,
+    /// Payment or invoicing disputes.
+    Payment,
+    /// Anything else (the default).
+    #[default]
+    Other,
+}
+
+impl From<SuspensionCodeBody> for SuspensionCode {
+    fn from(c: SuspensionCodeBody) -> Self {
+        match c {
+            SuspensionCodeBody::FoodSafety => Self::FoodSafety,
+            SuspensionCodeBody::Quality => Self::Quality,
+            SuspensionCodeBody::Compliance => Self::Compliance,
+            SuspensionCodeBody::Payment => Self::Payment,
+            SuspensionCodeBody::Other => Self::Other,
+        }
+    }
+}
+
+/// `POST /v1/suppliers/{id}/suspend`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendBody {
+    /// Why (required, 3-1000 characters).
+    pub reason: String,
+    /// The kind of reason (default `other`).
+    #[serde(default)]
+    pub reason_code: SuspensionCodeBody,
 }
 
 /// Collects field errors while converting raw fields into value types.
@@ -489,7 +529,7 @@ pub async fn reject(
 /// Suspend an approved supplier (data kept; no new orders).
 #[utoipa::path(
     post, path = "/v1/suppliers/{id}/suspend", tag = "suppliers",
-    request_body = ReasonBody,
+    request_body = SuspendBody,
     params(("id" = Uuid, Path, description = "Supplier id")),
     responses(
         (status = 202, description = "Suspended", body = crate::response::CommandAccepted),
@@ -501,11 +541,15 @@ pub async fn suspend(
     State(app): State<AppState>,
     ctx: CommandContext,
     SupplierPath(id): SupplierPath,
-    ValidJson(body): ValidJson<ReasonBody>,
+    ValidJson(body): ValidJson<SuspendBody>,
 ) -> Result<Accepted, ApiError> {
-    let reason = body.parse()?;
+    let reason = ReasonBody {
+        reason: body.reason,
+    }
+    .parse()?;
     let text = reason.as_str().to_owned();
-    let cmd = SupplierCommand::Suspend(SuspendSupplier { reason });
+    let code = body.reason_code.into();
+    let cmd = SupplierCommand::Suspend(SuspendSupplier { reason, code });
     change(&app, &ctx, id, "suspend", cmd, Some(text)).await
 }
 

@@ -32,6 +32,8 @@ pub mod scopes {
     pub const ORDERS_READ: &str = "orders:read";
     /// Update deliveries.
     pub const DELIVERIES_UPDATE: &str = "deliveries:update";
+    /// Take signed evidence (history exports) away.
+    pub const AUDIT_EXPORT: &str = "audit:export";
 }
 
 /// The role of a person.
@@ -72,6 +74,7 @@ impl Role {
                 SUPPLIERS_APPROVE,
                 SUPPLIERS_READ,
                 ORDERS_READ,
+                AUDIT_EXPORT,
             ],
             Self::Supplier => &[
                 SUPPLIERS_REGISTER,
@@ -81,7 +84,7 @@ impl Role {
             ],
             Self::Customer => &[ORDERS_WRITE, ORDERS_READ],
             Self::Rider => &[DELIVERIES_UPDATE],
-            Self::Auditor => &[SUPPLIERS_READ, ORDERS_READ],
+            Self::Auditor => &[SUPPLIERS_READ, ORDERS_READ, AUDIT_EXPORT],
         }
     }
 }

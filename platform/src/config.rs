@@ -55,6 +55,9 @@ pub mod defaults {
     pub const JWKS_PATH: &str = ".local/keys/jwks.json";
     /// The signing key written by `make up`.
     pub const SIGNING_KEY_PATH: &str = ".local/keys/signing-key.pem";
+    /// The evidence signing key written by `make up` (`freshline audit keygen`); kept apart
+    /// from the token keys.
+    pub const EVIDENCE_KEY_PATH: &str = ".local/evidence/evidence-key.pem";
     /// The audience every Freshline token names.
     pub const AUDIENCE: &str = "freshline";
     /// The issuer of locally minted tokens.

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod evidence;
 pub mod http;
 pub mod idempotency;
 pub mod kafka;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod ops;
 pub mod ratelimit;
 pub mod relay;
+pub mod store;
 pub mod telemetry;
 
 /// Waits for Ctrl-C or SIGTERM; services pass it to their graceful-shutdown hooks.

@@ -27,13 +27,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use schemas::envelope::{parse_version, untag_stored_payload};
-use schemas::{Envelope, EnvelopeError};
+use schemas::EnvelopeError;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 /// Metric names of the relay, defined once.
 pub mod names {
@@ -146,16 +144,8 @@ pub enum RelayError {
 #[derive(Debug, sqlx::FromRow)]
 struct OutboxRow {
     xid_text: String,
-    global_position: i64,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: serde_json::Value,
-    metadata: serde_json::Value,
-    event_id: Uuid,
-    recorded_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    event: crate::store::EventRow,
 }
 
 /// A checkpoint: everything at or before it in outbox order has been published.
@@ -298,12 +288,12 @@ impl Relay {
             };
             let next = Checkpoint {
                 xid: last.xid_text.clone(),
-                position: last.global_position,
+                position: last.event.global_position,
             };
             let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cfg.batch_size;
             self.metrics
                 .lag
-                .set(lag_seconds(rows.first().map(|r| r.recorded_at)));
+                .set(lag_seconds(rows.first().map(|r| r.event.recorded_at)));
             let outgoing = match self.prepare(&rows) {
                 Ok(o) => o,
                 Err((row, e)) => {
@@ -411,14 +401,15 @@ impl Relay {
         sqlx::query_as::<_, OutboxRow>(
             // The transaction id is selected as text under another name: ordering must use
             // the xid8 column (and its index), never its text form.
-            "SELECT e.xid::text AS xid_text, e.global_position, e.aggregate_type, e.aggregate_id,
-                    e.sequence, e.event_type, e.event_version, e.payload, e.metadata, e.event_id,
-                    e.recorded_at
-               FROM events e
-              WHERE (e.xid, e.global_position) > ($1::text::xid8, $2)
-                AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY e.xid, e.global_position
-              LIMIT $3",
+            &format!(
+                "SELECT xid::text AS xid_text, {}
+                   FROM events
+                  WHERE (xid, global_position) > ($1::text::xid8, $2)
+                    AND xid < pg_snapshot_xmin(pg_current_snapshot())
+                  ORDER BY xid, global_position
+                  LIMIT $3",
+                crate::store::EVENT_COLUMNS
+            ),
         )
         .bind(&after.xid)
         .bind(after.position)
@@ -429,33 +420,20 @@ impl Relay {
 
     fn prepare(&self, rows: &[OutboxRow]) -> Result<Vec<Outgoing>, (i64, PoisonRow)> {
         rows.iter()
-            .map(|r| self.envelope(r).map_err(|e| (r.global_position, e)))
+            .map(|r| self.envelope(r).map_err(|e| (r.event.global_position, e)))
             .collect()
     }
 
     fn envelope(&self, r: &OutboxRow) -> Result<Outgoing, PoisonRow> {
+        let r = &r.event;
         let topic = schemas::topics::for_aggregate(&r.aggregate_type)
             .ok_or_else(|| PoisonRow::UnknownAggregate(r.aggregate_type.clone()))?;
-        let metadata = match &r.metadata {
-            serde_json::Value::Object(m) => m.clone(),
-            _ => serde_json::Map::new(),
-        };
-        let correlation_id = metadata
+        let envelope = r.clone().into_envelope()?;
+        let correlation_id = envelope
+            .metadata
             .get(schemas::metadata_keys::CORRELATION_ID)
             .and_then(|v| v.as_str())
             .map(str::to_owned);
-        let envelope = Envelope {
-            event_id: r.event_id,
-            aggregate_type: r.aggregate_type.clone(),
-            aggregate_id: r.aggregate_id.clone(),
-            sequence: r.sequence,
-            global_position: r.global_position,
-            event_type: r.event_type.clone(),
-            event_version: parse_version(&r.event_version)?,
-            occurred_at: r.recorded_at,
-            metadata,
-            payload: untag_stored_payload(&r.event_type, r.payload.clone())?,
-        };
         Ok(Outgoing {
             topic: schemas::topics::prefixed(&self.cfg.topic_prefix, topic.name),
             key: r.aggregate_id.clone(),

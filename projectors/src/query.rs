@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use platform::auth::{scopes, Actor, Principal, Role, Verifier};
+use platform::evidence::EvidenceSigner;
 use platform::http::{require, ApiError, FieldError, Requirement};
 use platform::metrics::HttpMetrics;
 use prometheus::Registry;
@@ -32,6 +33,8 @@ pub struct QueryState {
     registry: Registry,
     /// How long `min_version` waits before answering 503.
     read_your_writes_wait: Duration,
+    /// Signs history exports; none configured means exports answer 503.
+    evidence: Option<Arc<EvidenceSigner>>,
 }
 
 /// A supplier as the directory shows it.
@@ -103,6 +106,8 @@ pub struct HistoryEntry {
     pub sequence: i64,
     /// Event type.
     pub event_type: String,
+    /// Version of `payload` (always the current one: older events are upcast).
+    pub event_version: i32,
     /// Status before (absent for the registration).
     pub from_status: Option<String>,
     /// Status after.
@@ -118,10 +123,17 @@ pub struct HistoryEntry {
     pub correlation_id: Option<String>,
     /// Event id.
     pub event_id: Uuid,
-    /// The event's payload.
+    /// The event's payload, in the current version of its type.
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    /// The event's link in the supplier's hash chain (hex SHA-256 over the previous link and
+    /// the canonical envelope as stored); `GET .../history/export` gives the stored envelopes
+    /// to recompute it. Absent for events older than the chain.
+    pub hash: Option<String>,
 }
+
+const HISTORY_COLUMNS: &str = "sequence, event_type, event_version, from_status, to_status, \
+     actor, reason, occurred_at, correlation_id, event_id, payload, hash";
 
 /// A supplier's history.
 #[derive(Debug, Serialize, ToSchema)]
@@ -161,12 +173,13 @@ pub struct GetParams {
 const STATUSES: &[&str] = &["pending", "approved", "rejected", "suspended"];
 const CATEGORIES: &[&str] = &["fruit", "vegetable", "herb", "dairy", "bakery", "other"];
 const READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
+const AUDITORS: &[Role] = &[Role::Admin, Role::Auditor];
 
 /// The OpenAPI description served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Freshline query API", version = "1", description = "Read models of the fresh-food marketplace. Errors are RFC 9457 problem+json with a stable `code`."),
-    paths(list_suppliers, get_supplier, supplier_history),
+    paths(list_suppliers, get_supplier, supplier_history, export_supplier_history, evidence_keys),
     components(schemas(SupplierView, SupplierPage, HistoryEntry, HistoryPage, platform::http::Problem, platform::http::FieldError)),
     tags((name = "suppliers", description = "The supplier directory and history"))
 )]
@@ -183,6 +196,7 @@ pub fn router(
     registry: Registry,
     read_your_writes_wait: Duration,
     limiter: Arc<platform::ratelimit::RateLimiter>,
+    evidence: Option<Arc<EvidenceSigner>>,
 ) -> Result<Router, prometheus::Error> {
     let http_metrics = HttpMetrics::new(&registry)?;
     let state = QueryState {
@@ -190,6 +204,7 @@ pub fn router(
         schema: schema.to_owned(),
         registry,
         read_your_writes_wait,
+        evidence,
     };
     let guard = from_fn_with_state(
         Requirement {
@@ -202,11 +217,26 @@ pub fn router(
         .route("/v1/suppliers", get(list_suppliers))
         .route("/v1/suppliers/{id}", get(get_supplier))
         .route("/v1/suppliers/{id}/history", get(supplier_history))
-        .route_layer(guard)
+        .route_layer(guard);
+    let exports = Router::new()
+        .route(
+            "/v1/suppliers/{id}/history/export",
+            get(export_supplier_history),
+        )
+        .route_layer(from_fn_with_state(
+            Requirement {
+                scope: scopes::AUDIT_EXPORT,
+                roles: AUDITORS,
+            },
+            require,
+        ));
+    let authenticated = reads
+        .merge(exports)
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()
-        .merge(reads)
+        .merge(authenticated)
+        .route("/v1/audit/keys", get(evidence_keys))
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -416,7 +446,7 @@ pub async fn get_supplier(
 /// The supplier's state at `at`, replayed from its history with the projection's own rules.
 async fn state_as_of(s: &QueryState, id: Uuid, at: DateTime<Utc>) -> Result<Option<Row>, ApiError> {
     let entries: Vec<HistoryEntry> = sqlx::query_as(&format!(
-        "SELECT sequence, event_type, from_status, to_status, actor, reason, occurred_at, correlation_id, event_id, payload
+        "SELECT {HISTORY_COLUMNS}
            FROM {}.supplier_history WHERE supplier_id = $1 AND occurred_at <= $2 ORDER BY sequence",
         s.schema
     ))
@@ -435,10 +465,11 @@ async fn state_as_of(s: &QueryState, id: Uuid, at: DateTime<Utc>) -> Result<Opti
             sequence: e.sequence,
             global_position: 0,
             event_type: e.event_type,
-            event_version: 1,
+            event_version: u32::try_from(e.event_version).unwrap_or(0),
             occurred_at: e.occurred_at,
             metadata: serde_json::Map::new(),
             payload: e.payload,
+            hash: None,
         };
         if let Err(reason) = evolve(&mut rows, &mut scratch, &envelope) {
             return Err(ApiError::internal(
@@ -474,7 +505,7 @@ pub async fn supplier_history(
         return Err(ApiError::not_found("no supplier with this id"));
     }
     let items: Vec<HistoryEntry> = sqlx::query_as(&format!(
-        "SELECT sequence, event_type, from_status, to_status, actor, reason, occurred_at, correlation_id, event_id, payload
+        "SELECT {HISTORY_COLUMNS}
            FROM {}.supplier_history WHERE supplier_id = $1 ORDER BY sequence",
         s.schema
     ))
@@ -486,4 +517,82 @@ pub async fn supplier_history(
         supplier_id: id,
         items,
     }))
+}
+
+/// A supplier's whole history as stored, signed: the envelopes with their hash chain, the
+/// chain's head, who exported it and when, and an Ed25519 signature (`kid` included) over the
+/// canonical JSON of the rest. `freshline audit check FILE --jwks KEYS` verifies it offline
+/// (keys from `GET /v1/audit/keys`). Read from the event store itself, not a read model, and
+/// signed only after its chain has been verified.
+#[utoipa::path(get, path = "/v1/suppliers/{id}/history/export", tag = "suppliers",
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 200, description = "The signed history document", body = Object),
+        (status = 404, body = platform::http::Problem),
+        (status = 409, description = "`chain_broken`: the stored history fails its hash chain; nothing is signed", body = platform::http::Problem),
+        (status = 503, description = "`evidence_unavailable`: no signing key configured", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["audit:export"])))]
+pub async fn export_supplier_history(
+    State(s): State<QueryState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let id = parse_id(&raw)?;
+    let Some(signer) = s.evidence.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "evidence_unavailable",
+            "Evidence signing unavailable",
+            "no evidence signing key is configured (FRESHLINE_EVIDENCE_KEY)",
+        ));
+    };
+    let events =
+        platform::store::load_stream(&s.pool, schemas::aggregate_types::SUPPLIER, &id.to_string())
+            .await
+            .map_err(|e| ApiError::internal("loading a supplier stream", &e))?;
+    if events.is_empty() {
+        return Err(ApiError::not_found("no supplier with this id"));
+    }
+    if let Err(link) = schemas::chain::verify_envelopes(&events) {
+        tracing::error!(supplier_id = %id, %link, "refusing to sign a broken history");
+        return Err(ApiError::conflict(
+            "chain_broken",
+            format!("the stored history of this supplier fails its hash chain at {link}"),
+        ));
+    }
+    let document = platform::evidence::history_document(
+        &id.to_string(),
+        &events,
+        Utc::now(),
+        &principal.subject,
+    );
+    let signed = signer
+        .sign(document)
+        .map_err(|e| ApiError::internal("signing evidence", &e))?;
+    let disposition = format!("attachment; filename=\"supplier-{id}-history.json\"");
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        Json(signed),
+    )
+        .into_response())
+}
+
+/// The public keys that sign history exports (a JWKS). Keep a copy: an export is checked
+/// against the keys an auditor trusts, not against whatever a server says later.
+#[utoipa::path(get, path = "/v1/audit/keys", tag = "suppliers",
+    responses((status = 200, description = "JWKS", body = Object), (status = 503, body = platform::http::Problem)))]
+pub async fn evidence_keys(
+    State(s): State<QueryState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match s.evidence.as_ref() {
+        Some(signer) => Ok(Json(signer.jwks())),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "evidence_unavailable",
+            "Evidence signing unavailable",
+            "no evidence signing key is configured (FRESHLINE_EVIDENCE_KEY)",
+        )),
+    }
 }

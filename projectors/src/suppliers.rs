@@ -73,6 +73,8 @@ impl Projection for SupplierProjection {
                     payload        jsonb       NOT NULL,
                     PRIMARY KEY (supplier_id, sequence))"
             ),
+            // Added with the hash chain; generations made before it gain the column here.
+            format!("ALTER TABLE {schema}.supplier_history ADD COLUMN IF NOT EXISTS hash text"),
         ]
     }
 
@@ -170,6 +172,7 @@ pub(crate) struct History {
     occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
     correlation_id: Vec<Option<String>>,
     payload: Vec<serde_json::Value>,
+    hash: Vec<Option<String>>,
 }
 
 impl History {
@@ -179,9 +182,10 @@ impl History {
         }
         sqlx::query(&format!(
             "INSERT INTO {schema}.supplier_history (supplier_id, sequence, event_id, event_type, event_version,
-                from_status, to_status, actor, reason, occurred_at, correlation_id, payload)
+                from_status, to_status, actor, reason, occurred_at, correlation_id, payload, hash)
              SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::text[],
-                                  $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[], $11::text[], $12::jsonb[])
+                                  $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[], $11::text[], $12::jsonb[],
+                                  $13::text[])
              ON CONFLICT DO NOTHING"
         ))
         .bind(self.supplier_id)
@@ -196,6 +200,7 @@ impl History {
         .bind(self.occurred_at)
         .bind(self.correlation_id)
         .bind(self.payload)
+        .bind(self.hash)
         .execute(conn)
         .await?;
         Ok(())
@@ -346,15 +351,18 @@ pub(crate) fn evolve(
     history.sequence.push(e.sequence);
     history.event_id.push(e.event_id);
     history.event_type.push(e.event_type.clone());
+    // Stored in the current version: the history reads old events as the current version,
+    // like every other reader.
     history
         .event_version
-        .push(i32::try_from(e.event_version).unwrap_or(i32::MAX));
+        .push(i32::try_from(event.event_version()).unwrap_or(i32::MAX));
     history.from_status.push(from_status);
     history.to_status.push(to_status);
     history.actor.push(serde_json::Value::Object(actor));
     history.reason.push(meta(keys::REASON));
     history.occurred_at.push(e.occurred_at);
     history.correlation_id.push(meta(keys::CORRELATION_ID));
-    history.payload.push(e.payload.clone());
+    history.payload.push(event.payload());
+    history.hash.push(e.hash.clone());
     Ok(Applied::Changed)
 }

@@ -27,6 +27,10 @@ pub struct Envelope {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The payload, as defined for this event type and version.
     pub payload: serde_json::Value,
+    /// The event's link in its stream's hash chain (lower-case hex SHA-256): see
+    /// [`crate::chain`]. Absent on events published before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// A stored or published event that does not fit the envelope.

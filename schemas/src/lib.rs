@@ -6,6 +6,7 @@
 //! event type (`{"SupplierRegistered": {...}}`), so the store, the topics and the JSON Schemas
 //! describe one format.
 
+pub mod chain;
 pub mod compat;
 pub mod envelope;
 pub mod supplier;

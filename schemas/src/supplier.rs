@@ -31,6 +31,7 @@ pub fn json_schemas() -> Vec<(&'static str, u32, serde_json::Value)> {
         (APPROVED, 1, v(schema_for!(NoteV1))),
         (REJECTED, 1, v(schema_for!(ReasonV1))),
         (SUSPENDED, 1, v(schema_for!(ReasonV1))),
+        (SUSPENDED, 2, v(schema_for!(SuspendedV2))),
         (REINSTATED, 1, v(schema_for!(NoteV1))),
     ]
 }
@@ -41,7 +42,7 @@ pub const EVENT_TYPES: &[(&str, u32)] = &[
     (DOCUMENT_SUBMITTED, 1),
     (APPROVED, 1),
     (REJECTED, 1),
-    (SUSPENDED, 1),
+    (SUSPENDED, 2),
     (REINSTATED, 1),
 ];
 
@@ -113,6 +114,57 @@ pub struct ReasonV1 {
     pub reason: String,
 }
 
+/// Why a supplier was suspended, as a code reports and dashboards can group by.
+pub const SUSPENSION_REASON_CODES: &[&str] =
+    &["food_safety", "quality", "compliance", "payment", "other"];
+
+/// `SupplierSuspended` v2: v1's free-text reason plus a required `reason_code`.
+///
+/// v1 events are upcast with `reason_code: "other"` (see [`upcast_suspended_v1`]): v1 never
+/// asked for a code, so none can be inferred from the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendedV2 {
+    /// Why, in words.
+    pub reason: String,
+    /// One of [`SUSPENSION_REASON_CODES`].
+    pub reason_code: String,
+}
+
+/// Reads a `SupplierSuspended` v1 payload as v2.
+pub fn upcast_suspended_v1(v1: ReasonV1) -> SuspendedV2 {
+    SuspendedV2 {
+        reason: v1.reason,
+        reason_code: "other".to_owned(),
+    }
+}
+
+/// Brings a payload of any known version of `event_type` to the current version, as JSON:
+/// `(current version, payload)`. Payloads already current are returned unchanged (not
+/// validated); use [`SupplierEvent::decode`] to validate.
+///
+/// # Errors
+/// [`EnvelopeError::Payload`] when an old payload does not match its own version's schema.
+pub fn upcast_payload(
+    event_type: &str,
+    event_version: u32,
+    payload: serde_json::Value,
+) -> Result<(u32, serde_json::Value), EnvelopeError> {
+    let bad = |source| EnvelopeError::Payload {
+        event_type: event_type.to_owned(),
+        event_version,
+        source,
+    };
+    match (event_type, event_version) {
+        (SUSPENDED, 1) => {
+            let v1: ReasonV1 = serde_json::from_value(payload).map_err(bad)?;
+            let v2 = serde_json::to_value(upcast_suspended_v1(v1)).map_err(bad)?;
+            Ok((2, v2))
+        }
+        _ => Ok((event_version, payload)),
+    }
+}
+
 /// A supplier event in its current wire version, tagged with its event type. This is also the
 /// exact form kept in the event store's `payload` column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,9 +181,9 @@ pub enum SupplierEvent {
     /// See [`REJECTED`].
     #[serde(rename = "SupplierRejected")]
     Rejected(ReasonV1),
-    /// See [`SUSPENDED`].
+    /// See [`SUSPENDED`] (v2; v1 is upcast).
     #[serde(rename = "SupplierSuspended")]
-    Suspended(ReasonV1),
+    Suspended(SuspendedV2),
     /// See [`REINSTATED`].
     #[serde(rename = "SupplierReinstated")]
     Reinstated(NoteV1),
@@ -155,7 +207,15 @@ impl SupplierEvent {
         current_version(self.event_type()).unwrap_or(1)
     }
 
-    /// Decodes an envelope's (untagged) payload.
+    /// The payload in its current version, untagged (as in an envelope).
+    pub fn payload(&self) -> serde_json::Value {
+        let tagged = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        crate::envelope::untag_stored_payload(self.event_type(), tagged)
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Decodes an envelope's (untagged) payload of any known version; old versions are
+    /// upcast, so the result is always the current version.
     ///
     /// # Errors
     /// [`EnvelopeError::UnknownEventType`] for a type or version this crate does not know,
@@ -184,6 +244,9 @@ impl SupplierEvent {
                 .map(Self::Rejected)
                 .map_err(bad),
             (SUSPENDED, 1) => serde_json::from_value(payload)
+                .map(|v1| Self::Suspended(upcast_suspended_v1(v1)))
+                .map_err(bad),
+            (SUSPENDED, 2) => serde_json::from_value(payload)
                 .map(Self::Suspended)
                 .map_err(bad),
             (REINSTATED, 1) => serde_json::from_value(payload)
@@ -217,6 +280,33 @@ mod tests {
             SupplierEvent::decode(e.event_type(), 1, payload).expect("decodes"),
             e
         );
+    }
+
+    #[test]
+    fn suspended_v1_is_read_as_v2_with_reason_code_other() {
+        let v1 = serde_json::json!({"reason": "late deliveries"});
+        let expected = SuspendedV2 {
+            reason: "late deliveries".into(),
+            reason_code: "other".into(),
+        };
+        assert_eq!(
+            SupplierEvent::decode(SUSPENDED, 1, v1.clone()).expect("v1 decodes"),
+            SupplierEvent::Suspended(expected.clone())
+        );
+        let (version, payload) = upcast_payload(SUSPENDED, 1, v1).expect("upcasts");
+        assert_eq!(version, 2);
+        assert_eq!(
+            SupplierEvent::decode(SUSPENDED, 2, payload).expect("v2 decodes"),
+            SupplierEvent::Suspended(expected)
+        );
+    }
+
+    #[test]
+    fn a_v2_payload_is_not_accepted_as_v1_nor_a_v1_payload_as_v2() {
+        let v2 = serde_json::json!({"reason": "x", "reason_code": "quality"});
+        assert!(SupplierEvent::decode(SUSPENDED, 2, v2).is_ok());
+        let v1 = serde_json::json!({"reason": "x"});
+        assert!(SupplierEvent::decode(SUSPENDED, 2, v1).is_err());
     }
 
     #[test]

@@ -44,20 +44,64 @@ fn checked_in_json_schemas_match_the_wire_types() {
 
 #[test]
 fn every_event_version_has_a_golden_fixture_that_round_trips() {
-    for (event_type, version) in schemas::supplier::EVENT_TYPES {
+    for (event_type, version, schema) in schemas::supplier::json_schemas() {
         let path = dir("fixtures").join(format!("{event_type}.v{version}.json"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("missing fixture {}", path.display()));
         let fixture: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
-        let decoded =
-            schemas::supplier::SupplierEvent::decode(event_type, *version, fixture.clone())
-                .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"));
-        let encoded = serde_json::to_value(&decoded).expect("encode");
-        assert_eq!(
-            encoded[event_type], fixture,
-            "{event_type} v{version} does not round-trip"
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        let errors: Vec<String> = validator
+            .iter_errors(&fixture)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{event_type} v{version}: the fixture breaks its schema: {errors:?}"
         );
+        let decoded =
+            schemas::supplier::SupplierEvent::decode(event_type, version, fixture.clone())
+                .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"));
+        let current = schemas::supplier::current_version(event_type).expect("known type");
+        if version == current {
+            let encoded = serde_json::to_value(&decoded).expect("encode");
+            assert_eq!(
+                encoded[event_type], fixture,
+                "{event_type} v{version} does not round-trip"
+            );
+        } else {
+            // An old version is read as the current one, the same way by every reader.
+            let (to, upcast) = schemas::supplier::upcast_payload(event_type, version, fixture)
+                .unwrap_or_else(|e| panic!("{event_type} v{version} upcast: {e}"));
+            assert_eq!(
+                to, current,
+                "{event_type} v{version} upcasts to the current version"
+            );
+            assert_eq!(
+                schemas::supplier::SupplierEvent::decode(event_type, current, upcast)
+                    .expect("upcast payload decodes"),
+                decoded
+            );
+        }
     }
+}
+
+#[test]
+fn the_compatibility_check_refuses_what_v2_of_supplier_suspended_had_to_become() {
+    // Adding the required `reason_code` to v1 itself would have broken v1 readers and
+    // writers: the check says so, which is why it is a v2 with an upcaster.
+    let schemas = schemas::supplier::json_schemas();
+    let find = |v| {
+        schemas
+            .iter()
+            .find(|(t, version, _)| *t == schemas::supplier::SUSPENDED && *version == v)
+            .map(|(_, _, s)| s.clone())
+            .expect("published")
+    };
+    let breaking = schemas::compat::breaking_changes(&find(1), &find(2));
+    assert!(
+        breaking.iter().any(|b| b.contains("reason_code")),
+        "{breaking:?}"
+    );
 }
 
 #[test]

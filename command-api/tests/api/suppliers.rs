@@ -294,7 +294,7 @@ async fn every_event_records_actor_reason_correlation_and_time() {
     assert_eq!(event_type, "SupplierSuspended");
     assert_eq!(
         payload,
-        json!({"SupplierSuspended": {"reason": "cold chain broken twice"}})
+        json!({"SupplierSuspended": {"reason": "cold chain broken twice", "reason_code": "other"}})
     );
     assert_eq!(metadata["actor_sub"], "admin-1");
     assert_eq!(metadata["actor_role"], "admin");
@@ -437,4 +437,37 @@ async fn a_retry_that_outlives_its_stored_answer_still_gets_the_first_answer() {
         .await;
     assert_eq!(again, first);
     assert_eq!(app.db.event_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_suspension_records_its_reason_code_and_refuses_an_unknown_one() {
+    let app = TestApp::spawn().await;
+    let id = app.approved_supplier("acct-1", "NL-112").await;
+    let (s, b) = app
+        .post(
+            &format!("/v1/suppliers/{id}/suspend"),
+            &app.admin(),
+            json!({"reason": "mould in two deliveries", "reason_code": "hygiene"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].clone()),
+        (422, json!("validation_failed")),
+        "{b}"
+    );
+    assert_eq!(b["fields"][0]["field"], "reason_code", "{b}");
+    let (s, _) = app
+        .post(
+            &format!("/v1/suppliers/{id}/suspend"),
+            &app.admin(),
+            json!({"reason": "mould in two deliveries", "reason_code": "food_safety"}),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let events = app.db.events_of(&id).await;
+    let (_, _, payload, _) = events.last().expect("event").clone();
+    assert_eq!(
+        payload,
+        json!({"SupplierSuspended": {"reason": "mould in two deliveries", "reason_code": "food_safety"}})
+    );
 }

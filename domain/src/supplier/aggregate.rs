@@ -90,3 +90,46 @@ impl Aggregate for Supplier {
         self.evolve(event);
     }
 }
+
+/// Reads stored supplier events of older versions as the current version when the write side
+/// loads an aggregate (the same upcasters the projections and exports use, from `schemas`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SupplierUpcaster;
+
+impl cqrs_es::persist::EventUpcaster for SupplierUpcaster {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        let current = schemas::supplier::current_version(event_type);
+        matches!(
+            (schemas::envelope::parse_version(event_version), current),
+            (Ok(v), Some(c)) if v < c
+        )
+    }
+
+    fn upcast(
+        &self,
+        mut event: cqrs_es::persist::SerializedEvent,
+    ) -> cqrs_es::persist::SerializedEvent {
+        let Ok(version) = schemas::envelope::parse_version(&event.event_version) else {
+            return event;
+        };
+        let stored = std::mem::take(&mut event.payload);
+        let upcast = schemas::envelope::untag_stored_payload(&event.event_type, stored.clone())
+            .and_then(|p| schemas::supplier::upcast_payload(&event.event_type, version, p));
+        match upcast {
+            Ok((to, payload)) => {
+                let mut tagged = serde_json::Map::new();
+                tagged.insert(event.event_type.clone(), payload);
+                event.payload = serde_json::Value::Object(tagged);
+                event.event_version = to.to_string();
+            }
+            // Left as stored: deserialising it then fails with the store's own error.
+            Err(_) => event.payload = stored,
+        }
+        event
+    }
+}
+
+/// The upcasters of the supplier store, oldest version first.
+pub fn supplier_upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
+    vec![Box::new(SupplierUpcaster)]
+}

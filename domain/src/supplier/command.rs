@@ -103,6 +103,8 @@ pub struct RejectSupplier {
 pub struct SuspendSupplier {
     /// Why (required).
     pub reason: Reason,
+    /// The kind of reason.
+    pub code: super::SuspensionCode,
 }
 
 /// Reinstate a suspended supplier.

@@ -1,4 +1,4 @@
-use super::{DocumentKind, SupplierId};
+use super::{DocumentKind, SupplierId, SuspensionCode};
 use crate::values::{
     Address, AddressLine, City, CountryCode, DocumentReference, Email, LegalName, Note, Phone,
     PostalCode, ProductCategory, Reason, RegistrationNumber,
@@ -61,6 +61,8 @@ pub enum SupplierEvent {
     Suspended {
         /// Why.
         reason: Reason,
+        /// The kind of reason.
+        code: SuspensionCode,
     },
     /// `suspended` -> `approved`.
     Reinstated {
@@ -73,7 +75,7 @@ impl SupplierEvent {
     /// The reason recorded with the event, if it has one.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Rejected { reason } | Self::Suspended { reason } => Some(reason.as_str()),
+            Self::Rejected { reason } | Self::Suspended { reason, .. } => Some(reason.as_str()),
             Self::Approved { note } | Self::Reinstated { note } => note.as_ref().map(Note::as_str),
             _ => None,
         }
@@ -122,8 +124,9 @@ impl From<SupplierEvent> for wire::SupplierEvent {
             SupplierEvent::Rejected { reason } => Self::Rejected(wire::ReasonV1 {
                 reason: reason.as_str().to_owned(),
             }),
-            SupplierEvent::Suspended { reason } => Self::Suspended(wire::ReasonV1 {
+            SupplierEvent::Suspended { reason, code } => Self::Suspended(wire::SuspendedV2 {
                 reason: reason.as_str().to_owned(),
+                reason_code: code.as_str().to_owned(),
             }),
             SupplierEvent::Reinstated { note } => Self::Reinstated(wire::NoteV1 {
                 note: note.map(|n| n.as_str().to_owned()),
@@ -184,6 +187,10 @@ impl TryFrom<wire::SupplierEvent> for SupplierEvent {
                 reason: Reason::trusted(r.reason),
             },
             wire::SupplierEvent::Suspended(r) => Self::Suspended {
+                code: SuspensionCode::parse(&r.reason_code).ok_or(UnknownStoredValue {
+                    what: "suspension reason code",
+                    value: r.reason_code.clone(),
+                })?,
                 reason: Reason::trusted(r.reason),
             },
             wire::SupplierEvent::Reinstated(n) => Self::Reinstated {

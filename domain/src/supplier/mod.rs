@@ -17,7 +17,10 @@ mod event;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{RegistrationAvailability, RegistrationRegistry, SupplierServices};
+pub use aggregate::{
+    supplier_upcasters, RegistrationAvailability, RegistrationRegistry, SupplierServices,
+    SupplierUpcaster,
+};
 pub use command::{
     ApproveSupplier, Caller, RegisterSupplier, ReinstateSupplier, RejectSupplier, SubmitDocument,
     SupplierCommand, SuspendSupplier,
@@ -74,6 +77,49 @@ impl SupplierStatus {
 impl fmt::Display for SupplierStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a supplier was suspended (for reports; the free-text reason says the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspensionCode {
+    /// A food safety incident (contamination, cold chain).
+    FoodSafety,
+    /// Repeated quality complaints.
+    Quality,
+    /// Licences, certificates, legal obligations.
+    Compliance,
+    /// Payment or invoicing disputes.
+    Payment,
+    /// Anything else; also what suspensions recorded before codes existed read as.
+    Other,
+}
+
+impl SuspensionCode {
+    /// Every code, in a stable order.
+    pub const ALL: [Self; 5] = [
+        Self::FoodSafety,
+        Self::Quality,
+        Self::Compliance,
+        Self::Payment,
+        Self::Other,
+    ];
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FoodSafety => "food_safety",
+            Self::Quality => "quality",
+            Self::Compliance => "compliance",
+            Self::Payment => "payment",
+            Self::Other => "other",
+        }
     }
 }
 
@@ -236,7 +282,10 @@ impl Supplier {
                 _ => Err(refuse("reject")),
             },
             SupplierCommand::Suspend(cmd) => match state.status {
-                Approved => Ok(vec![SupplierEvent::Suspended { reason: cmd.reason }]),
+                Approved => Ok(vec![SupplierEvent::Suspended {
+                    reason: cmd.reason,
+                    code: cmd.code,
+                }]),
                 _ => Err(refuse("suspend")),
             },
             SupplierCommand::Reinstate(cmd) => match state.status {

@@ -137,6 +137,7 @@ fn reject() -> SupplierCommand {
 fn suspend() -> SupplierCommand {
     SupplierCommand::Suspend(SuspendSupplier {
         reason: reason("cold chain broken twice"),
+        code: SuspensionCode::FoodSafety,
     })
 }
 
@@ -277,6 +278,7 @@ fn documents_cannot_be_filed_for_rejected_or_suspended_suppliers() {
     };
     let suspended = SupplierEvent::Suspended {
         reason: reason("cold chain broken"),
+        code: SuspensionCode::FoodSafety,
     };
     assert_eq!(
         outcome(
@@ -383,6 +385,7 @@ fn rejection_is_final() {
 fn an_approved_supplier_is_suspended_and_reinstated() {
     let suspended = SupplierEvent::Suspended {
         reason: reason("cold chain broken twice"),
+        code: SuspensionCode::FoodSafety,
     };
     framework()
         .given(vec![registered(), licence("2027-06-30"), approved()])
@@ -535,4 +538,32 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_stored_v1_suspension_is_loaded_as_v2_with_code_other() {
+    use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+    let stored = SerializedEvent::new(
+        "s-1".into(),
+        4,
+        "Supplier".into(),
+        schemas::supplier::SUSPENDED.into(),
+        "1".into(),
+        serde_json::json!({"SupplierSuspended": {"reason": "late twice"}}),
+        serde_json::json!({}),
+    );
+    let upcaster = SupplierUpcaster;
+    assert!(upcaster.can_upcast(schemas::supplier::SUSPENDED, "1"));
+    assert!(!upcaster.can_upcast(schemas::supplier::SUSPENDED, "2"));
+    assert!(!upcaster.can_upcast(schemas::supplier::APPROVED, "1"));
+    let upcast = upcaster.upcast(stored);
+    assert_eq!(upcast.event_version, "2");
+    let event: SupplierEvent = serde_json::from_value(upcast.payload).expect("reads as v2");
+    assert_eq!(
+        event,
+        SupplierEvent::Suspended {
+            reason: reason("late twice"),
+            code: SuspensionCode::Other,
+        }
+    );
 }

@@ -27,6 +27,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("loading verifying keys")?;
+    let evidence_path = config::string("FRESHLINE_EVIDENCE_KEY", defaults::EVIDENCE_KEY_PATH);
+    let evidence = match platform::evidence::EvidenceSigner::from_file(evidence_path.as_ref()) {
+        Ok(signer) => Some(std::sync::Arc::new(signer)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no evidence key: history exports will answer 503");
+            None
+        }
+    };
     let app = projectors::query::router(
         pool,
         &config::string("FRESHLINE_READ_SCHEMA", "read"),
@@ -37,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
             config::parse("FRESHLINE_RATE_LIMIT_PER_SEC", 1000.0)?,
             config::parse("FRESHLINE_RATE_LIMIT_BURST", 2000.0)?,
         ),
+        evidence,
     )?;
     let addr = config::string("FRESHLINE_HTTP_ADDR", defaults::QUERY_API_ADDR);
     let listener = tokio::net::TcpListener::bind(&addr)

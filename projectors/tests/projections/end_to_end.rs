@@ -18,17 +18,19 @@ async fn serve(app: axum::Router) -> String {
     format!("http://{addr}")
 }
 
-struct Stack {
-    commands: String,
-    queries: String,
+pub(crate) struct Stack {
+    pub(crate) commands: String,
+    pub(crate) queries: String,
     impatient_queries: String,
     signer: Signer,
     client: reqwest::Client,
-    stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
+    pub(crate) pool: sqlx::PgPool,
+    pub(crate) evidence: Arc<platform::evidence::EvidenceSigner>,
 }
 
 impl Stack {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let pool = database().await;
         platform::db::migrate(&pool).await.expect("migrations");
         let stream = Stream::new().await;
@@ -39,6 +41,11 @@ impl Stack {
                 .expect("verifier"),
         );
         let signer = Signer::from_pem("k1", &key.private_pem).expect("signer");
+        let evidence_key = auth::generate_key("evidence-1").expect("key");
+        let evidence = Arc::new(
+            platform::evidence::EvidenceSigner::from_pem("evidence-1", &evidence_key.private_pem)
+                .expect("evidence signer"),
+        );
         let commands = serve(
             command_api::router(
                 pool.clone(),
@@ -58,6 +65,7 @@ impl Stack {
                 prometheus::Registry::new(),
                 wait,
                 platform::ratelimit::RateLimiter::new(1000.0, 1000.0),
+                Some(evidence.clone()),
             )
             .expect("router")
         };
@@ -93,10 +101,12 @@ impl Stack {
             signer,
             client: reqwest::Client::new(),
             stop,
+            pool,
+            evidence,
         }
     }
 
-    fn token(&self, sub: &str, role: Role) -> String {
+    pub(crate) fn token(&self, sub: &str, role: Role) -> String {
         self.signer
             .sign(&auth::claims(
                 sub,
@@ -108,7 +118,7 @@ impl Stack {
             .expect("sign")
     }
 
-    async fn post(&self, path: &str, token: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> Value {
         let r = self
             .client
             .post(format!("{}{path}", self.commands))
@@ -121,7 +131,12 @@ impl Stack {
         r.json().await.expect("json")
     }
 
-    async fn get(&self, base: &str, path: &str, token: &str) -> (u16, Value, Option<String>) {
+    pub(crate) async fn get(
+        &self,
+        base: &str,
+        path: &str,
+        token: &str,
+    ) -> (u16, Value, Option<String>) {
         let r = self
             .client
             .get(format!("{base}{path}"))

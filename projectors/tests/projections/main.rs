@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod audit;
 mod end_to_end;
 mod rebuild;
 
