@@ -84,18 +84,33 @@ pub enum LoadCommand {
 }
 
 fn admin_token(key: &PathBuf) -> anyhow::Result<String> {
+    Ok(admin_tokens(key, "demo-admin", 1)?.remove(0))
+}
+
+/// `n` admin tokens with distinct subjects (`{prefix}-0`, ...): the services limit requests
+/// per token subject, so a load generator speaks as several clients, as real traffic does.
+fn admin_tokens(key: &PathBuf, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
     let pem = std::fs::read_to_string(key)
         .with_context(|| format!("reading {} (run `freshline token keygen`)", key.display()))?;
     let kid = std::fs::read_to_string(key.with_extension("kid"))?;
     let signer = auth::Signer::from_pem(kid.trim(), &pem)?;
-    let claims = auth::claims(
-        "demo-admin",
-        &Actor::Person(Role::Admin),
-        Role::Admin.default_scopes(),
-        3600,
-        defaults::ISSUER,
-    );
-    Ok(signer.sign(&claims)?)
+    (0..n.max(1))
+        .map(|k| {
+            let sub = if n <= 1 {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}-{k}")
+            };
+            let claims = auth::claims(
+                &sub,
+                &Actor::Person(Role::Admin),
+                Role::Admin.default_scopes(),
+                3600,
+                defaults::ISSUER,
+            );
+            Ok(signer.sign(&claims)?)
+        })
+        .collect()
 }
 
 const NAMES: &[&str] = &[
@@ -280,7 +295,7 @@ async fn run_visibility(
     key: PathBuf,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let token = admin_token(&key)?;
+    let tokens = admin_tokens(&key, "load-admin", 32)?;
     let api = api.trim_end_matches('/').to_owned();
     let query = query.trim_end_matches('/').to_owned();
     let run = uuid::Uuid::new_v4().simple().to_string();
@@ -290,8 +305,8 @@ async fn run_visibility(
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         tick.tick().await;
-        let (client, token, api, query) =
-            (client.clone(), token.clone(), api.clone(), query.clone());
+        let token = tokens[i % tokens.len()].clone();
+        let (client, api, query) = (client.clone(), api.clone(), query.clone());
         let number = format!("V{}-{i}", &run[..8]);
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
@@ -370,18 +385,22 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             key,
         } => (api, count, concurrency, key),
     };
-    let api = Api {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(concurrency)
-            .build()?,
-        base: api.trim_end_matches('/').to_owned(),
-        token: admin_token(&key)?,
-    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let apis: Vec<Api> = admin_tokens(&key, "load-admin", 32)?
+        .into_iter()
+        .map(|token| Api {
+            client: client.clone(),
+            base: api.trim_end_matches('/').to_owned(),
+            token,
+        })
+        .collect();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let latencies: Vec<anyhow::Result<Duration>> = stream::iter(0..count)
         .map(|i| {
-            let api = &api;
+            let api = &apis[i % apis.len()];
             let number = format!("L{}-{i}", &run[..8]);
             async move {
                 let t = Instant::now();

@@ -14,11 +14,16 @@ export FRESHLINE_DATABASE_URL="$DATABASE_URL"
 export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
 export FRESHLINE_JWKS_PATH="$STATE/keys/jwks.json"
 export FRESHLINE_SIGNING_KEY="$STATE/keys/signing-key.pem"
+export FRESHLINE_EVIDENCE_KEY="$STATE/evidence/evidence-key.pem"
 export FRESHLINE_LOG_FORMAT="${FRESHLINE_LOG_FORMAT:-json}"
 
 "$BIN/freshline" db migrate
 "$BIN/freshline" topics create >/dev/null
 "$BIN/freshline" token keygen --out-dir "$STATE/keys" --if-missing
+# Evidence (signed history exports) has its own key, apart from the token keys.
+"$BIN/freshline" audit keygen --out-dir "$STATE/evidence" --if-missing
+# Events written before the hash chain existed get their links once; a no-op afterwards.
+"$BIN/freshline" audit seal
 
 # start_service NAME READY_URL COMMAND...
 start_service() {
