@@ -544,15 +544,23 @@ async fn tail(
     let c = consumer(conn)?;
     let topics = filter.topics(&conn.topic_prefix)?;
     let mut tpl = TopicPartitionList::new();
-    for (t, p, _) in partitions(&c, &topics)? {
+    let parts = partitions(&c, &topics)?;
+    for (t, p, high) in &parts {
+        // The end as of now, as an explicit offset: nothing published from here on is missed
+        // while the consumer starts.
         let at = if from_beginning {
             Offset::Beginning
         } else {
-            Offset::End
+            Offset::Offset(*high)
         };
-        tpl.add_partition_offset(&t, p, at)?;
+        tpl.add_partition_offset(t, *p, at)?;
     }
     c.assign(&tpl)?;
+    eprintln!(
+        "following {} partitions of {}",
+        parts.len(),
+        topics.join(", ")
+    );
     // Live output: flushed after every event, no progress bar.
     let mut sink = Sink::open(
         &Output {

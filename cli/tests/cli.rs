@@ -340,6 +340,62 @@ async fn export_writes_schema_valid_envelopes_from_the_store_and_from_kafka() {
         ids
     };
     assert_eq!(ids(&from_kafka), ids(&all));
+
+    // Tail follows the topic live: started at the end, it writes what is published after.
+    let mut tail = std::process::Command::new(env!("CARGO_BIN_EXE_freshline"))
+        .args([
+            "events",
+            "tail",
+            "--topic-prefix",
+            &prefix,
+            "--aggregate-id",
+            &a,
+        ])
+        .env("FRESHLINE_KAFKA_BROKERS", brokers())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tail");
+    let mut stderr = std::io::BufReader::new(tail.stderr.take().expect("stderr"));
+    let mut started = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut started).expect("tail starts");
+    assert!(started.starts_with("following"), "{started}");
+    let relay = platform::relay::Relay::new(
+        env.pool.clone(),
+        platform::kafka::idempotent_producer(&brokers(), "cli-test-2").expect("producer"),
+        platform::relay::RelayConfig {
+            topic_prefix: prefix.clone(),
+            ..platform::relay::RelayConfig::default()
+        },
+        platform::relay::RelayMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move { relay.run(token).await.expect("relay") });
+    env.post(&format!("/v1/suppliers/{a}/reinstate"), json!({}))
+        .await;
+    let stdout = tail.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read");
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("tail wrote the new event in time")
+        .expect("join");
+    tail.kill().expect("kill tail");
+    tail.wait().expect("reap tail");
+    stop.cancel();
+    let live: Value = serde_json::from_str(&line).expect("an envelope");
+    assert_eq!(
+        (
+            live["aggregate_id"].as_str(),
+            live["event_type"].as_str(),
+            live["sequence"].as_i64()
+        ),
+        (Some(a.as_str()), Some("SupplierReinstated"), Some(5))
+    );
     let (code, out, _) = env.freshline(&[
         "events",
         "export",
