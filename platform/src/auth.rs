@@ -34,6 +34,16 @@ pub mod scopes {
     pub const DELIVERIES_UPDATE: &str = "deliveries:update";
     /// Take signed evidence (history exports) away.
     pub const AUDIT_EXPORT: &str = "audit:export";
+    /// Read the catalog (products, their images and availability).
+    pub const CATALOG_READ: &str = "catalog:read";
+    /// Record the outcome of background image processing.
+    pub const CATALOG_IMAGES: &str = "catalog:images";
+    /// Receive stock, record spoilage, expire batches, assess stock levels.
+    pub const INVENTORY_WRITE: &str = "inventory:write";
+    /// Reserve, release and commit stock for orders.
+    pub const INVENTORY_RESERVE: &str = "inventory:reserve";
+    /// Read stock, batches, aging and spoilage.
+    pub const INVENTORY_READ: &str = "inventory:read";
 }
 
 /// The role of a person.
@@ -50,6 +60,8 @@ pub enum Role {
     Rider,
     /// An auditor: reads everything, changes nothing.
     Auditor,
+    /// Warehouse staff: receives stock, records spoilage.
+    Warehouse,
 }
 
 impl Role {
@@ -61,6 +73,7 @@ impl Role {
             Self::Customer => "customer",
             Self::Rider => "rider",
             Self::Auditor => "auditor",
+            Self::Warehouse => "warehouse",
         }
     }
 
@@ -75,16 +88,29 @@ impl Role {
                 SUPPLIERS_READ,
                 ORDERS_READ,
                 AUDIT_EXPORT,
+                CATALOG_WRITE,
+                CATALOG_READ,
+                INVENTORY_WRITE,
+                INVENTORY_READ,
             ],
             Self::Supplier => &[
                 SUPPLIERS_REGISTER,
                 SUPPLIERS_WRITE,
                 SUPPLIERS_READ,
                 CATALOG_WRITE,
+                CATALOG_READ,
+                INVENTORY_READ,
             ],
-            Self::Customer => &[ORDERS_WRITE, ORDERS_READ],
+            Self::Customer => &[ORDERS_WRITE, ORDERS_READ, CATALOG_READ],
             Self::Rider => &[DELIVERIES_UPDATE],
-            Self::Auditor => &[SUPPLIERS_READ, ORDERS_READ, AUDIT_EXPORT],
+            Self::Auditor => &[
+                SUPPLIERS_READ,
+                ORDERS_READ,
+                AUDIT_EXPORT,
+                CATALOG_READ,
+                INVENTORY_READ,
+            ],
+            Self::Warehouse => &[INVENTORY_WRITE, INVENTORY_READ, CATALOG_READ],
         }
     }
 }
@@ -98,8 +124,9 @@ impl std::str::FromStr for Role {
             "customer" => Ok(Self::Customer),
             "rider" => Ok(Self::Rider),
             "auditor" => Ok(Self::Auditor),
+            "warehouse" => Ok(Self::Warehouse),
             other => Err(format!(
-                "unknown role {other:?}: expected admin, supplier, customer, rider or auditor"
+                "unknown role {other:?}: expected admin, supplier, customer, rider, auditor or warehouse"
             )),
         }
     }
@@ -115,6 +142,7 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
             SUPPLIERS_WRITE,
             SUPPLIERS_READ,
             CATALOG_WRITE,
+            CATALOG_READ,
         ],
         "delivery" => &[DELIVERIES_UPDATE, ORDERS_READ],
         "payment" => &[ORDERS_READ],
@@ -122,7 +150,14 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
         "ops" => &[SUPPLIERS_APPROVE, SUPPLIERS_READ],
         // Reads supplier status when carrying orders; its order, stock and payment scopes
         // arrive with those routes.
-        "sagas" => &[SUPPLIERS_READ],
+        "sagas" => &[
+            SUPPLIERS_READ,
+            CATALOG_READ,
+            CATALOG_IMAGES,
+            INVENTORY_READ,
+            INVENTORY_WRITE,
+            INVENTORY_RESERVE,
+        ],
         _ => &[],
     }
 }
