@@ -7,8 +7,11 @@
 //! describe one format.
 
 pub mod chain;
+pub mod common;
 pub mod compat;
 pub mod envelope;
+pub mod inventory;
+pub mod product;
 pub mod supplier;
 pub mod topics;
 
@@ -22,7 +25,11 @@ pub fn json_schema_files() -> Vec<(String, serde_json::Value)> {
         "envelope.schema.json".to_owned(),
         schemars::schema_for!(Envelope).to_value(),
     )];
-    for (event_type, version, mut schema) in supplier::json_schemas() {
+    let events = supplier::json_schemas()
+        .into_iter()
+        .chain(product::json_schemas())
+        .chain(inventory::json_schemas());
+    for (event_type, version, mut schema) in events {
         if let Some(obj) = schema.as_object_mut() {
             obj.insert("title".into(), event_type.into());
             obj.insert(
@@ -47,6 +54,10 @@ pub const HEADER_CORRELATION_ID: &str = "correlation_id";
 pub mod aggregate_types {
     /// Suppliers.
     pub const SUPPLIER: &str = "Supplier";
+    /// Catalog products.
+    pub const PRODUCT: &str = "Product";
+    /// Perishable stock batches.
+    pub const INVENTORY_BATCH: &str = "InventoryBatch";
 }
 
 /// Keys of the event metadata object (all values are strings).

@@ -4,6 +4,10 @@ use crate::aggregate_types;
 
 /// The supplier event stream.
 pub const SUPPLIER: &str = "freshline.supplier.v1";
+/// The product (catalog) event stream.
+pub const PRODUCT: &str = "freshline.product.v1";
+/// The inventory batch event stream.
+pub const INVENTORY: &str = "freshline.inventory.v1";
 
 /// A topic and what it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +21,23 @@ pub struct TopicSpec {
 }
 
 /// Every event topic.
-pub const ALL: &[TopicSpec] = &[TopicSpec {
-    name: SUPPLIER,
-    aggregate_type: aggregate_types::SUPPLIER,
-    partitions: 6,
-}];
+pub const ALL: &[TopicSpec] = &[
+    TopicSpec {
+        name: SUPPLIER,
+        aggregate_type: aggregate_types::SUPPLIER,
+        partitions: 6,
+    },
+    TopicSpec {
+        name: PRODUCT,
+        aggregate_type: aggregate_types::PRODUCT,
+        partitions: 6,
+    },
+    TopicSpec {
+        name: INVENTORY,
+        aggregate_type: aggregate_types::INVENTORY_BATCH,
+        partitions: 6,
+    },
+];
 
 /// The topic carrying an aggregate type's events.
 pub fn for_aggregate(aggregate_type: &str) -> Option<&'static TopicSpec> {
@@ -31,4 +47,30 @@ pub fn for_aggregate(aggregate_type: &str) -> Option<&'static TopicSpec> {
 /// `name` with an environment prefix (tests give each run its own prefix).
 pub fn prefixed(prefix: &str, name: &str) -> String {
     format!("{prefix}{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_aggregate_type_has_exactly_one_topic() {
+        assert_eq!(
+            for_aggregate(aggregate_types::PRODUCT).map(|t| t.name),
+            Some(PRODUCT)
+        );
+        assert_eq!(
+            for_aggregate(aggregate_types::INVENTORY_BATCH).map(|t| t.name),
+            Some(INVENTORY)
+        );
+        assert_eq!(
+            for_aggregate(aggregate_types::SUPPLIER).map(|t| t.name),
+            Some(SUPPLIER)
+        );
+        assert!(for_aggregate("Nope").is_none());
+        let mut names: Vec<&str> = ALL.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
 }

@@ -1,0 +1,310 @@
+//! Product (catalog) events on the wire (topic [`crate::topics::PRODUCT`]).
+//!
+//! Prices are [`MoneyV1`] (integer minor units); nutrition figures and the low-stock threshold
+//! are decimal strings with at most 3 decimals ([`crate::common::DECIMAL_PATTERN`]), never JSON
+//! floats. Published versions are never edited: a change that breaks a reader gets a new
+//! version and an upcaster from the old one.
+
+use crate::common::{MoneyV1, DECIMAL_PATTERN};
+use crate::envelope::EnvelopeError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `ProductListed`: a supplier put a product in the catalog.
+pub const LISTED: &str = "ProductListed";
+/// `ProductUpdated`: some of name, price, tags and nutrition changed.
+pub const UPDATED: &str = "ProductUpdated";
+/// `ProductDiscontinued`: the product is no longer sold (final).
+pub const DISCONTINUED: &str = "ProductDiscontinued";
+/// `ProductImageRequested`: an image was uploaded and waits to be processed.
+pub const IMAGE_REQUESTED: &str = "ProductImageRequested";
+/// `ProductImageProcessed`: an uploaded image was resized and stored.
+pub const IMAGE_PROCESSED: &str = "ProductImageProcessed";
+/// `ProductImageFailed`: an uploaded image could not be processed.
+pub const IMAGE_FAILED: &str = "ProductImageFailed";
+
+/// The JSON Schema of every product event type and version: `(event type, version, schema)`.
+pub fn json_schemas() -> Vec<(&'static str, u32, serde_json::Value)> {
+    use schemars::schema_for;
+    let v = |s: schemars::Schema| s.to_value();
+    vec![
+        (LISTED, 1, v(schema_for!(ListedV1))),
+        (UPDATED, 1, v(schema_for!(UpdatedV1))),
+        (DISCONTINUED, 1, v(schema_for!(DiscontinuedV1))),
+        (IMAGE_REQUESTED, 1, v(schema_for!(ImageRequestedV1))),
+        (IMAGE_PROCESSED, 1, v(schema_for!(ImageProcessedV1))),
+        (IMAGE_FAILED, 1, v(schema_for!(ImageFailedV1))),
+    ]
+}
+
+/// Every product event type with its current version.
+pub const EVENT_TYPES: &[(&str, u32)] = &[
+    (LISTED, 1),
+    (UPDATED, 1),
+    (DISCONTINUED, 1),
+    (IMAGE_REQUESTED, 1),
+    (IMAGE_PROCESSED, 1),
+    (IMAGE_FAILED, 1),
+];
+
+/// The current version of an event type.
+pub fn current_version(event_type: &str) -> Option<u32> {
+    EVENT_TYPES
+        .iter()
+        .find(|(t, _)| *t == event_type)
+        .map(|(_, v)| *v)
+}
+
+/// Nutrition facts per 100 g, each a decimal string (at most 3 decimals, never negative).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NutritionV1 {
+    /// Energy in kcal per 100 g, e.g. `"52"`.
+    #[schemars(pattern(DECIMAL_PATTERN))]
+    pub energy_kcal: String,
+    /// Protein in grams per 100 g, e.g. `"0.3"`.
+    #[schemars(pattern(DECIMAL_PATTERN))]
+    pub protein_g: String,
+    /// Carbohydrates in grams per 100 g.
+    #[schemars(pattern(DECIMAL_PATTERN))]
+    pub carbs_g: String,
+    /// Fat in grams per 100 g.
+    #[schemars(pattern(DECIMAL_PATTERN))]
+    pub fat_g: String,
+    /// Dietary fibre in grams per 100 g.
+    #[schemars(pattern(DECIMAL_PATTERN))]
+    pub fiber_g: String,
+}
+
+/// `ProductListed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ListedV1 {
+    /// The product's id.
+    pub product_id: Uuid,
+    /// The supplier selling it.
+    pub supplier_id: Uuid,
+    /// Subject of the supplier account that owns the product (the supplier's owner), if any.
+    pub owner: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// `fruit`, `vegetable`, `herb`, `dairy`, `bakery` or `other`.
+    pub category: String,
+    /// Any of `organic`, `imported`, `seasonal`, `local`, sorted, no repeats.
+    pub tags: Vec<String>,
+    /// The unit it is sold and stocked in: `kg`, `piece`, `bunch` or `box`.
+    pub unit: String,
+    /// Price per unit.
+    pub price: MoneyV1,
+    /// ISO 3166-1 alpha-2 country of origin.
+    pub origin_country: String,
+    /// Nutrition facts per 100 g, when given.
+    pub nutrition: Option<NutritionV1>,
+    /// Stock (in `unit`) below which a `LowStock` alert is raised, as a decimal string.
+    #[schemars(pattern(DECIMAL_PATTERN))]
+    pub low_stock_threshold: String,
+}
+
+/// `ProductUpdated` v1: only the fields that changed are present; an absent field is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UpdatedV1 {
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New price per unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<MoneyV1>,
+    /// The new full set of tags (replaces the old set), sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// New nutrition facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nutrition: Option<NutritionV1>,
+}
+
+/// `ProductDiscontinued` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DiscontinuedV1 {
+    /// Why.
+    pub reason: String,
+}
+
+/// `ProductImageRequested` v1: the original is stored; resizing happens in the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImageRequestedV1 {
+    /// The image's id.
+    pub image_id: Uuid,
+    /// `image/jpeg`, `image/png` or `image/webp`.
+    pub content_type: String,
+    /// Size of the original in bytes (at most 10 MiB).
+    pub byte_size: u64,
+    /// SHA-256 of the original, 64 lower-case hex digits.
+    #[schemars(pattern(r"^[0-9a-f]{64}$"))]
+    pub sha256: String,
+    /// Storage key of the original.
+    pub original_key: String,
+}
+
+/// One stored rendition of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RenditionV1 {
+    /// Storage key.
+    pub key: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// `ProductImageProcessed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImageProcessedV1 {
+    /// The image's id.
+    pub image_id: Uuid,
+    /// The thumbnail.
+    pub thumbnail: RenditionV1,
+    /// The medium-size rendition.
+    pub medium: RenditionV1,
+}
+
+/// `ProductImageFailed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImageFailedV1 {
+    /// The image's id.
+    pub image_id: Uuid,
+    /// Why it could not be processed.
+    pub reason: String,
+}
+
+/// A product event in its current wire version, tagged with its event type. This is also the
+/// exact form kept in the event store's `payload` column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProductEvent {
+    /// See [`LISTED`].
+    #[serde(rename = "ProductListed")]
+    Listed(ListedV1),
+    /// See [`UPDATED`].
+    #[serde(rename = "ProductUpdated")]
+    Updated(UpdatedV1),
+    /// See [`DISCONTINUED`].
+    #[serde(rename = "ProductDiscontinued")]
+    Discontinued(DiscontinuedV1),
+    /// See [`IMAGE_REQUESTED`].
+    #[serde(rename = "ProductImageRequested")]
+    ImageRequested(ImageRequestedV1),
+    /// See [`IMAGE_PROCESSED`].
+    #[serde(rename = "ProductImageProcessed")]
+    ImageProcessed(ImageProcessedV1),
+    /// See [`IMAGE_FAILED`].
+    #[serde(rename = "ProductImageFailed")]
+    ImageFailed(ImageFailedV1),
+}
+
+impl ProductEvent {
+    /// The event type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Listed(_) => LISTED,
+            Self::Updated(_) => UPDATED,
+            Self::Discontinued(_) => DISCONTINUED,
+            Self::ImageRequested(_) => IMAGE_REQUESTED,
+            Self::ImageProcessed(_) => IMAGE_PROCESSED,
+            Self::ImageFailed(_) => IMAGE_FAILED,
+        }
+    }
+
+    /// The version of this event type's payload.
+    pub fn event_version(&self) -> u32 {
+        current_version(self.event_type()).unwrap_or(1)
+    }
+
+    /// Decodes an envelope's (untagged) payload.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::UnknownEventType`] for a type or version this crate does not know,
+    /// [`EnvelopeError::Payload`] when the payload does not match its schema.
+    pub fn decode(
+        event_type: &str,
+        event_version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Self, EnvelopeError> {
+        let bad = |source| EnvelopeError::Payload {
+            event_type: event_type.to_owned(),
+            event_version,
+            source,
+        };
+        match (event_type, event_version) {
+            (LISTED, 1) => serde_json::from_value(payload)
+                .map(Self::Listed)
+                .map_err(bad),
+            (UPDATED, 1) => serde_json::from_value(payload)
+                .map(Self::Updated)
+                .map_err(bad),
+            (DISCONTINUED, 1) => serde_json::from_value(payload)
+                .map(Self::Discontinued)
+                .map_err(bad),
+            (IMAGE_REQUESTED, 1) => serde_json::from_value(payload)
+                .map(Self::ImageRequested)
+                .map_err(bad),
+            (IMAGE_PROCESSED, 1) => serde_json::from_value(payload)
+                .map(Self::ImageProcessed)
+                .map_err(bad),
+            (IMAGE_FAILED, 1) => serde_json::from_value(payload)
+                .map(Self::ImageFailed)
+                .map_err(bad),
+            _ => Err(EnvelopeError::UnknownEventType {
+                event_type: event_type.to_owned(),
+                event_version,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_form_is_the_payload_tagged_with_its_event_type() {
+        let e = ProductEvent::Discontinued(DiscontinuedV1 {
+            reason: "season is over".into(),
+        });
+        let stored = serde_json::to_value(&e).expect("serialise");
+        assert_eq!(
+            stored,
+            serde_json::json!({"ProductDiscontinued": {"reason": "season is over"}})
+        );
+        let payload =
+            crate::envelope::untag_stored_payload(e.event_type(), stored).expect("tagged");
+        assert_eq!(
+            ProductEvent::decode(e.event_type(), 1, payload).expect("decodes"),
+            e
+        );
+    }
+
+    #[test]
+    fn an_update_carries_only_the_fields_that_changed() {
+        let e = ProductEvent::Updated(UpdatedV1 {
+            price: Some(MoneyV1 {
+                amount_minor: 349,
+                currency: "EUR".into(),
+            }),
+            ..UpdatedV1::default()
+        });
+        assert_eq!(
+            serde_json::to_value(&e).expect("serialise"),
+            serde_json::json!({"ProductUpdated": {"price": {"amount_minor": 349, "currency": "EUR"}}})
+        );
+        let decoded = ProductEvent::decode(
+            UPDATED,
+            1,
+            serde_json::json!({"price": {"amount_minor": 349, "currency": "EUR"}, "name": null}),
+        )
+        .expect("decodes");
+        assert_eq!(decoded, e);
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_not_guessed() {
+        let err = ProductEvent::decode(DISCONTINUED, 2, serde_json::json!({"reason": "x"}));
+        assert!(matches!(err, Err(EnvelopeError::UnknownEventType { .. })));
+    }
+}
