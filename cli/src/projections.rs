@@ -43,11 +43,15 @@ pub struct Connection {
 }
 
 fn projection(name: &str) -> anyhow::Result<Arc<dyn Projection>> {
-    match name {
-        projectors::suppliers::NAME => Ok(Arc::new(projectors::suppliers::SupplierProjection)),
-        other => bail!(
-            "unknown projection {other:?}; known: {}",
-            projectors::suppliers::NAME
+    match projectors::by_name(name) {
+        Some(p) => Ok(p),
+        None => bail!(
+            "unknown projection {name:?}; known: {}",
+            projectors::all()
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

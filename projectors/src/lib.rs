@@ -1,11 +1,27 @@
 //! projectors: Freshline's read side. Projections are Kafka consumer groups that apply events
-//! to read models in PostgreSQL with exactly-once effect (see [`runtime`]); the supplier
-//! directory and history are built here ([`suppliers`]).
+//! to read models in PostgreSQL with exactly-once effect (see [`runtime`]): the supplier
+//! directory and history ([`suppliers`]), and the catalog with stock, batches and spoilage
+//! ([`catalog`]). Any projection is rebuilt into fresh tables and swapped in atomically
+//! ([`rebuild`]).
 //!
-//! The query API ([`query`], binary `query-api`) serves them. Still to come (read-side issue):
-//! rebuilding a projection into fresh tables with an atomic swap.
+//! The query API ([`query`], [`catalog_query`]; binary `query-api`) serves them.
 
+pub mod catalog;
+pub mod catalog_query;
 pub mod query;
 pub mod rebuild;
 pub mod runtime;
 pub mod suppliers;
+
+/// Every projection, by name.
+pub fn all() -> Vec<std::sync::Arc<dyn runtime::Projection>> {
+    vec![
+        std::sync::Arc::new(suppliers::SupplierProjection),
+        std::sync::Arc::new(catalog::CatalogProjection),
+    ]
+}
+
+/// The projection called `name`.
+pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn runtime::Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

@@ -28,8 +28,8 @@ use uuid::Uuid;
 /// Shared state.
 #[derive(Debug, Clone)]
 pub struct QueryState {
-    pool: PgPool,
-    schema: String,
+    pub(crate) pool: PgPool,
+    pub(crate) schema: String,
     registry: Registry,
     /// How long `min_version` waits before answering 503.
     read_your_writes_wait: Duration,
@@ -174,14 +174,28 @@ const STATUSES: &[&str] = &["pending", "approved", "rejected", "suspended"];
 const CATEGORIES: &[&str] = &["fruit", "vegetable", "herb", "dairy", "bakery", "other"];
 const READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
 const AUDITORS: &[Role] = &[Role::Admin, Role::Auditor];
+const CATALOG_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Auditor,
+    Role::Supplier,
+    Role::Customer,
+    Role::Warehouse,
+];
+const INVENTORY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier, Role::Warehouse];
 
 /// The OpenAPI description served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Freshline query API", version = "1", description = "Read models of the fresh-food marketplace. Errors are RFC 9457 problem+json with a stable `code`."),
-    paths(list_suppliers, get_supplier, supplier_history, export_supplier_history, evidence_keys),
-    components(schemas(SupplierView, SupplierPage, HistoryEntry, HistoryPage, platform::http::Problem, platform::http::FieldError)),
-    tags((name = "suppliers", description = "The supplier directory and history"))
+    paths(list_suppliers, get_supplier, supplier_history, export_supplier_history, evidence_keys,
+        crate::catalog_query::search_products, crate::catalog_query::get_product, crate::catalog_query::get_image,
+        crate::catalog_query::stock, crate::catalog_query::batches, crate::catalog_query::aging, crate::catalog_query::spoilage),
+    components(schemas(SupplierView, SupplierPage, HistoryEntry, HistoryPage, platform::http::Problem, platform::http::FieldError,
+        crate::catalog_query::ProductView, crate::catalog_query::ProductPage, crate::catalog_query::ImageView, crate::catalog_query::Money,
+        crate::catalog_query::StockView, crate::catalog_query::BatchView, crate::catalog_query::AgingBucket, crate::catalog_query::SpoilageByReason)),
+    tags((name = "suppliers", description = "The supplier directory and history"),
+         (name = "catalog", description = "Product search and images"),
+         (name = "inventory", description = "Stock, batches, aging and spoilage"))
 )]
 pub struct QueryDoc;
 
@@ -230,8 +244,34 @@ pub fn router(
             },
             require,
         ));
+    use crate::catalog_query as cq;
+    let catalog = Router::new()
+        .route("/v1/products", get(cq::search_products))
+        .route("/v1/products/{id}", get(cq::get_product))
+        .route("/v1/products/{id}/images/{image_id}", get(cq::get_image))
+        .route_layer(from_fn_with_state(
+            Requirement {
+                scope: scopes::CATALOG_READ,
+                roles: CATALOG_READERS,
+            },
+            require,
+        ));
+    let inventory = Router::new()
+        .route("/v1/inventory/stock", get(cq::stock))
+        .route("/v1/inventory/batches", get(cq::batches))
+        .route("/v1/inventory/aging", get(cq::aging))
+        .route("/v1/inventory/spoilage", get(cq::spoilage))
+        .route_layer(from_fn_with_state(
+            Requirement {
+                scope: scopes::INVENTORY_READ,
+                roles: INVENTORY_READERS,
+            },
+            require,
+        ));
     let authenticated = reads
         .merge(exports)
+        .merge(catalog)
+        .merge(inventory)
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()
@@ -265,12 +305,12 @@ fn owner_filter(p: &Principal) -> Option<String> {
     matches!(p.actor, Actor::Person(Role::Supplier)).then(|| p.subject.clone())
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
         .map_err(|_| ApiError::validation(vec![FieldError::new("id", "must be a UUID")]))
 }
 
-fn query_params<T: serde::de::DeserializeOwned>(
+pub(crate) fn query_params<T: serde::de::DeserializeOwned>(
     q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| {
@@ -369,7 +409,7 @@ pub async fn list_suppliers(
     Ok(Json(SupplierPage { items, next_cursor }))
 }
 
-fn db_problem(e: &sqlx::Error) -> ApiError {
+pub(crate) fn db_problem(e: &sqlx::Error) -> ApiError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             ApiError::unavailable("the read store is unreachable")

@@ -136,7 +136,10 @@ fn every_superseded_version_has_a_fixture_read_as_the_current_version() {
         // The upcaster every reader uses gives the same event as decoding the old version.
         let (to, upcast) = schemas::supplier::upcast_payload(event_type, version, old)
             .unwrap_or_else(|e| panic!("{event_type} v{version} upcast: {e}"));
-        assert_eq!(to, current, "{event_type} v{version} upcasts to the current version");
+        assert_eq!(
+            to, current,
+            "{event_type} v{version} upcasts to the current version"
+        );
         assert_eq!(
             schemas::supplier::SupplierEvent::decode(event_type, current, upcast)
                 .expect("upcast payload decodes"),

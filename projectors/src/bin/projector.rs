@@ -1,10 +1,10 @@
-//! The projector binary: runs the supplier projection and serves `/healthz`, `/readyz` and
-//! `/metrics`.
+//! The projector binary: runs the projections named in `FRESHLINE_PROJECTIONS` (default: all,
+//! each with its own consumer group) and serves `/healthz`, `/readyz` and `/metrics`.
 
 use anyhow::Context;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig, RunnerError};
+use projectors::runtime::{Projection, ProjectionMetrics, Runner, RunnerConfig, RunnerError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -28,18 +28,39 @@ async fn main() -> anyhow::Result<()> {
     let http_addr = config::string("FRESHLINE_PROJECTOR_HTTP_ADDR", "127.0.0.1:9182");
     let registry = prometheus::Registry::new();
     let metrics = ProjectionMetrics::new(&registry)?;
-    let runner = Runner::new(
-        Arc::new(projectors::suppliers::SupplierProjection),
-        pool.clone(),
-        cfg,
-        metrics,
-    );
+    let names = config::string("FRESHLINE_PROJECTIONS", "");
+    let projections: Vec<Arc<dyn Projection>> = if names.trim().is_empty() {
+        projectors::all()
+    } else {
+        names
+            .split(',')
+            .map(|n| {
+                projectors::by_name(n.trim())
+                    .with_context(|| format!("unknown projection {n:?} in FRESHLINE_PROJECTIONS"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
 
     let shutdown = CancellationToken::new();
     let http = platform::ops::spawn_server(&http_addr, pool.clone(), registry, shutdown.clone())
         .await
         .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
+    let mut tasks = Vec::new();
+    for projection in projections {
+        let runner = Runner::new(projection, pool.clone(), cfg.clone(), metrics.clone());
+        tasks.push(tokio::spawn(keep_running(runner, shutdown.clone())));
+    }
+    for t in tasks {
+        t.await.ok();
+    }
+    http.await.ok();
+    Ok(())
+}
+
+/// Runs one projection until shutdown, following rebuilt generations and restarting after
+/// failures.
+async fn keep_running(runner: Runner, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         match runner.run(shutdown.clone()).await {
             Ok(()) => {}
@@ -48,7 +69,6 @@ async fn main() -> anyhow::Result<()> {
                     generation = g,
                     "a rebuilt generation went live; following it"
                 );
-                continue;
             }
             Err(e) => {
                 platform::telemetry::log_error_chain("projection stopped; restarting in 1 s", &e);
@@ -56,6 +76,4 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    http.await.ok();
-    Ok(())
 }

@@ -1,0 +1,501 @@
+//! The catalog and stock read models, kept by one projection over the supplier, product and
+//! inventory topics so that "orderable" and "in stock" are answered from one consistent place:
+//!
+//! - `products`: the catalog, with a full-text search vector over name and tags;
+//! - `product_images`: each uploaded image and its processing outcome;
+//! - `catalog_suppliers`: each supplier's status (a suspended supplier's products stay listed
+//!   but stop being orderable);
+//! - `batches`: every stock batch with on hand, reserved and available quantities;
+//! - `spoilage`: stock written off (spoiled or expired) with the procurement value lost.
+//!
+//! Idempotent per stream: `applied_versions` keeps each aggregate's last applied sequence, so a
+//! redelivered event changes nothing and a gap is refused (dead, retried later).
+
+use crate::runtime::{Applied, ApplyError, Projection};
+use async_trait::async_trait;
+use schemas::inventory::InventoryEvent;
+use schemas::product::ProductEvent;
+use schemas::supplier::SupplierEvent;
+use schemas::Envelope;
+use sqlx::PgConnection;
+
+/// The catalog projection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CatalogProjection;
+
+/// The projection's name.
+pub const NAME: &str = "catalog";
+
+#[async_trait]
+impl Projection for CatalogProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &[
+            schemas::topics::SUPPLIER,
+            schemas::topics::PRODUCT,
+            schemas::topics::INVENTORY,
+        ]
+    }
+
+    fn views(&self) -> &'static [&'static str] {
+        &[
+            "products",
+            "product_images",
+            "catalog_suppliers",
+            "batches",
+            "spoilage",
+        ]
+    }
+
+    fn ddl(&self, schema: &str) -> Vec<String> {
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.applied_versions (
+                    aggregate_type text NOT NULL, aggregate_id text NOT NULL, version bigint NOT NULL,
+                    PRIMARY KEY (aggregate_type, aggregate_id))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.catalog_suppliers (
+                    id uuid PRIMARY KEY, status text NOT NULL, legal_name text NOT NULL)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.products (
+                    id                  uuid        PRIMARY KEY,
+                    supplier_id         uuid        NOT NULL,
+                    owner               text,
+                    name                text        NOT NULL,
+                    category            text        NOT NULL,
+                    tags                text[]      NOT NULL,
+                    unit                text        NOT NULL,
+                    price_minor         bigint      NOT NULL,
+                    currency            text        NOT NULL,
+                    origin_country      text        NOT NULL,
+                    nutrition           jsonb,
+                    low_stock_threshold numeric     NOT NULL,
+                    available           numeric     NOT NULL DEFAULT 0,
+                    status              text        NOT NULL,
+                    discontinued_reason text,
+                    search              tsvector    NOT NULL,
+                    version             bigint      NOT NULL,
+                    created_at          timestamptz NOT NULL,
+                    updated_at          timestamptz NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)"),
+            format!("CREATE INDEX IF NOT EXISTS products_supplier ON {schema}.products (supplier_id)"),
+            format!("CREATE INDEX IF NOT EXISTS products_category_price ON {schema}.products (category, price_minor)"),
+            format!("CREATE INDEX IF NOT EXISTS products_price ON {schema}.products (price_minor, id)"),
+            format!("CREATE INDEX IF NOT EXISTS products_tags ON {schema}.products USING gin (tags)"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.product_images (
+                    image_id     uuid        PRIMARY KEY,
+                    product_id   uuid        NOT NULL,
+                    status       text        NOT NULL,
+                    content_type text        NOT NULL,
+                    byte_size    bigint      NOT NULL,
+                    original_key text        NOT NULL,
+                    thumbnail    jsonb,
+                    medium       jsonb,
+                    reason       text,
+                    requested_at timestamptz NOT NULL,
+                    updated_at   timestamptz NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS product_images_product ON {schema}.product_images (product_id, requested_at)"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.batches (
+                    id                uuid        PRIMARY KEY,
+                    product_id        uuid        NOT NULL,
+                    supplier_id       uuid        NOT NULL,
+                    warehouse_id      uuid        NOT NULL,
+                    received          numeric     NOT NULL,
+                    on_hand           numeric     NOT NULL,
+                    reserved          numeric     NOT NULL,
+                    received_at       timestamptz NOT NULL,
+                    expires_at        timestamptz NOT NULL,
+                    cold_chain        boolean     NOT NULL,
+                    price_minor       bigint      NOT NULL,
+                    currency          text        NOT NULL,
+                    status            text        NOT NULL,
+                    expiring_soon     boolean     NOT NULL DEFAULT false,
+                    updated_at        timestamptz NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS batches_product ON {schema}.batches (product_id, warehouse_id, expires_at)"),
+            format!("CREATE INDEX IF NOT EXISTS batches_expiry ON {schema}.batches (expires_at) WHERE status = 'active'"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.spoilage (
+                    batch_id       uuid        NOT NULL,
+                    sequence       bigint      NOT NULL,
+                    product_id     uuid        NOT NULL,
+                    warehouse_id   uuid        NOT NULL,
+                    quantity       numeric     NOT NULL,
+                    reason         text        NOT NULL,
+                    value_lost     bigint      NOT NULL,
+                    currency       text        NOT NULL,
+                    occurred_at    timestamptz NOT NULL,
+                    PRIMARY KEY (batch_id, sequence))"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS spoilage_time ON {schema}.spoilage (occurred_at)"),
+        ]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        e: &Envelope,
+    ) -> Result<Applied, ApplyError> {
+        let stored: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT version FROM {schema}.applied_versions
+              WHERE aggregate_type = $1 AND aggregate_id = $2 FOR UPDATE"
+        ))
+        .bind(&e.aggregate_type)
+        .bind(&e.aggregate_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let version = stored.unwrap_or(0);
+        if e.sequence <= version {
+            return Ok(Applied::Duplicate);
+        }
+        if e.sequence != version + 1 {
+            return Err(ApplyError::Poison(format!(
+                "sequence gap: {} {} is at {version}, event has {}",
+                e.aggregate_type, e.aggregate_id, e.sequence
+            )));
+        }
+        let id = uuid::Uuid::parse_str(&e.aggregate_id)
+            .map_err(|_| ApplyError::Poison(format!("id {:?} is not a UUID", e.aggregate_id)))?;
+        let poison = |err: schemas::EnvelopeError| ApplyError::Poison(err.to_string());
+        match e.aggregate_type.as_str() {
+            schemas::aggregate_types::SUPPLIER => {
+                let event =
+                    SupplierEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+                        .map_err(poison)?;
+                supplier(conn, schema, id, &event).await?;
+            }
+            schemas::aggregate_types::PRODUCT => {
+                let event = ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+                    .map_err(poison)?;
+                product(conn, schema, id, e, &event).await?;
+            }
+            schemas::aggregate_types::INVENTORY_BATCH => {
+                let event =
+                    InventoryEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+                        .map_err(poison)?;
+                batch(conn, schema, id, e, &event).await?;
+            }
+            other => {
+                return Err(ApplyError::Poison(format!(
+                    "the catalog does not read {other} events"
+                )))
+            }
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+        ))
+        .bind(&e.aggregate_type)
+        .bind(&e.aggregate_id)
+        .bind(e.sequence)
+        .execute(&mut *conn)
+        .await?;
+        Ok(Applied::Changed)
+    }
+}
+
+async fn supplier(
+    conn: &mut PgConnection,
+    schema: &str,
+    id: uuid::Uuid,
+    event: &SupplierEvent,
+) -> Result<(), sqlx::Error> {
+    let status = match event {
+        SupplierEvent::Registered(r) => {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.catalog_suppliers (id, status, legal_name) VALUES ($1, 'pending', $2)
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(id)
+            .bind(&r.legal_name)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        SupplierEvent::Approved(_) | SupplierEvent::Reinstated(_) => "approved",
+        SupplierEvent::Rejected(_) => "rejected",
+        SupplierEvent::Suspended(_) => "suspended",
+        SupplierEvent::DocumentSubmitted(_) => return Ok(()),
+    };
+    sqlx::query(&format!(
+        "UPDATE {schema}.catalog_suppliers SET status = $2 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(status)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn product(
+    conn: &mut PgConnection,
+    schema: &str,
+    id: uuid::Uuid,
+    e: &Envelope,
+    event: &ProductEvent,
+) -> Result<(), ApplyError> {
+    match event {
+        ProductEvent::Listed(l) => {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.products (id, supplier_id, owner, name, category, tags, unit,
+                     price_minor, currency, origin_country, nutrition, low_stock_threshold, status,
+                     search, version, created_at, updated_at, available)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, 'active',
+                     to_tsvector('english', $4 || ' ' || array_to_string($6, ' ')), $13, $14, $14,
+                     -- Stock may have been projected before the listing (another topic).
+                     coalesce((SELECT sum(on_hand - reserved) FROM {schema}.batches
+                                WHERE product_id = $1 AND status = 'active'), 0))
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(id)
+            .bind(l.supplier_id)
+            .bind(&l.owner)
+            .bind(&l.name)
+            .bind(&l.category)
+            .bind(&l.tags)
+            .bind(&l.unit)
+            .bind(l.price.amount_minor)
+            .bind(&l.price.currency)
+            .bind(&l.origin_country)
+            .bind(l.nutrition.as_ref().map(json))
+            .bind(&l.low_stock_threshold)
+            .bind(e.sequence)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ProductEvent::Updated(u) => {
+            sqlx::query(&format!(
+                "UPDATE {schema}.products
+                    SET name = coalesce($2, name),
+                        price_minor = coalesce($3, price_minor),
+                        currency = coalesce($4, currency),
+                        tags = coalesce($5, tags),
+                        nutrition = coalesce($6, nutrition),
+                        search = to_tsvector('english', coalesce($2, name) || ' ' ||
+                                 array_to_string(coalesce($5, tags), ' ')),
+                        version = $7, updated_at = $8
+                  WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(&u.name)
+            .bind(u.price.as_ref().map(|p| p.amount_minor))
+            .bind(u.price.as_ref().map(|p| p.currency.clone()))
+            .bind(&u.tags)
+            .bind(u.nutrition.as_ref().map(json))
+            .bind(e.sequence)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ProductEvent::Discontinued(d) => {
+            sqlx::query(&format!(
+                "UPDATE {schema}.products SET status = 'discontinued', discontinued_reason = $2,
+                        version = $3, updated_at = $4 WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(&d.reason)
+            .bind(e.sequence)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ProductEvent::ImageRequested(r) => {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.product_images (image_id, product_id, status, content_type,
+                     byte_size, original_key, requested_at, updated_at)
+                 VALUES ($1, $2, 'processing', $3, $4, $5, $6, $6) ON CONFLICT (image_id) DO NOTHING"
+            ))
+            .bind(r.image_id)
+            .bind(id)
+            .bind(&r.content_type)
+            .bind(i64::try_from(r.byte_size).unwrap_or(i64::MAX))
+            .bind(&r.original_key)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+            touch(conn, schema, id, e).await?;
+        }
+        ProductEvent::ImageProcessed(p) => {
+            sqlx::query(&format!(
+                "UPDATE {schema}.product_images SET status = 'ready', thumbnail = $2, medium = $3,
+                        updated_at = $4 WHERE image_id = $1"
+            ))
+            .bind(p.image_id)
+            .bind(json(&p.thumbnail))
+            .bind(json(&p.medium))
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+            touch(conn, schema, id, e).await?;
+        }
+        ProductEvent::ImageFailed(f) => {
+            sqlx::query(&format!(
+                "UPDATE {schema}.product_images SET status = 'failed', reason = $2, updated_at = $3
+                  WHERE image_id = $1"
+            ))
+            .bind(f.image_id)
+            .bind(&f.reason)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+            touch(conn, schema, id, e).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn touch(
+    conn: &mut PgConnection,
+    schema: &str,
+    id: uuid::Uuid,
+    e: &Envelope,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {schema}.products SET version = $2, updated_at = $3 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(e.sequence)
+    .bind(e.occurred_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn batch(
+    conn: &mut PgConnection,
+    schema: &str,
+    id: uuid::Uuid,
+    e: &Envelope,
+    event: &InventoryEvent,
+) -> Result<(), ApplyError> {
+    // (on hand change, reserved change) as decimal strings, applied with numeric arithmetic.
+    let (on_hand, reserved, extra) = match event {
+        InventoryEvent::BatchReceived(r) => {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.batches (id, product_id, supplier_id, warehouse_id, received,
+                     on_hand, reserved, received_at, expires_at, cold_chain, price_minor, currency,
+                     status, updated_at)
+                 VALUES ($1, $2, $3, $4, $5::numeric, $5::numeric, 0, $6, $7, $8, $9, $10, 'active', $11)
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(id)
+            .bind(r.product_id)
+            .bind(r.supplier_id)
+            .bind(r.warehouse_id)
+            .bind(&r.quantity)
+            .bind(r.received_at)
+            .bind(r.expires_at)
+            .bind(r.cold_chain)
+            .bind(r.procurement_price.amount_minor)
+            .bind(&r.procurement_price.currency)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(&format!(
+                "UPDATE {schema}.products SET available = available + $2::numeric WHERE id = $1"
+            ))
+            .bind(r.product_id)
+            .bind(&r.quantity)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        InventoryEvent::StockReserved(r) => (zero(), r.quantity.clone(), None),
+        InventoryEvent::ReservationReleased(r) => (zero(), negate(&r.quantity), None),
+        InventoryEvent::ReservationCommitted(r) => (negate(&r.quantity), negate(&r.quantity), None),
+        InventoryEvent::SpoilageRecorded(s) => (
+            negate(&s.quantity),
+            zero(),
+            Some((s.quantity.as_str(), s.reason.as_str(), &s.value_lost)),
+        ),
+        InventoryEvent::BatchExpired(x) => (
+            negate(&x.quantity),
+            zero(),
+            Some((x.quantity.as_str(), "expired", &x.value_lost)),
+        ),
+        InventoryEvent::BatchExpiringSoon(_) => {
+            sqlx::query(&format!(
+                "UPDATE {schema}.batches SET expiring_soon = true, updated_at = $2 WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(e.occurred_at)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+    };
+    let expired = matches!(event, InventoryEvent::BatchExpired(_));
+    // The product's available stock (on hand minus reserved over its active batches) moves by
+    // the same amounts; a product not listed yet computes it when its listing arrives.
+    let changed: i64 = sqlx::query_scalar(&format!(
+        "WITH b AS (
+            UPDATE {schema}.batches
+               SET on_hand = on_hand + $2::numeric, reserved = reserved + $3::numeric,
+                   status = CASE WHEN $4 THEN 'expired' ELSE status END, updated_at = $5
+             WHERE id = $1
+         RETURNING product_id),
+         p AS (
+            UPDATE {schema}.products p SET available = p.available + $2::numeric - $3::numeric
+              FROM b WHERE p.id = b.product_id
+            RETURNING 1)
+         SELECT count(*) FROM b"
+    ))
+    .bind(id)
+    .bind(on_hand)
+    .bind(reserved)
+    .bind(expired)
+    .bind(e.occurred_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    if changed == 0 {
+        return Err(ApplyError::Poison(format!(
+            "{} before BatchReceived",
+            e.event_type
+        )));
+    }
+    if let Some((quantity, reason, value)) = extra {
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.spoilage (batch_id, sequence, product_id, warehouse_id, quantity,
+                 reason, value_lost, currency, occurred_at)
+             SELECT id, $2, product_id, warehouse_id, $3::numeric, $4, $5, $6, $7
+               FROM {schema}.batches WHERE id = $1
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(id)
+        .bind(e.sequence)
+        .bind(quantity)
+        .bind(reason)
+        .bind(value.amount_minor)
+        .bind(&value.currency)
+        .bind(e.occurred_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A wire decimal (non-negative, validated by `schemas`) negated, as PostgreSQL reads it.
+fn negate(q: &str) -> String {
+    format!("-{q}")
+}
+
+fn zero() -> String {
+    "0".to_owned()
+}
+
+/// A wire struct as a jsonb value.
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
