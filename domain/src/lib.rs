@@ -6,9 +6,18 @@
 //! The `cqrs_es::Aggregate` implementations are thin adapters that gather facts and call the
 //! pure functions; the framework's own IO (the event store) lives in the services.
 
+pub mod catalog_values;
+pub mod product;
 pub mod supplier;
 pub mod values;
 
+pub use catalog_values::{
+    BatchId, Currency, ImageId, Money, Nutrition, OrderId, PositiveQuantity, ProductId, ProductTag,
+    Quantity, Unit, WarehouseId,
+};
+pub use product::{
+    Product, ProductCommand, ProductError, ProductEvent, ProductState, ProductStatus, SupplierFacts,
+};
 pub use supplier::{
     Caller, DocumentKind, Facts, RegistrationAvailability, RegistrationRegistry, Supplier,
     SupplierCommand, SupplierError, SupplierEvent, SupplierId, SupplierServices, SupplierState,

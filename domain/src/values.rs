@@ -110,6 +110,10 @@ text_value!(
     /// The issuer's reference of a verification document, 1 to 100 characters.
     DocumentReference, 1, 100
 );
+text_value!(
+    /// A product's display name, 2 to 150 characters.
+    ProductName, 2, 150
+);
 
 /// A company registration number: 3 to 32 of `A-Z 0-9 - / .`, stored upper-case with inner
 /// spaces removed, so `de 123-45` and `DE123-45` are the same number.
