@@ -152,6 +152,16 @@ where
         result
     }
 
+    /// The aggregate's current state and version, read from the store (for facts another
+    /// aggregate's decision needs).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn load(&self, id: &str) -> Result<(A, usize), AggregateError<A::Error>> {
+        let context = self.store.load_aggregate(id).await?;
+        Ok((context.aggregate, context.current_sequence))
+    }
+
     async fn once(
         &self,
         id: &str,

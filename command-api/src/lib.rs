@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod context;
+pub mod products;
 pub mod registry;
 pub mod response;
 pub mod settings;
@@ -12,7 +13,7 @@ pub mod suppliers;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use platform::auth::Verifier;
 use platform::idempotency::Idempotency;
@@ -28,6 +29,8 @@ use utoipa::OpenApi;
 pub struct AppState {
     /// Supplier commands.
     pub suppliers: Arc<suppliers::SupplierService>,
+    /// Product commands.
+    pub products: Arc<products::ProductService>,
     /// The database (readiness).
     pub pool: PgPool,
     /// This instance's metrics.
@@ -48,11 +51,14 @@ pub enum BuildError {
     info(title = "Freshline command API", version = "1", description = "Commands of the fresh-food marketplace. Every command answers `{id, version}`; errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         suppliers::register, suppliers::submit_document, suppliers::approve,
-        suppliers::reject, suppliers::suspend, suppliers::reinstate
+        suppliers::reject, suppliers::suspend, suppliers::reinstate,
+        products::list, products::update, products::discontinue,
+        products::image_processed, products::image_failed
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted)),
     modifiers(&BearerAuth),
-    tags((name = "suppliers", description = "Supplier onboarding and lifecycle"))
+    tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
+         (name = "catalog", description = "Products and their images"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -95,10 +101,23 @@ pub fn router(
         domain::SupplierServices {
             registry: Arc::new(registration.clone()),
         },
-        command_metrics,
+        command_metrics.clone(),
+        domain::supplier::supplier_upcasters(),
+    );
+    let product_bus = bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]);
+    let supplier_reads = bus::CommandBus::new(
+        pool.clone(),
+        domain::SupplierServices {
+            registry: Arc::new(registration.clone()),
+        },
+        command_metrics.clone(),
         domain::supplier::supplier_upcasters(),
     );
     let state = AppState {
+        products: Arc::new(products::ProductService {
+            bus: product_bus,
+            suppliers: supplier_reads,
+        }),
         suppliers: Arc::new(suppliers::SupplierService::new(supplier_bus, registration)),
         pool: pool.clone(),
         registry,
@@ -107,6 +126,8 @@ pub fn router(
     use platform::http::{require, Requirement};
     const WRITERS: &[Role] = &[Role::Admin, Role::Supplier];
     const APPROVERS: &[Role] = &[Role::Admin];
+    // Image outcomes come from the image worker (a service); no person records them.
+    const NOBODY: &[Role] = &[];
     let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
     // Every command route names its scope (and the roles of people who may use it) here; the
     // check runs before the handler reads the body.
@@ -134,6 +155,26 @@ pub fn router(
         .route(
             "/v1/suppliers/{id}/reinstate",
             post(suppliers::reinstate).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+        )
+        .route(
+            "/v1/suppliers/{id}/products",
+            post(products::list).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+        )
+        .route(
+            "/v1/products/{id}",
+            patch(products::update).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+        )
+        .route(
+            "/v1/products/{id}/discontinue",
+            post(products::discontinue).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+        )
+        .route(
+            "/v1/products/{id}/images/{image_id}/processed",
+            post(products::image_processed).route_layer(guard(scopes::CATALOG_IMAGES, NOBODY)),
+        )
+        .route(
+            "/v1/products/{id}/images/{image_id}/failed",
+            post(products::image_failed).route_layer(guard(scopes::CATALOG_IMAGES, NOBODY)),
         )
         .layer(from_fn_with_state(
             Idempotency {

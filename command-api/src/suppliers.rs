@@ -234,7 +234,7 @@ pub struct NoteBody {
     pub note: Option<String>,
 }
 
-/// `POST /v1/suppliers/{id}/reject`.
+/// `POST /v1/suppliers/{id}/reject` (and `/v1/products/{id}/discontinue`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
@@ -284,10 +284,10 @@ pub struct SuspendBody {
 
 /// Collects field errors while converting raw fields into value types.
 #[derive(Debug, Default)]
-struct Fields(Vec<FieldError>);
+pub(crate) struct Fields(pub(crate) Vec<FieldError>);
 
 impl Fields {
-    fn take<'a, T>(&mut self, name: &str, raw: &'a str) -> Option<T>
+    pub(crate) fn take<'a, T>(&mut self, name: &str, raw: &'a str) -> Option<T>
     where
         T: TryFrom<&'a str, Error = ValueError>,
     {
@@ -296,7 +296,7 @@ impl Fields {
             .ok()
     }
 
-    fn optional<'a, T>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Option<T>>
+    pub(crate) fn optional<'a, T>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Option<T>>
     where
         T: TryFrom<&'a str, Error = ValueError>,
     {
@@ -306,7 +306,7 @@ impl Fields {
         }
     }
 
-    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match value {
             Some(v) if self.0.is_empty() => Ok(v),
             _ => Err(ApiError::validation(self.0)),
@@ -593,7 +593,7 @@ async fn change(
 }
 
 impl ReasonBody {
-    fn parse(&self) -> Result<Reason, ApiError> {
+    pub(crate) fn parse(&self) -> Result<Reason, ApiError> {
         let mut f = Fields::default();
         let reason = f.take::<Reason>("reason", &self.reason);
         f.finish(reason)

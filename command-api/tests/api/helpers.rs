@@ -179,6 +179,19 @@ impl TestApp {
         (status, body)
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// Registers a supplier owned by `owner` and returns its id.
     pub async fn register(&self, owner: &str, number: &str) -> String {
         let (status, body) = self
@@ -247,4 +260,13 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+pub fn product_body(name: &str) -> Value {
+    serde_json::json!({
+        "name": name, "category": "fruit", "tags": ["organic", "local"], "unit": "kg",
+        "price": {"amount_minor": 349, "currency": "EUR"}, "origin_country": "NL",
+        "nutrition": {"energy_kcal": 52, "protein_g": 0.3, "carbs_g": 14, "fat_g": 0.2, "fiber_g": 2.4},
+        "low_stock_threshold": 10
+    })
 }

@@ -6,6 +6,7 @@
 
 mod fuzz;
 mod helpers;
+mod products;
 mod relay;
 mod security;
 mod suppliers;

@@ -1,0 +1,509 @@
+//! Catalog commands: list a product (for an approved supplier), update, discontinue, and the
+//! outcomes of background image processing. Image uploads are in [`crate::images`].
+
+use crate::bus::{CommandBus, Committed};
+use crate::context::CommandContext;
+use crate::response::Accepted;
+use crate::suppliers::{CategoryBody, Fields, ReasonBody};
+use crate::AppState;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use cqrs_es::AggregateError;
+use domain::catalog_values::{ImageId, Money, Nutrition, ProductId, ProductTag, Quantity, Unit};
+use domain::product::{
+    DiscontinueProduct, ListProduct, Product, ProductCommand, ProductError, RecordImageFailed,
+    RecordImageProcessed, Rendition, StorageKey, SupplierFacts, UpdateProduct,
+};
+use domain::values::{CountryCode, ProductCategory, ProductName, Reason};
+use domain::{Supplier, SupplierError, SupplierId};
+use platform::http::{ApiError, FieldError, ValidJson};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Runs product commands; reads suppliers for the facts a listing needs.
+#[derive(Debug)]
+pub struct ProductService {
+    pub(crate) bus: CommandBus<Product>,
+    pub(crate) suppliers: CommandBus<Supplier>,
+}
+
+impl ProductService {
+    pub(crate) async fn execute(
+        &self,
+        ctx: &CommandContext,
+        id: ProductId,
+        name: &'static str,
+        command: ProductCommand,
+        reason: Option<&str>,
+    ) -> Result<Committed, ApiError> {
+        self.bus
+            .execute(&id.to_string(), name, command, ctx.metadata(reason))
+            .await
+            .map_err(product_problem)
+    }
+
+    /// The supplier's status and owner, from the write side's own store.
+    async fn supplier_facts(&self, id: SupplierId) -> Result<SupplierFacts, ApiError> {
+        let (supplier, _) = self
+            .suppliers
+            .load(&id.to_string())
+            .await
+            .map_err(crate::suppliers::supplier_problem)?;
+        let state = supplier.state().ok_or_else(|| {
+            crate::suppliers::supplier_problem(AggregateError::UserError(SupplierError::NotFound))
+        })?;
+        Ok(SupplierFacts {
+            supplier_id: id,
+            status: state.status,
+            owner: state.owner.clone(),
+        })
+    }
+}
+
+/// Maps a product command failure to its problem.
+pub fn product_problem(e: AggregateError<ProductError>) -> ApiError {
+    match e {
+        AggregateError::UserError(e) => {
+            let code = e.code();
+            match e {
+                ProductError::NotFound => ApiError::not_found("no product with this id"),
+                ProductError::ImageNotFound { .. } => ApiError::not_found(e.to_string()),
+                ProductError::NotOwner | ProductError::NotPermitted { .. } => {
+                    ApiError::new(StatusCode::FORBIDDEN, code, "Not permitted", e.to_string())
+                }
+                ProductError::SupplierNotActive { status } => {
+                    ApiError::conflict("supplier_not_active", e.to_string())
+                        .with("supplier_status", status.as_str())
+                }
+                ProductError::ThresholdNotInUnit { .. } => {
+                    ApiError::validation(vec![FieldError::new(
+                        "low_stock_threshold",
+                        e.to_string(),
+                    )])
+                }
+                ProductError::AlreadyListed
+                | ProductError::Discontinued { .. }
+                | ProductError::ImageIdInUse { .. }
+                | ProductError::ImageAlreadyFinished { .. } => {
+                    ApiError::conflict(code, e.to_string())
+                }
+            }
+        }
+        AggregateError::AggregateConflict => ApiError::conflict(
+            "concurrent_modification",
+            "the product was changed concurrently; read it again and retry",
+        ),
+        AggregateError::DatabaseConnectionError(e) => {
+            tracing::warn!(error = %e, "event store unreachable");
+            ApiError::unavailable("the event store is unreachable")
+        }
+        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
+            ApiError::internal("product command", e.as_ref())
+        }
+    }
+}
+
+// --- request bodies ---------------------------------------------------------------------
+
+/// Money: `{"amount_minor": 1299, "currency": "EUR"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyBody {
+    /// Minor units (cents), not negative.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// Nutrition per 100 g; each a number with at most 3 decimals.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NutritionBody {
+    /// kcal per 100 g (0-900).
+    #[schema(value_type = f64)]
+    pub energy_kcal: serde_json::Number,
+    /// g per 100 g.
+    #[schema(value_type = f64)]
+    pub protein_g: serde_json::Number,
+    /// g per 100 g.
+    #[schema(value_type = f64)]
+    pub carbs_g: serde_json::Number,
+    /// g per 100 g.
+    #[schema(value_type = f64)]
+    pub fat_g: serde_json::Number,
+    /// g per 100 g.
+    #[schema(value_type = f64)]
+    pub fiber_g: serde_json::Number,
+}
+
+/// `POST /v1/suppliers/{id}/products`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListProductBody {
+    /// Name (2-150 characters).
+    pub name: String,
+    /// Category.
+    pub category: CategoryBody,
+    /// Tags: `organic`, `imported`, `seasonal`, `local`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `kg`, `piece`, `bunch` or `box`.
+    pub unit: String,
+    /// Price per unit.
+    pub price: MoneyBody,
+    /// ISO 3166-1 alpha-2 country of origin.
+    pub origin_country: String,
+    /// Per 100 g.
+    pub nutrition: Option<NutritionBody>,
+    /// Below this available quantity in a warehouse a `LowStock` alert is raised (default 5).
+    #[schema(value_type = Option<f64>)]
+    pub low_stock_threshold: Option<serde_json::Number>,
+}
+
+/// `PATCH /v1/products/{id}`: any of these.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProductBody {
+    /// New name.
+    pub name: Option<String>,
+    /// New price.
+    pub price: Option<MoneyBody>,
+    /// New tags (replace the old ones).
+    pub tags: Option<Vec<String>>,
+    /// New nutrition facts.
+    pub nutrition: Option<NutritionBody>,
+}
+
+/// `POST /v1/products/{id}/images/{image_id}/processed` (the image worker).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageProcessedBody {
+    /// The thumbnail.
+    pub thumbnail: RenditionBody,
+    /// The medium size.
+    pub medium: RenditionBody,
+}
+
+/// A stored rendition.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionBody {
+    /// Storage key.
+    pub key: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Fields {
+    fn money(&mut self, name: &str, m: &MoneyBody) -> Option<Money> {
+        Money::try_from((m.amount_minor, m.currency.as_str()))
+            .map_err(|e| self.0.push(FieldError::new(name, e)))
+            .ok()
+    }
+
+    fn quantity(&mut self, name: &str, n: &serde_json::Number) -> Option<Quantity> {
+        self.take::<Quantity>(name, &n.to_string())
+    }
+
+    fn tags(&mut self, raw: &[String]) -> Option<BTreeSet<ProductTag>> {
+        let mut out = BTreeSet::new();
+        for (i, t) in raw.iter().enumerate() {
+            out.insert(self.take::<ProductTag>(&format!("tags[{i}]"), t)?);
+        }
+        Some(out)
+    }
+
+    fn nutrition(&mut self, n: &NutritionBody) -> Option<Nutrition> {
+        let e = self.quantity("nutrition.energy_kcal", &n.energy_kcal);
+        let p = self.quantity("nutrition.protein_g", &n.protein_g);
+        let c = self.quantity("nutrition.carbs_g", &n.carbs_g);
+        let f = self.quantity("nutrition.fat_g", &n.fat_g);
+        let fi = self.quantity("nutrition.fiber_g", &n.fiber_g);
+        Nutrition::new(e?, p?, c?, f?, fi?)
+            .map_err(|err| self.0.push(FieldError::new(err.field, err.error)))
+            .ok()
+    }
+
+    fn rendition(&mut self, name: &str, r: &RenditionBody) -> Option<Rendition> {
+        let key = self.take::<StorageKey>(&format!("{name}.key"), &r.key)?;
+        Rendition::new(key, r.width, r.height)
+            .map_err(|e| self.0.push(FieldError::new(name, e)))
+            .ok()
+    }
+}
+
+/// A product id from the path.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductPath(pub ProductId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProductPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation(vec![FieldError::new("id", e.body_text())]))?;
+        let raw = params
+            .iter()
+            .find(|(k, _)| k == "id")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        Uuid::parse_str(raw)
+            .map(|u| Self(ProductId(u)))
+            .map_err(|_| ApiError::validation(vec![FieldError::new("id", "must be a UUID")]))
+    }
+}
+
+/// An image id from the path.
+#[derive(Debug, Clone, Copy)]
+pub struct ImagePath(pub ImageId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ImagePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation(vec![FieldError::new("image_id", e.body_text())]))?;
+        let raw = params
+            .iter()
+            .find(|(k, _)| k == "image_id")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        Uuid::parse_str(raw)
+            .map(|u| Self(ImageId(u)))
+            .map_err(|_| ApiError::validation(vec![FieldError::new("image_id", "must be a UUID")]))
+    }
+}
+
+pub(crate) fn product_location(id: ProductId) -> String {
+    format!("/v1/products/{id}")
+}
+
+// --- routes -----------------------------------------------------------------------------
+
+/// List a product; the supplier must be `approved`.
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/products", tag = "catalog",
+    request_body = ListProductBody,
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 201, description = "Listed", body = crate::response::CommandAccepted),
+        (status = 403, description = "`insufficient_scope` or `not_owner`", body = platform::http::Problem),
+        (status = 404, description = "No such supplier", body = platform::http::Problem),
+        (status = 409, description = "`supplier_not_active`", body = platform::http::Problem),
+        (status = 422, description = "`validation_failed`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["catalog:write"]))
+)]
+pub async fn list(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    crate::suppliers::SupplierPath(supplier_id): crate::suppliers::SupplierPath,
+    ValidJson(body): ValidJson<ListProductBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    let name = f.take::<ProductName>("name", &body.name);
+    let tags = f.tags(&body.tags);
+    let unit = f.take::<Unit>("unit", &body.unit);
+    let price = f.money("price", &body.price);
+    let origin = f.take::<CountryCode>("origin_country", &body.origin_country);
+    let nutrition = match &body.nutrition {
+        Some(n) => f.nutrition(n).map(Some),
+        None => Some(None),
+    };
+    let threshold = match &body.low_stock_threshold {
+        Some(n) => f.quantity("low_stock_threshold", n),
+        None => Quantity::try_from("5").ok(),
+    };
+    let parsed = (|| Some((name?, tags?, unit?, price?, origin?, nutrition?, threshold?)))();
+    let (name, tags, unit, price, origin_country, nutrition, low_stock_threshold) =
+        f.finish(parsed)?;
+    let supplier = app.products.supplier_facts(supplier_id).await?;
+    // With an Idempotency-Key the id derives from it: a retry lists the same product again
+    // (a no-op answering like the first time).
+    let id = ProductId(match &ctx.idempotency_key {
+        Some(key) => Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("freshline:product:{}:{key}", ctx.principal.subject).as_bytes(),
+        ),
+        None => Uuid::now_v7(),
+    });
+    let cmd = ProductCommand::List(ListProduct {
+        caller: ctx.caller(),
+        product_id: id,
+        supplier,
+        name,
+        category: ProductCategory::from(body.category),
+        tags,
+        unit,
+        price,
+        origin_country,
+        nutrition,
+        low_stock_threshold,
+    });
+    let done = app.products.execute(&ctx, id, "list", cmd, None).await?;
+    Ok(Accepted::created(id.0, done.version, product_location(id)))
+}
+
+/// Change any of name, price, tags and nutrition (an unchanged body appends nothing).
+#[utoipa::path(
+    patch, path = "/v1/products/{id}", tag = "catalog",
+    request_body = UpdateProductBody,
+    params(("id" = Uuid, Path, description = "Product id")),
+    responses(
+        (status = 202, description = "Updated", body = crate::response::CommandAccepted),
+        (status = 403, description = "`insufficient_scope` or `not_owner`", body = platform::http::Problem),
+        (status = 409, description = "`product_discontinued`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["catalog:write"]))
+)]
+pub async fn update(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ProductPath(id): ProductPath,
+    ValidJson(body): ValidJson<UpdateProductBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    if body.name.is_none()
+        && body.price.is_none()
+        && body.tags.is_none()
+        && body.nutrition.is_none()
+    {
+        f.0.push(FieldError::new(
+            "body",
+            "give at least one of name, price, tags, nutrition",
+        ));
+    }
+    let name = f.optional::<ProductName>("name", body.name.as_deref());
+    let price = match &body.price {
+        Some(m) => f.money("price", m).map(Some),
+        None => Some(None),
+    };
+    let tags = match &body.tags {
+        Some(t) => f.tags(t).map(Some),
+        None => Some(None),
+    };
+    let nutrition = match &body.nutrition {
+        Some(n) => f.nutrition(n).map(Some),
+        None => Some(None),
+    };
+    let parsed = (|| Some((name?, price?, tags?, nutrition?)))();
+    let (name, price, tags, nutrition) = f.finish(parsed)?;
+    let cmd = ProductCommand::Update(UpdateProduct {
+        caller: ctx.caller(),
+        name,
+        price,
+        tags,
+        nutrition,
+    });
+    let done = app.products.execute(&ctx, id, "update", cmd, None).await?;
+    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+}
+
+/// Stop selling a product (final).
+#[utoipa::path(
+    post, path = "/v1/products/{id}/discontinue", tag = "catalog",
+    request_body = ReasonBody,
+    params(("id" = Uuid, Path, description = "Product id")),
+    responses(
+        (status = 202, description = "Discontinued", body = crate::response::CommandAccepted),
+        (status = 403, description = "`insufficient_scope` or `not_owner`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["catalog:write"]))
+)]
+pub async fn discontinue(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ProductPath(id): ProductPath,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Accepted, ApiError> {
+    let reason: Reason = body.parse()?;
+    let text = reason.as_str().to_owned();
+    let cmd = ProductCommand::Discontinue(DiscontinueProduct {
+        caller: ctx.caller(),
+        reason,
+    });
+    let done = app
+        .products
+        .execute(&ctx, id, "discontinue", cmd, Some(&text))
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+}
+
+/// Record that an uploaded image was processed (the image worker).
+#[utoipa::path(
+    post, path = "/v1/products/{id}/images/{image_id}/processed", tag = "catalog",
+    request_body = ImageProcessedBody,
+    params(("id" = Uuid, Path, description = "Product id"), ("image_id" = Uuid, Path, description = "Image id")),
+    responses(
+        (status = 202, description = "Recorded", body = crate::response::CommandAccepted),
+        (status = 409, description = "`image_already_finished`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["catalog:images"]))
+)]
+pub async fn image_processed(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ProductPath(id): ProductPath,
+    ImagePath(image_id): ImagePath,
+    ValidJson(body): ValidJson<ImageProcessedBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    let thumbnail = f.rendition("thumbnail", &body.thumbnail);
+    let medium = f.rendition("medium", &body.medium);
+    let (thumbnail, medium) = f.finish((|| Some((thumbnail?, medium?)))())?;
+    let cmd = ProductCommand::RecordImageProcessed(RecordImageProcessed {
+        caller: ctx.caller(),
+        image_id,
+        thumbnail,
+        medium,
+    });
+    let done = app
+        .products
+        .execute(&ctx, id, "image_processed", cmd, None)
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+}
+
+/// Record that an uploaded image could not be processed (the image worker).
+#[utoipa::path(
+    post, path = "/v1/products/{id}/images/{image_id}/failed", tag = "catalog",
+    request_body = ReasonBody,
+    params(("id" = Uuid, Path, description = "Product id"), ("image_id" = Uuid, Path, description = "Image id")),
+    responses(
+        (status = 202, description = "Recorded", body = crate::response::CommandAccepted),
+        (status = 409, description = "`image_already_finished`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["catalog:images"]))
+)]
+pub async fn image_failed(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ProductPath(id): ProductPath,
+    ImagePath(image_id): ImagePath,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Accepted, ApiError> {
+    let reason = body.parse()?;
+    let text = reason.as_str().to_owned();
+    let cmd = ProductCommand::RecordImageFailed(RecordImageFailed {
+        caller: ctx.caller(),
+        image_id,
+        reason,
+    });
+    let done = app
+        .products
+        .execute(&ctx, id, "image_failed", cmd, Some(&text))
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+}
