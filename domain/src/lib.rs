@@ -7,6 +7,7 @@
 //! pure functions; the framework's own IO (the event store) lives in the services.
 
 pub mod catalog_values;
+pub mod inventory;
 pub mod product;
 pub mod supplier;
 pub mod values;
@@ -14,6 +15,9 @@ pub mod values;
 pub use catalog_values::{
     BatchId, Currency, ImageId, Money, Nutrition, OrderId, PositiveQuantity, ProductId, ProductTag,
     Quantity, Unit, WarehouseId,
+};
+pub use inventory::{
+    BatchState, BatchStatus, InventoryBatch, InventoryCommand, InventoryError, InventoryEvent,
 };
 pub use product::{
     Product, ProductCommand, ProductError, ProductEvent, ProductState, ProductStatus, SupplierFacts,
