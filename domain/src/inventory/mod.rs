@@ -17,8 +17,11 @@
 //! first (each its own `ReservationReleased`, so the sagas holding them see their stock go),
 //! then everything still on hand is written off in `BatchExpired`. Committed stock has left
 //! and is not touched. An expired batch takes no new reservations or spoilage.
+//!
+//! Allocation across a product's batches (first-expired-first-out) is in [`allocation`].
 
 mod aggregate;
+pub mod allocation;
 mod command;
 mod error;
 mod event;
