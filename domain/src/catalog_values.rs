@@ -383,7 +383,7 @@ impl<'de> Deserialize<'de> for PositiveQuantity {
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $wire)] $variant),+
         }
@@ -406,16 +406,16 @@ macro_rules! wire_enum {
         }
 
         impl TryFrom<&str> for $name {
-            type Error = ValueError;
-            fn try_from(raw: &str) -> Result<Self, ValueError> {
-                Self::parse(raw.trim()).ok_or(ValueError::Format {
+            type Error = $crate::values::ValueError;
+            fn try_from(raw: &str) -> Result<Self, $crate::values::ValueError> {
+                Self::parse(raw.trim()).ok_or($crate::values::ValueError::Format {
                     expected: concat!("one of:", $(" ", $wire),+),
                 })
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
@@ -624,6 +624,11 @@ pub(crate) fn stored<T>(
 /// Parses a stored quantity.
 pub(crate) fn stored_quantity(value: String) -> Result<Quantity, StoredValueError> {
     Quantity::from_stored(&value).map_err(|_| StoredValueError::new("quantity", value))
+}
+
+/// Parses a stored positive quantity.
+pub(crate) fn stored_positive(value: String) -> Result<PositiveQuantity, StoredValueError> {
+    PositiveQuantity::from_stored(&value).map_err(|_| StoredValueError::new("quantity", value))
 }
 
 impl From<Money> for schemas::common::MoneyV1 {

@@ -704,6 +704,25 @@ fn a_stored_event_with_an_unknown_unit_is_refused_not_guessed() {
 }
 
 #[test]
+fn the_product_snapshot_round_trips() {
+    let mut product = Product::default();
+    for e in [
+        listed(),
+        repriced(299),
+        image_requested(1),
+        image_processed(1),
+        image_requested(2),
+        image_failed(2),
+    ] {
+        product.evolve(e);
+    }
+    let json = serde_json::to_value(&product).expect("serialise");
+    assert_eq!(json["state"]["low_stock_threshold"], "25.5");
+    let back: Product = serde_json::from_value(json).expect("deserialise");
+    assert_eq!(back, product);
+}
+
+#[test]
 fn error_codes_are_stable() {
     assert_eq!(ProductError::NotFound.code(), "not_found");
     assert_eq!(ProductError::NotOwner.code(), "not_owner");
