@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod context;
+pub mod inventory;
 pub mod products;
 pub mod registry;
 pub mod response;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub suppliers: Arc<suppliers::SupplierService>,
     /// Product commands.
     pub products: Arc<products::ProductService>,
+    /// Inventory commands.
+    pub inventory: Arc<inventory::InventoryService>,
     /// The database (readiness).
     pub pool: PgPool,
     /// This instance's metrics.
@@ -53,12 +56,15 @@ pub enum BuildError {
         suppliers::register, suppliers::submit_document, suppliers::approve,
         suppliers::reject, suppliers::suspend, suppliers::reinstate,
         products::list, products::update, products::discontinue,
-        products::image_processed, products::image_failed
+        products::image_processed, products::image_failed,
+        inventory::receive, inventory::reserve, inventory::release, inventory::commit,
+        inventory::spoilage, inventory::expire, inventory::expiring_soon
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted)),
     modifiers(&BearerAuth),
     tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
-         (name = "catalog", description = "Products and their images"))
+         (name = "catalog", description = "Products and their images"),
+         (name = "inventory", description = "Perishable stock batches"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -113,7 +119,12 @@ pub fn router(
         command_metrics.clone(),
         domain::supplier::supplier_upcasters(),
     );
+    let inventory = Arc::new(inventory::InventoryService {
+        bus: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+    });
     let state = AppState {
+        inventory,
         products: Arc::new(products::ProductService {
             bus: product_bus,
             suppliers: supplier_reads,
@@ -128,6 +139,7 @@ pub fn router(
     const APPROVERS: &[Role] = &[Role::Admin];
     // Image outcomes come from the image worker (a service); no person records them.
     const NOBODY: &[Role] = &[];
+    const STOCK_KEEPERS: &[Role] = &[Role::Admin, Role::Warehouse];
     let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
     // Every command route names its scope (and the roles of people who may use it) here; the
     // check runs before the handler reads the body.
@@ -175,6 +187,35 @@ pub fn router(
         .route(
             "/v1/products/{id}/images/{image_id}/failed",
             post(products::image_failed).route_layer(guard(scopes::CATALOG_IMAGES, NOBODY)),
+        )
+        .route(
+            "/v1/inventory/batches",
+            post(inventory::receive).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+        )
+        .route(
+            "/v1/inventory/batches/{id}/reservations",
+            post(inventory::reserve).route_layer(guard(scopes::INVENTORY_RESERVE, NOBODY)),
+        )
+        .route(
+            "/v1/inventory/batches/{id}/reservations/{order_id}/release",
+            post(inventory::release).route_layer(guard(scopes::INVENTORY_RESERVE, NOBODY)),
+        )
+        .route(
+            "/v1/inventory/batches/{id}/reservations/{order_id}/commit",
+            post(inventory::commit).route_layer(guard(scopes::INVENTORY_RESERVE, NOBODY)),
+        )
+        .route(
+            "/v1/inventory/batches/{id}/spoilage",
+            post(inventory::spoilage).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+        )
+        .route(
+            "/v1/inventory/batches/{id}/expire",
+            post(inventory::expire).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+        )
+        .route(
+            "/v1/inventory/batches/{id}/expiring-soon",
+            post(inventory::expiring_soon)
+                .route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
         )
         .layer(from_fn_with_state(
             Idempotency {

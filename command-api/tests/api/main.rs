@@ -6,6 +6,7 @@
 
 mod fuzz;
 mod helpers;
+mod inventory;
 mod products;
 mod relay;
 mod security;

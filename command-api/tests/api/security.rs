@@ -32,6 +32,49 @@ fn write_routes(id: &str) -> Vec<(String, serde_json::Value)> {
             json!({"reason": "because I can"}),
         ),
         (format!("/v1/suppliers/{id}/reinstate"), json!({})),
+        (
+            format!("/v1/suppliers/{id}/products"),
+            crate::helpers::product_body("Apples"),
+        ),
+        (
+            format!("/v1/products/{id}/discontinue"),
+            json!({"reason": "because I can"}),
+        ),
+        (
+            format!("/v1/products/{id}/images/{id}/processed"),
+            json!({"thumbnail": {"key": "a", "width": 1, "height": 1}, "medium": {"key": "b", "width": 1, "height": 1}}),
+        ),
+        (
+            format!("/v1/products/{id}/images/{id}/failed"),
+            json!({"reason": "because I can"}),
+        ),
+        (
+            "/v1/inventory/batches".to_owned(),
+            json!({"product_id": id, "supplier_id": id, "warehouse_id": id, "quantity": 1,
+                   "received_at": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T00:00:00Z",
+                   "procurement_price": {"amount_minor": 1, "currency": "EUR"}}),
+        ),
+        (
+            format!("/v1/inventory/batches/{id}/reservations"),
+            json!({"order_id": id, "quantity": 1}),
+        ),
+        (
+            format!("/v1/inventory/batches/{id}/reservations/{id}/release"),
+            json!({}),
+        ),
+        (
+            format!("/v1/inventory/batches/{id}/reservations/{id}/commit"),
+            json!({}),
+        ),
+        (
+            format!("/v1/inventory/batches/{id}/spoilage"),
+            json!({"quantity": 1, "reason": "damaged"}),
+        ),
+        (format!("/v1/inventory/batches/{id}/expire"), json!({})),
+        (
+            format!("/v1/inventory/batches/{id}/expiring-soon"),
+            json!({"horizon_hours": 48}),
+        ),
     ]
 }
 
@@ -54,9 +97,11 @@ async fn a_delivery_service_token_cannot_change_any_supplier_data() {
             let (s, b) = app.post(&route, token, body).await;
             assert_eq!(s, 403, "{route}: {b}");
             assert_eq!(b["code"], "insufficient_scope", "{route}");
-            assert!(b["required_scope"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("suppliers:")));
+            assert!(b["required_scope"].as_str().is_some_and(|s| {
+                s.starts_with("suppliers:")
+                    || s.starts_with("catalog:")
+                    || s.starts_with("inventory:")
+            }));
         }
     }
     // The scope is checked before the body is read: garbage still gets 403, not 415 or 422.
@@ -72,6 +117,18 @@ async fn a_delivery_service_token_cannot_change_any_supplier_data() {
             .expect("send");
         assert_eq!(r.status().as_u16(), 403, "{route}");
     }
+    let (s, b) = app
+        .patch(
+            &format!("/v1/products/{id}"),
+            &tokens[0],
+            json!({"name": "Mine"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].clone()),
+        (403, json!("insufficient_scope")),
+        "{b}"
+    );
     assert_eq!(app.db.event_count().await, before);
 }
 

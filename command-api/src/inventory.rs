@@ -1,0 +1,413 @@
+//! Inventory commands: receive a batch, reserve / release / commit stock for an order, record
+//! spoilage, expire a batch, raise its expiring-soon alert.
+
+use crate::bus::{CommandBus, Committed};
+use crate::context::CommandContext;
+use crate::products::{product_problem, MoneyBody};
+use crate::response::Accepted;
+use crate::suppliers::Fields;
+use crate::AppState;
+use axum::extract::{FromRequestParts, Path, State};
+use chrono::{DateTime, TimeDelta, Utc};
+use cqrs_es::AggregateError;
+use domain::catalog_values::{BatchId, Money, OrderId, PositiveQuantity, ProductId, WarehouseId};
+use domain::inventory::{
+    CommitReservation, ExpireBatch, FlagExpiringSoon, InventoryBatch, InventoryCommand,
+    InventoryError, ReceiveBatch, RecordSpoilage, ReleaseReservation, ReserveStock, SpoilageReason,
+};
+use domain::product::{Product, ProductError};
+use domain::SupplierId;
+use platform::http::{ApiError, FieldError, ValidJson};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Runs inventory commands; reads products for the facts a receipt needs.
+#[derive(Debug)]
+pub struct InventoryService {
+    pub(crate) bus: CommandBus<InventoryBatch>,
+    pub(crate) products: CommandBus<Product>,
+}
+
+impl InventoryService {
+    async fn execute(
+        &self,
+        ctx: &CommandContext,
+        id: BatchId,
+        name: &'static str,
+        command: InventoryCommand,
+        reason: Option<&str>,
+    ) -> Result<Committed, ApiError> {
+        self.bus
+            .execute(&id.to_string(), name, command, ctx.metadata(reason))
+            .await
+            .map_err(inventory_problem)
+    }
+}
+
+/// Maps an inventory command failure to its problem.
+pub fn inventory_problem(e: AggregateError<InventoryError>) -> ApiError {
+    match e {
+        AggregateError::UserError(e) => {
+            let code = e.code();
+            match &e {
+                InventoryError::NotFound => ApiError::not_found("no batch with this id"),
+                InventoryError::ExpiryNotAfterReceipt { .. } => {
+                    ApiError::validation(vec![FieldError::new("expires_at", e.to_string())])
+                }
+                InventoryError::ValueTooLarge => {
+                    ApiError::validation(vec![FieldError::new("quantity", e.to_string())])
+                }
+                InventoryError::InsufficientStock {
+                    available,
+                    requested,
+                } => ApiError::conflict(code, e.to_string())
+                    .with("available", available.to_string())
+                    .with("requested", requested.to_string()),
+                InventoryError::NoReservation { .. } => ApiError::not_found(e.to_string()),
+                _ => ApiError::conflict(code, e.to_string()),
+            }
+        }
+        AggregateError::AggregateConflict => ApiError::conflict(
+            "concurrent_modification",
+            "the batch was changed concurrently; retry",
+        ),
+        AggregateError::DatabaseConnectionError(e) => {
+            tracing::warn!(error = %e, "event store unreachable");
+            ApiError::unavailable("the event store is unreachable")
+        }
+        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
+            ApiError::internal("inventory command", e.as_ref())
+        }
+    }
+}
+
+/// `POST /v1/inventory/batches`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveBatchBody {
+    /// The product (must be listed by `supplier_id`).
+    pub product_id: Uuid,
+    /// The supplier who delivered it.
+    pub supplier_id: Uuid,
+    /// The receiving warehouse.
+    pub warehouse_id: Uuid,
+    /// Quantity in the product's unit (at most 3 decimals; whole for pieces, bunches, boxes).
+    #[schema(value_type = f64)]
+    pub quantity: serde_json::Number,
+    /// When it arrived (RFC 3339).
+    pub received_at: DateTime<Utc>,
+    /// When it expires; after `received_at`.
+    pub expires_at: DateTime<Utc>,
+    /// Needs refrigeration all the way.
+    #[serde(default)]
+    pub cold_chain: bool,
+    /// Procurement price per unit.
+    pub procurement_price: MoneyBody,
+}
+
+/// `POST /v1/inventory/batches/{id}/reservations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveBody {
+    /// The order.
+    pub order_id: Uuid,
+    /// Quantity (positive, at most 3 decimals).
+    #[schema(value_type = f64)]
+    pub quantity: serde_json::Number,
+}
+
+/// `POST /v1/inventory/batches/{id}/spoilage`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpoilageBody {
+    /// Quantity written off (at most what is available).
+    #[schema(value_type = f64)]
+    pub quantity: serde_json::Number,
+    /// `damaged`, `temperature_breach`, `quality`, `pest` or `other`.
+    pub reason: String,
+}
+
+/// `POST /v1/inventory/batches/{id}/expiring-soon`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiringSoonBody {
+    /// The alert horizon in hours (1-720; the scheduler's default is 48).
+    pub horizon_hours: i64,
+}
+
+fn positive(f: &mut Fields, name: &str, n: &serde_json::Number) -> Option<PositiveQuantity> {
+    f.take::<PositiveQuantity>(name, &n.to_string())
+}
+
+fn path_uuid(params: &[(String, String)], key: &'static str) -> Result<Uuid, ApiError> {
+    let raw = params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::validation(vec![FieldError::new(key, "must be a UUID")]))
+}
+
+/// A batch id (and an order id, where the route has one) from the path.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPath(pub BatchId, pub Option<OrderId>);
+
+impl<S: Send + Sync> FromRequestParts<S> for BatchPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation(vec![FieldError::new("id", e.body_text())]))?;
+        let batch = BatchId(path_uuid(&params, "id")?);
+        let order = if params.iter().any(|(k, _)| k == "order_id") {
+            Some(OrderId(path_uuid(&params, "order_id")?))
+        } else {
+            None
+        };
+        Ok(Self(batch, order))
+    }
+}
+
+fn batch_location(id: BatchId) -> String {
+    format!("/v1/inventory/batches/{id}")
+}
+
+/// Receive a batch of a listed product.
+#[utoipa::path(
+    post, path = "/v1/inventory/batches", tag = "inventory",
+    request_body = ReceiveBatchBody,
+    responses(
+        (status = 201, description = "Received", body = crate::response::CommandAccepted),
+        (status = 409, description = "`product_discontinued`", body = platform::http::Problem),
+        (status = 422, description = "`validation_failed` (e.g. `expires_at` not after `received_at`, a fraction of pieces)", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["inventory:write"]))
+)]
+pub async fn receive(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<ReceiveBatchBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    let quantity = positive(&mut f, "quantity", &body.quantity);
+    let price = Money::try_from((
+        body.procurement_price.amount_minor,
+        body.procurement_price.currency.as_str(),
+    ))
+    .map_err(|e| f.0.push(FieldError::new("procurement_price", e)))
+    .ok();
+    let (quantity, procurement_price) = f.finish((|| Some((quantity?, price?)))())?;
+    // Facts from the product's own stream: it exists, is the supplier's, is still sold, and
+    // its unit says whether fractions make sense.
+    let (product, _) = app
+        .inventory
+        .products
+        .load(&body.product_id.to_string())
+        .await
+        .map_err(product_problem)?;
+    let state = product.state().ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new("product_id", "no such product")])
+    })?;
+    if state.supplier_id.0 != body.supplier_id {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "supplier_id",
+            "the product is listed by another supplier",
+        )]));
+    }
+    if state.status != domain::product::ProductStatus::Active {
+        return Err(product_problem(AggregateError::UserError(
+            ProductError::Discontinued {
+                attempted: "receive stock for",
+            },
+        )));
+    }
+    state
+        .unit
+        .check(quantity.get())
+        .map_err(|e| ApiError::validation(vec![FieldError::new("quantity", e)]))?;
+    let id = BatchId(match &ctx.idempotency_key {
+        Some(key) => Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("freshline:batch:{}:{key}", ctx.principal.subject).as_bytes(),
+        ),
+        None => Uuid::now_v7(),
+    });
+    let cmd = InventoryCommand::Receive(ReceiveBatch {
+        batch_id: id,
+        product_id: ProductId(body.product_id),
+        supplier_id: SupplierId(body.supplier_id),
+        warehouse_id: WarehouseId(body.warehouse_id),
+        quantity,
+        received_at: body.received_at,
+        expires_at: body.expires_at,
+        cold_chain: body.cold_chain,
+        procurement_price,
+    });
+    let done = app
+        .inventory
+        .execute(&ctx, id, "receive", cmd, None)
+        .await?;
+    Ok(Accepted::created(id.0, done.version, batch_location(id)))
+}
+
+/// Reserve stock of a batch for an order; never below zero available; the same reservation
+/// again is a no-op.
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/{id}/reservations", tag = "inventory",
+    request_body = ReserveBody,
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses(
+        (status = 202, description = "Reserved", body = crate::response::CommandAccepted),
+        (status = 409, description = "`insufficient_stock` (with `available`), `reservation_mismatch`, `batch_expired`, `concurrent_modification`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["inventory:reserve"]))
+)]
+pub async fn reserve(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    BatchPath(id, _): BatchPath,
+    ValidJson(body): ValidJson<ReserveBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    let quantity = positive(&mut f, "quantity", &body.quantity);
+    let quantity = f.finish(quantity)?;
+    let cmd = InventoryCommand::Reserve(ReserveStock {
+        order_id: OrderId(body.order_id),
+        quantity,
+        now: ctx.received_at,
+    });
+    let done = app
+        .inventory
+        .execute(&ctx, id, "reserve", cmd, None)
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
+
+/// Release an order's reservation (a no-op when already released).
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/{id}/reservations/{order_id}/release", tag = "inventory",
+    params(("id" = Uuid, Path, description = "Batch id"), ("order_id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, description = "Released", body = crate::response::CommandAccepted)),
+    security(("bearer" = ["inventory:reserve"]))
+)]
+pub async fn release(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    BatchPath(id, order): BatchPath,
+) -> Result<Accepted, ApiError> {
+    let order_id = order.ok_or_else(|| ApiError::not_found("no order in the path"))?;
+    let cmd = InventoryCommand::Release(ReleaseReservation { order_id });
+    let done = app
+        .inventory
+        .execute(&ctx, id, "release", cmd, None)
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
+
+/// Commit an order's reservation: the stock leaves with the packed order.
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/{id}/reservations/{order_id}/commit", tag = "inventory",
+    params(("id" = Uuid, Path, description = "Batch id"), ("order_id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, description = "Committed", body = crate::response::CommandAccepted)),
+    security(("bearer" = ["inventory:reserve"]))
+)]
+pub async fn commit(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    BatchPath(id, order): BatchPath,
+) -> Result<Accepted, ApiError> {
+    let order_id = order.ok_or_else(|| ApiError::not_found("no order in the path"))?;
+    let cmd = InventoryCommand::Commit(CommitReservation { order_id });
+    let done = app.inventory.execute(&ctx, id, "commit", cmd, None).await?;
+    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
+
+/// Write off spoiled stock (at most what is available).
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/{id}/spoilage", tag = "inventory",
+    request_body = SpoilageBody,
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses((status = 202, description = "Recorded", body = crate::response::CommandAccepted)),
+    security(("bearer" = ["inventory:write"]))
+)]
+pub async fn spoilage(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    BatchPath(id, _): BatchPath,
+    ValidJson(body): ValidJson<SpoilageBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    let quantity = positive(&mut f, "quantity", &body.quantity);
+    let reason = f.take::<SpoilageReason>("reason", &body.reason);
+    let (quantity, reason) = f.finish((|| Some((quantity?, reason?)))())?;
+    let text = reason.as_str();
+    let cmd = InventoryCommand::RecordSpoilage(RecordSpoilage { quantity, reason });
+    let done = app
+        .inventory
+        .execute(&ctx, id, "spoilage", cmd, Some(text))
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
+
+/// Expire a batch (only at or after `expires_at`): open reservations are released and what is
+/// on hand is written off.
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/{id}/expire", tag = "inventory",
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses(
+        (status = 202, description = "Expired", body = crate::response::CommandAccepted),
+        (status = 409, description = "`not_yet_expired`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["inventory:write"]))
+)]
+pub async fn expire(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    BatchPath(id, _): BatchPath,
+) -> Result<Accepted, ApiError> {
+    let cmd = InventoryCommand::Expire(ExpireBatch {
+        now: ctx.received_at,
+    });
+    let done = app.inventory.execute(&ctx, id, "expire", cmd, None).await?;
+    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
+
+/// Raise the batch's expiring-soon alert (once; the scheduler calls it).
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/{id}/expiring-soon", tag = "inventory",
+    request_body = ExpiringSoonBody,
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses(
+        (status = 202, description = "Raised, or already raised", body = crate::response::CommandAccepted),
+        (status = 409, description = "`not_expiring_soon`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["inventory:write"]))
+)]
+pub async fn expiring_soon(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    BatchPath(id, _): BatchPath,
+    ValidJson(body): ValidJson<ExpiringSoonBody>,
+) -> Result<Accepted, ApiError> {
+    if !(1..=720).contains(&body.horizon_hours) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "horizon_hours",
+            "between 1 and 720",
+        )]));
+    }
+    let cmd = InventoryCommand::FlagExpiringSoon(FlagExpiringSoon {
+        now: ctx.received_at,
+        horizon: TimeDelta::hours(body.horizon_hours),
+    });
+    let done = app
+        .inventory
+        .execute(&ctx, id, "expiring_soon", cmd, None)
+        .await?;
+    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
