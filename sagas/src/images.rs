@@ -443,12 +443,22 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, ImageRejection> 
     }
 
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.decoder_format());
-    reader.limits(decode_limits());
+    if format == ImageFormat::Png {
+        // The PNG decoder takes its limits when it is built (its header is checked above).
+        reader.limits(decode_limits());
+    } else {
+        // The JPEG and WebP decoders only parse headers when built; the limits are set below,
+        // once the dimensions are known, so a refusal can say what they were.
+        reader.no_limits();
+    }
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| ImageRejection::from_decoding(format, e, header_dims))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height)?;
+    decoder
+        .set_limits(decode_limits())
+        .map_err(|e| ImageRejection::from_decoding(format, e, Some((width, height))))?;
     // Not every decoder enforces `max_alloc`, so the output buffer is checked here.
     if decoder.total_bytes() > MAX_DECODE_BYTES {
         return Err(ImageRejection::TooLargeDimensions { width, height });
