@@ -313,7 +313,8 @@ impl Processed {
 /// Decodes `original` and renders its thumbnail ([`THUMBNAIL_BOX`]) and medium
 /// ([`MEDIUM_BOX`]) renditions as lossless WebP: aspect ratio kept, never upscaled, EXIF
 /// orientation applied, Lanczos3 resampling on premultiplied alpha (no dark fringes around
-/// transparent edges), the embedded RGB colour profile carried over.
+/// transparent edges), the embedded RGB colour profile carried over. An animated PNG or WebP
+/// gives its first frame. Resampling works on the stored (sRGB-encoded) values, not linear light.
 ///
 /// CPU-bound and synchronous (up to about a second for a large photo): call it from a blocking
 /// thread, as [`process_and_store`] does.
