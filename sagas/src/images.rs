@@ -597,7 +597,7 @@ where
 // Blob keys and stores
 // ---------------------------------------------------------------------------------------------
 
-/// A key in a [`BlobStore]`: `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`,
+/// A key in a [`BlobStore`]: `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`,
 /// none empty, none starting with `.` (so no `.` or `..` segment, and no clash with a store's
 /// temporary files), no `..` anywhere, at most 1,024 bytes. Such a key is a safe relative path
 /// on any file system and a valid S3 object key.
