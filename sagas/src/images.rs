@@ -313,7 +313,8 @@ impl Processed {
 /// Decodes `original` and renders its thumbnail ([`THUMBNAIL_BOX`]) and medium
 /// ([`MEDIUM_BOX`]) renditions as lossless WebP: aspect ratio kept, never upscaled, EXIF
 /// orientation applied, Lanczos3 resampling on premultiplied alpha (no dark fringes around
-/// transparent edges), the embedded RGB colour profile carried over.
+/// transparent edges), the embedded RGB colour profile carried over. An animated PNG or WebP
+/// gives its first frame. Resampling works on the stored (sRGB-encoded) values, not linear light.
 ///
 /// CPU-bound and synchronous (up to about a second for a large photo): call it from a blocking
 /// thread, as [`process_and_store`] does.
@@ -443,12 +444,22 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, ImageRejection> 
     }
 
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.decoder_format());
-    reader.limits(decode_limits());
+    if format == ImageFormat::Png {
+        // The PNG decoder takes its limits when it is built (its header is checked above).
+        reader.limits(decode_limits());
+    } else {
+        // The JPEG and WebP decoders only parse headers when built; the limits are set below,
+        // once the dimensions are known, so a refusal can say what they were.
+        reader.no_limits();
+    }
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| ImageRejection::from_decoding(format, e, header_dims))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height)?;
+    decoder
+        .set_limits(decode_limits())
+        .map_err(|e| ImageRejection::from_decoding(format, e, Some((width, height))))?;
     // Not every decoder enforces `max_alloc`, so the output buffer is checked here.
     if decoder.total_bytes() > MAX_DECODE_BYTES {
         return Err(ImageRejection::TooLargeDimensions { width, height });
@@ -586,7 +597,7 @@ where
 // Blob keys and stores
 // ---------------------------------------------------------------------------------------------
 
-/// A key in a [`BlobStore]`: `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`,
+/// A key in a [`BlobStore`]: `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`,
 /// none empty, none starting with `.` (so no `.` or `..` segment, and no clash with a store's
 /// temporary files), no `..` anywhere, at most 1,024 bytes. Such a key is a safe relative path
 /// on any file system and a valid S3 object key.

@@ -1,0 +1,5 @@
+//! Integration tests of the sagas crate, one binary: `helpers` builds the inputs, each other
+//! module covers one part of the crate.
+
+mod helpers;
+mod images;
