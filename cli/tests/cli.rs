@@ -78,6 +78,9 @@ impl Env {
             prometheus::Registry::new(),
             64 * 1024,
             platform::ratelimit::RateLimiter::new(10_000.0, 10_000.0),
+            std::sync::Arc::new(sagas::images::LocalDirStore::new(
+                std::env::temp_dir().join("freshline-blobs-cli"),
+            )),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

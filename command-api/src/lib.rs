@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod context;
+pub mod images;
 pub mod inventory;
 pub mod products;
 pub mod registry;
@@ -26,7 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 
 /// Shared state of the handlers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// Supplier commands.
     pub suppliers: Arc<suppliers::SupplierService>,
@@ -34,10 +35,18 @@ pub struct AppState {
     pub products: Arc<products::ProductService>,
     /// Inventory commands.
     pub inventory: Arc<inventory::InventoryService>,
+    /// Where uploaded images are kept.
+    pub blobs: images::SharedBlobs,
     /// The database (readiness).
     pub pool: PgPool,
     /// This instance's metrics.
     pub registry: Registry,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
 }
 
 /// Why the app could not be built.
@@ -56,7 +65,7 @@ pub enum BuildError {
         suppliers::register, suppliers::submit_document, suppliers::approve,
         suppliers::reject, suppliers::suspend, suppliers::reinstate,
         products::list, products::update, products::discontinue,
-        products::image_processed, products::image_failed,
+        products::image_processed, products::image_failed, images::upload,
         inventory::receive, inventory::reserve, inventory::release, inventory::commit,
         inventory::spoilage, inventory::expire, inventory::expiring_soon
     ),
@@ -98,6 +107,7 @@ pub fn router(
     registry: Registry,
     max_body_bytes: usize,
     limiter: Arc<platform::ratelimit::RateLimiter>,
+    blobs: images::SharedBlobs,
 ) -> Result<Router, BuildError> {
     let http_metrics = HttpMetrics::new(&registry)?;
     let command_metrics = bus::CommandMetrics::new(&registry)?;
@@ -124,6 +134,7 @@ pub fn router(
         products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
     });
     let state = AppState {
+        blobs,
         inventory,
         products: Arc::new(products::ProductService {
             bus: product_bus,
@@ -224,10 +235,27 @@ pub fn router(
             },
             platform::idempotency::idempotent,
         ))
+        .layer(from_fn_with_state(
+            limiter.clone(),
+            platform::ratelimit::limit,
+        ))
+        .layer(from_fn_with_state(
+            verifier.clone(),
+            platform::http::authenticate,
+        ));
+    // Uploads stream up to 10 MiB and are idempotent by content (the image id derives from the
+    // bytes), so they skip the JSON body limit and the Idempotency-Key store.
+    let uploads = Router::new()
+        .route(
+            "/v1/products/{id}/images",
+            post(images::upload).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+        )
+        .layer(DefaultBodyLimit::disable())
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()
         .merge(commands)
+        .merge(uploads)
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

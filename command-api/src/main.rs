@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         prometheus::Registry::new(),
         settings.max_body_bytes,
         platform::ratelimit::RateLimiter::new(settings.rate_per_sec, settings.rate_burst),
+        std::sync::Arc::new(sagas::images::LocalDirStore::new(&settings.blob_dir)),
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
         .await

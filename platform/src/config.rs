@@ -55,6 +55,8 @@ pub mod defaults {
     pub const JWKS_PATH: &str = ".local/keys/jwks.json";
     /// The signing key written by `make up`.
     pub const SIGNING_KEY_PATH: &str = ".local/keys/signing-key.pem";
+    /// Where uploaded images and their renditions are kept (a local folder by default).
+    pub const BLOB_DIR: &str = ".local/blobs";
     /// The evidence signing key written by `make up` (`freshline audit keygen`); kept apart
     /// from the token keys.
     pub const EVIDENCE_KEY_PATH: &str = ".local/evidence/evidence-key.pem";

@@ -101,6 +101,10 @@ impl TestApp {
             prometheus::Registry::new(),
             MAX_BODY,
             platform::ratelimit::RateLimiter::new(per_second, burst),
+            std::sync::Arc::new(sagas::images::LocalDirStore::new(
+                std::env::temp_dir()
+                    .join(format!("freshline-blobs-{}", uuid::Uuid::new_v4().simple())),
+            )),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -53,6 +53,9 @@ impl Stack {
                 prometheus::Registry::new(),
                 64 * 1024,
                 platform::ratelimit::RateLimiter::new(1000.0, 1000.0),
+                std::sync::Arc::new(sagas::images::LocalDirStore::new(
+                    std::env::temp_dir().join("freshline-blobs-e2e"),
+                )),
             )
             .expect("router"),
         )
