@@ -2,8 +2,12 @@
 //! delivery, with compensation and deadlines), the expiry scheduler, notifications, and the
 //! adapters to payment and delivery providers. Sagas act only by sending commands to
 //! command-api with their own service token.
-//! `images` turns uploaded product images into stored thumbnail and medium renditions.
+//! - [`images`] turns uploaded product images into stored thumbnail and medium renditions;
+//!   [`image_worker`] (binary `image-worker`) runs it for every upload, from Kafka;
+//! - [`commands`] is how sagas act: command-api over HTTP with deterministic idempotency keys.
 //!
-//! Not built yet: the fulfilment issue brings the first saga.
+//! Still to come: the expiry scheduler and the fulfilment saga.
 
+pub mod commands;
+pub mod image_worker;
 pub mod images;

@@ -68,6 +68,7 @@ impl TestDb {
 
 /// A running command-api.
 pub struct TestApp {
+    pub blob_dir: std::path::PathBuf,
     pub base: String,
     pub db: TestDb,
     pub signer: Signer,
@@ -95,16 +96,15 @@ impl TestApp {
         )
         .expect("verifier");
         let signer = Signer::from_pem("test-key", &key.private_pem).expect("signer");
+        let blob_dir =
+            std::env::temp_dir().join(format!("freshline-blobs-{}", uuid::Uuid::new_v4().simple()));
         let app = command_api::router(
             db.pool.clone(),
             Arc::new(verifier),
             prometheus::Registry::new(),
             MAX_BODY,
             platform::ratelimit::RateLimiter::new(per_second, burst),
-            std::sync::Arc::new(sagas::images::LocalDirStore::new(
-                std::env::temp_dir()
-                    .join(format!("freshline-blobs-{}", uuid::Uuid::new_v4().simple())),
-            )),
+            std::sync::Arc::new(sagas::images::LocalDirStore::new(blob_dir.clone())),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -117,6 +117,7 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             db,
+            blob_dir,
             signer,
             client: reqwest::Client::new(),
         }

@@ -6,6 +6,7 @@
 
 mod fuzz;
 mod helpers;
+mod images;
 mod inventory;
 mod products;
 mod relay;
