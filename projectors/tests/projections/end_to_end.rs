@@ -97,6 +97,14 @@ impl Stack {
         .expect("prepare");
         let token = stop.clone();
         tokio::spawn(async move { runner.run(token).await.expect("projector") });
+        let catalog = crate::runner_for(
+            Arc::new(projectors::catalog::CatalogProjection),
+            &pool,
+            &stream,
+            "read",
+        );
+        let token = stop.clone();
+        tokio::spawn(async move { catalog.run(token).await.expect("catalog projector") });
         Self {
             commands,
             queries,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod audit;
+mod catalog;
 mod end_to_end;
 mod rebuild;
 
@@ -123,13 +124,22 @@ fn lifecycle(id: &str, n: usize) -> Vec<serde_json::Value> {
 }
 
 fn runner(pool: &PgPool, stream: &Stream, schema: &str) -> Runner {
+    runner_for(Arc::new(SupplierProjection), pool, stream, schema)
+}
+
+fn runner_for(
+    projection: Arc<dyn projectors::runtime::Projection>,
+    pool: &PgPool,
+    stream: &Stream,
+    schema: &str,
+) -> Runner {
     let mut cfg = RunnerConfig::new(&brokers());
     cfg.topic_prefix = stream.prefix.clone();
     cfg.schema = schema.to_owned();
     cfg.group_id = Some(format!("test-{}", uuid::Uuid::new_v4()));
     cfg.max_batch = 200;
     Runner::new(
-        Arc::new(SupplierProjection),
+        projection,
         pool.clone(),
         cfg,
         ProjectionMetrics::new(&prometheus::Registry::new()).expect("metrics"),

@@ -1,0 +1,231 @@
+//! The catalog read models through the whole path: commands, relay, catalog projection, query
+//! API (search, product, stock, batches, spoilage), including a supplier's suspension making
+//! its products unorderable.
+
+use crate::end_to_end::Stack;
+use platform::auth::{Actor, Role};
+use serde_json::{json, Value};
+
+async fn eventually(s: &Stack, path: &str, token: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body, _) = s.get(&s.queries, path, token).await;
+        if status == 200 && ok(&body) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
+    let s = Stack::start().await;
+    let owner = s.token("acct-c", Role::Supplier);
+    let admin = s.token("admin-1", Role::Admin);
+    let customer = s.token("cust-1", Role::Customer);
+    let supplier = s
+        .post("/v1/suppliers", &owner, json!({
+            "legal_name": "Orchard Co", "registration_number": "NL-CAT-1", "contact_email": "o@orchard.example",
+            "phone": "+31205550199", "categories": ["fruit"],
+            "address": {"line1": "Laan 1", "city": "Utrecht", "postal_code": "3511 AA", "country": "NL"}}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.post(
+        &format!("/v1/suppliers/{supplier}/documents"),
+        &owner,
+        json!({"kind": "business_license", "reference": "K-1", "expires_on": "2031-01-01"}),
+    )
+    .await;
+    s.post(
+        &format!("/v1/suppliers/{supplier}/approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (name, tags, price) in [
+        ("Organic strawberries", json!(["organic", "seasonal"]), 499),
+        ("Conference pears", json!(["local"]), 259),
+        ("Blood oranges", json!(["imported"]), 399),
+    ] {
+        let r = s
+            .post(
+                &format!("/v1/suppliers/{supplier}/products"),
+                &owner,
+                json!({
+                "name": name, "category": "fruit", "tags": tags, "unit": "kg",
+                "price": {"amount_minor": price, "currency": "EUR"}, "origin_country": "NL"}),
+            )
+            .await;
+        ids.push(r["id"].as_str().expect("id").to_owned());
+    }
+    let warehouse = s.token("wh-1", Role::Warehouse);
+    let wh_id = "0190f0e0-0000-7000-8000-0000000000aa";
+    let batch = s
+        .post(
+            "/v1/inventory/batches",
+            &warehouse,
+            json!({
+            "product_id": ids[0], "supplier_id": supplier, "warehouse_id": wh_id, "quantity": 40,
+            "received_at": "2026-11-20T06:00:00Z", "expires_at": "2030-01-01T00:00:00Z",
+            "cold_chain": true, "procurement_price": {"amount_minor": 200, "currency": "EUR"}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.post(
+        &format!("/v1/inventory/batches/{batch}/spoilage"),
+        &warehouse,
+        json!({"quantity": 2.5, "reason": "damaged"}),
+    )
+    .await;
+
+    // Full text over name and tags, with stemming; in_stock; orderable.
+    let page = eventually(&s, "/v1/products?q=strawberry", &customer, |b| {
+        b["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1 && i[0]["available"] == "37.5")
+    })
+    .await;
+    assert_eq!(page["items"][0]["orderable"], true);
+    assert_eq!(page["items"][0]["in_stock"], true);
+    assert_eq!(page["items"][0]["supplier_name"], "Orchard Co");
+    let page = eventually(&s, "/v1/products?tag=local", &customer, |b| {
+        b["items"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    assert_eq!(page["items"][0]["name"], "Conference pears");
+    let page = eventually(&s, "/v1/products?q=organic", &customer, |b| {
+        b["items"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    assert_eq!(page["items"][0]["id"], ids[0]);
+    let (_, page, _) = s
+        .get(
+            &s.queries,
+            "/v1/products?in_stock=true&sort=price_asc",
+            &customer,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    let (_, page, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/products?supplier_id={supplier}&sort=price_asc&limit=2"),
+            &customer,
+        )
+        .await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Conference pears", "Blood oranges"]);
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, page, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/products?supplier_id={supplier}&sort=price_asc&limit=2&cursor={cursor}"),
+            &customer,
+        )
+        .await;
+    assert_eq!(page["items"][0]["name"], "Organic strawberries");
+    assert!(page["next_cursor"].is_null());
+    let (_, page, _) = s
+        .get(
+            &s.queries,
+            "/v1/products?min_price=300&max_price=450",
+            &customer,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+
+    // Stock, batches, spoilage.
+    let (status, stock, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/inventory/stock?product_id={}", ids[0]),
+            &warehouse,
+        )
+        .await;
+    assert_eq!(status, 200, "{stock}");
+    assert_eq!(
+        (stock[0]["on_hand"].clone(), stock[0]["available"].clone()),
+        (json!("37.5"), json!("37.5"))
+    );
+    let (_, spoilage, _) = s
+        .get(&s.queries, "/v1/inventory/spoilage", &warehouse)
+        .await;
+    assert_eq!(
+        spoilage[0],
+        json!({"reason": "damaged", "records": 1, "quantity": "2.5", "value_lost_minor": 500, "currency": "EUR"})
+    );
+    let (_, soon, _) = s
+        .get(
+            &s.queries,
+            "/v1/inventory/batches?expiring_within=48",
+            &warehouse,
+        )
+        .await;
+    assert_eq!(soon, json!([]));
+    let (_, aging, _) = s.get(&s.queries, "/v1/inventory/aging", &warehouse).await;
+    assert_eq!(aging[0]["bucket"], "7d+");
+    // A customer does not read inventory.
+    assert_eq!(
+        s.get(&s.queries, "/v1/inventory/stock?product_id=x", &customer)
+            .await
+            .0,
+        403
+    );
+
+    // The supplier is suspended: its products stay listed but are not orderable.
+    s.post(
+        &format!("/v1/suppliers/{supplier}/suspend"),
+        &admin,
+        json!({"reason": "audit", "reason_code": "compliance"}),
+    )
+    .await;
+    let view = eventually(&s, &format!("/v1/products/{}", ids[1]), &customer, |b| {
+        b["supplier_status"] == "suspended"
+    })
+    .await;
+    assert_eq!(view["orderable"], false);
+    assert_eq!(view["images"], json!([]));
+
+    // Bad queries are named.
+    for bad in [
+        "/v1/products?sort=cheapest",
+        "/v1/products?tag=cheap",
+        "/v1/products?limit=0",
+        "/v1/products?min_price=-1",
+        "/v1/products?cursor=zz",
+        "/v1/products?origin=nl",
+        "/v1/inventory/batches?expiring_within=0",
+        "/v1/inventory/stock",
+    ] {
+        let token = if bad.contains("inventory") {
+            &warehouse
+        } else {
+            &customer
+        };
+        let (status, body, _) = s.get(&s.queries, bad, token).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (422, json!("validation_failed")),
+            "{bad}: {body}"
+        );
+    }
+    let _ = Actor::Person(Role::Admin);
+    s.stop.cancel();
+}
