@@ -10,7 +10,10 @@ use crate::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use chrono::{DateTime, TimeDelta, Utc};
 use cqrs_es::AggregateError;
-use domain::catalog_values::{BatchId, Money, OrderId, PositiveQuantity, ProductId, WarehouseId};
+use domain::catalog_values::{
+    BatchId, Money, OrderId, PositiveQuantity, ProductId, Quantity, WarehouseId,
+};
+use domain::inventory::alert::{stock_alert_id, AssessStock, StockAlert};
 use domain::inventory::{
     CommitReservation, ExpireBatch, FlagExpiringSoon, InventoryBatch, InventoryCommand,
     InventoryError, ReceiveBatch, RecordSpoilage, ReleaseReservation, ReserveStock, SpoilageReason,
@@ -27,6 +30,7 @@ use uuid::Uuid;
 pub struct InventoryService {
     pub(crate) bus: CommandBus<InventoryBatch>,
     pub(crate) products: CommandBus<Product>,
+    pub(crate) alerts: CommandBus<StockAlert>,
 }
 
 impl InventoryService {
@@ -410,4 +414,68 @@ pub async fn expiring_soon(
         .execute(&ctx, id, "expiring_soon", cmd, None)
         .await?;
     Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+}
+
+/// `POST /v1/inventory/stock-alerts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessBody {
+    /// The product.
+    pub product_id: Uuid,
+    /// The warehouse.
+    pub warehouse_id: Uuid,
+    /// Available now.
+    #[schema(value_type = f64)]
+    pub available: serde_json::Number,
+    /// The product's threshold.
+    #[schema(value_type = f64)]
+    pub threshold: serde_json::Number,
+}
+
+/// Assess a product's stock level in a warehouse (the scheduler calls it): `LowStock` when it
+/// falls below the threshold, once, until `StockRecovered`; otherwise nothing is appended.
+#[utoipa::path(
+    post, path = "/v1/inventory/stock-alerts", tag = "inventory",
+    request_body = AssessBody,
+    responses((status = 202, description = "Assessed (the alert stream's id and version)", body = crate::response::CommandAccepted)),
+    security(("bearer" = ["inventory:write"]))
+)]
+pub async fn assess(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<AssessBody>,
+) -> Result<Accepted, ApiError> {
+    let mut f = Fields::default();
+    let available = f.take::<Quantity>("available", &body.available.to_string());
+    let threshold = f.take::<Quantity>("threshold", &body.threshold.to_string());
+    let (available, threshold) = f.finish((|| Some((available?, threshold?)))())?;
+    let (product_id, warehouse_id) = (ProductId(body.product_id), WarehouseId(body.warehouse_id));
+    let id = stock_alert_id(product_id, warehouse_id);
+    let cmd = AssessStock {
+        product_id,
+        warehouse_id,
+        available,
+        threshold,
+    };
+    let done = app
+        .inventory
+        .alerts
+        .execute(&id.to_string(), "assess", cmd, ctx.metadata(None))
+        .await
+        .map_err(|e| match e {
+            AggregateError::AggregateConflict => ApiError::conflict(
+                "concurrent_modification",
+                "the alert was assessed concurrently; retry",
+            ),
+            AggregateError::DatabaseConnectionError(e) => {
+                tracing::warn!(error = %e, "event store unreachable");
+                ApiError::unavailable("the event store is unreachable")
+            }
+            other => ApiError::internal("stock alert", &other),
+        })?;
+    Ok(Accepted::changed(
+        id,
+        done.version,
+        format!("/v1/inventory/stock-alerts/{id}"),
+    ))
 }

@@ -67,7 +67,7 @@ pub enum BuildError {
         products::list, products::update, products::discontinue,
         products::image_processed, products::image_failed, images::upload,
         inventory::receive, inventory::reserve, inventory::release, inventory::commit,
-        inventory::spoilage, inventory::expire, inventory::expiring_soon
+        inventory::spoilage, inventory::expire, inventory::expiring_soon, inventory::assess
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted)),
     modifiers(&BearerAuth),
@@ -132,6 +132,7 @@ pub fn router(
     let inventory = Arc::new(inventory::InventoryService {
         bus: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
         products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        alerts: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
     });
     let state = AppState {
         blobs,
@@ -222,6 +223,10 @@ pub fn router(
         .route(
             "/v1/inventory/batches/{id}/expire",
             post(inventory::expire).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+        )
+        .route(
+            "/v1/inventory/stock-alerts",
+            post(inventory::assess).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
         )
         .route(
             "/v1/inventory/batches/{id}/expiring-soon",

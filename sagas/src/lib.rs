@@ -6,8 +6,12 @@
 //!   [`image_worker`] (binary `image-worker`) runs it for every upload, from Kafka;
 //! - [`commands`] is how sagas act: command-api over HTTP with deterministic idempotency keys.
 //!
-//! Still to come: the expiry scheduler and the fulfilment saga.
+//! - [`scheduler`] (binary `scheduler`) expires batches, raises expiring-soon and low-stock
+//!   alerts.
+//!
+//! Still to come: the fulfilment saga.
 
 pub mod commands;
 pub mod image_worker;
 pub mod images;
+pub mod scheduler;

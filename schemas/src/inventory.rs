@@ -30,6 +30,9 @@ pub const BATCH_EXPIRED: &str = "BatchExpired";
 /// `LowStock`: a product's available stock in a warehouse fell below its threshold. Not a
 /// batch event: it belongs to the stock-alert stream computed across a product's batches.
 pub const LOW_STOCK: &str = "LowStock";
+/// `StockRecovered`: after a `LowStock`, available stock is back at or above the threshold
+/// (so the next shortage alerts again).
+pub const STOCK_RECOVERED: &str = "StockRecovered";
 
 /// The JSON Schema of every inventory event type and version, the `LowStock` alert included:
 /// `(event type, version, schema)`.
@@ -45,6 +48,7 @@ pub fn json_schemas() -> Vec<(&'static str, u32, serde_json::Value)> {
         (BATCH_EXPIRING_SOON, 1, v(schema_for!(BatchExpiringSoonV1))),
         (BATCH_EXPIRED, 1, v(schema_for!(BatchExpiredV1))),
         (LOW_STOCK, 1, v(schema_for!(LowStockV1))),
+        (STOCK_RECOVERED, 1, v(schema_for!(LowStockV1))),
     ]
 }
 
@@ -61,7 +65,7 @@ pub const EVENT_TYPES: &[(&str, u32)] = &[
 ];
 
 /// Stock alert event types with their current version (payload [`LowStockV1`]).
-pub const ALERT_EVENT_TYPES: &[(&str, u32)] = &[(LOW_STOCK, 1)];
+pub const ALERT_EVENT_TYPES: &[(&str, u32)] = &[(LOW_STOCK, 1), (STOCK_RECOVERED, 1)];
 
 /// The current version of an inventory event type (batch events and alerts).
 pub fn current_version(event_type: &str) -> Option<u32> {
@@ -323,5 +327,56 @@ mod tests {
         let alert = LowStockV1::decode(LOW_STOCK, 1, payload).expect("decodes");
         assert_eq!(alert.available, "3.5");
         assert_eq!(current_version(LOW_STOCK), Some(1));
+    }
+}
+
+/// A stock-alert event (aggregate `StockAlert`, one stream per product and warehouse), tagged
+/// with its event type as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StockAlertEvent {
+    /// See [`LOW_STOCK`].
+    #[serde(rename = "LowStock")]
+    LowStock(LowStockV1),
+    /// See [`STOCK_RECOVERED`].
+    #[serde(rename = "StockRecovered")]
+    StockRecovered(LowStockV1),
+}
+
+impl StockAlertEvent {
+    /// The event type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::LowStock(_) => LOW_STOCK,
+            Self::StockRecovered(_) => STOCK_RECOVERED,
+        }
+    }
+
+    /// Decodes an envelope's (untagged) payload.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::UnknownEventType`] for another type or version,
+    /// [`EnvelopeError::Payload`] when the payload does not match its schema.
+    pub fn decode(
+        event_type: &str,
+        event_version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Self, EnvelopeError> {
+        let bad = |source| EnvelopeError::Payload {
+            event_type: event_type.to_owned(),
+            event_version,
+            source,
+        };
+        match (event_type, event_version) {
+            (LOW_STOCK, 1) => serde_json::from_value(payload)
+                .map(Self::LowStock)
+                .map_err(bad),
+            (STOCK_RECOVERED, 1) => serde_json::from_value(payload)
+                .map(Self::StockRecovered)
+                .map_err(bad),
+            _ => Err(EnvelopeError::UnknownEventType {
+                event_type: event_type.to_owned(),
+                event_version,
+            }),
+        }
     }
 }

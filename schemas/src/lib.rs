@@ -58,6 +58,8 @@ pub mod aggregate_types {
     pub const PRODUCT: &str = "Product";
     /// Perishable stock batches.
     pub const INVENTORY_BATCH: &str = "InventoryBatch";
+    /// Stock alerts, one stream per product and warehouse.
+    pub const STOCK_ALERT: &str = "StockAlert";
 }
 
 /// Keys of the event metadata object (all values are strings).

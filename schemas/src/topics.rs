@@ -8,6 +8,8 @@ pub const SUPPLIER: &str = "freshline.supplier.v1";
 pub const PRODUCT: &str = "freshline.product.v1";
 /// The inventory batch event stream.
 pub const INVENTORY: &str = "freshline.inventory.v1";
+/// The stock alert stream (`LowStock`, `StockRecovered`).
+pub const STOCK_ALERT: &str = "freshline.stock-alert.v1";
 
 /// A topic and what it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,11 @@ pub const ALL: &[TopicSpec] = &[
         name: INVENTORY,
         aggregate_type: aggregate_types::INVENTORY_BATCH,
         partitions: 6,
+    },
+    TopicSpec {
+        name: STOCK_ALERT,
+        aggregate_type: aggregate_types::STOCK_ALERT,
+        partitions: 3,
     },
 ];
 

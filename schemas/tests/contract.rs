@@ -61,10 +61,7 @@ fn published() -> Vec<(&'static str, u32, Decoder)> {
     let supplier: Decoder = |t, v, p| via(schemas::supplier::SupplierEvent::decode(t, v, p));
     let product: Decoder = |t, v, p| via(schemas::product::ProductEvent::decode(t, v, p));
     let inventory: Decoder = |t, v, p| via(schemas::inventory::InventoryEvent::decode(t, v, p));
-    // Alerts are not an aggregate's tagged enum: tag them here so every fixture is checked alike.
-    let alert: Decoder = |t, v, p| {
-        via(schemas::inventory::LowStockV1::decode(t, v, p)).map(|d| serde_json::json!({ t: d }))
-    };
+    let alert: Decoder = |t, v, p| via(schemas::inventory::StockAlertEvent::decode(t, v, p));
     for (types, decoder) in [
         (schemas::supplier::EVENT_TYPES, supplier),
         (schemas::product::EVENT_TYPES, product),

@@ -129,6 +129,18 @@ impl Stack {
             .expect("sign")
     }
 
+    pub(crate) fn service_token(&self, service: &str) -> String {
+        self.signer
+            .sign(&auth::claims(
+                &format!("svc-{service}"),
+                &Actor::Service(service.to_owned()),
+                auth::service_default_scopes(service),
+                600,
+                "test",
+            ))
+            .expect("sign")
+    }
+
     pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> Value {
         let r = self
             .client

@@ -14,6 +14,7 @@ mod audit;
 mod catalog;
 mod end_to_end;
 mod rebuild;
+mod scheduler;
 
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())

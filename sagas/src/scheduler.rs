@@ -1,0 +1,232 @@
+//! The expiry and stock scheduler: on every tick it reads the catalog read models and sends
+//! commands through command-api —
+//! - `expire` for every active batch past its expiry (the batch writes off what is left);
+//! - `expiring-soon` for every active batch expiring within the horizon (default 48 h) that has
+//!   not been flagged (the batch records `BatchExpiringSoon` once);
+//! - a stock assessment for every product and warehouse whose level crossed its threshold since
+//!   the last tick (the `StockAlert` stream records `LowStock` once per shortage, then
+//!   `StockRecovered`).
+//!
+//! The domain makes each alert happen once, however often it is asked; the scheduler's own
+//! table (`scheduler.stock_levels`) only keeps it from asking about levels that did not move.
+//! A command that fails transiently is asked again on the next tick.
+
+use crate::commands::{CommandClient, Outcome, Transient};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Alert this long before expiry.
+    pub horizon: TimeDelta,
+    /// The schema with the read models' views.
+    pub read_schema: String,
+    /// At most this many commands of each kind per tick.
+    pub max_per_tick: i64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            horizon: TimeDelta::hours(48),
+            read_schema: "read".to_owned(),
+            max_per_tick: 500,
+        }
+    }
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Batches expired.
+    pub expired: u32,
+    /// Batches flagged as expiring soon.
+    pub flagged: u32,
+    /// Stock levels assessed (a crossing in either direction).
+    pub assessed: u32,
+    /// Commands refused by the domain (e.g. already expired), not retried.
+    pub refused: u32,
+    /// Commands that failed transiently, retried next tick.
+    pub deferred: u32,
+}
+
+/// The scheduler.
+#[derive(Debug)]
+pub struct Scheduler {
+    pool: PgPool,
+    api: CommandClient,
+    cfg: SchedulerConfig,
+}
+
+impl Scheduler {
+    /// Creates its table if needed.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn new(
+        pool: PgPool,
+        api: CommandClient,
+        cfg: SchedulerConfig,
+    ) -> Result<Self, sqlx::Error> {
+        sqlx::query("CREATE SCHEMA IF NOT EXISTS scheduler")
+            .execute(&pool)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS scheduler.stock_levels (
+                product_id uuid NOT NULL, warehouse_id uuid NOT NULL, low boolean NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (product_id, warehouse_id))",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Self { pool, api, cfg })
+    }
+
+    /// Ticks every `every` until `shutdown`.
+    pub async fn run(&self, every: Duration, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            match self.tick(Utc::now()).await {
+                Ok(r) if r != TickReport::default() => tracing::info!(?r, "scheduler tick"),
+                Ok(_) => {}
+                Err(e) => platform::telemetry::log_error_chain("scheduler tick failed", &e),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        key: &str,
+        report: &mut TickReport,
+    ) -> bool {
+        match self.api.post(path, &body, key, None).await {
+            Ok(Outcome::Done(_)) => true,
+            Ok(Outcome::Refused { status, code, .. }) => {
+                tracing::debug!(path, status, %code, "refused");
+                report.refused += 1;
+                false
+            }
+            Err(Transient(why)) => {
+                tracing::warn!(path, %why, "deferred to the next tick");
+                report.deferred += 1;
+                false
+            }
+        }
+    }
+
+    /// One pass at `now`.
+    ///
+    /// # Errors
+    /// When the read models cannot be read.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, sqlx::Error> {
+        let schema = &self.cfg.read_schema;
+        let mut report = TickReport::default();
+        let expired: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT id FROM {schema}.batches WHERE status = 'active' AND expires_at <= $1
+              ORDER BY expires_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(self.cfg.max_per_tick)
+        .fetch_all(&self.pool)
+        .await?;
+        for id in expired {
+            let path = format!("/v1/inventory/batches/{id}/expire");
+            if self
+                .send(
+                    &path,
+                    json!({}),
+                    &format!("scheduler:expire:{id}"),
+                    &mut report,
+                )
+                .await
+            {
+                report.expired += 1;
+            }
+        }
+        let soon: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT id FROM {schema}.batches
+              WHERE status = 'active' AND NOT expiring_soon AND on_hand > 0
+                AND expires_at > $1 AND expires_at <= $1 + $2
+              ORDER BY expires_at LIMIT $3"
+        ))
+        .bind(now)
+        .bind(self.cfg.horizon)
+        .bind(self.cfg.max_per_tick)
+        .fetch_all(&self.pool)
+        .await?;
+        let hours = self.cfg.horizon.num_hours().clamp(1, 720);
+        for id in soon {
+            let path = format!("/v1/inventory/batches/{id}/expiring-soon");
+            let key = format!("scheduler:expiring-soon:{id}:{hours}");
+            if self
+                .send(&path, json!({"horizon_hours": hours}), &key, &mut report)
+                .await
+            {
+                report.flagged += 1;
+            }
+        }
+        let crossings: Vec<(Uuid, Uuid, String, String, bool)> = sqlx::query_as(&format!(
+            "WITH levels AS (
+                SELECT b.product_id, b.warehouse_id, sum(b.on_hand - b.reserved) AS available,
+                       p.low_stock_threshold AS threshold
+                  FROM {schema}.batches b JOIN {schema}.products p ON p.id = b.product_id
+                 WHERE b.status = 'active' AND p.status = 'active'
+                 GROUP BY b.product_id, b.warehouse_id, p.low_stock_threshold)
+             SELECT l.product_id, l.warehouse_id, trim_scale(l.available)::text,
+                    trim_scale(l.threshold)::text, l.available < l.threshold AS low
+               FROM levels l
+               LEFT JOIN scheduler.stock_levels s
+                 ON s.product_id = l.product_id AND s.warehouse_id = l.warehouse_id
+              WHERE (l.available < l.threshold) <> coalesce(s.low, false)
+              LIMIT $1"
+        ))
+        .bind(self.cfg.max_per_tick)
+        .fetch_all(&self.pool)
+        .await?;
+        for (product, warehouse, available, threshold, low) in crossings {
+            let body = json!({
+                "product_id": product, "warehouse_id": warehouse,
+                "available": number(&available),
+                "threshold": number(&threshold),
+            });
+            let key = format!("scheduler:assess:{product}:{warehouse}:{low}:{available}");
+            if self
+                .send("/v1/inventory/stock-alerts", body, &key, &mut report)
+                .await
+            {
+                report.assessed += 1;
+                sqlx::query(
+                    "INSERT INTO scheduler.stock_levels (product_id, warehouse_id, low)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (product_id, warehouse_id)
+                     DO UPDATE SET low = EXCLUDED.low, updated_at = now()",
+                )
+                .bind(product)
+                .bind(warehouse)
+                .bind(low)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Decimal text (from PostgreSQL's numeric) as a JSON number.
+fn number(text: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Number>(text)
+        .map(serde_json::Value::Number)
+        .unwrap_or_else(|_| json!(0))
+}
