@@ -24,6 +24,10 @@ pub enum DemoCommand {
         /// How many suppliers.
         #[arg(long, default_value_t = 60)]
         suppliers: usize,
+        /// Products listed by each approved supplier (with stock batches in three
+        /// warehouses).
+        #[arg(long, default_value_t = 0)]
+        products_per_supplier: usize,
         /// Requests in flight.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
@@ -83,8 +87,11 @@ pub enum LoadCommand {
     },
 }
 
-fn admin_token(key: &PathBuf) -> anyhow::Result<String> {
-    Ok(admin_tokens(key, "demo-admin", 1)?.remove(0))
+fn signer(key: &PathBuf) -> anyhow::Result<auth::Signer> {
+    let pem = std::fs::read_to_string(key)
+        .with_context(|| format!("reading {} (run `freshline token keygen`)", key.display()))?;
+    let kid = std::fs::read_to_string(key.with_extension("kid"))?;
+    Ok(auth::Signer::from_pem(kid.trim(), &pem)?)
 }
 
 /// `n` admin tokens with distinct subjects (`{prefix}-0`, ...): the services limit requests
@@ -180,9 +187,10 @@ impl Api {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Outcome {
-    Created,
+    /// Registered now; with its id when it ended approved (so it can sell).
+    Created(Option<String>),
     Existing,
 }
 
@@ -234,6 +242,9 @@ async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
                 )
                 .await?,
             )?;
+            if i % 25 != 3 {
+                return Ok(Outcome::Created(Some(id)));
+            }
             if i % 25 == 3 {
                 expect(
                     "suspend",
@@ -246,37 +257,64 @@ async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
             }
         }
     }
-    Ok(Outcome::Created)
+    Ok(Outcome::Created(None))
 }
 
 pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
     let DemoCommand::Seed {
         api,
         suppliers,
+        products_per_supplier,
         concurrency,
         key,
     } = cmd;
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: api.trim_end_matches('/').to_owned(),
-        token: admin_token(&key)?,
-    };
+    let signer = signer(&key)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let base = api.trim_end_matches('/').to_owned();
+    // Registrations and approvals speak as several admins: limits are per account.
+    let apis: Vec<Api> = admin_tokens(&key, "demo-admin", 8)?
+        .into_iter()
+        .map(|token| Api {
+            client: client.clone(),
+            base: base.clone(),
+            token,
+        })
+        .collect();
     let started = Instant::now();
-    let results: Vec<anyhow::Result<Outcome>> = stream::iter(0..suppliers)
-        .map(|i| seed_one(&api, i))
+    let (signer, client_ref, base_ref, apis_ref) = (&signer, &client, &base, &apis);
+    let results: Vec<anyhow::Result<(Outcome, usize, usize)>> = stream::iter(0..suppliers)
+        .map(|i| async move {
+            let outcome = seed_one(&apis_ref[i % apis_ref.len()], i).await?;
+            let (products, batches) = match (&outcome, products_per_supplier) {
+                (Outcome::Created(Some(id)), n) if n > 0 => {
+                    crate::catalog_demo::seed_catalog(client_ref, base_ref, signer, i, id, n)
+                        .await?
+                }
+                _ => (0, 0),
+            };
+            Ok((outcome, products, batches))
+        })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let (mut created, mut existing) = (0, 0);
+    let (mut created, mut existing, mut products, mut batches) = (0, 0, 0, 0);
     for r in results {
-        match r? {
-            Outcome::Created => created += 1,
+        let (outcome, p, b) = r?;
+        match outcome {
+            Outcome::Created(_) => created += 1,
             Outcome::Existing => existing += 1,
         }
+        products += p;
+        batches += b;
     }
+    let secs = started.elapsed().as_secs_f64();
+    let commands = created * 3 + products + batches;
     eprintln!(
-        "demo suppliers: {created} created, {existing} already present ({:.1}s)",
-        started.elapsed().as_secs_f64()
+        "demo: {created} suppliers created, {existing} already present; {products} products, \
+         {batches} batches; {commands} commands in {secs:.1}s ({:.0}/s)",
+        commands as f64 / secs.max(1e-9)
     );
     Ok(())
 }

@@ -16,6 +16,7 @@
 
 mod audit;
 mod bench;
+mod catalog_demo;
 mod demo;
 mod events;
 mod projections;

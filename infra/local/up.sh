@@ -15,6 +15,7 @@ export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
 export FRESHLINE_JWKS_PATH="$STATE/keys/jwks.json"
 export FRESHLINE_SIGNING_KEY="$STATE/keys/signing-key.pem"
 export FRESHLINE_EVIDENCE_KEY="$STATE/evidence/evidence-key.pem"
+export FRESHLINE_BLOB_DIR="$STATE/blobs"
 export FRESHLINE_LOG_FORMAT="${FRESHLINE_LOG_FORMAT:-json}"
 
 "$BIN/freshline" db migrate
@@ -47,6 +48,22 @@ start_service query-api http://127.0.0.1:8081/readyz \
 start_service projector http://127.0.0.1:9182/readyz \
   env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/projector"
 
+# Background workers (no HTTP port): the image worker and the expiry/stock scheduler.
+start_worker() {
+  local name="$1"; shift
+  if is_running "$name"; then
+    log "$name already running (pid $(cat "$RUN/$name.pid"))"
+    return
+  fi
+  log "starting $name"
+  nohup "$@" >>"$LOG/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN/$name.pid"
+  sleep 1
+  is_running "$name" || { tail -20 "$LOG/$name.log" >&2; die "$name did not start"; }
+}
+start_worker image-worker "$BIN/image-worker"
+start_worker scheduler env FRESHLINE_SCHEDULER_INTERVAL_SECS=15 "$BIN/scheduler"
+
 # The gateway (nginx): the single public entry on 127.0.0.1:8000.
 GW_TMP="/var/tmp/freshline-nginx-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
 mkdir -p "$GW_TMP" "$STATE/gateway" && chmod 777 "$GW_TMP"
@@ -62,7 +79,10 @@ fi
 wait_for "gateway" 30 curl -fsS http://127.0.0.1:8000/healthz
 
 log "loading demo data through the command API"
-"$BIN/freshline" demo seed --api http://127.0.0.1:8000 --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-60}"
+# Straight to command-api: the gateway limits each client address to 200 requests/s.
+"$BIN/freshline" demo seed --api http://127.0.0.1:8080 --concurrency 24 \
+  --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-500}" \
+  --products-per-supplier "${FRESHLINE_DEMO_PRODUCTS:-50}"
 
 cat >&2 <<MSG
 
