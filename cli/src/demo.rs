@@ -85,6 +85,117 @@ pub enum LoadCommand {
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
     },
+    /// Product searches over the catalog (a mix of full-text words, filters and sorts);
+    /// prints throughput and latency percentiles.
+    Search {
+        /// query-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_QUERY_API_URL",
+            default_value = "http://127.0.0.1:8081"
+        )]
+        query: String,
+        /// How many searches.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// The signing key.
+        #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
+        key: PathBuf,
+    },
+}
+
+/// The searches `load search` cycles through.
+const SEARCHES: &[&str] = &[
+    "q=strawberries",
+    "q=organic%20apples",
+    "q=basil&in_stock=true",
+    "q=sourdough&sort=price_asc",
+    "q=milk",
+    "category=fruit&in_stock=true&sort=price_asc",
+    "category=vegetable&tag=organic",
+    "tag=local&sort=newest",
+    "min_price=200&max_price=400&sort=price_desc",
+    "origin=ES&category=fruit",
+    "q=tomatoes&tag=seasonal&in_stock=true",
+    "q=golden%20honey",
+    "category=dairy&sort=name",
+    "q=heirloom&limit=50",
+];
+
+async fn run_search(
+    query: String,
+    count: usize,
+    concurrency: usize,
+    key: PathBuf,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let signer = signer(&key)?;
+    let tokens: Vec<String> = (0..16)
+        .map(|k| {
+            signer.sign(&auth::claims(
+                &format!("shopper-{k}"),
+                &Actor::Person(Role::Customer),
+                Role::Customer.default_scopes(),
+                3600,
+                defaults::ISSUER,
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    let base = query.trim_end_matches('/').to_owned();
+    let started = Instant::now();
+    let (client, tokens, base) = (&client, &tokens, &base);
+    let results: Vec<anyhow::Result<(Duration, usize)>> = stream::iter(0..count)
+        .map(|i| async move {
+            let t = Instant::now();
+            let r = client
+                .get(format!(
+                    "{base}/v1/products?{}",
+                    SEARCHES[i % SEARCHES.len()]
+                ))
+                .bearer_auth(&tokens[i % tokens.len()])
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("search: {}", r.status());
+            }
+            let body: serde_json::Value = r.json().await?;
+            Ok((t.elapsed(), body["items"].as_array().map_or(0, Vec::len)))
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    let mut ok: Vec<Duration> = Vec::new();
+    let (mut failed, mut empty) = (0, 0);
+    for r in results {
+        match r {
+            Ok((d, n)) => {
+                ok.push(d);
+                if n == 0 {
+                    empty += 1;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("failed: {e}");
+            }
+        }
+    }
+    ok.sort();
+    println!(
+        "searches: {} ok ({empty} with no result), {failed} failed in {secs:.2}s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (concurrency {concurrency})",
+        ok.len(),
+        ok.len() as f64 / secs,
+        percentile(&ok, 0.50),
+        percentile(&ok, 0.99),
+        percentile(&ok, 1.0),
+    );
+    Ok(())
 }
 
 fn signer(key: &PathBuf) -> anyhow::Result<auth::Signer> {
@@ -416,6 +527,12 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             count,
             key,
         } => return run_visibility(api, query, rate, count, key).await,
+        LoadCommand::Search {
+            query,
+            count,
+            concurrency,
+            key,
+        } => return run_search(query, count, concurrency, key).await,
         LoadCommand::Suppliers {
             api,
             count,

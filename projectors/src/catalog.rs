@@ -18,6 +18,7 @@ use schemas::product::ProductEvent;
 use schemas::supplier::SupplierEvent;
 use schemas::Envelope;
 use sqlx::PgConnection;
+use std::collections::HashMap;
 
 /// The catalog projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -88,6 +89,9 @@ impl Projection for CatalogProjection {
             format!("CREATE INDEX IF NOT EXISTS products_category_price ON {schema}.products (category, price_minor)"),
             format!("CREATE INDEX IF NOT EXISTS products_price ON {schema}.products (price_minor, id)"),
             format!("CREATE INDEX IF NOT EXISTS products_tags ON {schema}.products USING gin (tags)"),
+            // The default sort (newest) and the name sort walk these instead of sorting.
+            format!("CREATE INDEX IF NOT EXISTS products_newest ON {schema}.products (created_at DESC, id)"),
+            format!("CREATE INDEX IF NOT EXISTS products_name ON {schema}.products (name, id)"),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.product_images (
                     image_id     uuid        PRIMARY KEY,
@@ -154,55 +158,133 @@ impl Projection for CatalogProjection {
         .bind(&e.aggregate_id)
         .fetch_optional(&mut *conn)
         .await?;
-        let version = stored.unwrap_or(0);
-        if e.sequence <= version {
-            return Ok(Applied::Duplicate);
+        let applied = apply_one(conn, schema, e, stored.unwrap_or(0)).await?;
+        if applied == Applied::Changed {
+            save_versions(
+                conn,
+                schema,
+                &[(e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence)],
+            )
+            .await?;
         }
-        if e.sequence != version + 1 {
-            return Err(ApplyError::Poison(format!(
-                "sequence gap: {} {} is at {version}, event has {}",
-                e.aggregate_type, e.aggregate_id, e.sequence
-            )));
-        }
-        let id = uuid::Uuid::parse_str(&e.aggregate_id)
-            .map_err(|_| ApplyError::Poison(format!("id {:?} is not a UUID", e.aggregate_id)))?;
-        let poison = |err: schemas::EnvelopeError| ApplyError::Poison(err.to_string());
-        match e.aggregate_type.as_str() {
-            schemas::aggregate_types::SUPPLIER => {
-                let event =
-                    SupplierEvent::decode(&e.event_type, e.event_version, e.payload.clone())
-                        .map_err(poison)?;
-                supplier(conn, schema, id, &event).await?;
-            }
-            schemas::aggregate_types::PRODUCT => {
-                let event = ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone())
-                    .map_err(poison)?;
-                product(conn, schema, id, e, &event).await?;
-            }
-            schemas::aggregate_types::INVENTORY_BATCH => {
-                let event =
-                    InventoryEvent::decode(&e.event_type, e.event_version, e.payload.clone())
-                        .map_err(poison)?;
-                batch(conn, schema, id, e, &event).await?;
-            }
-            other => {
-                return Err(ApplyError::Poison(format!(
-                    "the catalog does not read {other} events"
-                )))
-            }
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
-             VALUES ($1, $2, $3)
-             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
-        ))
-        .bind(&e.aggregate_type)
-        .bind(&e.aggregate_id)
-        .bind(e.sequence)
-        .execute(&mut *conn)
-        .await?;
-        Ok(Applied::Changed)
+        Ok(applied)
     }
+
+    /// The batch's stream versions are read (locked) in one statement and written back in
+    /// one; the events themselves apply one by one.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Envelope],
+    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
+        let mut keys: Vec<(String, String)> = events
+            .iter()
+            .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let (types, ids): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+        let mut versions: HashMap<(String, String), i64> = sqlx::query_as::<_, (String, String, i64)>(
+            &format!(
+                "SELECT aggregate_type, aggregate_id, version FROM {schema}.applied_versions
+                  WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+                  FOR UPDATE"
+            ),
+        )
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(t, id, v)| ((t, id), v))
+        .collect();
+        let mut changed: HashMap<(String, String), i64> = HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
+            let version = versions.get(&key).copied().unwrap_or(0);
+            match apply_one(conn, schema, e, version).await {
+                Ok(Applied::Changed) => {
+                    versions.insert(key.clone(), e.sequence);
+                    changed.insert(key, e.sequence);
+                    out.push(Ok(Applied::Changed));
+                }
+                Ok(Applied::Duplicate) => out.push(Ok(Applied::Duplicate)),
+                Err(ApplyError::Poison(p)) => out.push(Err(p)),
+                Err(ApplyError::Database(d)) => return Err(d),
+            }
+        }
+        let rows: Vec<(String, String, i64)> =
+            changed.into_iter().map(|((t, id), v)| (t, id, v)).collect();
+        save_versions(conn, schema, &rows).await?;
+        Ok(out)
+    }
+}
+
+/// Applies `e` to a stream whose last applied sequence is `version`.
+async fn apply_one(
+    conn: &mut PgConnection,
+    schema: &str,
+    e: &Envelope,
+    version: i64,
+) -> Result<Applied, ApplyError> {
+    if e.sequence <= version {
+        return Ok(Applied::Duplicate);
+    }
+    if e.sequence != version + 1 {
+        return Err(ApplyError::Poison(format!(
+            "sequence gap: {} {} is at {version}, event has {}",
+            e.aggregate_type, e.aggregate_id, e.sequence
+        )));
+    }
+    let id = uuid::Uuid::parse_str(&e.aggregate_id)
+        .map_err(|_| ApplyError::Poison(format!("id {:?} is not a UUID", e.aggregate_id)))?;
+    let poison = |err: schemas::EnvelopeError| ApplyError::Poison(err.to_string());
+    match e.aggregate_type.as_str() {
+        schemas::aggregate_types::SUPPLIER => {
+            let event = SupplierEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+                .map_err(poison)?;
+            supplier(conn, schema, id, &event).await?;
+        }
+        schemas::aggregate_types::PRODUCT => {
+            let event = ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+                .map_err(poison)?;
+            product(conn, schema, id, e, &event).await?;
+        }
+        schemas::aggregate_types::INVENTORY_BATCH => {
+            let event = InventoryEvent::decode(&e.event_type, e.event_version, e.payload.clone())
+                .map_err(poison)?;
+            batch(conn, schema, id, e, &event).await?;
+        }
+        other => {
+            return Err(ApplyError::Poison(format!(
+                "the catalog does not read {other} events"
+            )))
+        }
+    }
+    Ok(Applied::Changed)
+}
+
+async fn save_versions(
+    conn: &mut PgConnection,
+    schema: &str,
+    rows: &[(String, String, i64)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+    ))
+    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn supplier(

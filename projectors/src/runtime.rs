@@ -494,11 +494,22 @@ impl Runner {
         tracing::info!(projection = name, %group, ?topics, "projection running");
 
         let mut attempts: HashMap<(String, i32, i64), u32> = HashMap::new();
-        let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
+        // Lag is measured by a client of its own, off this loop: on the consumer's connection
+        // a ListOffsets request waits behind the fetch long-poll, and blocking here for it
+        // stalled application.
+        let lag_stop = shutdown.child_token();
+        let _lag_guard = lag_stop.clone().drop_guard();
+        tokio::spawn(report_lag(
+            platform::kafka::client_config(&self.cfg.brokers),
+            topics.clone(),
+            next.clone(),
+            self.metrics.clone(),
+            name,
+            lag_stop,
+        ));
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => break,
-                _ = lag_tick.tick() => { self.report_lag(&consumer, &next); continue; }
                 m = consumer.recv() => m?,
             };
             let mut batch = vec![RawMessage::from_borrowed(&first)];
@@ -559,28 +570,6 @@ impl Runner {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
-    }
-
-    fn report_lag(&self, consumer: &StreamConsumer<SeekToStored>, next: &Offsets) {
-        let Ok(assignment) = consumer.assignment() else {
-            return;
-        };
-        let positions = next.lock().map(|m| m.clone()).unwrap_or_default();
-        for elem in assignment.elements() {
-            let (topic, partition) = (elem.topic().to_owned(), elem.partition());
-            if let Ok((_, high)) =
-                consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500))
-            {
-                let at = positions
-                    .get(&(topic.clone(), partition))
-                    .copied()
-                    .unwrap_or(0);
-                self.metrics
-                    .lag
-                    .with_label_values(&[self.projection.name(), &topic, &partition.to_string()])
-                    .set((high - at).max(0));
-            }
-        }
     }
 
     /// Applies a batch in one transaction; returns the new next offsets per partition.
@@ -817,5 +806,58 @@ impl Runner {
         .execute(conn)
         .await?;
         Ok(())
+    }
+}
+
+/// Every 5 s: the high watermark of each partition of `topics` minus the projection's stored
+/// position, as the lag gauge.
+async fn report_lag(
+    config: rdkafka::ClientConfig,
+    topics: Vec<String>,
+    next: Offsets,
+    metrics: ProjectionMetrics,
+    projection: &'static str,
+    stop: CancellationToken,
+) {
+    let Ok(client) = config.create::<BaseConsumer>() else {
+        tracing::warn!(projection, "no lag client; lag is not reported");
+        return;
+    };
+    let client = Arc::new(client);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let (client, topics) = (client.clone(), topics.clone());
+        let marks = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for topic in &topics {
+                let Ok(md) = client.fetch_metadata(Some(topic), Duration::from_secs(2)) else {
+                    continue;
+                };
+                for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                    if let Ok((_, high)) =
+                        client.fetch_watermarks(topic, p.id(), Duration::from_secs(2))
+                    {
+                        out.push((topic.clone(), p.id(), high));
+                    }
+                }
+            }
+            out
+        })
+        .await
+        .unwrap_or_default();
+        let positions = next.lock().map(|m| m.clone()).unwrap_or_default();
+        for (topic, partition, high) in marks {
+            let at = positions
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or(0);
+            metrics
+                .lag
+                .with_label_values(&[projection, &topic, &partition.to_string()])
+                .set((high - at).max(0));
+        }
     }
 }
