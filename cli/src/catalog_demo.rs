@@ -185,7 +185,7 @@ fn product_body(i: usize, j: usize) -> (Value, &'static Kind) {
     let kind = &KINDS[(i + j) % KINDS.len()];
     let item = r.pick(kind.items);
     let style = r.pick(STYLES);
-    let mut tags: Vec<&str> = TAGS.iter().copied().filter(|_| r.next() % 3 == 0).collect();
+    let mut tags: Vec<&str> = TAGS.iter().copied().filter(|_| r.next().is_multiple_of(3)).collect();
     if style == "Organic" && !tags.contains(&"organic") {
         tags.push("organic");
     }
@@ -211,7 +211,7 @@ fn product_body(i: usize, j: usize) -> (Value, &'static Kind) {
 /// category's shelf life (some already within 48 hours).
 fn batch_bodies(i: usize, j: usize, product: &str, supplier: &str, kind: &Kind) -> Vec<Value> {
     let mut r = Rng::new(i.wrapping_add(7919), j);
-    let count = if r.next() % 3 == 0 { 2 } else { 1 };
+    let count = if r.next().is_multiple_of(3) { 2 } else { 1 };
     let now = Utc::now();
     (0..count)
         .map(|k| {
