@@ -185,7 +185,11 @@ fn product_body(i: usize, j: usize) -> (Value, &'static Kind) {
     let kind = &KINDS[(i + j) % KINDS.len()];
     let item = r.pick(kind.items);
     let style = r.pick(STYLES);
-    let mut tags: Vec<&str> = TAGS.iter().copied().filter(|_| r.next().is_multiple_of(3)).collect();
+    let mut tags: Vec<&str> = TAGS
+        .iter()
+        .copied()
+        .filter(|_| r.next().is_multiple_of(3))
+        .collect();
     if style == "Organic" && !tags.contains(&"organic") {
         tags.push("organic");
     }

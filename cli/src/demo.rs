@@ -24,6 +24,9 @@ pub enum DemoCommand {
         /// How many suppliers.
         #[arg(long, default_value_t = 60)]
         suppliers: usize,
+        /// Index of the first demo supplier (to add more to an existing demo).
+        #[arg(long, default_value_t = 0)]
+        first: usize,
         /// Products listed by each approved supplier (with stock batches in three
         /// warehouses).
         #[arg(long, default_value_t = 0)]
@@ -375,6 +378,7 @@ pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
     let DemoCommand::Seed {
         api,
         suppliers,
+        first,
         products_per_supplier,
         concurrency,
         key,
@@ -395,21 +399,22 @@ pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
         .collect();
     let started = Instant::now();
     let (signer, client_ref, base_ref, apis_ref) = (&signer, &client, &base, &apis);
-    let results: Vec<anyhow::Result<(Outcome, usize, usize)>> = stream::iter(0..suppliers)
-        .map(|i| async move {
-            let outcome = seed_one(&apis_ref[i % apis_ref.len()], i).await?;
-            let (products, batches) = match (&outcome, products_per_supplier) {
-                (Outcome::Created(Some(id)), n) if n > 0 => {
-                    crate::catalog_demo::seed_catalog(client_ref, base_ref, signer, i, id, n)
-                        .await?
-                }
-                _ => (0, 0),
-            };
-            Ok((outcome, products, batches))
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let results: Vec<anyhow::Result<(Outcome, usize, usize)>> =
+        stream::iter(first..first + suppliers)
+            .map(|i| async move {
+                let outcome = seed_one(&apis_ref[i % apis_ref.len()], i).await?;
+                let (products, batches) = match (&outcome, products_per_supplier) {
+                    (Outcome::Created(Some(id)), n) if n > 0 => {
+                        crate::catalog_demo::seed_catalog(client_ref, base_ref, signer, i, id, n)
+                            .await?
+                    }
+                    _ => (0, 0),
+                };
+                Ok((outcome, products, batches))
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
     let (mut created, mut existing, mut products, mut batches) = (0, 0, 0, 0);
     for r in results {
         let (outcome, p, b) = r?;
