@@ -80,7 +80,7 @@ wait_for "gateway" 30 curl -fsS http://127.0.0.1:8000/healthz
 
 log "loading demo data through the command API"
 # Straight to command-api: the gateway limits each client address to 200 requests/s.
-"$BIN/freshline" demo seed --api http://127.0.0.1:8080 --concurrency 32 \
+"$BIN/freshline" demo seed --api http://127.0.0.1:8080 --concurrency 24 \
   --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-600}" \
   --products-per-supplier "${FRESHLINE_DEMO_PRODUCTS:-50}"
 
