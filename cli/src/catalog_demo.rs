@@ -280,27 +280,41 @@ pub async fn seed_catalog(
             anyhow::Ok((status, body))
         }
     };
-    let mut batches = 0;
-    for j in 0..products {
-        let (body, kind) = product_body(i, j);
+    // The catalog in one bulk listing, then its batches in bulk receipts of up to 100.
+    let kinds: Vec<(Value, &Kind)> = (0..products).map(|j| product_body(i, j)).collect();
+    let mut listed: Vec<String> = Vec::with_capacity(products);
+    for chunk in kinds.chunks(100) {
+        let body = json!({"products": chunk.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>()});
         let (status, answer) = post(
-            format!("/v1/suppliers/{supplier}/products"),
+            format!("/v1/suppliers/{supplier}/products/bulk"),
             owner.clone(),
             body,
         )
         .await?;
         if status != 201 {
-            bail!("listing product {j} of supplier {i}: {status} {answer}");
+            bail!("listing the products of supplier {i}: {status} {answer}");
         }
-        let product = answer["id"].as_str().context("no product id")?.to_owned();
-        for b in batch_bodies(i, j, &product, supplier, kind) {
-            let (status, answer) =
-                post("/v1/inventory/batches".to_owned(), staff.clone(), b).await?;
-            if status != 201 {
-                bail!("receiving a batch of product {j} of supplier {i}: {status} {answer}");
-            }
-            batches += 1;
+        for item in answer["items"].as_array().context("no items")? {
+            listed.push(item["id"].as_str().context("no product id")?.to_owned());
         }
     }
+    let receipts: Vec<Value> = listed
+        .iter()
+        .zip(&kinds)
+        .enumerate()
+        .flat_map(|(j, (product, (_, kind)))| batch_bodies(i, j, product, supplier, kind))
+        .collect();
+    for chunk in receipts.chunks(100) {
+        let (status, answer) = post(
+            "/v1/inventory/batches/bulk".to_owned(),
+            staff.clone(),
+            json!({"batches": chunk}),
+        )
+        .await?;
+        if status != 201 {
+            bail!("receiving the batches of supplier {i}: {status} {answer}");
+        }
+    }
+    let batches = receipts.len();
     Ok((products, batches))
 }

@@ -76,6 +76,9 @@ pub struct Committed {
 /// Runs commands of one aggregate type.
 pub struct CommandBus<A: Aggregate> {
     store: PersistedEventStore<ChainedEventRepository, A>,
+    /// The same store, for appends across several new aggregates in one transaction.
+    repo: ChainedEventRepository,
+    pool: sqlx::PgPool,
     services: A::Services,
     metrics: CommandMetrics,
 }
@@ -103,8 +106,10 @@ where
         upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
     ) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(ChainedEventRepository::new(pool))
+            store: PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()))
                 .with_upcasters(upcasters),
+            repo: ChainedEventRepository::new(pool.clone()),
+            pool,
             services,
             metrics,
         }
@@ -160,6 +165,105 @@ where
     pub async fn load(&self, id: &str) -> Result<(A, usize), AggregateError<A::Error>> {
         let context = self.store.load_aggregate(id).await?;
         Ok((context.aggregate, context.current_sequence))
+    }
+
+    /// Loads several aggregates with one query. Only for aggregate types none of whose stored
+    /// events need upcasting (products, batches): the upcasters are not applied here.
+    ///
+    /// # Errors
+    /// A store failure or an undecodable event.
+    pub async fn load_many(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, A>, AggregateError<A::Error>> {
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT aggregate_id, payload FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = ANY($2)
+              ORDER BY aggregate_id, sequence",
+        )
+        .bind(A::TYPE)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        let mut out: HashMap<String, A> = HashMap::new();
+        for (id, payload) in rows {
+            let event: A::Event = serde_json::from_value(payload)
+                .map_err(|e| AggregateError::DeserializationError(Box::new(e)))?;
+            out.entry(id).or_default().apply(event);
+        }
+        Ok(out)
+    }
+
+    /// Creates several new aggregates, each decided from its initial state, with all their
+    /// events appended in ONE transaction: all are created or none. An id that already has
+    /// events makes the whole call a conflict.
+    ///
+    /// # Errors
+    /// The first rejection (with its index), a conflict, or a store failure.
+    pub async fn create_many(
+        &self,
+        name: &'static str,
+        items: Vec<(String, A::Command)>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<Committed>, (Option<usize>, AggregateError<A::Error>)> {
+        use cqrs_es::DomainEvent;
+        let started = Instant::now();
+        let meta = serde_json::to_value(&metadata).unwrap_or_default();
+        let mut serialized = Vec::new();
+        let mut committed = Vec::with_capacity(items.len());
+        for (index, (id, command)) in items.into_iter().enumerate() {
+            let mut aggregate = A::default();
+            let sink = EventSink::default();
+            aggregate
+                .handle(command, &self.services, &sink)
+                .await
+                .map_err(|e| (Some(index), AggregateError::UserError(e)))?;
+            let events = sink.collect().await;
+            for (n, event) in events.iter().enumerate() {
+                let payload = serde_json::to_value(event)
+                    .map_err(|e| (Some(index), AggregateError::UnexpectedError(Box::new(e))))?;
+                serialized.push(cqrs_es::persist::SerializedEvent::new(
+                    id.clone(),
+                    n + 1,
+                    A::TYPE.to_owned(),
+                    event.event_type(),
+                    event.event_version(),
+                    payload,
+                    meta.clone(),
+                ));
+            }
+            committed.push(Committed {
+                version: events.len(),
+                appended: events.len(),
+            });
+        }
+        use cqrs_es::persist::PersistedEventRepository;
+        let result = self
+            .repo
+            .persist::<A>(&serialized, None)
+            .await
+            .map_err(|e| (None, AggregateError::from(e)));
+        let outcome = if result.is_ok() {
+            "accepted"
+        } else {
+            "conflict"
+        };
+        self.metrics
+            .commands
+            .with_label_values(&[A::TYPE, name, outcome])
+            .inc_by(committed.len() as u64);
+        self.metrics
+            .duration
+            .with_label_values(&[A::TYPE, name])
+            .observe(started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            self.metrics
+                .appended
+                .with_label_values(&[A::TYPE])
+                .inc_by(serialized.len() as u64);
+        }
+        result.map(|()| committed)
     }
 
     async fn once(

@@ -198,43 +198,12 @@ pub async fn receive(
     ctx: CommandContext,
     ValidJson(body): ValidJson<ReceiveBatchBody>,
 ) -> Result<Accepted, ApiError> {
-    let mut f = Fields::default();
-    let quantity = positive(&mut f, "quantity", &body.quantity);
-    let price = Money::try_from((
-        body.procurement_price.amount_minor,
-        body.procurement_price.currency.as_str(),
-    ))
-    .map_err(|e| f.0.push(FieldError::new("procurement_price", e)))
-    .ok();
-    let (quantity, procurement_price) = f.finish((|| Some((quantity?, price?)))())?;
-    // Facts from the product's own stream: it exists, is the supplier's, is still sold, and
-    // its unit says whether fractions make sense.
     let (product, _) = app
         .inventory
         .products
         .load(&body.product_id.to_string())
         .await
         .map_err(product_problem)?;
-    let state = product.state().ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("product_id", "no such product")])
-    })?;
-    if state.supplier_id.0 != body.supplier_id {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "supplier_id",
-            "the product is listed by another supplier",
-        )]));
-    }
-    if state.status != domain::product::ProductStatus::Active {
-        return Err(product_problem(AggregateError::UserError(
-            ProductError::Discontinued {
-                attempted: "receive stock for",
-            },
-        )));
-    }
-    state
-        .unit
-        .check(quantity.get())
-        .map_err(|e| ApiError::validation(vec![FieldError::new("quantity", e)]))?;
     let id = BatchId(match &ctx.idempotency_key {
         Some(key) => Uuid::new_v5(
             &Uuid::NAMESPACE_OID,
@@ -242,7 +211,64 @@ pub async fn receive(
         ),
         None => Uuid::now_v7(),
     });
-    let cmd = InventoryCommand::Receive(ReceiveBatch {
+    let mut f = Fields::default();
+    let cmd = receipt(&mut f, "", &body, &product, id);
+    let cmd = f.finish(cmd)?.map_err(|e| *e)?;
+    let done = app
+        .inventory
+        .execute(&ctx, id, "receive", cmd, None)
+        .await?;
+    Ok(Accepted::created(id.0, done.version, batch_location(id)))
+}
+
+/// Checks a receipt against its product's facts — it exists, is the supplier's, is still sold,
+/// and its unit allows the quantity — and builds the command. Field errors go to `f` (named
+/// with `prefix`); a discontinued product is a conflict.
+fn receipt(
+    f: &mut Fields,
+    prefix: &str,
+    body: &ReceiveBatchBody,
+    product: &Product,
+    id: BatchId,
+) -> Option<Result<InventoryCommand, Box<ApiError>>> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let quantity = positive(f, &field("quantity"), &body.quantity);
+    let price = Money::try_from((
+        body.procurement_price.amount_minor,
+        body.procurement_price.currency.as_str(),
+    ))
+    .map_err(|e| f.0.push(FieldError::new(field("procurement_price"), e)))
+    .ok();
+    let Some(state) = product.state() else {
+        f.0.push(FieldError::new(field("product_id"), "no such product"));
+        return None;
+    };
+    if state.supplier_id.0 != body.supplier_id {
+        f.0.push(FieldError::new(
+            field("supplier_id"),
+            "the product is listed by another supplier",
+        ));
+        return None;
+    }
+    if body.expires_at <= body.received_at {
+        f.0.push(FieldError::new(
+            field("expires_at"),
+            "must be after received_at",
+        ));
+    }
+    let quantity = quantity?;
+    if let Err(e) = state.unit.check(quantity.get()) {
+        f.0.push(FieldError::new(field("quantity"), e));
+        return None;
+    }
+    if state.status != domain::product::ProductStatus::Active {
+        return Some(Err(Box::new(product_problem(AggregateError::UserError(
+            ProductError::Discontinued {
+                attempted: "receive stock for",
+            },
+        )))));
+    }
+    Some(Ok(InventoryCommand::Receive(ReceiveBatch {
         batch_id: id,
         product_id: ProductId(body.product_id),
         supplier_id: SupplierId(body.supplier_id),
@@ -251,13 +277,103 @@ pub async fn receive(
         received_at: body.received_at,
         expires_at: body.expires_at,
         cold_chain: body.cold_chain,
-        procurement_price,
-    });
+        procurement_price: price?,
+    })))
+}
+
+/// `POST /v1/inventory/batches/bulk`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkReceiveBody {
+    /// 1 to 100 receipts (and the body within the 64 KiB limit).
+    pub batches: Vec<ReceiveBatchBody>,
+}
+
+/// Receive up to 100 batches at once (a delivery note): each is checked like a single
+/// receipt, and all are appended in one transaction, or none is.
+#[utoipa::path(
+    post, path = "/v1/inventory/batches/bulk", tag = "inventory",
+    request_body = BulkReceiveBody,
+    responses(
+        (status = 201, description = "Received, ids in request order", body = crate::products::BulkCreated),
+        (status = 409, description = "`product_discontinued` (nothing received)", body = platform::http::Problem),
+        (status = 422, description = "`validation_failed`, fields named `batches[i].…`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["inventory:write"]))
+)]
+pub async fn receive_bulk(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<BulkReceiveBody>,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        axum::Json<crate::products::BulkCreated>,
+    ),
+    ApiError,
+> {
+    let max = crate::products::MAX_BULK;
+    if body.batches.is_empty() || body.batches.len() > max {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "batches",
+            format!("1 to {max} items"),
+        )]));
+    }
+    let mut product_ids: Vec<String> = body
+        .batches
+        .iter()
+        .map(|b| b.product_id.to_string())
+        .collect();
+    product_ids.sort();
+    product_ids.dedup();
+    let products = app
+        .inventory
+        .products
+        .load_many(&product_ids)
+        .await
+        .map_err(product_problem)?;
+    let missing = Product::default();
+    let mut f = Fields::default();
+    let mut items = Vec::with_capacity(body.batches.len());
+    for (i, b) in body.batches.iter().enumerate() {
+        let id = BatchId(Uuid::now_v7());
+        let product = products.get(&b.product_id.to_string()).unwrap_or(&missing);
+        match receipt(&mut f, &format!("batches[{i}]."), b, product, id) {
+            Some(Ok(cmd)) => items.push((id.to_string(), cmd)),
+            Some(Err(problem)) => return Err((*problem).with("index", i)),
+            None => {}
+        }
+    }
+    let items = f.finish(Some(items))?;
+    let ids: Vec<Uuid> = items
+        .iter()
+        .filter_map(|(id, _)| Uuid::parse_str(id).ok())
+        .collect();
     let done = app
         .inventory
-        .execute(&ctx, id, "receive", cmd, None)
-        .await?;
-    Ok(Accepted::created(id.0, done.version, batch_location(id)))
+        .bus
+        .create_many("receive", items, ctx.metadata(None))
+        .await
+        .map_err(|(index, e)| {
+            let problem = inventory_problem(e);
+            match index {
+                Some(i) => problem.with("index", i),
+                None => problem,
+            }
+        })?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(crate::products::BulkCreated {
+            items: ids
+                .into_iter()
+                .zip(done)
+                .map(|(id, c)| crate::response::CommandAccepted {
+                    id,
+                    version: c.version,
+                })
+                .collect(),
+        }),
+    ))
 }
 
 /// Reserve stock of a batch for an order; never below zero available; the same reservation

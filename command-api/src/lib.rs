@@ -65,7 +65,8 @@ pub enum BuildError {
         suppliers::register, suppliers::submit_document, suppliers::approve,
         suppliers::reject, suppliers::suspend, suppliers::reinstate,
         products::list, products::update, products::discontinue,
-        products::image_processed, products::image_failed, images::upload,
+        products::image_processed, products::image_failed, images::upload, products::list_bulk,
+        inventory::receive_bulk,
         inventory::receive, inventory::reserve, inventory::release, inventory::commit,
         inventory::spoilage, inventory::expire, inventory::expiring_soon, inventory::assess
     ),
@@ -183,6 +184,15 @@ pub fn router(
         .route(
             "/v1/suppliers/{id}/products",
             post(products::list).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+        )
+        .route(
+            "/v1/suppliers/{id}/products/bulk",
+            post(products::list_bulk).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+        )
+        .route(
+            "/v1/inventory/batches/bulk",
+            post(inventory::receive_bulk)
+                .route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
         )
         .route(
             "/v1/products/{id}",

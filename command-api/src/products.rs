@@ -198,7 +198,70 @@ pub struct RenditionBody {
     pub height: u32,
 }
 
+/// A listing's fields, parsed.
+struct Listing {
+    name: ProductName,
+    category: ProductCategory,
+    tags: BTreeSet<ProductTag>,
+    unit: Unit,
+    price: Money,
+    origin_country: CountryCode,
+    nutrition: Option<Nutrition>,
+    low_stock_threshold: Quantity,
+}
+
+impl Listing {
+    fn command(
+        self,
+        ctx: &CommandContext,
+        id: ProductId,
+        supplier: SupplierFacts,
+    ) -> ProductCommand {
+        ProductCommand::List(ListProduct {
+            caller: ctx.caller(),
+            product_id: id,
+            supplier,
+            name: self.name,
+            category: self.category,
+            tags: self.tags,
+            unit: self.unit,
+            price: self.price,
+            origin_country: self.origin_country,
+            nutrition: self.nutrition,
+            low_stock_threshold: self.low_stock_threshold,
+        })
+    }
+}
+
 impl Fields {
+    /// Parses a listing, naming fields with `prefix` (`products[3].` in a bulk request).
+    fn listing(&mut self, prefix: &str, body: &ListProductBody) -> Option<Listing> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let name = self.take::<ProductName>(&field("name"), &body.name);
+        let tags = self.tags_at(prefix, &body.tags);
+        let unit = self.take::<Unit>(&field("unit"), &body.unit);
+        let price = self.money(&field("price"), &body.price);
+        let origin = self.take::<CountryCode>(&field("origin_country"), &body.origin_country);
+        let nutrition = match &body.nutrition {
+            Some(n) => self.nutrition_at(prefix, n).map(Some),
+            None => Some(None),
+        };
+        let threshold = match &body.low_stock_threshold {
+            Some(n) => self.quantity(&field("low_stock_threshold"), n),
+            None => Quantity::try_from("5").ok(),
+        };
+        Some(Listing {
+            name: name?,
+            category: ProductCategory::from(body.category),
+            tags: tags?,
+            unit: unit?,
+            price: price?,
+            origin_country: origin?,
+            nutrition: nutrition?,
+            low_stock_threshold: threshold?,
+        })
+    }
+
     fn money(&mut self, name: &str, m: &MoneyBody) -> Option<Money> {
         Money::try_from((m.amount_minor, m.currency.as_str()))
             .map_err(|e| self.0.push(FieldError::new(name, e)))
@@ -210,21 +273,39 @@ impl Fields {
     }
 
     fn tags(&mut self, raw: &[String]) -> Option<BTreeSet<ProductTag>> {
+        self.tags_at("", raw)
+    }
+
+    fn tags_at(&mut self, prefix: &str, raw: &[String]) -> Option<BTreeSet<ProductTag>> {
         let mut out = BTreeSet::new();
+        let mut ok = true;
         for (i, t) in raw.iter().enumerate() {
-            out.insert(self.take::<ProductTag>(&format!("tags[{i}]"), t)?);
+            match self.take::<ProductTag>(&format!("{prefix}tags[{i}]"), t) {
+                Some(tag) => {
+                    out.insert(tag);
+                }
+                None => ok = false,
+            }
         }
-        Some(out)
+        ok.then_some(out)
     }
 
     fn nutrition(&mut self, n: &NutritionBody) -> Option<Nutrition> {
-        let e = self.quantity("nutrition.energy_kcal", &n.energy_kcal);
-        let p = self.quantity("nutrition.protein_g", &n.protein_g);
-        let c = self.quantity("nutrition.carbs_g", &n.carbs_g);
-        let f = self.quantity("nutrition.fat_g", &n.fat_g);
-        let fi = self.quantity("nutrition.fiber_g", &n.fiber_g);
+        self.nutrition_at("", n)
+    }
+
+    fn nutrition_at(&mut self, prefix: &str, n: &NutritionBody) -> Option<Nutrition> {
+        let field = |name: &str| format!("{prefix}nutrition.{name}");
+        let e = self.quantity(&field("energy_kcal"), &n.energy_kcal);
+        let p = self.quantity(&field("protein_g"), &n.protein_g);
+        let c = self.quantity(&field("carbs_g"), &n.carbs_g);
+        let f = self.quantity(&field("fat_g"), &n.fat_g);
+        let fi = self.quantity(&field("fiber_g"), &n.fiber_g);
         Nutrition::new(e?, p?, c?, f?, fi?)
-            .map_err(|err| self.0.push(FieldError::new(err.field, err.error)))
+            .map_err(|err| {
+                self.0
+                    .push(FieldError::new(format!("{prefix}{}", err.field), err.error))
+            })
             .ok()
     }
 
@@ -313,22 +394,8 @@ pub async fn list(
     ValidJson(body): ValidJson<ListProductBody>,
 ) -> Result<Accepted, ApiError> {
     let mut f = Fields::default();
-    let name = f.take::<ProductName>("name", &body.name);
-    let tags = f.tags(&body.tags);
-    let unit = f.take::<Unit>("unit", &body.unit);
-    let price = f.money("price", &body.price);
-    let origin = f.take::<CountryCode>("origin_country", &body.origin_country);
-    let nutrition = match &body.nutrition {
-        Some(n) => f.nutrition(n).map(Some),
-        None => Some(None),
-    };
-    let threshold = match &body.low_stock_threshold {
-        Some(n) => f.quantity("low_stock_threshold", n),
-        None => Quantity::try_from("5").ok(),
-    };
-    let parsed = (|| Some((name?, tags?, unit?, price?, origin?, nutrition?, threshold?)))();
-    let (name, tags, unit, price, origin_country, nutrition, low_stock_threshold) =
-        f.finish(parsed)?;
+    let parsed = f.listing("", &body);
+    let listing = f.finish(parsed)?;
     let supplier = app.products.supplier_facts(supplier_id).await?;
     // With an Idempotency-Key the id derives from it: a retry lists the same product again
     // (a no-op answering like the first time).
@@ -339,19 +406,7 @@ pub async fn list(
         ),
         None => Uuid::now_v7(),
     });
-    let cmd = ProductCommand::List(ListProduct {
-        caller: ctx.caller(),
-        product_id: id,
-        supplier,
-        name,
-        category: ProductCategory::from(body.category),
-        tags,
-        unit,
-        price,
-        origin_country,
-        nutrition,
-        low_stock_threshold,
-    });
+    let cmd = listing.command(&ctx, id, supplier);
     let done = app.products.execute(&ctx, id, "list", cmd, None).await?;
     Ok(Accepted::created(id.0, done.version, product_location(id)))
 }
@@ -506,4 +561,94 @@ pub async fn image_failed(
         .execute(&ctx, id, "image_failed", cmd, Some(&text))
         .await?;
     Ok(Accepted::changed(id.0, done.version, product_location(id)))
+}
+
+/// `POST /v1/suppliers/{id}/products/bulk`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkListBody {
+    /// 1 to 100 listings (and the body within the 64 KiB limit).
+    pub products: Vec<ListProductBody>,
+}
+
+/// Ids of what a bulk command created, in request order.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BulkCreated {
+    /// One per item: `{id, version}`.
+    pub items: Vec<crate::response::CommandAccepted>,
+}
+
+/// The most items one bulk request takes.
+pub const MAX_BULK: usize = 100;
+
+/// List up to 100 products at once (a supplier's catalog import): every listing is decided by
+/// the same rules as a single one, and all are appended in one transaction, or none is.
+#[utoipa::path(
+    post, path = "/v1/suppliers/{id}/products/bulk", tag = "catalog",
+    request_body = BulkListBody,
+    params(("id" = Uuid, Path, description = "Supplier id")),
+    responses(
+        (status = 201, description = "Listed, ids in request order", body = BulkCreated),
+        (status = 409, description = "`supplier_not_active` (nothing listed)", body = platform::http::Problem),
+        (status = 422, description = "`validation_failed`, fields named `products[i].…`", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["catalog:write"]))
+)]
+pub async fn list_bulk(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    crate::suppliers::SupplierPath(supplier_id): crate::suppliers::SupplierPath,
+    ValidJson(body): ValidJson<BulkListBody>,
+) -> Result<(StatusCode, axum::Json<BulkCreated>), ApiError> {
+    let mut f = Fields::default();
+    if body.products.is_empty() || body.products.len() > MAX_BULK {
+        f.0.push(FieldError::new(
+            "products",
+            format!("1 to {MAX_BULK} items"),
+        ));
+    }
+    let listings: Vec<Option<Listing>> = body
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| f.listing(&format!("products[{i}]."), p))
+        .collect();
+    let listings: Vec<Listing> = f.finish(listings.into_iter().collect::<Option<Vec<_>>>())?;
+    let supplier = app.products.supplier_facts(supplier_id).await?;
+    let items: Vec<(String, ProductCommand)> = listings
+        .into_iter()
+        .map(|l| {
+            let id = ProductId(Uuid::now_v7());
+            (id.to_string(), l.command(&ctx, id, supplier.clone()))
+        })
+        .collect();
+    let ids: Vec<Uuid> = items
+        .iter()
+        .filter_map(|(id, _)| Uuid::parse_str(id).ok())
+        .collect();
+    let done = app
+        .products
+        .bus
+        .create_many("list", items, ctx.metadata(None))
+        .await
+        .map_err(|(index, e)| {
+            let problem = product_problem(e);
+            match index {
+                Some(i) => problem.with("index", i),
+                None => problem,
+            }
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(BulkCreated {
+            items: ids
+                .into_iter()
+                .zip(done)
+                .map(|(id, c)| crate::response::CommandAccepted {
+                    id,
+                    version: c.version,
+                })
+                .collect(),
+        }),
+    ))
 }

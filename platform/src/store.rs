@@ -156,57 +156,56 @@ async fn insert_chained<A: Aggregate>(
     conn: &mut sqlx::PgConnection,
     e: &SerializedEvent,
 ) -> Result<(), sqlx::Error> {
-        let event_id = Uuid::now_v7();
-        let now = Utc::now();
-        let recorded_at =
-            DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-        let sequence = i64::try_from(e.sequence).unwrap_or(i64::MAX);
-        let empty = serde_json::Map::new();
-        let metadata = e.metadata.as_object().unwrap_or(&empty);
-        let payload = match &e.payload {
-            Value::Object(m) if m.len() == 1 => m.get(&e.event_type),
-            _ => None,
-        };
-        let version = parse_version(&e.event_version);
-        let (Some(payload), Ok(event_version)) = (payload, version) else {
-            return Err(sqlx::Error::Protocol(format!(
-                "{} v{} is not stored in envelope form",
-                e.event_type, e.event_version
-            )));
-        };
-        let digest = Content {
-            event_id,
-            aggregate_type: A::TYPE,
-            aggregate_id: &e.aggregate_id,
-            sequence,
-            event_type: &e.event_type,
-            event_version,
-            occurred_at: recorded_at,
-            metadata,
-            payload,
-        }
-        .digest();
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+    let event_id = Uuid::now_v7();
+    let now = Utc::now();
+    let recorded_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let sequence = i64::try_from(e.sequence).unwrap_or(i64::MAX);
+    let empty = serde_json::Map::new();
+    let metadata = e.metadata.as_object().unwrap_or(&empty);
+    let payload = match &e.payload {
+        Value::Object(m) if m.len() == 1 => m.get(&e.event_type),
+        _ => None,
+    };
+    let version = parse_version(&e.event_version);
+    let (Some(payload), Ok(event_version)) = (payload, version) else {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} v{} is not stored in envelope form",
+            e.event_type, e.event_version
+        )));
+    };
+    let digest = Content {
+        event_id,
+        aggregate_type: A::TYPE,
+        aggregate_id: &e.aggregate_id,
+        sequence,
+        event_type: &e.event_type,
+        event_version,
+        occurred_at: recorded_at,
+        metadata,
+        payload,
+    }
+    .digest();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
                  event_version, payload, metadata, event_id, recorded_at, hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
                  sha256(coalesce((SELECT p.hash FROM events p
                                    WHERE p.aggregate_type = $1 AND p.aggregate_id = $2
                                      AND p.sequence = $3 - 1), $10) || $11))",
-        )
-        .bind(A::TYPE)
-        .bind(&e.aggregate_id)
-        .bind(sequence)
-        .bind(&e.event_type)
-        .bind(&e.event_version)
-        .bind(&e.payload)
-        .bind(&e.metadata)
-        .bind(event_id)
-        .bind(recorded_at)
-        .bind(&chain::GENESIS[..])
-        .bind(&digest[..])
-        .execute(conn)
-        .await?;
+    )
+    .bind(A::TYPE)
+    .bind(&e.aggregate_id)
+    .bind(sequence)
+    .bind(&e.event_type)
+    .bind(&e.event_version)
+    .bind(&e.payload)
+    .bind(&e.metadata)
+    .bind(event_id)
+    .bind(recorded_at)
+    .bind(&chain::GENESIS[..])
+    .bind(&digest[..])
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -250,3 +250,57 @@ async fn many_tasks_hammering_one_batch_never_take_more_than_it_holds() {
     let sequences: Vec<i64> = events.iter().map(|e| e.0).collect();
     assert_eq!(sequences, (1..=41).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_bulk_receipt_checks_every_batch_and_appends_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let (supplier, kg) = listed_product(&app, "acct-1", "NL-I-B1", "kg").await;
+    let (_, pieces) = listed_product(&app, "acct-2", "NL-I-B2", "piece").await;
+    let wh = warehouse(&app);
+    let before = app.db.event_count().await;
+    let (s, b) = app
+        .post(
+            "/v1/inventory/batches/bulk",
+            &wh,
+            json!({"batches": [batch_body(&kg, &supplier, json!(5)), batch_body(&pieces, &supplier, json!(3)),
+                               batch_body(&kg, &supplier, json!(2.0005))]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    let fields: Vec<&str> = b["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["batches[1].supplier_id", "batches[2].quantity"],
+        "{b}"
+    );
+    assert_eq!(app.db.event_count().await, before);
+    let batches: Vec<Value> = (1..=40)
+        .map(|q| batch_body(&kg, &supplier, json!(q)))
+        .collect();
+    let (s, b) = app
+        .post(
+            "/v1/inventory/batches/bulk",
+            &wh,
+            json!({"batches": batches}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["items"].as_array().map(Vec::len), Some(40));
+    assert_eq!(app.db.event_count().await, before + 40);
+    let too_many: Vec<Value> = (0..101)
+        .map(|_| batch_body(&kg, &supplier, json!(1)))
+        .collect();
+    let (s, _) = app
+        .post(
+            "/v1/inventory/batches/bulk",
+            &wh,
+            json!({"batches": too_many}),
+        )
+        .await;
+    assert!(s == 422 || s == 413, "{s}");
+}

@@ -227,3 +227,58 @@ async fn image_outcomes_are_recorded_only_by_the_image_worker() {
     let (s, b) = app.post(&path, &app.service("sagas"), body).await;
     assert_eq!(s, 404, "{b}");
 }
+
+#[tokio::test]
+async fn a_bulk_listing_is_all_or_nothing_and_names_the_bad_item() {
+    let app = TestApp::spawn().await;
+    let supplier = app.approved_supplier("acct-1", "NL-P-B1").await;
+    let owner = app.supplier("acct-1");
+    let path = format!("/v1/suppliers/{supplier}/products/bulk");
+    let before = app.db.event_count().await;
+    let mut bad = product_body("Broken");
+    bad["unit"] = json!("litre");
+    let (s, b) = app
+        .post(
+            &path,
+            &owner,
+            json!({"products": [product_body("A1"), bad, product_body("A3")]}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["fields"][0]["field"].clone()),
+        (422, json!("products[1].unit")),
+        "{b}"
+    );
+    let (s, b) = app.post(&path, &owner, json!({"products": []})).await;
+    assert_eq!(
+        (s, b["fields"][0]["field"].clone()),
+        (422, json!("products")),
+        "{b}"
+    );
+    let (s, b) = app
+        .post(
+            &path,
+            &app.supplier("acct-2"),
+            json!({"products": [product_body("A1")]}),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(app.db.event_count().await, before);
+
+    let items: Vec<serde_json::Value> = (0..30)
+        .map(|i| product_body(&format!("Apple {i}")))
+        .collect();
+    let (s, b) = app.post(&path, &owner, json!({"products": items})).await;
+    assert_eq!(s, 201, "{b}");
+    let ids = b["items"].as_array().expect("items");
+    assert_eq!(ids.len(), 30);
+    assert!(ids.iter().all(|i| i["version"] == 1));
+    let events = app.db.events_of(ids[7]["id"].as_str().expect("id")).await;
+    assert_eq!(events[0].2["ProductListed"]["name"], "Apple 7");
+    assert_eq!(app.db.event_count().await, before + 30);
+    // Every appended product is chained like a single append.
+    let report = platform::store::verify_chains(&app.db.pool, &Default::default(), |_| {})
+        .await
+        .expect("verify");
+    assert!(report.broken.is_empty(), "{:?}", report.broken);
+}

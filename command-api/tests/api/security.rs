@@ -72,6 +72,18 @@ fn write_routes(id: &str) -> Vec<(String, serde_json::Value)> {
         ),
         (format!("/v1/inventory/batches/{id}/expire"), json!({})),
         (
+            format!("/v1/suppliers/{id}/products/bulk"),
+            json!({"products": [crate::helpers::product_body("Apples")]}),
+        ),
+        (
+            "/v1/inventory/batches/bulk".to_owned(),
+            json!({"batches": []}),
+        ),
+        (
+            "/v1/inventory/stock-alerts".to_owned(),
+            json!({"product_id": id, "warehouse_id": id, "available": 1, "threshold": 2}),
+        ),
+        (
             format!("/v1/inventory/batches/{id}/expiring-soon"),
             json!({"horizon_hours": 48}),
         ),
