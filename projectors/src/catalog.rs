@@ -201,10 +201,20 @@ impl Projection for CatalogProjection {
         .collect();
         let mut changed: HashMap<(String, String), i64> = HashMap::new();
         let mut out = Vec::with_capacity(events.len());
+        // Listings and receipts (most of any catalog's events) are gathered and written with
+        // one statement per kind; anything else first flushes them, so order is kept.
+        let mut pending = Pending::default();
         for e in events {
             let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
             let version = versions.get(&key).copied().unwrap_or(0);
-            match apply_one(conn, schema, e, version).await {
+            let outcome = match pending.take(e, version) {
+                Some(outcome) => outcome,
+                None => {
+                    pending.flush(conn, schema).await?;
+                    apply_one(conn, schema, e, version).await
+                }
+            };
+            match outcome {
                 Ok(Applied::Changed) => {
                     versions.insert(key.clone(), e.sequence);
                     changed.insert(key, e.sequence);
@@ -215,6 +225,7 @@ impl Projection for CatalogProjection {
                 Err(ApplyError::Database(d)) => return Err(d),
             }
         }
+        pending.flush(conn, schema).await?;
         let rows: Vec<(String, String, i64)> =
             changed.into_iter().map(|((t, id), v)| (t, id, v)).collect();
         save_versions(conn, schema, &rows).await?;
@@ -580,4 +591,133 @@ fn zero() -> String {
 /// A wire struct as a jsonb value.
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Listings and receipts waiting to be written together.
+#[derive(Default)]
+struct Pending {
+    products: Vec<(
+        uuid::Uuid,
+        schemas::product::ListedV1,
+        i64,
+        chrono::DateTime<chrono::Utc>,
+    )>,
+    batches: Vec<(
+        uuid::Uuid,
+        schemas::inventory::BatchReceivedV1,
+        chrono::DateTime<chrono::Utc>,
+    )>,
+}
+
+impl Pending {
+    /// Takes `e` when it is a listing or a receipt in its place (the stream's next event);
+    /// `None` leaves it to be applied on its own.
+    fn take(&mut self, e: &Envelope, version: i64) -> Option<Result<Applied, ApplyError>> {
+        let creation = (e.aggregate_type == schemas::aggregate_types::PRODUCT
+            && e.event_type == schemas::product::LISTED)
+            || (e.aggregate_type == schemas::aggregate_types::INVENTORY_BATCH
+                && e.event_type == schemas::inventory::BATCH_RECEIVED);
+        if !creation || e.sequence != version + 1 {
+            return None;
+        }
+        let Ok(id) = uuid::Uuid::parse_str(&e.aggregate_id) else {
+            return None;
+        };
+        let poison = |err: schemas::EnvelopeError| Err(ApplyError::Poison(err.to_string()));
+        if e.aggregate_type == schemas::aggregate_types::PRODUCT {
+            match ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone()) {
+                Ok(ProductEvent::Listed(l)) => {
+                    self.products.push((id, l, e.sequence, e.occurred_at))
+                }
+                Ok(_) => return None,
+                Err(err) => return Some(poison(err)),
+            }
+        } else {
+            match InventoryEvent::decode(&e.event_type, e.event_version, e.payload.clone()) {
+                Ok(InventoryEvent::BatchReceived(r)) => self.batches.push((id, r, e.occurred_at)),
+                Ok(_) => return None,
+                Err(err) => return Some(poison(err)),
+            }
+        }
+        Some(Ok(Applied::Changed))
+    }
+
+    /// Writes what is gathered: products first (their availability counts batches already
+    /// stored), then batches (adding to their products' availability).
+    async fn flush(&mut self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        if !self.products.is_empty() {
+            let p = std::mem::take(&mut self.products);
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.products (id, supplier_id, owner, name, category, tags, unit,
+                     price_minor, currency, origin_country, nutrition, low_stock_threshold, status,
+                     search, version, created_at, updated_at, available)
+                 SELECT u.id, u.supplier_id, u.owner, u.name, u.category,
+                        ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.unit, u.price_minor,
+                        u.currency, u.origin, u.nutrition, u.threshold::numeric, 'active',
+                        to_tsvector('english', u.name || ' ' ||
+                            coalesce((SELECT string_agg(t, ' ') FROM jsonb_array_elements_text(u.tags) t), '')),
+                        u.version, u.at, u.at,
+                        coalesce((SELECT sum(b.on_hand - b.reserved) FROM {schema}.batches b
+                                   WHERE b.product_id = u.id AND b.status = 'active'), 0)
+                   FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[],
+                               $7::text[], $8::int8[], $9::text[], $10::text[], $11::jsonb[],
+                               $12::text[], $13::int8[], $14::timestamptz[])
+                     AS u(id, supplier_id, owner, name, category, tags, unit, price_minor, currency,
+                          origin, nutrition, threshold, version, at)
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(p.iter().map(|x| x.0).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.supplier_id).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.owner.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.name.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.category.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| json(&x.1.tags)).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.unit.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.price.amount_minor).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.price.currency.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.origin_country.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.nutrition.as_ref().map(json)).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.1.low_stock_threshold.clone()).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.2).collect::<Vec<_>>())
+            .bind(p.iter().map(|x| x.3).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.batches.is_empty() {
+            let b = std::mem::take(&mut self.batches);
+            sqlx::query(&format!(
+                "WITH inserted AS (
+                    INSERT INTO {schema}.batches (id, product_id, supplier_id, warehouse_id, received,
+                        on_hand, reserved, received_at, expires_at, cold_chain, price_minor, currency,
+                        status, updated_at)
+                    SELECT u.id, u.product_id, u.supplier_id, u.warehouse_id, u.q::numeric,
+                           u.q::numeric, 0, u.received_at, u.expires_at, u.cold_chain, u.price_minor,
+                           u.currency, 'active', u.at
+                      FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                                  $6::timestamptz[], $7::timestamptz[], $8::bool[], $9::int8[],
+                                  $10::text[], $11::timestamptz[])
+                        AS u(id, product_id, supplier_id, warehouse_id, q, received_at, expires_at,
+                             cold_chain, price_minor, currency, at)
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING product_id, on_hand)
+                 UPDATE {schema}.products p SET available = p.available + s.q
+                   FROM (SELECT product_id, sum(on_hand) AS q FROM inserted GROUP BY product_id) s
+                  WHERE p.id = s.product_id"
+            ))
+            .bind(b.iter().map(|x| x.0).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.product_id).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.supplier_id).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.warehouse_id).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.quantity.clone()).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.received_at).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.expires_at).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.cold_chain).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.procurement_price.amount_minor).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.1.procurement_price.currency.clone()).collect::<Vec<_>>())
+            .bind(b.iter().map(|x| x.2).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }

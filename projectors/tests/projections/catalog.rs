@@ -229,3 +229,88 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
     let _ = Actor::Person(Role::Admin);
     s.stop.cancel();
 }
+
+fn event(aggregate_type: &str, id: &str, seq: i64, event_type: &str, payload: Value) -> Value {
+    json!({
+        "event_id": uuid::Uuid::now_v7(), "aggregate_type": aggregate_type, "aggregate_id": id,
+        "sequence": seq, "global_position": seq, "event_type": event_type, "event_version": 1,
+        "occurred_at": "2026-11-21T10:00:00Z", "metadata": {"actor_sub": "wh-1"}, "payload": payload,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_is_counted_once_whatever_the_order_and_redelivery() {
+    let pool = crate::database().await;
+    let stream = crate::Stream::new().await;
+    let product = uuid::Uuid::now_v7().to_string();
+    let supplier = uuid::Uuid::now_v7().to_string();
+    let warehouse = uuid::Uuid::now_v7().to_string();
+    let batch = |n: i64| uuid::Uuid::from_u128(u128::try_from(n).unwrap_or(0) + 7).to_string();
+    let received = |n: i64, q: &str| {
+        event(
+            "InventoryBatch",
+            &batch(n),
+            1,
+            "BatchReceived",
+            json!({
+        "batch_id": batch(n), "product_id": product, "supplier_id": supplier, "warehouse_id": warehouse,
+        "quantity": q, "received_at": "2026-11-20T06:00:00Z", "expires_at": "2030-01-01T00:00:00Z",
+        "cold_chain": false, "procurement_price": {"amount_minor": 100, "currency": "EUR"}}),
+        )
+    };
+    let listed = event(
+        "Product",
+        &product,
+        1,
+        "ProductListed",
+        json!({
+        "product_id": product, "supplier_id": supplier, "owner": "acct-1", "name": "Quince", "category": "fruit",
+        "tags": ["local"], "unit": "kg", "price": {"amount_minor": 399, "currency": "EUR"}, "origin_country": "NL",
+        "nutrition": null, "low_stock_threshold": "10"}),
+    );
+    let reserved = event(
+        "InventoryBatch",
+        &batch(1),
+        2,
+        "StockReserved",
+        json!({"order_id": uuid::Uuid::now_v7(), "quantity": "2.5"}),
+    );
+    // Stock arrives (another topic) before the listing; then everything is delivered again.
+    let all = vec![
+        received(1, "10"),
+        received(2, "4.25"),
+        reserved,
+        listed,
+        received(3, "1"),
+    ];
+    for e in all.iter().chain(all.iter()) {
+        stream.send_to_its_topic(e).await;
+    }
+    let runner = crate::runner_for(
+        std::sync::Arc::new(projectors::catalog::CatalogProjection),
+        &pool,
+        &stream,
+        "read",
+    );
+    let (stop, handle) = crate::start(runner);
+    crate::until_count(
+        &pool,
+        "SELECT coalesce(sum(next_offset), 0)::bigint FROM read_catalog_g1.projection_offsets",
+        10,
+    )
+    .await;
+    let (available, batches): (String, i64) = sqlx::query_as(
+        "SELECT trim_scale(available)::text, (SELECT count(*) FROM read.batches) FROM read.products",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("product");
+    assert_eq!((available.as_str(), batches), ("12.75", 3));
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM read_catalog_g1.dead_events")
+        .fetch_one(&pool)
+        .await
+        .expect("dead");
+    assert_eq!(dead, 0);
+    stop.cancel();
+    handle.await.expect("stopped");
+}

@@ -81,6 +81,23 @@ impl Stream {
             .expect("delivered");
     }
 
+    /// Publishes `e` to the topic of its aggregate type.
+    async fn send_to_its_topic(&self, e: &serde_json::Value) {
+        let spec = schemas::topics::for_aggregate(e["aggregate_type"].as_str().expect("type"))
+            .expect("a topic");
+        let topic = schemas::topics::prefixed(&self.prefix, spec.name);
+        let value = serde_json::to_vec(e).expect("json");
+        self.producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(e["aggregate_id"].as_str().expect("id"))
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+    }
+
     async fn send(&self, e: &serde_json::Value) {
         self.send_raw(
             e["aggregate_id"].as_str().expect("id"),
