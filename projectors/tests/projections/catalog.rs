@@ -276,7 +276,7 @@ async fn stock_is_counted_once_whatever_the_order_and_redelivery() {
         json!({"order_id": uuid::Uuid::now_v7(), "quantity": "2.5"}),
     );
     // Stock arrives (another topic) before the listing; then everything is delivered again.
-    let all = vec![
+    let all = [
         received(1, "10"),
         received(2, "4.25"),
         reserved,
