@@ -143,6 +143,14 @@ pub async fn rebuild(
         .map_err(|e| RebuildError::Replay(e.to_string()))?
         .map_err(|e| RebuildError::Replay(e.to_string()))?;
 
+    // Fresh tables have no planner statistics yet: gather them before readers arrive, or the
+    // first queries plan as if the tables were empty.
+    for view in projection.views() {
+        sqlx::query(&format!("ANALYZE {physical}.{view}"))
+            .execute(pool)
+            .await?;
+    }
+
     // The swap: readers and the live projector move together.
     let mut tx = pool.begin().await?;
     let current: i32 = sqlx::query_scalar(&format!(
