@@ -189,6 +189,58 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
         403
     );
 
+    // An image: 202 at once, processed by the worker (from Kafka), visible at its status URL
+    // and on the product.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .write_to(&mut png, image::ImageFormat::Png)
+    .expect("png");
+    let upload = reqwest::Client::new()
+        .post(format!("{}/v1/products/{}/images", s.commands, ids[0]))
+        .bearer_auth(&owner)
+        .header("content-type", "image/png")
+        .body(png.into_inner())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(upload.status().as_u16(), 202);
+    let accepted: Value = upload.json().await.expect("json");
+    let worker = sagas::image_worker::ImageWorker::new(
+        &crate::brokers(),
+        &s.topic_prefix,
+        &format!("images-{}", uuid::Uuid::new_v4()),
+        std::sync::Arc::new(sagas::images::LocalDirStore::new(
+            std::env::temp_dir().join("freshline-blobs-e2e"),
+        )),
+        sagas::commands::CommandClient::new(
+            &s.commands,
+            sagas::commands::TokenSource::Fixed(s.service_token("sagas")),
+        )
+        .expect("client"),
+    )
+    .expect("worker");
+    let stop_worker = s.stop.clone();
+    tokio::spawn(async move { worker.run(stop_worker).await.expect("worker") });
+    let status_url = accepted["status_url"]
+        .as_str()
+        .expect("status url")
+        .to_owned();
+    let image = eventually(&s, &status_url, &customer, |b| b["status"] == "ready").await;
+    assert_eq!(
+        (
+            image["medium"]["width"].clone(),
+            image["thumbnail"]["height"].clone()
+        ),
+        (json!(640), json!(120))
+    );
+    let view = eventually(&s, &format!("/v1/products/{}", ids[0]), &customer, |b| {
+        b["images"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    assert_eq!(view["images"][0]["status"], "ready");
+
     // The supplier is suspended: its products stay listed but are not orderable.
     s.post(
         &format!("/v1/suppliers/{supplier}/suspend"),

@@ -26,6 +26,7 @@ pub(crate) struct Stack {
     client: reqwest::Client,
     pub(crate) stop: CancellationToken,
     pub(crate) pool: sqlx::PgPool,
+    pub(crate) topic_prefix: String,
     pub(crate) evidence: Arc<platform::evidence::EvidenceSigner>,
 }
 
@@ -114,6 +115,7 @@ impl Stack {
             stop,
             pool,
             evidence,
+            topic_prefix: stream.prefix.clone(),
         }
     }
 
