@@ -51,39 +51,26 @@ impl InventoryService {
 
 /// Maps an inventory command failure to its problem.
 pub fn inventory_problem(e: AggregateError<InventoryError>) -> ApiError {
-    match e {
-        AggregateError::UserError(e) => {
-            let code = e.code();
-            match &e {
-                InventoryError::NotFound => ApiError::not_found("no batch with this id"),
-                InventoryError::ExpiryNotAfterReceipt { .. } => {
-                    ApiError::validation(vec![FieldError::new("expires_at", e.to_string())])
-                }
-                InventoryError::ValueTooLarge => {
-                    ApiError::validation(vec![FieldError::new("quantity", e.to_string())])
-                }
-                InventoryError::InsufficientStock {
-                    available,
-                    requested,
-                } => ApiError::conflict(code, e.to_string())
-                    .with("available", available.to_string())
-                    .with("requested", requested.to_string()),
-                InventoryError::NoReservation { .. } => ApiError::not_found(e.to_string()),
-                _ => ApiError::conflict(code, e.to_string()),
+    crate::response::command_problem(e, "inventory", |e| {
+        let code = e.code();
+        match &e {
+            InventoryError::NotFound => ApiError::not_found("no batch with this id"),
+            InventoryError::ExpiryNotAfterReceipt { .. } => {
+                ApiError::validation(vec![FieldError::new("expires_at", e.to_string())])
             }
+            InventoryError::ValueTooLarge => {
+                ApiError::validation(vec![FieldError::new("quantity", e.to_string())])
+            }
+            InventoryError::InsufficientStock {
+                available,
+                requested,
+            } => ApiError::conflict(code, e.to_string())
+                .with("available", available.to_string())
+                .with("requested", requested.to_string()),
+            InventoryError::NoReservation { .. } => ApiError::not_found(e.to_string()),
+            _ => ApiError::conflict(code, e.to_string()),
         }
-        AggregateError::AggregateConflict => ApiError::conflict(
-            "concurrent_modification",
-            "the batch was changed concurrently; retry",
-        ),
-        AggregateError::DatabaseConnectionError(e) => {
-            tracing::warn!(error = %e, "event store unreachable");
-            ApiError::unavailable("the event store is unreachable")
-        }
-        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
-            ApiError::internal("inventory command", e.as_ref())
-        }
-    }
+    })
 }
 
 /// `POST /v1/inventory/batches`.
@@ -578,16 +565,10 @@ pub async fn assess(
         .alerts
         .execute(&id.to_string(), "assess", cmd, ctx.metadata(None))
         .await
-        .map_err(|e| match e {
-            AggregateError::AggregateConflict => ApiError::conflict(
-                "concurrent_modification",
-                "the alert was assessed concurrently; retry",
-            ),
-            AggregateError::DatabaseConnectionError(e) => {
-                tracing::warn!(error = %e, "event store unreachable");
-                ApiError::unavailable("the event store is unreachable")
-            }
-            other => ApiError::internal("stock alert", &other),
+        .map_err(|e| {
+            crate::response::command_problem(e, "stock alert", |never| {
+                ApiError::internal("stock alert", &never)
+            })
         })?;
     Ok(Accepted::changed(
         id,

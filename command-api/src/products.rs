@@ -64,45 +64,27 @@ impl ProductService {
 
 /// Maps a product command failure to its problem.
 pub fn product_problem(e: AggregateError<ProductError>) -> ApiError {
-    match e {
-        AggregateError::UserError(e) => {
-            let code = e.code();
-            match e {
-                ProductError::NotFound => ApiError::not_found("no product with this id"),
-                ProductError::ImageNotFound { .. } => ApiError::not_found(e.to_string()),
-                ProductError::NotOwner | ProductError::NotPermitted { .. } => {
-                    ApiError::new(StatusCode::FORBIDDEN, code, "Not permitted", e.to_string())
-                }
-                ProductError::SupplierNotActive { status } => {
-                    ApiError::conflict("supplier_not_active", e.to_string())
-                        .with("supplier_status", status.as_str())
-                }
-                ProductError::ThresholdNotInUnit { .. } => {
-                    ApiError::validation(vec![FieldError::new(
-                        "low_stock_threshold",
-                        e.to_string(),
-                    )])
-                }
-                ProductError::AlreadyListed
-                | ProductError::Discontinued { .. }
-                | ProductError::ImageIdInUse { .. }
-                | ProductError::ImageAlreadyFinished { .. } => {
-                    ApiError::conflict(code, e.to_string())
-                }
+    crate::response::command_problem(e, "product", |e| {
+        let code = e.code();
+        match e {
+            ProductError::NotFound => ApiError::not_found("no product with this id"),
+            ProductError::ImageNotFound { .. } => ApiError::not_found(e.to_string()),
+            ProductError::NotOwner | ProductError::NotPermitted { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, code, "Not permitted", e.to_string())
             }
+            ProductError::SupplierNotActive { status } => {
+                ApiError::conflict("supplier_not_active", e.to_string())
+                    .with("supplier_status", status.as_str())
+            }
+            ProductError::ThresholdNotInUnit { .. } => {
+                ApiError::validation(vec![FieldError::new("low_stock_threshold", e.to_string())])
+            }
+            ProductError::AlreadyListed
+            | ProductError::Discontinued { .. }
+            | ProductError::ImageIdInUse { .. }
+            | ProductError::ImageAlreadyFinished { .. } => ApiError::conflict(code, e.to_string()),
         }
-        AggregateError::AggregateConflict => ApiError::conflict(
-            "concurrent_modification",
-            "the product was changed concurrently; read it again and retry",
-        ),
-        AggregateError::DatabaseConnectionError(e) => {
-            tracing::warn!(error = %e, "event store unreachable");
-            ApiError::unavailable("the event store is unreachable")
-        }
-        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
-            ApiError::internal("product command", e.as_ref())
-        }
-    }
+    })
 }
 
 // --- request bodies ---------------------------------------------------------------------

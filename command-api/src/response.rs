@@ -54,3 +54,28 @@ impl IntoResponse for Accepted {
             .into_response()
     }
 }
+
+/// The problem for a failed command: `rejection` maps the aggregate's own refusals; a
+/// conflict, an unreachable store and anything unexpected read the same for every aggregate.
+pub fn command_problem<E: std::error::Error>(
+    e: cqrs_es::AggregateError<E>,
+    what: &str,
+    rejection: impl FnOnce(E) -> platform::http::ApiError,
+) -> platform::http::ApiError {
+    use cqrs_es::AggregateError as A;
+    use platform::http::ApiError;
+    match e {
+        A::UserError(e) => rejection(e),
+        A::AggregateConflict => ApiError::conflict(
+            "concurrent_modification",
+            format!("the {what} was changed concurrently; read it again and retry"),
+        ),
+        A::DatabaseConnectionError(e) => {
+            tracing::warn!(error = %e, "event store unreachable");
+            ApiError::unavailable("the event store is unreachable")
+        }
+        A::DeserializationError(e) | A::UnexpectedError(e) => {
+            ApiError::internal(&format!("{what} command"), e.as_ref())
+        }
+    }
+}

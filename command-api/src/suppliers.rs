@@ -71,52 +71,39 @@ impl SupplierService {
 
 /// Maps a supplier command failure to its problem.
 pub fn supplier_problem(e: AggregateError<SupplierError>) -> ApiError {
-    match e {
-        AggregateError::UserError(e) => match e {
-            SupplierError::NotFound => ApiError::not_found("no supplier with this id"),
-            SupplierError::AlreadyRegistered => ApiError::conflict("already_exists", e.to_string()),
-            SupplierError::InvalidTransition { current, .. } => {
-                ApiError::conflict("invalid_transition", e.to_string())
-                    .with("current_status", current.as_str())
-            }
-            SupplierError::VerificationIncomplete { ref missing } => {
-                let missing: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
-                ApiError::conflict("verification_incomplete", e.to_string())
-                    .with("missing_documents", missing)
-            }
-            SupplierError::DuplicateRegistration => {
-                ApiError::conflict("duplicate_registration", e.to_string())
-            }
-            SupplierError::CredentialsBlocked => {
-                ApiError::conflict("credentials_blocked", e.to_string())
-            }
-            SupplierError::NotOwner => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not_owner",
-                "Not your supplier",
-                e.to_string(),
-            ),
-            SupplierError::DocumentExpired { .. } => {
-                ApiError::validation(vec![FieldError::new("expires_on", e.to_string())])
-            }
-            SupplierError::FactsUnavailable(ref source) => {
-                tracing::warn!(error = %source, "registration registry unavailable");
-                ApiError::unavailable("the registration registry is unavailable")
-            }
-            SupplierError::RegistrationNotReserved => ApiError::internal("supplier command", &e),
-        },
-        AggregateError::AggregateConflict => ApiError::conflict(
-            "concurrent_modification",
-            "the supplier was changed concurrently; read it again and retry",
+    crate::response::command_problem(e, "supplier", |e| match e {
+        SupplierError::NotFound => ApiError::not_found("no supplier with this id"),
+        SupplierError::AlreadyRegistered => ApiError::conflict("already_exists", e.to_string()),
+        SupplierError::InvalidTransition { current, .. } => {
+            ApiError::conflict("invalid_transition", e.to_string())
+                .with("current_status", current.as_str())
+        }
+        SupplierError::VerificationIncomplete { ref missing } => {
+            let missing: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
+            ApiError::conflict("verification_incomplete", e.to_string())
+                .with("missing_documents", missing)
+        }
+        SupplierError::DuplicateRegistration => {
+            ApiError::conflict("duplicate_registration", e.to_string())
+        }
+        SupplierError::CredentialsBlocked => {
+            ApiError::conflict("credentials_blocked", e.to_string())
+        }
+        SupplierError::NotOwner => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_owner",
+            "Not your supplier",
+            e.to_string(),
         ),
-        AggregateError::DatabaseConnectionError(e) => {
-            tracing::warn!(error = %e, "event store unreachable");
-            ApiError::unavailable("the event store is unreachable")
+        SupplierError::DocumentExpired { .. } => {
+            ApiError::validation(vec![FieldError::new("expires_on", e.to_string())])
         }
-        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
-            ApiError::internal("supplier command", e.as_ref())
+        SupplierError::FactsUnavailable(ref source) => {
+            tracing::warn!(error = %source, "registration registry unavailable");
+            ApiError::unavailable("the registration registry is unavailable")
         }
-    }
+        SupplierError::RegistrationNotReserved => ApiError::internal("supplier command", &e),
+    })
 }
 
 // --- request bodies ---------------------------------------------------------------------

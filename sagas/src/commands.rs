@@ -150,3 +150,32 @@ impl Backoff {
         Duration::from_millis(ms)
     }
 }
+
+/// The command client of a saga binary, from its settings: `FRESHLINE_COMMAND_API_URL`, and
+/// `FRESHLINE_SERVICE_TOKEN` or else a `sagas` service token minted with the key at
+/// `FRESHLINE_SIGNING_KEY` (local development).
+///
+/// # Errors
+/// When neither a token nor a readable signing key is given.
+pub fn client_from_settings() -> anyhow::Result<CommandClient> {
+    use anyhow::Context;
+    use platform::config::{self, defaults};
+    let token = match config::string("FRESHLINE_SERVICE_TOKEN", "") {
+        t if !t.is_empty() => TokenSource::Fixed(t),
+        _ => {
+            let key = config::string("FRESHLINE_SIGNING_KEY", defaults::SIGNING_KEY_PATH);
+            let pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {key} (or set FRESHLINE_SERVICE_TOKEN)"))?;
+            let kid = std::fs::read_to_string(std::path::Path::new(&key).with_extension("kid"))?;
+            TokenSource::Minted {
+                signer: Signer::from_pem(kid.trim(), &pem)?,
+                issuer: config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER),
+                current: Mutex::new(None),
+            }
+        }
+    };
+    Ok(CommandClient::new(
+        &config::string("FRESHLINE_COMMAND_API_URL", "http://127.0.0.1:8080"),
+        token,
+    )?)
+}
