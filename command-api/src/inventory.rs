@@ -332,35 +332,14 @@ pub async fn receive_bulk(
         }
     }
     let items = f.finish(Some(items))?;
-    let ids: Vec<Uuid> = items
-        .iter()
-        .filter_map(|(id, _)| Uuid::parse_str(id).ok())
-        .collect();
-    let done = app
-        .inventory
-        .bus
-        .create_many("receive", items, ctx.metadata(None))
-        .await
-        .map_err(|(index, e)| {
-            let problem = inventory_problem(e);
-            match index {
-                Some(i) => problem.with("index", i),
-                None => problem,
-            }
-        })?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Json(crate::products::BulkCreated {
-            items: ids
-                .into_iter()
-                .zip(done)
-                .map(|(id, c)| crate::response::CommandAccepted {
-                    id,
-                    version: c.version,
-                })
-                .collect(),
-        }),
-    ))
+    crate::response::create_many(
+        &app.inventory.bus,
+        "receive",
+        items,
+        &ctx,
+        inventory_problem,
+    )
+    .await
 }
 
 /// Reserve stock of a batch for an order; never below zero available; the same reservation

@@ -604,33 +604,5 @@ pub async fn list_bulk(
             (id.to_string(), l.command(&ctx, id, supplier.clone()))
         })
         .collect();
-    let ids: Vec<Uuid> = items
-        .iter()
-        .filter_map(|(id, _)| Uuid::parse_str(id).ok())
-        .collect();
-    let done = app
-        .products
-        .bus
-        .create_many("list", items, ctx.metadata(None))
-        .await
-        .map_err(|(index, e)| {
-            let problem = product_problem(e);
-            match index {
-                Some(i) => problem.with("index", i),
-                None => problem,
-            }
-        })?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(BulkCreated {
-            items: ids
-                .into_iter()
-                .zip(done)
-                .map(|(id, c)| crate::response::CommandAccepted {
-                    id,
-                    version: c.version,
-                })
-                .collect(),
-        }),
-    ))
+    crate::response::create_many(&app.products.bus, "list", items, &ctx, product_problem).await
 }

@@ -79,3 +79,42 @@ pub fn command_problem<E: std::error::Error>(
         }
     }
 }
+
+/// Runs a bulk creation and answers `201` with the new ids in request order; a refused item's
+/// problem names its `index`.
+pub async fn create_many<A>(
+    bus: &crate::bus::CommandBus<A>,
+    name: &'static str,
+    items: Vec<(String, A::Command)>,
+    ctx: &crate::context::CommandContext,
+    problem: fn(cqrs_es::AggregateError<A::Error>) -> platform::http::ApiError,
+) -> Result<(StatusCode, axum::Json<crate::products::BulkCreated>), platform::http::ApiError>
+where
+    A: cqrs_es::Aggregate,
+    A::Command: Clone,
+{
+    let ids: Vec<Uuid> = items
+        .iter()
+        .filter_map(|(id, _)| Uuid::parse_str(id).ok())
+        .collect();
+    let done = bus
+        .create_many(name, items, ctx.metadata(None))
+        .await
+        .map_err(|(index, e)| match index {
+            Some(i) => problem(e).with("index", i),
+            None => problem(e),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(crate::products::BulkCreated {
+            items: ids
+                .into_iter()
+                .zip(done)
+                .map(|(id, c)| CommandAccepted {
+                    id,
+                    version: c.version,
+                })
+                .collect(),
+        }),
+    ))
+}
