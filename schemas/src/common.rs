@@ -22,6 +22,33 @@ pub struct MoneyV1 {
     pub currency: String,
 }
 
+/// A point on Earth in integer microdegrees (`52370216` is 52.370216°): exact, and no JSON
+/// float on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GeoPointV1 {
+    /// Latitude in millionths of a degree, -90000000 to 90000000.
+    #[schemars(range(min = -90_000_000, max = 90_000_000))]
+    pub lat_e6: i32,
+    /// Longitude in millionths of a degree, -180000000 to 180000000.
+    #[schemars(range(min = -180_000_000, max = 180_000_000))]
+    pub lon_e6: i32,
+}
+
+/// A delivery address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AddressV1 {
+    /// Street and number.
+    pub line1: String,
+    /// City.
+    pub city: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166 alpha-2 country code.
+    pub country: String,
+    /// Where it is, when known (riders' ETAs are computed to it).
+    pub location: Option<GeoPointV1>,
+}
+
 /// True when `s` has the shape of [`DECIMAL_PATTERN`].
 pub fn is_wire_decimal(s: &str) -> bool {
     let (int, frac) = match s.split_once('.') {

@@ -9,11 +9,17 @@
 pub mod chain;
 pub mod common;
 pub mod compat;
+pub mod delivery;
 pub mod envelope;
 pub mod inventory;
+pub mod order;
+pub mod payment;
 pub mod product;
+pub mod rider;
+pub mod slot;
 pub mod supplier;
 pub mod topics;
+mod wire;
 
 pub use envelope::{Envelope, EnvelopeError};
 
@@ -28,7 +34,12 @@ pub fn json_schema_files() -> Vec<(String, serde_json::Value)> {
     let events = supplier::json_schemas()
         .into_iter()
         .chain(product::json_schemas())
-        .chain(inventory::json_schemas());
+        .chain(inventory::json_schemas())
+        .chain(order::json_schemas())
+        .chain(payment::json_schemas())
+        .chain(delivery::json_schemas())
+        .chain(slot::json_schemas())
+        .chain(rider::json_schemas());
     for (event_type, version, mut schema) in events {
         if let Some(obj) = schema.as_object_mut() {
             obj.insert("title".into(), event_type.into());
@@ -60,6 +71,16 @@ pub mod aggregate_types {
     pub const INVENTORY_BATCH: &str = "InventoryBatch";
     /// Stock alerts, one stream per product and warehouse.
     pub const STOCK_ALERT: &str = "StockAlert";
+    /// Customer orders.
+    pub const ORDER: &str = "Order";
+    /// Payments, one per order.
+    pub const PAYMENT: &str = "Payment";
+    /// Deliveries, one per order.
+    pub const DELIVERY: &str = "Delivery";
+    /// Delivery slots (a window, a zone, a capacity).
+    pub const DELIVERY_SLOT: &str = "DeliverySlot";
+    /// Riders.
+    pub const RIDER: &str = "Rider";
 }
 
 /// Keys of the event metadata object (all values are strings).

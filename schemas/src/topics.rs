@@ -10,6 +10,16 @@ pub const PRODUCT: &str = "freshline.product.v1";
 pub const INVENTORY: &str = "freshline.inventory.v1";
 /// The stock alert stream (`LowStock`, `StockRecovered`).
 pub const STOCK_ALERT: &str = "freshline.stock-alert.v1";
+/// The order event stream.
+pub const ORDER: &str = "freshline.order.v1";
+/// The payment event stream.
+pub const PAYMENT: &str = "freshline.payment.v1";
+/// The delivery event stream.
+pub const DELIVERY: &str = "freshline.delivery.v1";
+/// The delivery slot event stream.
+pub const DELIVERY_SLOT: &str = "freshline.delivery-slot.v1";
+/// The rider event stream.
+pub const RIDER: &str = "freshline.rider.v1";
 
 /// A topic and what it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +52,31 @@ pub const ALL: &[TopicSpec] = &[
     TopicSpec {
         name: STOCK_ALERT,
         aggregate_type: aggregate_types::STOCK_ALERT,
+        partitions: 3,
+    },
+    TopicSpec {
+        name: ORDER,
+        aggregate_type: aggregate_types::ORDER,
+        partitions: 6,
+    },
+    TopicSpec {
+        name: PAYMENT,
+        aggregate_type: aggregate_types::PAYMENT,
+        partitions: 6,
+    },
+    TopicSpec {
+        name: DELIVERY,
+        aggregate_type: aggregate_types::DELIVERY,
+        partitions: 6,
+    },
+    TopicSpec {
+        name: DELIVERY_SLOT,
+        aggregate_type: aggregate_types::DELIVERY_SLOT,
+        partitions: 3,
+    },
+    TopicSpec {
+        name: RIDER,
+        aggregate_type: aggregate_types::RIDER,
         partitions: 3,
     },
 ];

@@ -62,11 +62,21 @@ fn published() -> Vec<(&'static str, u32, Decoder)> {
     let product: Decoder = |t, v, p| via(schemas::product::ProductEvent::decode(t, v, p));
     let inventory: Decoder = |t, v, p| via(schemas::inventory::InventoryEvent::decode(t, v, p));
     let alert: Decoder = |t, v, p| via(schemas::inventory::StockAlertEvent::decode(t, v, p));
+    let order: Decoder = |t, v, p| via(schemas::order::OrderEvent::decode(t, v, p));
+    let payment: Decoder = |t, v, p| via(schemas::payment::PaymentEvent::decode(t, v, p));
+    let delivery: Decoder = |t, v, p| via(schemas::delivery::DeliveryEvent::decode(t, v, p));
+    let slot: Decoder = |t, v, p| via(schemas::slot::SlotEvent::decode(t, v, p));
+    let rider: Decoder = |t, v, p| via(schemas::rider::RiderEvent::decode(t, v, p));
     for (types, decoder) in [
         (schemas::supplier::EVENT_TYPES, supplier),
         (schemas::product::EVENT_TYPES, product),
         (schemas::inventory::EVENT_TYPES, inventory),
         (schemas::inventory::ALERT_EVENT_TYPES, alert),
+        (schemas::order::EVENT_TYPES, order),
+        (schemas::payment::EVENT_TYPES, payment),
+        (schemas::delivery::EVENT_TYPES, delivery),
+        (schemas::slot::EVENT_TYPES, slot),
+        (schemas::rider::EVENT_TYPES, rider),
     ] {
         all.extend(types.iter().map(|(t, v)| (*t, *v, decoder)));
     }
