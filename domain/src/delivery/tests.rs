@@ -78,7 +78,7 @@ fn a_slot_takes_no_more_orders_than_its_capacity_and_a_rebooking_is_free() {
 
 fn rider(cold: bool, available: bool) -> Rider {
     let mut r = Rider::default();
-    let mut apply = |r: &mut Rider, c| {
+    let apply = |r: &mut Rider, c| {
         for e in r.decide(c).expect("ok") {
             r.evolve(e);
         }
