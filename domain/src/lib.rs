@@ -12,7 +12,11 @@
 //! pure functions; the framework's own IO (the event store) lives in the services.
 
 pub mod catalog_values;
+pub mod delivery;
+pub mod fulfilment_values;
 pub mod inventory;
+pub mod order;
+pub mod payment;
 pub mod product;
 pub mod supplier;
 pub mod values;

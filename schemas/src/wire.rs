@@ -48,6 +48,9 @@ macro_rules! wire_events {
         }
 
         $(#[$meta])*
+        // A wire value lives only while it is encoded or decoded; boxing the big payloads
+        // would only add allocations.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub enum $enum {
             $(
