@@ -5,6 +5,8 @@
 //! - [`images`] turns uploaded product images into stored thumbnail and medium renditions;
 //!   [`image_worker`] (binary `image-worker`) runs it for every upload, from Kafka;
 //! - [`commands`] is how sagas act: command-api over HTTP with deterministic idempotency keys.
+//! - [`payments`] is the payment gateway port, its HTTP adapter, and the simulated card gateway
+//!   (binary `card-gateway`) that local runs and tests pay through.
 //!
 //! - [`scheduler`] (binary `scheduler`) expires batches, raises expiring-soon and low-stock
 //!   alerts.
@@ -14,4 +16,5 @@
 pub mod commands;
 pub mod image_worker;
 pub mod images;
+pub mod payments;
 pub mod scheduler;
