@@ -173,6 +173,8 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
         "payment" => &[ORDERS_READ],
         "notifier" => &[SUPPLIERS_READ, ORDERS_READ],
         "ops" => &[SUPPLIERS_APPROVE, SUPPLIERS_READ],
+        // A warehouse management system: packs paid orders.
+        "warehouse" => &[ORDERS_FULFIL, ORDERS_READ],
         // Carries orders through stock, payment and delivery, and runs the image worker and
         // the scheduler.
         "sagas" => &[

@@ -14,6 +14,7 @@
 //! Still to come: the fulfilment saga.
 
 pub mod commands;
+pub mod fulfilment;
 pub mod image_worker;
 pub mod images;
 pub mod payments;
