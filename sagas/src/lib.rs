@@ -19,3 +19,4 @@ pub mod image_worker;
 pub mod images;
 pub mod payments;
 pub mod scheduler;
+pub mod simulator;

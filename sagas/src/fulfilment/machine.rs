@@ -625,3 +625,194 @@ impl Saga {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed(method: &str) -> Saga {
+        let mut p: schemas::order::OrderPlacedV1 = serde_json::from_str(include_str!(
+            "../../../schemas/fixtures/OrderPlaced.v1.json"
+        ))
+        .expect("fixture");
+        p.payment.method = method.to_owned();
+        Saga::start(Uuid::from_u128(1), &p, Utc::now())
+    }
+
+    fn reserve_all(s: &mut Saga) {
+        for l in s.lines.clone() {
+            s.reservations.push(Reservation {
+                batch_id: Uuid::from_u128(l.product_id.as_u128() + 100),
+                product_id: l.product_id,
+                quantity: l.quantity,
+                cold_chain: false,
+                round: 0,
+                status: ReservationStatus::Reserved,
+            });
+        }
+    }
+
+    #[test]
+    fn a_card_order_goes_reserve_pay_book_ride_then_waits_for_the_warehouse() {
+        let mut s = placed("card");
+        assert_eq!(s.next_step(), Next::Run(Step::Allocate));
+        reserve_all(&mut s);
+        assert_eq!(s.next_step(), Next::Run(Step::InitiatePayment));
+        s.payment_initiated = true;
+        assert_eq!(s.next_step(), Next::Run(Step::Authorize));
+        s.authorization_ref = Some("auth".into());
+        assert_eq!(s.next_step(), Next::Run(Step::Capture));
+        s.capture_ref = Some("cap".into());
+        assert_eq!(s.next_step(), Next::Run(Step::MarkPaid));
+        s.order_paid = true;
+        assert_eq!(s.next_step(), Next::Run(Step::BookSlot));
+        s.slot_booked = true;
+        assert_eq!(s.next_step(), Next::Run(Step::ScheduleDelivery));
+        s.delivery_id = Some(Uuid::from_u128(9));
+        assert_eq!(s.next_step(), Next::Run(Step::AssignRider));
+        s.rider = Some((Uuid::from_u128(7), 120, false));
+        assert_eq!(s.next_step(), Next::Run(Step::RecordRider));
+        s.rider = Some((Uuid::from_u128(7), 120, true));
+        assert_eq!(s.next_step(), Next::Wait);
+        // Events may come in any order: delivered before packed still waits for packing.
+        s.on_event(SagaEvent::PickedUp);
+        s.on_event(SagaEvent::Delivered);
+        assert_eq!(s.next_step(), Next::Wait);
+        s.on_event(SagaEvent::Packed);
+        assert!(matches!(s.next_step(), Next::Run(Step::Commit { .. })));
+        for r in &mut s.reservations {
+            r.status = ReservationStatus::Committed;
+        }
+        assert_eq!(s.next_step(), Next::Run(Step::Ship));
+        s.shipped = true;
+        assert_eq!(s.next_step(), Next::Run(Step::DeliverOrder));
+        s.order_delivered = true;
+        assert_eq!(s.next_step(), Next::Run(Step::ReleaseRider));
+        s.rider_released = true;
+        assert_eq!(s.next_step(), Next::Done(Outcome::Delivered));
+    }
+
+    #[test]
+    fn cash_on_delivery_is_captured_after_the_handover() {
+        let mut s = placed("cash_on_delivery");
+        reserve_all(&mut s);
+        s.payment_initiated = true;
+        assert_eq!(s.next_step(), Next::Run(Step::MarkPaid));
+        s.order_paid = true;
+        s.slot_booked = true;
+        s.delivery_id = Some(Uuid::from_u128(9));
+        s.rider = Some((Uuid::from_u128(7), 1, true));
+        for e in [SagaEvent::Packed, SagaEvent::PickedUp, SagaEvent::Delivered] {
+            s.on_event(e);
+        }
+        for r in &mut s.reservations {
+            r.status = ReservationStatus::Committed;
+        }
+        s.shipped = true;
+        assert_eq!(s.next_step(), Next::Run(Step::CaptureCash));
+    }
+
+    #[test]
+    fn a_payment_deadline_after_capture_changes_nothing_but_before_it_compensates() {
+        let mut s = placed("card");
+        reserve_all(&mut s);
+        s.payment_initiated = true;
+        s.authorization_ref = Some("auth".into());
+        s.on_event(SagaEvent::Deadline(DeadlineKind::Payment));
+        assert_eq!(s.next_step(), Next::Run(Step::CancelOrder));
+        s.cancel.as_mut().expect("cancel").order_recorded = true;
+        assert_eq!(s.next_step(), Next::Run(Step::SettlePayment));
+        s.cancel.as_mut().expect("cancel").payment_settled = true;
+        assert!(matches!(s.next_step(), Next::Run(Step::Release { .. })));
+        for r in &mut s.reservations {
+            r.status = ReservationStatus::Released;
+        }
+        assert_eq!(s.next_step(), Next::Done(Outcome::Compensated));
+
+        let mut paid = placed("card");
+        paid.order_paid = true;
+        paid.on_event(SagaEvent::Deadline(DeadlineKind::Payment));
+        assert!(paid.cancel.is_none());
+    }
+
+    #[test]
+    fn a_failed_delivery_refunds_returns_stock_and_frees_slot_and_rider() {
+        let mut s = placed("card");
+        reserve_all(&mut s);
+        s.payment_initiated = true;
+        s.authorization_ref = Some("a".into());
+        s.capture_ref = Some("c".into());
+        s.order_paid = true;
+        s.slot_booked = true;
+        s.delivery_id = Some(Uuid::from_u128(9));
+        s.rider = Some((Uuid::from_u128(7), 1, true));
+        for r in &mut s.reservations {
+            r.status = ReservationStatus::Committed;
+        }
+        s.on_event(SagaEvent::DeliveryFailed {
+            reason: "customer_absent".into(),
+        });
+        let c = s.cancel.clone().expect("given up");
+        assert_eq!(c.reason, "delivery_failed");
+        assert!(c.delivery_closed && !c.slot_released);
+        assert_eq!(s.next_step(), Next::Run(Step::CancelOrder));
+        s.cancel.as_mut().expect("c").order_recorded = true;
+        assert_eq!(s.next_step(), Next::Run(Step::SettlePayment));
+        s.cancel.as_mut().expect("c").payment_settled = true;
+        s.refunds.push(RefundTask {
+            refund_id: Uuid::from_u128(5),
+            amount_minor: s.total_minor,
+            reason: "r".into(),
+            requested: false,
+            gateway_ref: None,
+            completed: false,
+            order_recorded: false,
+        });
+        assert!(matches!(s.next_step(), Next::Run(Step::Refund { .. })));
+        if let Some(r) = s.refunds.first_mut() {
+            r.completed = true;
+            r.order_recorded = true;
+        }
+        assert!(matches!(s.next_step(), Next::Run(Step::ReturnStock { .. })));
+        for r in &mut s.reservations {
+            r.status = ReservationStatus::Returned;
+        }
+        assert_eq!(s.next_step(), Next::Run(Step::ReleaseSlot));
+        s.cancel.as_mut().expect("c").slot_released = true;
+        assert_eq!(s.next_step(), Next::Run(Step::ReleaseRider));
+        s.rider_released = true;
+        assert_eq!(s.next_step(), Next::Done(Outcome::Compensated));
+    }
+
+    #[test]
+    fn the_first_reason_to_give_up_stands_and_a_delivered_order_is_not_cancelled() {
+        let mut s = placed("card");
+        s.give_up("out_of_stock", None);
+        s.on_event(SagaEvent::OrderCancelled {
+            reason: "customer_request".into(),
+            detail: None,
+        });
+        let c = s.cancel.clone().expect("c");
+        assert_eq!(c.reason, "out_of_stock");
+        assert!(c.order_recorded);
+
+        let mut done = placed("card");
+        done.outcome = Some(Outcome::Delivered);
+        done.on_event(SagaEvent::OrderCancelled {
+            reason: "admin".into(),
+            detail: None,
+        });
+        assert!(done.cancel.is_none());
+        done.on_event(SagaEvent::RefundRequested {
+            refund_id: Uuid::from_u128(3),
+            amount_minor: 10,
+            reason: "bruised".into(),
+        });
+        assert_eq!(
+            done.next_step(),
+            Next::Run(Step::Refund {
+                refund_id: Uuid::from_u128(3)
+            })
+        );
+    }
+}
