@@ -1,7 +1,7 @@
 //! A command through command-api, published by the relay, projected, and read back through the
 //! query API with `min_version`: the whole path, real services, no sleeps.
 
-use crate::{brokers, database, Stream};
+use crate::{brokers, Stream};
 use platform::auth::{self, Actor, Role, Signer, Verifier};
 use platform::relay::{Relay, RelayConfig, RelayMetrics};
 use serde_json::{json, Value};
@@ -28,11 +28,13 @@ pub(crate) struct Stack {
     pub(crate) pool: sqlx::PgPool,
     pub(crate) topic_prefix: String,
     pub(crate) evidence: Arc<platform::evidence::EvidenceSigner>,
+    /// The test database's URL (for processes the test starts).
+    pub(crate) database_url: String,
 }
 
 impl Stack {
     pub(crate) async fn start() -> Self {
-        let pool = database().await;
+        let (pool, database_url) = crate::database_with_url().await;
         platform::db::migrate(&pool).await.expect("migrations");
         let stream = Stream::new().await;
         let key = auth::generate_key("k1").expect("key");
@@ -106,6 +108,17 @@ impl Stack {
         );
         let token = stop.clone();
         tokio::spawn(async move { catalog.run(token).await.expect("catalog projector") });
+        projectors::runtime::prepare_live(&pool, &projectors::orders::OrdersProjection, "read")
+            .await
+            .expect("prepare orders");
+        let orders = crate::runner_for(
+            Arc::new(projectors::orders::OrdersProjection),
+            &pool,
+            &stream,
+            "read",
+        );
+        let token = stop.clone();
+        tokio::spawn(async move { orders.run(token).await.expect("orders projector") });
         Self {
             commands,
             queries,
@@ -116,6 +129,7 @@ impl Stack {
             pool,
             evidence,
             topic_prefix: stream.prefix.clone(),
+            database_url,
         }
     }
 
