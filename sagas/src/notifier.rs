@@ -834,7 +834,10 @@ impl Notifier {
                 }
                 Ok(_) => {}
             }
-            self.consumer.commit_message(&msg, CommitMode::Async)?;
+            if let Err(e) = self.consumer.commit_message(&msg, CommitMode::Async) {
+                // Harmless: the event comes again and is recognised by its id.
+                tracing::warn!(error = %e, topic = msg.topic(), "offset commit failed");
+            }
         }
     }
 
@@ -1028,6 +1031,25 @@ impl Notifier {
                 return;
             }
         };
+        // Right before sending, make sure the claim is still this process's and give the send
+        // a whole lease: a claim taken over by another sender (ours outlived its lease) is
+        // left to that one.
+        match self.renew(&n).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(event_id = %n.event_id, kind = label, "claim taken over by another sender; skipped");
+                return;
+            }
+            Err(e) => {
+                platform::telemetry::log_error_chain("notifier: renewing a claim failed", &e);
+                self.metrics
+                    .retried
+                    .with_label_values(&[label, "database"])
+                    .inc();
+                self.put_back(&n, &e.to_string()).await;
+                return;
+            }
+        }
         match self.send(kind, &n, &to, &ctx).await {
             Sent::Yes => {
                 self.metrics.sent.with_label_values(&[label]).inc();
@@ -1091,10 +1113,15 @@ impl Notifier {
             Ok(m) => m,
             Err(e) => return Sent::Fatal("invalid", format!("building the mail: {e}")),
         };
-        match self.mailer.send(mail).await {
-            Ok(_) => Sent::Yes,
-            Err(e) if e.is_permanent() => Sent::Fatal("permanent", error_chain(&e)),
-            Err(e) => Sent::Retry(error_chain(&e)),
+        // Well inside the lease, so no other sender can take the claim while this one runs.
+        let deadline = self.cfg.lease / 2;
+        match tokio::time::timeout(deadline, self.mailer.send(mail)).await {
+            Ok(Ok(_)) => Sent::Yes,
+            Ok(Err(e)) if e.is_permanent() => Sent::Fatal("permanent", error_chain(&e)),
+            Ok(Err(e)) => Sent::Retry(error_chain(&e)),
+            Err(_) => Sent::Retry(format!(
+                "the SMTP server did not finish within {deadline:?}"
+            )),
         }
     }
 
@@ -1128,6 +1155,22 @@ impl Notifier {
         }
     }
 
+    /// Extends this process's claim on `n` by a lease; `false` when it is no longer its own.
+    async fn renew(&self, n: &Claimed) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE notifier.notifications
+             SET next_attempt_at = now() + make_interval(secs => $3)
+             WHERE event_id = $1 AND status = 'sending' AND attempts = $2",
+        )
+        .bind(n.event_id)
+        .bind(n.attempts)
+        .bind(self.cfg.lease.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     /// Back to pending, due after a backoff that doubles with each attempt.
     async fn put_back(&self, n: &Claimed, error: &str) {
         let exponent = u32::try_from(n.attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
@@ -1140,11 +1183,12 @@ impl Notifier {
             "UPDATE notifier.notifications
              SET status = 'pending', next_attempt_at = now() + make_interval(secs => $2),
                  last_error = $3
-             WHERE event_id = $1 AND status = 'sending'",
+             WHERE event_id = $1 AND status = 'sending' AND attempts = $4",
         )
         .bind(n.event_id)
         .bind(wait.as_secs_f64())
         .bind(error)
+        .bind(n.attempts)
         .execute(&self.pool)
         .await;
         if let Err(e) = put {
@@ -1156,7 +1200,7 @@ impl Notifier {
     async fn settle(&self, event_id: Uuid, status: &str, to: Option<&str>, error: Option<&str>) {
         let settled = sqlx::query(
             "UPDATE notifier.notifications SET status = $2, recipient = $3, last_error = $4
-             WHERE event_id = $1",
+             WHERE event_id = $1 AND status = 'sending'",
         )
         .bind(event_id)
         .bind(status)
