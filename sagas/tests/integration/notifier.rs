@@ -507,7 +507,11 @@ async fn a_payment_event_before_its_order_is_mailed_once_the_order_arrives() {
     bench.until_status(&captured, "pending").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(mails_to(&customer).is_empty());
-    assert_eq!(bench.status(&captured).await.as_deref(), Some("pending"));
+    let waiting = bench.status(&captured).await;
+    assert!(
+        matches!(waiting.as_deref(), Some("pending" | "sending")),
+        "{waiting:?}"
+    );
     bench
         .publish(&order_placed(order, payment, Some(&customer)))
         .await;
