@@ -83,7 +83,7 @@ impl NotifierMetrics {
                 IntCounterVec::new(Opts::new(name, help), labels)?,
             )
         };
-        Ok(Self {
+        let metrics = Self {
             sent: counter(metric_names::SENT, "mails sent", &["kind"])?,
             failed: counter(
                 metric_names::FAILED,
@@ -110,7 +110,21 @@ impl NotifierMetrics {
                 "messages that are not a decodable envelope",
                 &["topic"],
             )?,
-        })
+        };
+        // Every series exists from the start at 0, so rates and alerts see it before its first
+        // increment.
+        for kind in Kind::ALL.map(Kind::as_str) {
+            metrics.sent.with_label_values(&[kind]);
+            metrics.gave_up.with_label_values(&[kind]);
+            metrics.skipped.with_label_values(&[kind]);
+            for reason in ["transient", "permanent", "invalid"] {
+                metrics.failed.with_label_values(&[kind, reason]);
+            }
+            for reason in ["smtp", "recipient_unknown", "database"] {
+                metrics.retried.with_label_values(&[kind, reason]);
+            }
+        }
+        Ok(metrics)
     }
 
     /// Mails sent of `kind` so far (for tests and checks).
