@@ -4,8 +4,12 @@
 
 pub mod bus;
 pub mod context;
+pub mod deliveries;
+pub mod fulfilment;
 pub mod images;
 pub mod inventory;
+pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod registry;
 pub mod response;
@@ -35,6 +39,8 @@ pub struct AppState {
     pub products: Arc<products::ProductService>,
     /// Inventory commands.
     pub inventory: Arc<inventory::InventoryService>,
+    /// Order, payment and delivery commands.
+    pub fulfilment: Arc<fulfilment::FulfilmentService>,
     /// Where uploaded images are kept.
     pub blobs: images::SharedBlobs,
     /// The database (readiness).
@@ -68,13 +74,24 @@ pub enum BuildError {
         products::image_processed, products::image_failed, images::upload, products::list_bulk,
         inventory::receive_bulk,
         inventory::receive, inventory::reserve, inventory::release, inventory::commit,
-        inventory::spoilage, inventory::expire, inventory::expiring_soon, inventory::assess
+        inventory::spoilage, inventory::expire, inventory::expiring_soon, inventory::assess,
+        orders::place, orders::cancel, orders::pack, orders::paid, orders::ship, orders::deliver,
+        orders::compensate, orders::record_refund,
+        payments::initiate, payments::authorized, payments::captured, payments::declined,
+        payments::cancel, payments::request_refund, payments::refund, payments::refund_completed,
+        deliveries::create_slot, deliveries::book_slot, deliveries::release_slot,
+        deliveries::register_rider, deliveries::availability, deliveries::assign_rider,
+        deliveries::release_rider, deliveries::schedule, deliveries::assign, deliveries::cancel,
+        deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted)),
     modifiers(&BearerAuth),
     tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
          (name = "catalog", description = "Products and their images"),
-         (name = "inventory", description = "Perishable stock batches"))
+         (name = "inventory", description = "Perishable stock batches"),
+         (name = "orders", description = "Orders, from placement to delivery or cancellation"),
+         (name = "payments", description = "Payments, captures and refunds"),
+         (name = "deliveries", description = "Slots, riders and deliveries"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -135,9 +152,26 @@ pub fn router(
         products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
         alerts: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
     });
+    let fulfilment = Arc::new(fulfilment::FulfilmentService {
+        orders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        payments: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        deliveries: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        slots: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        riders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        suppliers: bus::CommandBus::new(
+            pool.clone(),
+            domain::SupplierServices {
+                registry: Arc::new(registration.clone()),
+            },
+            command_metrics.clone(),
+            domain::supplier::supplier_upcasters(),
+        ),
+    });
     let state = AppState {
         blobs,
         inventory,
+        fulfilment,
         products: Arc::new(products::ProductService {
             bus: product_bus,
             suppliers: supplier_reads,
@@ -153,6 +187,10 @@ pub fn router(
     // Image outcomes come from the image worker (a service); no person records them.
     const NOBODY: &[Role] = &[];
     const STOCK_KEEPERS: &[Role] = &[Role::Admin, Role::Warehouse];
+    const CUSTOMERS: &[Role] = &[Role::Customer];
+    const CANCELLERS: &[Role] = &[Role::Customer, Role::Admin];
+    const PACKERS: &[Role] = &[Role::Supplier, Role::Warehouse, Role::Admin];
+    const RIDERS: &[Role] = &[Role::Rider, Role::Admin];
     let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
     // Every command route names its scope (and the roles of people who may use it) here; the
     // check runs before the handler reads the body.
@@ -242,6 +280,126 @@ pub fn router(
             "/v1/inventory/batches/{id}/expiring-soon",
             post(inventory::expiring_soon)
                 .route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+        )
+        .route(
+            "/v1/orders",
+            post(orders::place).route_layer(guard(scopes::ORDERS_WRITE, CUSTOMERS)),
+        )
+        .route(
+            "/v1/orders/{id}/cancel",
+            post(orders::cancel).route_layer(guard(scopes::ORDERS_WRITE, CANCELLERS)),
+        )
+        .route(
+            "/v1/orders/{id}/pack",
+            post(orders::pack).route_layer(guard(scopes::ORDERS_FULFIL, PACKERS)),
+        )
+        .route(
+            "/v1/orders/{id}/paid",
+            post(orders::paid).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/orders/{id}/ship",
+            post(orders::ship).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/orders/{id}/deliver",
+            post(orders::deliver).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/orders/{id}/compensate",
+            post(orders::compensate).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/orders/{id}/refunds",
+            post(orders::record_refund).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/payments",
+            post(payments::initiate).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/authorized",
+            post(payments::authorized).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/captured",
+            post(payments::captured).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/declined",
+            post(payments::declined).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/cancel",
+            post(payments::cancel).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/refunds",
+            post(payments::request_refund).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/refunds/{refund_id}/completed",
+            post(payments::refund_completed).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+        )
+        .route(
+            "/v1/payments/{id}/refund",
+            post(payments::refund).route_layer(guard(scopes::PAYMENTS_REFUND, APPROVERS)),
+        )
+        .route(
+            "/v1/delivery-slots",
+            post(deliveries::create_slot).route_layer(guard(scopes::DELIVERIES_PLAN, APPROVERS)),
+        )
+        .route(
+            "/v1/delivery-slots/{id}/bookings",
+            post(deliveries::book_slot).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/delivery-slots/{id}/bookings/{order_id}/release",
+            post(deliveries::release_slot).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/riders",
+            post(deliveries::register_rider).route_layer(guard(scopes::DELIVERIES_PLAN, APPROVERS)),
+        )
+        .route(
+            "/v1/riders/{id}/availability",
+            post(deliveries::availability).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+        )
+        .route(
+            "/v1/riders/{id}/assignments",
+            post(deliveries::assign_rider).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/riders/{id}/assignments/{delivery_id}/release",
+            post(deliveries::release_rider).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/deliveries",
+            post(deliveries::schedule).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/deliveries/{id}/assign",
+            post(deliveries::assign).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/deliveries/{id}/cancel",
+            post(deliveries::cancel).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+        )
+        .route(
+            "/v1/deliveries/{id}/pickup",
+            post(deliveries::pickup).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+        )
+        .route(
+            "/v1/deliveries/{id}/location",
+            post(deliveries::location).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+        )
+        .route(
+            "/v1/deliveries/{id}/deliver",
+            post(deliveries::deliver).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+        )
+        .route(
+            "/v1/deliveries/{id}/fail",
+            post(deliveries::fail).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
         )
         .layer(from_fn_with_state(
             Idempotency {

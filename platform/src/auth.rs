@@ -44,6 +44,18 @@ pub mod scopes {
     pub const INVENTORY_RESERVE: &str = "inventory:reserve";
     /// Read stock, batches, aging and spoilage.
     pub const INVENTORY_READ: &str = "inventory:read";
+    /// Pack paid orders (suppliers, warehouse staff).
+    pub const ORDERS_FULFIL: &str = "orders:fulfil";
+    /// Carry orders through fulfilment: record payment, shipping, delivery, compensation.
+    pub const ORDERS_MANAGE: &str = "orders:manage";
+    /// Record what the payment gateway said (authorisations, captures, declines, refunds).
+    pub const PAYMENTS_WRITE: &str = "payments:write";
+    /// Refund a captured payment.
+    pub const PAYMENTS_REFUND: &str = "payments:refund";
+    /// Open delivery slots and register riders.
+    pub const DELIVERIES_PLAN: &str = "deliveries:plan";
+    /// Book slots, schedule deliveries, assign and release riders.
+    pub const DELIVERIES_MANAGE: &str = "deliveries:manage";
 }
 
 /// The role of a person.
@@ -87,6 +99,11 @@ impl Role {
                 SUPPLIERS_APPROVE,
                 SUPPLIERS_READ,
                 ORDERS_READ,
+                ORDERS_WRITE,
+                ORDERS_FULFIL,
+                PAYMENTS_REFUND,
+                DELIVERIES_PLAN,
+                DELIVERIES_UPDATE,
                 AUDIT_EXPORT,
                 CATALOG_WRITE,
                 CATALOG_READ,
@@ -100,9 +117,11 @@ impl Role {
                 CATALOG_WRITE,
                 CATALOG_READ,
                 INVENTORY_READ,
+                ORDERS_READ,
+                ORDERS_FULFIL,
             ],
             Self::Customer => &[ORDERS_WRITE, ORDERS_READ, CATALOG_READ],
-            Self::Rider => &[DELIVERIES_UPDATE],
+            Self::Rider => &[DELIVERIES_UPDATE, ORDERS_READ],
             Self::Auditor => &[
                 SUPPLIERS_READ,
                 ORDERS_READ,
@@ -110,7 +129,13 @@ impl Role {
                 CATALOG_READ,
                 INVENTORY_READ,
             ],
-            Self::Warehouse => &[INVENTORY_WRITE, INVENTORY_READ, CATALOG_READ],
+            Self::Warehouse => &[
+                INVENTORY_WRITE,
+                INVENTORY_READ,
+                CATALOG_READ,
+                ORDERS_READ,
+                ORDERS_FULFIL,
+            ],
         }
     }
 }
@@ -148,8 +173,10 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
         "payment" => &[ORDERS_READ],
         "notifier" => &[SUPPLIERS_READ, ORDERS_READ],
         "ops" => &[SUPPLIERS_APPROVE, SUPPLIERS_READ],
-        // Reads supplier status when carrying orders; its order, stock and payment scopes
-        // arrive with those routes.
+        // A warehouse management system: packs paid orders.
+        "warehouse" => &[ORDERS_FULFIL, ORDERS_READ],
+        // Carries orders through stock, payment and delivery, and runs the image worker and
+        // the scheduler.
         "sagas" => &[
             SUPPLIERS_READ,
             CATALOG_READ,
@@ -157,6 +184,10 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
             INVENTORY_READ,
             INVENTORY_WRITE,
             INVENTORY_RESERVE,
+            ORDERS_READ,
+            ORDERS_MANAGE,
+            PAYMENTS_WRITE,
+            DELIVERIES_MANAGE,
         ],
         _ => &[],
     }

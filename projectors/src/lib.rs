@@ -1,13 +1,16 @@
 //! projectors: Freshline's read side. Projections are Kafka consumer groups that apply events
 //! to read models in PostgreSQL with exactly-once effect (see [`runtime`]): the supplier
-//! directory and history ([`suppliers`]), and the catalog with stock, batches and spoilage
-//! ([`catalog`]). Any projection is rebuilt into fresh tables and swapped in atomically
+//! directory and history ([`suppliers`]), the catalog with stock, batches and spoilage
+//! ([`catalog`]), and order fulfilment: orders, payments and their ledger, deliveries, slots
+//! and riders ([`orders`]). Any projection is rebuilt into fresh tables and swapped in atomically
 //! ([`rebuild`]).
 //!
-//! The query API ([`query`], [`catalog_query`]; binary `query-api`) serves them.
+//! The query API ([`query`], [`catalog_query`], [`orders_query`]; binary `query-api`) serves them.
 
 pub mod catalog;
 pub mod catalog_query;
+pub mod orders;
+pub mod orders_query;
 pub mod query;
 pub mod rebuild;
 pub mod runtime;
@@ -18,6 +21,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn runtime::Projection>> {
     vec![
         std::sync::Arc::new(suppliers::SupplierProjection),
         std::sync::Arc::new(catalog::CatalogProjection),
+        std::sync::Arc::new(orders::OrdersProjection),
     ]
 }
 

@@ -1,7 +1,8 @@
 //! The query API over the supplier read models: list (filters, cursor pagination), get (with
 //! `min_version` for read-your-writes and `as_of` for the state at any past instant) and the
 //! history auditors read. Suppliers see only their own records; admins, auditors and services
-//! holding `suppliers:read` see all.
+//! holding `suppliers:read` see all. The router also serves the catalog
+//! ([`crate::catalog_query`]) and order fulfilment ([`crate::orders_query`]) routes.
 
 use crate::suppliers::{evolve, History, Row};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -32,7 +33,7 @@ pub struct QueryState {
     pub(crate) schema: String,
     registry: Registry,
     /// How long `min_version` waits before answering 503.
-    read_your_writes_wait: Duration,
+    pub(crate) read_your_writes_wait: Duration,
     /// Signs history exports; none configured means exports answer 503.
     evidence: Option<Arc<EvidenceSigner>>,
 }
@@ -182,6 +183,14 @@ const CATALOG_READERS: &[Role] = &[
     Role::Warehouse,
 ];
 const INVENTORY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier, Role::Warehouse];
+/// Orders, payments, deliveries and slots: a customer's own (filtered in the handlers).
+const ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Customer];
+/// A delivery: its customer's, or its rider's (filtered in the handler).
+const DELIVERY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Customer, Role::Rider];
+/// One rider: the back office, or that rider (filtered in the handler).
+const RIDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Rider];
+/// A supplier's incoming orders (its own suppliers only, checked in the handler).
+const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
 
 /// The OpenAPI description served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -189,13 +198,26 @@ const INVENTORY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier,
     info(title = "Freshline query API", version = "1", description = "Read models of the fresh-food marketplace. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(list_suppliers, get_supplier, supplier_history, export_supplier_history, evidence_keys,
         crate::catalog_query::search_products, crate::catalog_query::get_product, crate::catalog_query::get_image,
-        crate::catalog_query::stock, crate::catalog_query::batches, crate::catalog_query::aging, crate::catalog_query::spoilage),
+        crate::catalog_query::stock, crate::catalog_query::batches, crate::catalog_query::aging, crate::catalog_query::spoilage,
+        crate::orders_query::get_order, crate::orders_query::list_orders, crate::orders_query::supplier_orders,
+        crate::orders_query::get_delivery, crate::orders_query::delivery_slots, crate::orders_query::get_slot,
+        crate::orders_query::riders, crate::orders_query::get_rider,
+        crate::orders_query::get_payment, crate::orders_query::ledger_balances, crate::orders_query::sales),
     components(schemas(SupplierView, SupplierPage, HistoryEntry, HistoryPage, platform::http::Problem, platform::http::FieldError,
         crate::catalog_query::ProductView, crate::catalog_query::ProductPage, crate::catalog_query::ImageView, crate::catalog_query::Money,
-        crate::catalog_query::StockView, crate::catalog_query::BatchView, crate::catalog_query::AgingBucket, crate::catalog_query::SpoilageByReason)),
+        crate::catalog_query::StockView, crate::catalog_query::BatchView, crate::catalog_query::AgingBucket, crate::catalog_query::SpoilageByReason,
+        crate::orders_query::OrderView, crate::orders_query::OrderPage, crate::orders_query::PaymentSummary,
+        crate::orders_query::DeliverySummary, crate::orders_query::TimelineEntry, crate::orders_query::SupplierOrderView,
+        crate::orders_query::SupplierOrderPage, crate::orders_query::DeliveryView, crate::orders_query::DeliveryRider,
+        crate::orders_query::PositionView, crate::orders_query::GeoPoint, crate::orders_query::SlotView,
+        crate::orders_query::SlotList, crate::orders_query::RiderView, crate::orders_query::RiderPage,
+        crate::orders_query::PaymentView, crate::orders_query::LedgerBalances, crate::orders_query::AccountBalance,
+        crate::orders_query::CurrencyTotal, crate::orders_query::SalesReport, crate::orders_query::SalesGroup)),
     tags((name = "suppliers", description = "The supplier directory and history"),
          (name = "catalog", description = "Product search and images"),
-         (name = "inventory", description = "Stock, batches, aging and spoilage"))
+         (name = "inventory", description = "Stock, batches, aging and spoilage"),
+         (name = "orders", description = "Orders, payments, deliveries, slots and riders"),
+         (name = "analytics", description = "Ledger balances and sales"))
 )]
 pub struct QueryDoc;
 
@@ -268,10 +290,46 @@ pub fn router(
             },
             require,
         ));
+    use crate::orders_query as oq;
+    let order_guard = |roles| {
+        from_fn_with_state(
+            Requirement {
+                scope: scopes::ORDERS_READ,
+                roles,
+            },
+            require,
+        )
+    };
+    let orders = Router::new()
+        .route("/v1/orders", get(oq::list_orders))
+        .route("/v1/orders/{id}", get(oq::get_order))
+        .route("/v1/delivery-slots", get(oq::delivery_slots))
+        .route("/v1/delivery-slots/{id}", get(oq::get_slot))
+        .route("/v1/payments/{id}", get(oq::get_payment))
+        .route_layer(order_guard(ORDER_READERS));
+    let deliveries = Router::new()
+        .route("/v1/deliveries/{id}", get(oq::get_delivery))
+        .route_layer(order_guard(DELIVERY_READERS));
+    let rider = Router::new()
+        .route("/v1/riders/{id}", get(oq::get_rider))
+        .route_layer(order_guard(RIDER_READERS));
+    let supplier_orders = Router::new()
+        .route("/v1/suppliers/{id}/orders", get(oq::supplier_orders))
+        .route_layer(order_guard(SUPPLIER_ORDER_READERS));
+    let back_office = Router::new()
+        .route("/v1/riders", get(oq::riders))
+        .route("/v1/ledger/balances", get(oq::ledger_balances))
+        .route("/v1/analytics/sales", get(oq::sales))
+        .route_layer(order_guard(AUDITORS));
     let authenticated = reads
         .merge(exports)
         .merge(catalog)
         .merge(inventory)
+        .merge(orders)
+        .merge(deliveries)
+        .merge(rider)
+        .merge(supplier_orders)
+        .merge(back_office)
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()

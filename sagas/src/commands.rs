@@ -36,6 +36,8 @@ pub enum TokenSource {
     Fixed(String),
     /// Minted locally with a signing key (development, tests), renewed before it expires.
     Minted {
+        /// The service identity (`sagas`, `delivery`, ...) with its default scopes.
+        service: String,
         /// The key.
         signer: Signer,
         /// Issuer.
@@ -50,6 +52,7 @@ impl TokenSource {
         match self {
             Self::Fixed(t) => Ok(t.clone()),
             Self::Minted {
+                service,
                 signer,
                 issuer,
                 current,
@@ -62,11 +65,10 @@ impl TokenSource {
                         return Ok(t.clone());
                     }
                 }
-                let service = Actor::Service("sagas".into());
                 let claims = auth::claims(
-                    "svc-sagas",
-                    &service,
-                    auth::service_default_scopes("sagas"),
+                    &format!("svc-{service}"),
+                    &Actor::Service(service.clone()),
+                    auth::service_default_scopes(service),
                     3600,
                     issuer,
                 );
@@ -158,16 +160,26 @@ impl Backoff {
 /// # Errors
 /// When neither a token nor a readable signing key is given.
 pub fn client_from_settings() -> anyhow::Result<CommandClient> {
+    client_for_service("sagas", "FRESHLINE_SERVICE_TOKEN")
+}
+
+/// A command client acting as `service`: the token in the variable `token_var`, or else one
+/// minted for `service` (with its default scopes) with the key at `FRESHLINE_SIGNING_KEY`.
+///
+/// # Errors
+/// When neither a token nor a readable signing key is given.
+pub fn client_for_service(service: &str, token_var: &str) -> anyhow::Result<CommandClient> {
     use anyhow::Context;
     use platform::config::{self, defaults};
-    let token = match config::string("FRESHLINE_SERVICE_TOKEN", "") {
+    let token = match config::string(token_var, "") {
         t if !t.is_empty() => TokenSource::Fixed(t),
         _ => {
             let key = config::string("FRESHLINE_SIGNING_KEY", defaults::SIGNING_KEY_PATH);
             let pem = std::fs::read_to_string(&key)
-                .with_context(|| format!("reading {key} (or set FRESHLINE_SERVICE_TOKEN)"))?;
+                .with_context(|| format!("reading {key} (or set {token_var})"))?;
             let kid = std::fs::read_to_string(std::path::Path::new(&key).with_extension("kid"))?;
             TokenSource::Minted {
+                service: service.to_owned(),
                 signer: Signer::from_pem(kid.trim(), &pem)?,
                 issuer: config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER),
                 current: Mutex::new(None),

@@ -18,8 +18,10 @@
 //! Still to come: the fulfilment saga.
 
 pub mod commands;
+pub mod fulfilment;
 pub mod image_worker;
 pub mod images;
 pub mod notifier;
 pub mod payments;
 pub mod scheduler;
+pub mod simulator;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 mod audit;
 mod catalog;
 mod end_to_end;
+mod orders;
 mod rebuild;
 mod scheduler;
 

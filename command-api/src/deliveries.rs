@@ -1,0 +1,581 @@
+//! Delivery commands: administrators open slots and register riders; riders go on and off
+//! shift; the fulfilment saga books slots, schedules deliveries and assigns riders; riders (or
+//! the delivery partner's service) pick up, report positions, deliver or fail.
+
+use crate::context::CommandContext;
+use crate::fulfilment::{
+    delivery_problem, execute, load, new_id, order_problem, reason, GeoBody, Ids,
+};
+use crate::response::Accepted;
+use crate::AppState;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use domain::catalog_values::{OrderId, WarehouseId};
+use domain::delivery::{
+    DeliveryCaller, DeliveryCommand, DeliveryState, DeliveryStatus, RiderCaller, RiderCommand,
+    SlotCommand, SlotState,
+};
+use domain::fulfilment_values::{DeliveryId, RiderId};
+use platform::auth::{Actor, Role};
+use platform::http::{ApiError, FieldError, ValidJson};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            field,
+            format!("1 to {max} characters, no control characters"),
+        )]));
+    }
+    Ok(t.to_owned())
+}
+
+/// `POST /v1/delivery-slots`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotBody {
+    /// The delivery zone (`AMS-CENTRE`).
+    pub zone: String,
+    /// The warehouse serving it.
+    pub warehouse_id: Uuid,
+    /// Where that warehouse is.
+    pub warehouse_location: GeoBody,
+    /// Window start.
+    pub starts_at: DateTime<Utc>,
+    /// Window end (after the start).
+    pub ends_at: DateTime<Utc>,
+    /// How many orders it takes (1-10000).
+    pub capacity: u32,
+}
+
+/// Open a delivery slot.
+#[utoipa::path(post, path = "/v1/delivery-slots", tag = "deliveries", request_body = SlotBody,
+    responses((status = 201, body = crate::response::CommandAccepted), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:plan"])))]
+pub async fn create_slot(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<SlotBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = SlotCommand::Create(SlotState {
+        zone: text("zone", &body.zone, 64)?,
+        warehouse_id: WarehouseId(body.warehouse_id),
+        warehouse_location: body
+            .warehouse_location
+            .point("warehouse_location")
+            .map_err(|e| ApiError::validation(vec![e]))?,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        capacity: body.capacity,
+        booked: BTreeSet::new(),
+    });
+    let id = new_id(&ctx, "slot");
+    let done = execute(
+        &app.fulfilment.slots,
+        &ctx,
+        id,
+        "create",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::created(
+        id,
+        done.version,
+        format!("/v1/delivery-slots/{id}"),
+    ))
+}
+
+/// `POST /v1/delivery-slots/{id}/bookings`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookingBody {
+    /// The order.
+    pub order_id: Uuid,
+}
+
+/// The saga takes a place in the slot for an order (`slot_full` when none is left).
+#[utoipa::path(post, path = "/v1/delivery-slots/{id}/bookings", tag = "deliveries", request_body = BookingBody,
+    params(("id" = Uuid, Path, description = "Slot id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, description = "`slot_full`, `slot_closed`", body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn book_slot(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<BookingBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = SlotCommand::Book {
+        order_id: OrderId(body.order_id),
+        now: ctx.received_at,
+    };
+    let done = execute(
+        &app.fulfilment.slots,
+        &ctx,
+        id,
+        "book",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(
+        id,
+        done.version,
+        format!("/v1/delivery-slots/{id}"),
+    ))
+}
+
+/// The saga gives an order's place back.
+#[utoipa::path(post, path = "/v1/delivery-slots/{id}/bookings/{order_id}/release", tag = "deliveries",
+    params(("id" = Uuid, Path, description = "Slot id"), ("order_id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, body = crate::response::CommandAccepted)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn release_slot(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, order): Ids,
+) -> Result<Accepted, ApiError> {
+    let cmd = SlotCommand::Release {
+        order_id: OrderId(order.unwrap_or_default()),
+    };
+    let done = execute(
+        &app.fulfilment.slots,
+        &ctx,
+        id,
+        "release",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(
+        id,
+        done.version,
+        format!("/v1/delivery-slots/{id}"),
+    ))
+}
+
+/// `POST /v1/riders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiderBody {
+    /// Display name.
+    pub name: String,
+    /// The rider's account (token subject).
+    pub account: String,
+    /// Carries a refrigerated box.
+    #[serde(default)]
+    pub cold_chain_capable: bool,
+}
+
+/// Register a rider (off shift until they go available).
+#[utoipa::path(post, path = "/v1/riders", tag = "deliveries", request_body = RiderBody,
+    responses((status = 201, body = crate::response::CommandAccepted), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:plan"])))]
+pub async fn register_rider(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<RiderBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = RiderCommand::Register {
+        name: text("name", &body.name, 120)?,
+        account: text("account", &body.account, 200)?,
+        cold_chain_capable: body.cold_chain_capable,
+    };
+    let id = new_id(&ctx, "rider");
+    let done = execute(
+        &app.fulfilment.riders,
+        &ctx,
+        id,
+        "register",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::created(
+        id,
+        done.version,
+        format!("/v1/riders/{id}"),
+    ))
+}
+
+/// `POST /v1/riders/{id}/availability`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityBody {
+    /// On shift and taking deliveries.
+    pub available: bool,
+    /// Where the rider is now.
+    pub location: Option<GeoBody>,
+}
+
+/// A rider goes on or off shift (or reports where they are); only their own record.
+#[utoipa::path(post, path = "/v1/riders/{id}/availability", tag = "deliveries", request_body = AvailabilityBody,
+    params(("id" = Uuid, Path, description = "Rider id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 403, description = "`not_owner`", body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:update"])))]
+pub async fn availability(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<AvailabilityBody>,
+) -> Result<Accepted, ApiError> {
+    let location = body
+        .location
+        .as_ref()
+        .map(|g| g.point("location"))
+        .transpose()
+        .map_err(|e| ApiError::validation(vec![e]))?;
+    let by = match &ctx.principal.actor {
+        Actor::Person(Role::Rider) => RiderCaller::Rider(ctx.principal.subject.clone()),
+        _ => RiderCaller::Operator,
+    };
+    let cmd = RiderCommand::SetAvailability {
+        available: body.available,
+        location,
+        by,
+    };
+    let done = execute(
+        &app.fulfilment.riders,
+        &ctx,
+        id,
+        "set_availability",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(
+        id,
+        done.version,
+        format!("/v1/riders/{id}"),
+    ))
+}
+
+/// `POST /v1/riders/{id}/assignments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentBody {
+    /// The delivery.
+    pub delivery_id: Uuid,
+    /// Its order.
+    pub order_id: Uuid,
+    /// Whether it needs a refrigerated box.
+    #[serde(default)]
+    pub cold_chain: bool,
+}
+
+/// The saga gives a rider a delivery (`rider_busy`, `rider_unavailable` when they cannot).
+#[utoipa::path(post, path = "/v1/riders/{id}/assignments", tag = "deliveries", request_body = AssignmentBody,
+    params(("id" = Uuid, Path, description = "Rider id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn assign_rider(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<AssignmentBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = RiderCommand::Assign {
+        delivery_id: DeliveryId(body.delivery_id),
+        order_id: OrderId(body.order_id),
+        cold_chain: body.cold_chain,
+    };
+    let done = execute(
+        &app.fulfilment.riders,
+        &ctx,
+        id,
+        "assign",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(
+        id,
+        done.version,
+        format!("/v1/riders/{id}"),
+    ))
+}
+
+/// The saga frees a rider whose delivery ended.
+#[utoipa::path(post, path = "/v1/riders/{id}/assignments/{delivery_id}/release", tag = "deliveries",
+    params(("id" = Uuid, Path, description = "Rider id"), ("delivery_id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn release_rider(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, delivery): Ids,
+) -> Result<Accepted, ApiError> {
+    let cmd = RiderCommand::Release {
+        delivery_id: DeliveryId(delivery.unwrap_or_default()),
+    };
+    let done = execute(
+        &app.fulfilment.riders,
+        &ctx,
+        id,
+        "release",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(
+        id,
+        done.version,
+        format!("/v1/riders/{id}"),
+    ))
+}
+
+/// `POST /v1/deliveries`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// The order (its slot, warehouse and address are taken from it).
+    pub order_id: Uuid,
+    /// Whether any of its stock must be kept cold.
+    #[serde(default)]
+    pub cold_chain: bool,
+}
+
+/// The saga sets up the delivery of an order in its booked slot.
+#[utoipa::path(post, path = "/v1/deliveries", tag = "deliveries", request_body = ScheduleBody,
+    responses((status = 201, body = crate::response::CommandAccepted), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn schedule(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<ScheduleBody>,
+) -> Result<Accepted, ApiError> {
+    let order = load(&app.fulfilment.orders, body.order_id, order_problem).await?;
+    let Some(o) = order.state() else {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "order_id",
+            "no such order",
+        )]));
+    };
+    let id = DeliveryId::of_order(OrderId(body.order_id));
+    let cmd = DeliveryCommand::Schedule(Box::new(DeliveryState {
+        order_id: OrderId(body.order_id),
+        slot_id: o.delivery.slot_id,
+        warehouse_id: o.delivery.warehouse_id,
+        pickup: o.delivery.warehouse_location,
+        destination: o.delivery.address.clone(),
+        cold_chain: body.cold_chain,
+        window_starts_at: o.delivery.slot_starts_at,
+        window_ends_at: o.delivery.slot_ends_at,
+        status: DeliveryStatus::Scheduled,
+        rider_id: None,
+        last_location: None,
+    }));
+    let done = execute(
+        &app.fulfilment.deliveries,
+        &ctx,
+        id.0,
+        "schedule",
+        cmd,
+        None,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::created(
+        id.0,
+        done.version,
+        delivery_location(id.0),
+    ))
+}
+
+fn delivery_location(id: Uuid) -> String {
+    format!("/v1/deliveries/{id}")
+}
+
+/// `POST /v1/deliveries/{id}/assign`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The rider (already assigned on the rider's side).
+    pub rider_id: Uuid,
+    /// Their distance to the warehouse when chosen, in metres.
+    pub distance_m: u32,
+}
+
+/// The saga records the rider a delivery got.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/assign", tag = "deliveries", request_body = AssignBody,
+    params(("id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn assign(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<AssignBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = DeliveryCommand::AssignRider {
+        rider_id: RiderId(body.rider_id),
+        distance_m: body.distance_m,
+    };
+    update(&app, &ctx, id, "assign_rider", cmd, None).await
+}
+
+/// `POST /v1/deliveries/{id}/cancel` and `.../fail`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why.
+    pub reason: String,
+}
+
+/// The saga cancels a delivery whose order was cancelled before pickup.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/cancel", tag = "deliveries", request_body = ReasonBody,
+    params(("id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:manage"])))]
+pub async fn cancel(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Accepted, ApiError> {
+    let why = reason("reason", &body.reason)?;
+    let cmd = DeliveryCommand::Cancel {
+        reason: why.clone(),
+    };
+    update(&app, &ctx, id, "cancel", cmd, Some(&why)).await
+}
+
+async fn update(
+    app: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+    name: &'static str,
+    cmd: DeliveryCommand,
+    why: Option<&str>,
+) -> Result<Accepted, ApiError> {
+    let done = execute(
+        &app.fulfilment.deliveries,
+        ctx,
+        id,
+        name,
+        cmd,
+        why,
+        delivery_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, delivery_location(id)))
+}
+
+/// Who is updating: for a rider, whether they are the delivery's assigned rider.
+async fn caller(
+    app: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+) -> Result<DeliveryCaller, ApiError> {
+    if !matches!(ctx.principal.actor, Actor::Person(Role::Rider)) {
+        return Ok(DeliveryCaller::Operator);
+    }
+    let delivery = load(&app.fulfilment.deliveries, id, delivery_problem).await?;
+    let Some(rider_id) = delivery.state().and_then(|d| d.rider_id) else {
+        return Ok(DeliveryCaller::Rider { assigned: false });
+    };
+    let rider = load(&app.fulfilment.riders, rider_id.0, delivery_problem).await?;
+    Ok(DeliveryCaller::Rider {
+        assigned: rider
+            .state()
+            .is_some_and(|r| r.account == ctx.principal.subject),
+    })
+}
+
+/// The rider took the order at the warehouse.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/pickup", tag = "deliveries",
+    params(("id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 403, description = "`not_owner`: not the assigned rider", body = platform::http::Problem), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:update"])))]
+pub async fn pickup(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+) -> Result<Accepted, ApiError> {
+    let by = caller(&app, &ctx, id).await?;
+    update(
+        &app,
+        &ctx,
+        id,
+        "pick_up",
+        DeliveryCommand::PickUp { by },
+        None,
+    )
+    .await
+}
+
+/// Where the rider is now; the ETA is computed from there.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/location", tag = "deliveries", request_body = GeoBody,
+    params(("id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:update"])))]
+pub async fn location(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<GeoBody>,
+) -> Result<Accepted, ApiError> {
+    let point = body
+        .point("lat")
+        .map_err(|e| ApiError::validation(vec![e]))?;
+    let by = caller(&app, &ctx, id).await?;
+    let cmd = DeliveryCommand::UpdateLocation {
+        location: point,
+        now: ctx.received_at,
+        by,
+    };
+    update(&app, &ctx, id, "update_location", cmd, None).await
+}
+
+/// Handed over to the customer.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/deliver", tag = "deliveries",
+    params(("id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:update"])))]
+pub async fn deliver(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+) -> Result<Accepted, ApiError> {
+    let by = caller(&app, &ctx, id).await?;
+    update(
+        &app,
+        &ctx,
+        id,
+        "deliver",
+        DeliveryCommand::Deliver { by },
+        None,
+    )
+    .await
+}
+
+/// Could not be delivered.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/fail", tag = "deliveries", request_body = ReasonBody,
+    params(("id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["deliveries:update"])))]
+pub async fn fail(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Accepted, ApiError> {
+    let why = reason("reason", &body.reason)?;
+    let by = caller(&app, &ctx, id).await?;
+    let cmd = DeliveryCommand::Fail {
+        reason: why.clone(),
+        by,
+    };
+    update(&app, &ctx, id, "fail", cmd, Some(&why)).await
+}

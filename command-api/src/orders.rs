@@ -1,0 +1,589 @@
+//! Order commands: a customer places and cancels orders; suppliers and warehouse staff pack
+//! them; the fulfilment saga records payment, shipping, delivery, refunds and compensation.
+//! Prices come from the catalog at placement, never from the client.
+
+use crate::context::CommandContext;
+use crate::fulfilment::{execute, load, new_id, order_problem, reason, GeoBody, Ids};
+use crate::products::MoneyBody;
+use crate::response::Accepted;
+use crate::suppliers::Fields;
+use crate::AppState;
+use axum::extract::State;
+use domain::catalog_values::{Money, OrderId, PositiveQuantity, ProductId};
+use domain::fulfilment_values::{DeliveryAddress, DeliveryId, PaymentId, RefundId, RiderId};
+use domain::order::{
+    CancelReason, Canceller, OrderCommand, OrderDelivery, PlaceOrder, ProductFacts, RequestedLine,
+    MAX_LINES,
+};
+use domain::product::ProductStatus;
+use domain::values::{Address, AddressLine, City, CountryCode, Email, PostalCode};
+use domain::SupplierId;
+use platform::auth::{Actor, Role};
+use platform::http::{ApiError, FieldError, ValidJson};
+use serde::Deserialize;
+use std::collections::HashMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+fn order_location(id: Uuid) -> String {
+    format!("/v1/orders/{id}")
+}
+
+/// One requested line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineBody {
+    /// The product.
+    pub product_id: Uuid,
+    /// Quantity in the product's unit (at most 3 decimals; whole for pieces, bunches, boxes).
+    #[schema(value_type = f64)]
+    pub quantity: serde_json::Number,
+}
+
+/// A delivery address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    /// Street and number.
+    pub line1: String,
+    /// City.
+    pub city: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166 alpha-2 country.
+    pub country: String,
+    /// Where it is, for ETAs (optional).
+    pub location: Option<GeoBody>,
+}
+
+/// Delivery of a new order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryBody {
+    /// Where.
+    pub address: AddressBody,
+    /// The slot (from `GET /v1/delivery-slots`).
+    pub slot_id: Uuid,
+    /// Where order notifications go (optional).
+    pub contact_email: Option<String>,
+}
+
+/// `card` or `cash_on_delivery`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodBody {
+    /// Card, through the payment gateway.
+    Card,
+    /// Cash to the rider.
+    CashOnDelivery,
+}
+
+/// Payment of a new order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// How.
+    pub method: MethodBody,
+    /// The gateway's card token (required for `card`).
+    pub card_token: Option<String>,
+}
+
+/// `POST /v1/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderBody {
+    /// 1 to 50 lines, one per product.
+    pub lines: Vec<LineBody>,
+    /// Delivery.
+    pub delivery: DeliveryBody,
+    /// Payment.
+    pub payment: PaymentBody,
+}
+
+impl PlaceOrderBody {
+    fn address(&self, f: &mut Fields) -> Option<DeliveryAddress> {
+        let a = &self.delivery.address;
+        let line1 = f.take::<AddressLine>("delivery.address.line1", &a.line1);
+        let city = f.take::<City>("delivery.address.city", &a.city);
+        let postal_code = f.take::<PostalCode>("delivery.address.postal_code", &a.postal_code);
+        let country = f.take::<CountryCode>("delivery.address.country", &a.country);
+        let location = match &a.location {
+            None => Some(None),
+            Some(g) => g
+                .point("delivery.address.location")
+                .map_err(|e| f.0.push(e))
+                .ok()
+                .map(Some),
+        };
+        Some(DeliveryAddress {
+            address: Address {
+                line1: line1?,
+                city: city?,
+                postal_code: postal_code?,
+                country: country?,
+            },
+            location: location?,
+        })
+    }
+}
+
+/// Place an order: lines priced from the catalog, delivery in a slot, card or cash.
+#[utoipa::path(
+    post, path = "/v1/orders", tag = "orders", request_body = PlaceOrderBody,
+    responses(
+        (status = 201, description = "Placed; the fulfilment saga takes it from here", body = crate::response::CommandAccepted),
+        (status = 409, description = "`supplier_not_active`, `product_discontinued`, `slot_closed`", body = platform::http::Problem),
+        (status = 422, description = "`validation_failed` (fields named, e.g. `lines[1].quantity`)", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["orders:write"]))
+)]
+pub async fn place(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    ValidJson(body): ValidJson<PlaceOrderBody>,
+) -> Result<Accepted, ApiError> {
+    let svc = &app.fulfilment;
+    let mut f = Fields::default();
+    if body.lines.is_empty() || body.lines.len() > MAX_LINES {
+        f.0.push(FieldError::new("lines", format!("1 to {MAX_LINES} lines")));
+    }
+    let quantities: Vec<Option<PositiveQuantity>> = body
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| f.take(&format!("lines[{i}].quantity"), &l.quantity.to_string()))
+        .collect();
+    let address = body.address(&mut f);
+    let contact_email = f
+        .optional::<Email>(
+            "delivery.contact_email",
+            body.delivery.contact_email.as_deref(),
+        )
+        .map(|e| e.map(|e| e.as_str().to_owned()));
+    if body
+        .payment
+        .card_token
+        .as_deref()
+        .is_some_and(|t| t.is_empty() || t.len() > 200 || !t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        f.0.push(FieldError::new(
+            "payment.card_token",
+            "1 to 200 printable ASCII characters",
+        ));
+    }
+    let slot = load(
+        &svc.slots,
+        body.delivery.slot_id,
+        crate::fulfilment::delivery_problem,
+    )
+    .await?;
+    let Some(slot) = slot.state().cloned() else {
+        f.0.push(FieldError::new("delivery.slot_id", "no such delivery slot"));
+        return Err(ApiError::validation(f.0));
+    };
+    let (Some(address), Some(contact_email)) = (address, contact_email) else {
+        return Err(ApiError::validation(f.0));
+    };
+    let quantities = f.finish(quantities.into_iter().collect::<Option<Vec<_>>>())?;
+
+    let ids: Vec<String> = body
+        .lines
+        .iter()
+        .map(|l| l.product_id.to_string())
+        .collect();
+    let products = svc
+        .products
+        .load_many(&ids)
+        .await
+        .map_err(crate::products::product_problem)?;
+    let mut supplier_status = HashMap::new();
+    for p in products.values().filter_map(|p| p.state()) {
+        if let std::collections::hash_map::Entry::Vacant(v) = supplier_status.entry(p.supplier_id) {
+            let s = load(
+                &svc.suppliers,
+                p.supplier_id.0,
+                crate::suppliers::supplier_problem,
+            )
+            .await?;
+            v.insert(s.status());
+        }
+    }
+    let lines = body
+        .lines
+        .iter()
+        .zip(quantities)
+        .map(|(l, quantity)| RequestedLine {
+            product_id: ProductId(l.product_id),
+            quantity,
+            product: products
+                .get(&l.product_id.to_string())
+                .and_then(|p| p.state())
+                .and_then(|p| {
+                    let status = supplier_status.get(&p.supplier_id).copied().flatten()?;
+                    Some(ProductFacts {
+                        supplier_id: p.supplier_id,
+                        supplier_status: status,
+                        name: p.name.as_str().to_owned(),
+                        category: p.category.as_str().to_owned(),
+                        unit: p.unit,
+                        price: p.price.clone(),
+                        active: p.status == ProductStatus::Active,
+                    })
+                }),
+        })
+        .collect();
+    let id = new_id(&ctx, "order");
+    let cmd = PlaceOrder {
+        order_id: OrderId(id),
+        customer: ctx.principal.subject.clone(),
+        lines,
+        delivery: OrderDelivery {
+            address,
+            slot_id: domain::fulfilment_values::SlotId(body.delivery.slot_id),
+            warehouse_id: slot.warehouse_id,
+            warehouse_location: slot.warehouse_location,
+            zone: slot.zone,
+            slot_starts_at: slot.starts_at,
+            slot_ends_at: slot.ends_at,
+            contact_email,
+        },
+        method: match body.payment.method {
+            MethodBody::Card => domain::fulfilment_values::PaymentMethod::Card,
+            MethodBody::CashOnDelivery => domain::fulfilment_values::PaymentMethod::CashOnDelivery,
+        },
+        card_token: body.payment.card_token,
+        now: ctx.received_at,
+    };
+    let done = execute(
+        &svc.orders,
+        &ctx,
+        id,
+        "place",
+        OrderCommand::Place(Box::new(cmd)),
+        None,
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::created(id, done.version, order_location(id)))
+}
+
+/// `POST /v1/orders/{id}/cancel`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why (free text, optional).
+    pub reason: Option<String>,
+}
+
+/// Cancel an order before it ships; the fulfilment saga then releases stock, refunds and
+/// frees the slot and rider.
+#[utoipa::path(
+    post, path = "/v1/orders/{id}/cancel", tag = "orders", request_body = CancelBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 202, description = "Cancelled", body = crate::response::CommandAccepted),
+        (status = 403, description = "`not_owner`", body = platform::http::Problem),
+        (status = 409, description = "`invalid_transition` (shipped or delivered)", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["orders:write"]))
+)]
+pub async fn cancel(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<CancelBody>,
+) -> Result<Accepted, ApiError> {
+    let detail = body
+        .reason
+        .as_deref()
+        .map(|r| reason("reason", r))
+        .transpose()?;
+    let (reason, by) = match &ctx.principal.actor {
+        Actor::Person(Role::Admin) => (CancelReason::Admin, Canceller::Admin),
+        _ => (
+            CancelReason::CustomerRequest,
+            Canceller::Customer(ctx.principal.subject.clone()),
+        ),
+    };
+    let cmd = OrderCommand::Cancel {
+        reason,
+        detail: detail.clone(),
+        by,
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "cancel",
+        cmd,
+        Some(detail.as_deref().unwrap_or(reason.as_str())),
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}
+
+/// Pack a paid order (its reserved stock leaves the warehouse).
+#[utoipa::path(
+    post, path = "/v1/orders/{id}/pack", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 202, description = "Packed", body = crate::response::CommandAccepted),
+        (status = 403, description = "`not_owner`: a supplier packs only orders with its products", body = platform::http::Problem),
+        (status = 409, description = "`invalid_transition` (not paid yet, or cancelled)", body = platform::http::Problem),
+    ),
+    security(("bearer" = ["orders:fulfil"]))
+)]
+pub async fn pack(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+) -> Result<Accepted, ApiError> {
+    let svc = &app.fulfilment;
+    if matches!(ctx.principal.actor, Actor::Person(Role::Supplier)) {
+        let order = load(&svc.orders, id, order_problem).await?;
+        let Some(state) = order.state() else {
+            return Err(ApiError::not_found("no order with this id"));
+        };
+        let mut owns = false;
+        let suppliers: std::collections::BTreeSet<SupplierId> =
+            state.lines.iter().map(|l| l.supplier_id).collect();
+        for s in suppliers {
+            let supplier = load(&svc.suppliers, s.0, crate::suppliers::supplier_problem).await?;
+            owns |= supplier
+                .state()
+                .and_then(|s| s.owner.as_deref())
+                .is_some_and(|o| o == ctx.principal.subject);
+        }
+        if !owns {
+            return Err(order_problem(cqrs_es::AggregateError::UserError(
+                domain::order::OrderError::NotOwner,
+            )));
+        }
+    }
+    let done = execute(
+        &svc.orders,
+        &ctx,
+        id,
+        "pack",
+        OrderCommand::Pack,
+        None,
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}
+
+/// `POST /v1/orders/{id}/paid`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaidBody {
+    /// The order's payment.
+    pub payment_id: Uuid,
+    /// What was captured (zero for cash on delivery, captured at delivery).
+    pub amount: MoneyBody,
+}
+
+/// `POST /v1/orders/{id}/ship`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipBody {
+    /// The delivery.
+    pub delivery_id: Uuid,
+    /// The rider.
+    pub rider_id: Uuid,
+}
+
+/// `POST /v1/orders/{id}/deliver`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverBody {
+    /// The delivery.
+    pub delivery_id: Uuid,
+}
+
+/// `POST /v1/orders/{id}/compensate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompensateBody {
+    /// `out_of_stock`, `payment_failed`, `no_delivery_capacity` or `delivery_failed`.
+    pub reason: String,
+    /// Free text.
+    pub detail: Option<String>,
+}
+
+/// `POST /v1/orders/{id}/refunds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRefundBody {
+    /// The payment.
+    pub payment_id: Uuid,
+    /// The refund.
+    pub refund_id: Uuid,
+    /// How much went back.
+    pub amount: MoneyBody,
+    /// Why.
+    pub reason: String,
+}
+
+pub(crate) fn money(field: &str, m: &MoneyBody) -> Result<Money, ApiError> {
+    Money::try_from((m.amount_minor, m.currency.as_str()))
+        .map_err(|e| ApiError::validation(vec![FieldError::new(field, e)]))
+}
+
+/// The saga records a captured payment (or accepted cash on delivery).
+#[utoipa::path(post, path = "/v1/orders/{id}/paid", tag = "orders", request_body = PaidBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["orders:manage"])))]
+pub async fn paid(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<PaidBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = OrderCommand::MarkPaid {
+        payment_id: PaymentId(body.payment_id),
+        amount: money("amount", &body.amount)?,
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "mark_paid",
+        cmd,
+        None,
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}
+
+/// The saga records the pickup: the order has shipped.
+#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders", request_body = ShipBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["orders:manage"])))]
+pub async fn ship(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<ShipBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = OrderCommand::Ship {
+        delivery_id: DeliveryId(body.delivery_id),
+        rider_id: RiderId(body.rider_id),
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "ship",
+        cmd,
+        None,
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}
+
+/// The saga records the hand-over: the order was delivered.
+#[utoipa::path(post, path = "/v1/orders/{id}/deliver", tag = "orders", request_body = DeliverBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["orders:manage"])))]
+pub async fn deliver(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<DeliverBody>,
+) -> Result<Accepted, ApiError> {
+    let cmd = OrderCommand::Deliver {
+        delivery_id: DeliveryId(body.delivery_id),
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "deliver",
+        cmd,
+        None,
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}
+
+/// The saga cancels an order it cannot carry through (out of stock, payment failed, no slot
+/// or rider, delivery failed).
+#[utoipa::path(post, path = "/v1/orders/{id}/compensate", tag = "orders", request_body = CompensateBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["orders:manage"])))]
+pub async fn compensate(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<CompensateBody>,
+) -> Result<Accepted, ApiError> {
+    let reason_code = CancelReason::parse(&body.reason)
+        .filter(|r| !matches!(r, CancelReason::CustomerRequest | CancelReason::Admin))
+        .ok_or_else(|| {
+            ApiError::validation(vec![FieldError::new(
+                "reason",
+                "one of: out_of_stock payment_failed no_delivery_capacity delivery_failed",
+            )])
+        })?;
+    let detail = body
+        .detail
+        .as_deref()
+        .map(|d| reason("detail", d))
+        .transpose()?;
+    let cmd = OrderCommand::Cancel {
+        reason: reason_code,
+        detail,
+        by: Canceller::Service,
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "compensate",
+        cmd,
+        Some(reason_code.as_str()),
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}
+
+/// The saga records money paid back for the order.
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", request_body = RecordRefundBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
+    security(("bearer" = ["orders:manage"])))]
+pub async fn record_refund(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<RecordRefundBody>,
+) -> Result<Accepted, ApiError> {
+    let why = reason("reason", &body.reason)?;
+    let cmd = OrderCommand::RecordRefund {
+        payment_id: PaymentId(body.payment_id),
+        refund_id: RefundId(body.refund_id),
+        amount: money("amount", &body.amount)?,
+        reason: why.clone(),
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "record_refund",
+        cmd,
+        Some(&why),
+        order_problem,
+    )
+    .await?;
+    Ok(Accepted::changed(id, done.version, order_location(id)))
+}

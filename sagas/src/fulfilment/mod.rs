@@ -1,0 +1,744 @@
+//! The order fulfilment saga: a process manager keyed by order id, its state in PostgreSQL
+//! (schema `fulfilment`), driven by events from Kafka, acting only through command-api (with
+//! its own service token) and the payment gateway.
+//!
+//! ```text
+//! OrderPlaced → reserve stock (FEFO) → authorise + capture (or accept cash) → order paid
+//!   → book slot → schedule delivery → nearest rider → [packed] → commit reservations
+//!   → [picked up] → shipped → [delivered] → (cash captured) → delivered → rider freed
+//! ```
+//!
+//! Compensations: out of stock → cancel; payment declined or not confirmed in time → release
+//! stock, cancel; no slot or rider → refund, release, cancel; delivery failed → refund, return
+//! stock by policy, cancel; the customer cancelling → undo whatever was done.
+//!
+//! **Delivery guarantee: every event is applied to its saga exactly once in effect, and every
+//! step takes effect at most once.** The intake writes each event into `fulfilment.inbox`
+//! (keyed by event id) before committing its Kafka offset, so a redelivery adds nothing; a
+//! worker applies inbox rows and runs steps while holding the saga's row lock, and every step
+//! is a command (or gateway call) with a deterministic idempotency key (order id + step), so a
+//! step retried after a crash is answered from the first attempt instead of acting twice.
+//! Transient failures back off and retry; domain refusals take the compensation branch.
+//! Deadlines (payment confirmation, finding a rider) are rows in `fulfilment.deadlines`,
+//! polled; a passed deadline is one more inbox event.
+
+pub mod machine;
+mod steps;
+
+pub use machine::{DeadlineKind, Next, Outcome, Saga, SagaEvent, Step};
+
+use crate::commands::CommandClient;
+use crate::payments::PaymentGateway;
+use chrono::{DateTime, Utc};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use schemas::Envelope;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Metric names of the saga, defined once.
+pub mod names {
+    /// Steps run, by step and outcome (`done`, `refused`, `transient`, `stuck`).
+    pub const STEPS: &str = "freshline_saga_steps_total";
+    /// Step latency by step.
+    pub const STEP_DURATION: &str = "freshline_saga_step_duration_seconds";
+    /// Saga instances by status.
+    pub const INSTANCES: &str = "freshline_saga_instances";
+    /// Deadlines that passed, by kind.
+    pub const DEADLINES: &str = "freshline_saga_deadlines_fired_total";
+    /// Events taken in, by event type.
+    pub const EVENTS: &str = "freshline_saga_events_total";
+}
+
+/// The saga's metrics.
+#[derive(Debug, Clone)]
+pub struct SagaMetrics {
+    steps: IntCounterVec,
+    duration: HistogramVec,
+    instances: IntGaugeVec,
+    deadlines: IntCounterVec,
+    events: IntCounterVec,
+}
+
+impl SagaMetrics {
+    /// Creates and registers them.
+    ///
+    /// # Errors
+    /// When already registered.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        use platform::metrics::register;
+        Ok(Self {
+            steps: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::STEPS, "Saga steps by step and outcome"),
+                    &["step", "outcome"],
+                )?,
+            )?,
+            duration: register(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(names::STEP_DURATION, "Saga step latency")
+                        .buckets(platform::metrics::LATENCY_BUCKETS.to_vec()),
+                    &["step"],
+                )?,
+            )?,
+            instances: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(names::INSTANCES, "Saga instances by status"),
+                    &["status"],
+                )?,
+            )?,
+            deadlines: register(
+                registry,
+                IntCounterVec::new(Opts::new(names::DEADLINES, "Deadlines passed"), &["kind"])?,
+            )?,
+            events: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::EVENTS, "Events taken in by the saga"),
+                    &["event_type"],
+                )?,
+            )?,
+        })
+    }
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct SagaConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic prefix (tests).
+    pub topic_prefix: String,
+    /// The intake's consumer group.
+    pub group: String,
+    /// The schema with the read models (batches, riders).
+    pub read_schema: String,
+    /// Concurrent workers running steps.
+    pub workers: usize,
+    /// A card payment must be captured this long after placement, else the order is cancelled.
+    pub payment_timeout: Duration,
+    /// A rider must be found this long after the search starts.
+    pub rider_timeout: Duration,
+    /// How often workers look for due sagas when not woken.
+    pub poll_interval: Duration,
+    /// Returned goods that need the cold chain, or expire within this, are written off
+    /// instead of received back.
+    pub restock_min_shelf_life: Duration,
+}
+
+impl SagaConfig {
+    /// Local defaults with `brokers`.
+    pub fn new(brokers: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic_prefix: String::new(),
+            group: "fulfilment-saga".to_owned(),
+            read_schema: "read".to_owned(),
+            workers: 16,
+            payment_timeout: Duration::from_secs(120),
+            rider_timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_millis(200),
+            restock_min_shelf_life: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Why the saga stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SagaError {
+    /// Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Creates the saga's tables (idempotent).
+///
+/// # Errors
+/// When the database fails.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Several processes may start at once.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('fulfilment.migrate'))")
+        .execute(&mut *tx)
+        .await?;
+    for ddl in [
+        "CREATE SCHEMA IF NOT EXISTS fulfilment",
+        "CREATE TABLE IF NOT EXISTS fulfilment.sagas (
+            order_id       uuid PRIMARY KEY,
+            payment_id     uuid NOT NULL,
+            delivery_id    uuid NOT NULL,
+            status         text NOT NULL,
+            state          jsonb NOT NULL,
+            next_at        timestamptz,
+            attempts       int NOT NULL DEFAULT 0,
+            last_step      text,
+            last_error     text,
+            correlation_id text,
+            created_at     timestamptz NOT NULL DEFAULT now(),
+            updated_at     timestamptz NOT NULL DEFAULT now())",
+        "CREATE INDEX IF NOT EXISTS sagas_due ON fulfilment.sagas (next_at) WHERE status = 'running'",
+        "CREATE INDEX IF NOT EXISTS sagas_payment ON fulfilment.sagas (payment_id)",
+        "CREATE INDEX IF NOT EXISTS sagas_delivery ON fulfilment.sagas (delivery_id)",
+        "CREATE TABLE IF NOT EXISTS fulfilment.inbox (
+            event_id    uuid PRIMARY KEY,
+            order_id    uuid NOT NULL,
+            seq         bigserial,
+            event       jsonb NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now(),
+            applied_at  timestamptz)",
+        "CREATE INDEX IF NOT EXISTS inbox_pending ON fulfilment.inbox (order_id, seq) WHERE applied_at IS NULL",
+        "CREATE TABLE IF NOT EXISTS fulfilment.deadlines (
+            order_id uuid NOT NULL,
+            kind     text NOT NULL,
+            due_at   timestamptz NOT NULL,
+            fired_at timestamptz,
+            PRIMARY KEY (order_id, kind))",
+        "CREATE INDEX IF NOT EXISTS deadlines_due ON fulfilment.deadlines (due_at) WHERE fired_at IS NULL",
+    ] {
+        sqlx::query(ddl).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// The saga: intake, workers and the deadline poller.
+pub struct FulfilmentSaga {
+    pool: PgPool,
+    cfg: SagaConfig,
+    runner: Arc<steps::Runner>,
+    metrics: SagaMetrics,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for FulfilmentSaga {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FulfilmentSaga")
+            .field("group", &self.cfg.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FulfilmentSaga {
+    /// A saga over `pool` (its own tables and the read models), acting through `api` and
+    /// `gateway`.
+    ///
+    /// # Errors
+    /// When its tables cannot be created.
+    pub async fn new(
+        pool: PgPool,
+        api: CommandClient,
+        gateway: Arc<dyn PaymentGateway>,
+        cfg: SagaConfig,
+        metrics: SagaMetrics,
+    ) -> Result<Self, sqlx::Error> {
+        migrate(&pool).await?;
+        Ok(Self {
+            runner: Arc::new(steps::Runner {
+                pool: pool.clone(),
+                api,
+                gateway,
+                cfg: cfg.clone(),
+            }),
+            pool,
+            cfg,
+            metrics,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Runs intake, workers and deadlines until `shutdown`.
+    ///
+    /// # Errors
+    /// When the consumer cannot be created.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), SagaError> {
+        let consumer: StreamConsumer = platform::kafka::client_config(&self.cfg.brokers)
+            .set("group.id", &self.cfg.group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        let topics: Vec<String> = [
+            schemas::topics::ORDER,
+            schemas::topics::PAYMENT,
+            schemas::topics::DELIVERY,
+        ]
+        .iter()
+        .map(|t| schemas::topics::prefixed(&self.cfg.topic_prefix, t))
+        .collect();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..self.cfg.workers.max(1) {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.work(stop).await });
+        }
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { me.deadlines(stop).await });
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { me.gauge(stop).await });
+        let result = self.intake(&consumer, &shutdown).await;
+        shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
+        result
+    }
+
+    /// Takes events in until shutdown; an offset is committed once its event is in the inbox.
+    async fn intake(
+        &self,
+        consumer: &StreamConsumer,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SagaError> {
+        loop {
+            let msg = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                m = consumer.recv() => m?,
+            };
+            let envelope: Option<Envelope> =
+                msg.payload().and_then(|p| serde_json::from_slice(p).ok());
+            if let Some(e) = envelope {
+                loop {
+                    match self.take_in(&e).await {
+                        Ok(()) => break,
+                        Err(err) => {
+                            platform::telemetry::log_error_chain(
+                                "saga intake failed; retrying",
+                                &err,
+                            );
+                            tokio::select! {
+                                () = shutdown.cancelled() => return Ok(()),
+                                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            }
+                        }
+                    }
+                }
+            } else {
+                tracing::error!(
+                    topic = msg.topic(),
+                    offset = msg.offset(),
+                    "undecodable message skipped by the saga"
+                );
+            }
+            consumer.commit_message(&msg, CommitMode::Async)?;
+        }
+    }
+
+    /// Records one event: a new saga for `OrderPlaced`, an inbox row for what concerns a
+    /// running saga, nothing for the rest.
+    async fn take_in(&self, e: &Envelope) -> Result<(), sqlx::Error> {
+        use schemas::{delivery, order, payment};
+        let id = || Uuid::parse_str(&e.aggregate_id).ok();
+        let decoded = match e.aggregate_type.as_str() {
+            schemas::aggregate_types::ORDER => {
+                match order::OrderEvent::decode(&e.event_type, e.event_version, e.payload.clone()) {
+                    Ok(order::OrderEvent::OrderPlaced(p)) => {
+                        let Some(order_id) = id() else { return Ok(()) };
+                        self.metrics
+                            .events
+                            .with_label_values(&[&e.event_type])
+                            .inc();
+                        return self.start(order_id, &p, e).await;
+                    }
+                    Ok(order::OrderEvent::OrderPacked(_)) => id().map(|o| (o, SagaEvent::Packed)),
+                    Ok(order::OrderEvent::OrderCancelled(c)) => id().map(|o| {
+                        (
+                            o,
+                            SagaEvent::OrderCancelled {
+                                reason: c.reason,
+                                detail: c.detail,
+                            },
+                        )
+                    }),
+                    _ => None,
+                }
+            }
+            schemas::aggregate_types::PAYMENT => {
+                match payment::PaymentEvent::decode(
+                    &e.event_type,
+                    e.event_version,
+                    e.payload.clone(),
+                ) {
+                    Ok(payment::PaymentEvent::RefundRequested(r)) => {
+                        let order = match id() {
+                            Some(p) => self.order_of("payment_id", p).await?,
+                            None => None,
+                        };
+                        order.map(|o| {
+                            (
+                                o,
+                                SagaEvent::RefundRequested {
+                                    refund_id: r.refund_id,
+                                    amount_minor: r.amount.amount_minor,
+                                    reason: r.reason,
+                                },
+                            )
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            schemas::aggregate_types::DELIVERY => {
+                let event = match delivery::DeliveryEvent::decode(
+                    &e.event_type,
+                    e.event_version,
+                    e.payload.clone(),
+                ) {
+                    Ok(delivery::DeliveryEvent::DeliveryPickedUp(_)) => Some(SagaEvent::PickedUp),
+                    Ok(delivery::DeliveryEvent::DeliveryCompleted(_)) => Some(SagaEvent::Delivered),
+                    Ok(delivery::DeliveryEvent::DeliveryFailed(f)) => {
+                        Some(SagaEvent::DeliveryFailed { reason: f.reason })
+                    }
+                    _ => None,
+                };
+                match (event, id()) {
+                    (Some(ev), Some(d)) => self.order_of("delivery_id", d).await?.map(|o| (o, ev)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((order_id, event)) = decoded else {
+            return Ok(());
+        };
+        self.metrics
+            .events
+            .with_label_values(&[&e.event_type])
+            .inc();
+        self.enqueue(e.event_id, order_id, &event).await
+    }
+
+    async fn order_of(&self, column: &str, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+        sqlx::query_scalar(&format!(
+            "SELECT order_id FROM fulfilment.sagas WHERE {column} = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    async fn enqueue(
+        &self,
+        event_id: Uuid,
+        order_id: Uuid,
+        event: &SagaEvent,
+    ) -> Result<(), sqlx::Error> {
+        let json = serde_json::to_value(event).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO fulfilment.inbox (event_id, order_id, event) VALUES ($1, $2, $3)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(order_id)
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn start(
+        &self,
+        order_id: Uuid,
+        placed: &schemas::order::OrderPlacedV1,
+        e: &Envelope,
+    ) -> Result<(), sqlx::Error> {
+        let saga = Saga::start(order_id, placed, e.occurred_at);
+        let delivery_id =
+            domain::fulfilment_values::DeliveryId::of_order(domain::OrderId(order_id));
+        let correlation = e
+            .metadata
+            .get(schemas::metadata_keys::CORRELATION_ID)
+            .and_then(|v| v.as_str());
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO fulfilment.sagas (order_id, payment_id, delivery_id, status, state, next_at, correlation_id)
+             VALUES ($1, $2, $3, 'running', $4, now(), $5) ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(saga.payment_id)
+        .bind(delivery_id.0)
+        .bind(serde_json::to_value(&saga).unwrap_or_default())
+        .bind(correlation)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 && saga.by_card() {
+            let due = e.occurred_at
+                + chrono::TimeDelta::from_std(self.cfg.payment_timeout)
+                    .unwrap_or(chrono::TimeDelta::MAX);
+            sqlx::query(
+                "INSERT INTO fulfilment.deadlines (order_id, kind, due_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(order_id)
+            .bind(DeadlineKind::Payment.as_str())
+            .bind(due)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// One worker: claims a due saga (or one with unapplied events), applies its events, runs
+    /// its next step, stores the result; repeats.
+    async fn work(&self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.run_one().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => platform::telemetry::log_error_chain("saga worker failed", &e),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.cfg.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Runs one step of one saga; `false` when nothing was due.
+    pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(Uuid, serde_json::Value, i32, Option<String>)> = sqlx::query_as(
+            "SELECT order_id, state, attempts, correlation_id FROM fulfilment.sagas
+              WHERE order_id = ANY(ARRAY(
+                    (SELECT order_id FROM fulfilment.sagas
+                      WHERE status = 'running' AND next_at <= now() ORDER BY next_at LIMIT 64)
+                    UNION
+                    (SELECT order_id FROM fulfilment.inbox WHERE applied_at IS NULL LIMIT 64)))
+              LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((order_id, state, attempts, correlation)) = row else {
+            return Ok(false);
+        };
+        let Ok(mut saga) = serde_json::from_value::<Saga>(state) else {
+            tracing::error!(%order_id, "saga state unreadable; parked");
+            sqlx::query("UPDATE fulfilment.sagas SET status = 'parked', updated_at = now() WHERE order_id = $1")
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(true);
+        };
+        let pending: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
+            "UPDATE fulfilment.inbox SET applied_at = now()
+              WHERE order_id = $1 AND applied_at IS NULL RETURNING event_id, event",
+        )
+        .bind(order_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (event_id, event) in pending {
+            match serde_json::from_value::<SagaEvent>(event) {
+                Ok(e) => saga.on_event(e),
+                Err(err) => {
+                    tracing::error!(%order_id, %event_id, error = %err, "inbox event unreadable; skipped")
+                }
+            }
+        }
+        let (status, next_at, attempts, step, error) = match saga.next_step() {
+            Next::Done(outcome) => {
+                let status = match outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::Compensated => "compensated",
+                };
+                saga.outcome = Some(outcome);
+                (status, None, 0, None, None)
+            }
+            Next::Wait => ("waiting", None, 0, None, None),
+            Next::Run(step) => {
+                let name = step.name();
+                let started = std::time::Instant::now();
+                let result = self
+                    .runner
+                    .run(&mut saga, &step, correlation.as_deref())
+                    .await;
+                self.metrics
+                    .duration
+                    .with_label_values(&[name])
+                    .observe(started.elapsed().as_secs_f64());
+                match result {
+                    Ok(steps::Progress::Done) => {
+                        self.metrics.steps.with_label_values(&[name, "done"]).inc();
+                        ("running", Some(Utc::now()), 0, Some(name), None)
+                    }
+                    Ok(steps::Progress::RetryIn(wait)) => {
+                        self.metrics
+                            .steps
+                            .with_label_values(&[name, "waiting"])
+                            .inc();
+                        (
+                            "running",
+                            Some(Utc::now() + wait),
+                            attempts,
+                            Some(name),
+                            None,
+                        )
+                    }
+                    Err(steps::StepError::Transient(t)) => {
+                        self.metrics
+                            .steps
+                            .with_label_values(&[name, "transient"])
+                            .inc();
+                        tracing::warn!(%order_id, step = name, error = %t, "saga step failed transiently; backing off");
+                        (
+                            "running",
+                            Some(Utc::now() + backoff(attempts)),
+                            attempts.saturating_add(1),
+                            Some(name),
+                            Some(t),
+                        )
+                    }
+                    Err(steps::StepError::Stuck(t)) => {
+                        self.metrics.steps.with_label_values(&[name, "stuck"]).inc();
+                        tracing::error!(%order_id, step = name, problem = %t, "saga step refused unexpectedly; retrying slowly");
+                        (
+                            "running",
+                            Some(Utc::now() + chrono::TimeDelta::seconds(30)),
+                            attempts.saturating_add(1),
+                            Some(name),
+                            Some(t),
+                        )
+                    }
+                }
+            }
+        };
+        if step == Some("assign_rider") {
+            let due = Utc::now()
+                + chrono::TimeDelta::from_std(self.cfg.rider_timeout)
+                    .unwrap_or(chrono::TimeDelta::MAX);
+            sqlx::query(
+                "INSERT INTO fulfilment.deadlines (order_id, kind, due_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(order_id)
+            .bind(DeadlineKind::Rider.as_str())
+            .bind(due)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE fulfilment.sagas SET state = $2, status = $3, next_at = $4, attempts = $5,
+                    last_step = COALESCE($6, last_step), last_error = $7, updated_at = now()
+              WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .bind(serde_json::to_value(&saga).unwrap_or_default())
+        .bind(status)
+        .bind(next_at)
+        .bind(attempts)
+        .bind(step)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Turns passed deadlines into inbox events.
+    async fn deadlines(&self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.fire_deadlines().await {
+                Ok(0) => {}
+                Ok(_) => self.wake.notify_waiters(),
+                Err(e) => platform::telemetry::log_error_chain("deadline poll failed", &e),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    /// Fires every deadline that has passed; returns how many.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn fire_deadlines(&self) -> Result<usize, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let fired: Vec<(Uuid, String)> = sqlx::query_as(
+            "UPDATE fulfilment.deadlines SET fired_at = now()
+              WHERE (order_id, kind) IN (SELECT order_id, kind FROM fulfilment.deadlines
+                                          WHERE fired_at IS NULL AND due_at <= now()
+                                          LIMIT 500 FOR UPDATE SKIP LOCKED)
+              RETURNING order_id, kind",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (order_id, kind) in &fired {
+            let Some(k) = DeadlineKind::parse(kind) else {
+                continue;
+            };
+            self.metrics.deadlines.with_label_values(&[kind]).inc();
+            let event_id = Uuid::new_v5(order_id, format!("deadline:{kind}").as_bytes());
+            sqlx::query(
+                "INSERT INTO fulfilment.inbox (event_id, order_id, event) VALUES ($1, $2, $3)
+                 ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(event_id)
+            .bind(order_id)
+            .bind(serde_json::to_value(SagaEvent::Deadline(k)).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(fired.len())
+    }
+
+    async fn gauge(&self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            if let Ok(rows) = sqlx::query_as::<_, (String, i64)>(
+                "SELECT status, count(*) FROM fulfilment.sagas GROUP BY status",
+            )
+            .fetch_all(&self.pool)
+            .await
+            {
+                for s in ["running", "waiting", "delivered", "compensated", "parked"] {
+                    let n = rows.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n);
+                    self.metrics.instances.with_label_values(&[s]).set(n);
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+}
+
+/// 200 ms doubling to 30 s.
+fn backoff(attempts: i32) -> chrono::TimeDelta {
+    let ms = 200i64.saturating_mul(1 << attempts.clamp(0, 8)).min(30_000);
+    chrono::TimeDelta::milliseconds(ms)
+}
+
+/// A saga's stored status and state, for operators and tests.
+///
+/// # Errors
+/// When the database fails.
+pub async fn load(
+    pool: &PgPool,
+    order_id: Uuid,
+) -> Result<Option<(String, Saga, DateTime<Utc>)>, sqlx::Error> {
+    let row: Option<(String, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT status, state, updated_at FROM fulfilment.sagas WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(s, v, at)| serde_json::from_value(v).ok().map(|saga| (s, saga, at))))
+}

@@ -1,0 +1,976 @@
+//! Running one step of a saga: the commands it sends to command-api, the gateway calls, and
+//! what each answer means for the saga's state. Every call carries an idempotency key made of
+//! the order id and the step (and the batch, round or refund where a step repeats), so running
+//! a step again after a crash is answered from the first run.
+
+use super::machine::{RefundTask, ReservationStatus, Saga, Step};
+use super::SagaConfig;
+use crate::commands::{CommandClient, Outcome};
+use crate::payments::{AuthorizeRequest, GatewayError, GatewayOutcome, PaymentGateway};
+use chrono::{DateTime, Utc};
+use domain::catalog_values::{BatchId, PositiveQuantity, Quantity};
+use domain::delivery::{nearest_rider, RiderCandidate};
+use domain::fulfilment_values::{GeoPoint, RiderId};
+use domain::inventory::allocation::{allocate_fefo, BatchCandidate};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How a step went, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// The state moved on; the next step can run at once.
+    Done,
+    /// Nothing to do yet (e.g. no rider free); look again after this.
+    RetryIn(chrono::TimeDelta),
+}
+
+/// Why a step did not go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StepError {
+    /// Worth retrying with backoff: network, timeouts, 5xx, 429, the database.
+    Transient(String),
+    /// Refused in a way the saga has no branch for (a bug or a misconfiguration, e.g. a
+    /// missing scope): retried slowly and reported.
+    Stuck(String),
+}
+
+pub(crate) struct Runner {
+    pub(crate) pool: PgPool,
+    pub(crate) api: CommandClient,
+    pub(crate) gateway: Arc<dyn PaymentGateway>,
+    pub(crate) cfg: SagaConfig,
+}
+
+fn transient(e: impl std::fmt::Display) -> StepError {
+    StepError::Transient(e.to_string())
+}
+
+fn stuck(step: &str, status: u16, code: &str, problem: &Value) -> StepError {
+    StepError::Stuck(format!("{step}: {status} {code}: {problem}"))
+}
+
+fn money(minor: i64, currency: &str) -> Value {
+    json!({"amount_minor": minor, "currency": currency})
+}
+
+impl Runner {
+    async fn post(
+        &self,
+        path: &str,
+        body: Value,
+        key: &str,
+        correlation: Option<&str>,
+    ) -> Result<Outcome, StepError> {
+        self.api
+            .post(path, &body, key, correlation)
+            .await
+            .map_err(|t| StepError::Transient(t.0))
+    }
+
+    /// Runs `step`, recording its effect in `saga`.
+    pub(crate) async fn run(
+        &self,
+        saga: &mut Saga,
+        step: &Step,
+        correlation: Option<&str>,
+    ) -> Result<Progress, StepError> {
+        let o = saga.order_id;
+        let key = |suffix: &str| format!("fulfil:{o}:{suffix}");
+        match step {
+            Step::Allocate => self.allocate(saga).await,
+            Step::Reserve { batch_id } => {
+                let Some(r) = saga
+                    .reservations
+                    .iter()
+                    .find(|r| r.batch_id == *batch_id)
+                    .cloned()
+                else {
+                    return Ok(Progress::Done);
+                };
+                let out = self
+                    .post(
+                        &format!("/v1/inventory/batches/{batch_id}/reservations"),
+                        json!({"order_id": o, "quantity": decimal_number(&r.quantity)}),
+                        &key(&format!("reserve:{batch_id}:{}", r.round)),
+                        correlation,
+                    )
+                    .await?;
+                let status = match out {
+                    Outcome::Done(_) => ReservationStatus::Reserved,
+                    Outcome::Refused { .. } => {
+                        // Stock moved since the read model was read (or the batch expired):
+                        // plan again for what is missing.
+                        saga.allocation_round += 1;
+                        if saga.allocation_round > super::machine::MAX_ALLOCATION_ROUNDS {
+                            saga.give_up(
+                                "out_of_stock",
+                                Some("stock kept moving while reserving".into()),
+                            );
+                        }
+                        ReservationStatus::Refused
+                    }
+                };
+                set_status(saga, *batch_id, status);
+                Ok(Progress::Done)
+            }
+            Step::InitiatePayment => {
+                match self
+                    .post(
+                        "/v1/payments",
+                        json!({"order_id": o}),
+                        &key("payment"),
+                        correlation,
+                    )
+                    .await?
+                {
+                    Outcome::Done(_) => saga.payment_initiated = true,
+                    Outcome::Refused { code, .. } if code == "already_exists" => {
+                        saga.payment_initiated = true;
+                    }
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("initiate payment", status, &code, &problem)),
+                }
+                Ok(Progress::Done)
+            }
+            Step::Authorize => {
+                let answer = self
+                    .gateway
+                    .authorize(AuthorizeRequest {
+                        idempotency_key: key("authorize"),
+                        payment_id: saga.payment_id,
+                        card_token: saga.card_token.clone().unwrap_or_default(),
+                        amount_minor: saga.total_minor,
+                        currency: saga.currency.clone(),
+                    })
+                    .await;
+                match gateway_answer(answer)? {
+                    GatewayOutcome::Approved { reference } => {
+                        self.record_payment(
+                            saga,
+                            "authorized",
+                            json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
+                            &key("authorized"),
+                            correlation,
+                        )
+                        .await?;
+                        saga.authorization_ref = Some(reference);
+                    }
+                    GatewayOutcome::Declined { code, reason } => {
+                        self.decline(saga, &code, &reason, correlation).await?;
+                    }
+                }
+                Ok(Progress::Done)
+            }
+            Step::Capture => {
+                let auth = saga.authorization_ref.clone().unwrap_or_default();
+                let answer = self
+                    .gateway
+                    .capture(&key("capture"), &auth, saga.total_minor)
+                    .await;
+                match gateway_answer(answer)? {
+                    GatewayOutcome::Approved { reference } => {
+                        self.record_payment(
+                            saga,
+                            "captured",
+                            json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
+                            &key("captured"),
+                            correlation,
+                        )
+                        .await?;
+                        saga.capture_ref = Some(reference);
+                    }
+                    GatewayOutcome::Declined { code, reason } => {
+                        self.decline(saga, &code, &reason, correlation).await?;
+                    }
+                }
+                Ok(Progress::Done)
+            }
+            Step::MarkPaid => {
+                let amount = if saga.by_card() { saga.total_minor } else { 0 };
+                let out = self
+                    .post(
+                        &format!("/v1/orders/{o}/paid"),
+                        json!({"payment_id": saga.payment_id, "amount": money(amount, &saga.currency)}),
+                        &key("paid"),
+                        correlation,
+                    )
+                    .await?;
+                self.order_answer(saga, out, "mark paid", |s| s.order_paid = true)
+            }
+            Step::BookSlot => {
+                match self
+                    .post(
+                        &format!("/v1/delivery-slots/{}/bookings", saga.slot_id),
+                        json!({"order_id": o}),
+                        &key("slot"),
+                        correlation,
+                    )
+                    .await?
+                {
+                    Outcome::Done(_) => saga.slot_booked = true,
+                    Outcome::Refused { code, problem, .. }
+                        if code == "slot_full" || code == "slot_closed" || code == "not_found" =>
+                    {
+                        saga.give_up(
+                            "no_delivery_capacity",
+                            Some(problem["detail"].as_str().unwrap_or(&code).to_owned()),
+                        );
+                    }
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("book slot", status, &code, &problem)),
+                }
+                Ok(Progress::Done)
+            }
+            Step::ScheduleDelivery => {
+                let cold = saga.reservations.iter().any(|r| {
+                    r.cold_chain
+                        && matches!(
+                            r.status,
+                            ReservationStatus::Reserved | ReservationStatus::Committed
+                        )
+                });
+                match self
+                    .post(
+                        "/v1/deliveries",
+                        json!({"order_id": o, "cold_chain": cold}),
+                        &key("delivery"),
+                        correlation,
+                    )
+                    .await?
+                {
+                    Outcome::Done(body) => {
+                        saga.cold_chain = cold;
+                        saga.delivery_id =
+                            body["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+                        if saga.delivery_id.is_none() {
+                            return Err(StepError::Stuck(format!(
+                                "schedule delivery answered {body}"
+                            )));
+                        }
+                    }
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("schedule delivery", status, &code, &problem)),
+                }
+                Ok(Progress::Done)
+            }
+            Step::AssignRider => self.assign_rider(saga, correlation).await,
+            Step::RecordRider => {
+                let (Some(d), Some((rider, distance, _))) = (saga.delivery_id, saga.rider) else {
+                    return Ok(Progress::Done);
+                };
+                match self
+                    .post(
+                        &format!("/v1/deliveries/{d}/assign"),
+                        json!({"rider_id": rider, "distance_m": distance}),
+                        &key("record-rider"),
+                        correlation,
+                    )
+                    .await?
+                {
+                    Outcome::Done(_) => saga.rider = Some((rider, distance, true)),
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("record rider", status, &code, &problem)),
+                }
+                Ok(Progress::Done)
+            }
+            Step::Commit { batch_id } => {
+                let out = self
+                    .post(
+                        &format!("/v1/inventory/batches/{batch_id}/reservations/{o}/commit"),
+                        json!({}),
+                        &key(&format!("commit:{batch_id}")),
+                        correlation,
+                    )
+                    .await?;
+                match out {
+                    Outcome::Done(_) => set_status(saga, *batch_id, ReservationStatus::Committed),
+                    Outcome::Refused { code, .. } if code == "reservation_released" => {
+                        // The batch expired (releasing the reservation) before packing: that
+                        // stock never left.
+                        tracing::warn!(order_id = %o, %batch_id, "reservation released before packing (batch expired)");
+                        set_status(saga, *batch_id, ReservationStatus::Released);
+                    }
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("commit", status, &code, &problem)),
+                }
+                Ok(Progress::Done)
+            }
+            Step::Ship => {
+                let (Some(d), Some((rider, ..))) = (saga.delivery_id, saga.rider) else {
+                    return Ok(Progress::Done);
+                };
+                let out = self
+                    .post(
+                        &format!("/v1/orders/{o}/ship"),
+                        json!({"delivery_id": d, "rider_id": rider}),
+                        &key("ship"),
+                        correlation,
+                    )
+                    .await?;
+                self.order_answer(saga, out, "ship", |s| s.shipped = true)
+            }
+            Step::CaptureCash => {
+                let reference = format!("cod:{}", saga.delivery_id.unwrap_or_default());
+                self.record_payment(
+                    saga,
+                    "captured",
+                    json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
+                    &key("cash"),
+                    correlation,
+                )
+                .await?;
+                saga.capture_ref = Some(reference);
+                Ok(Progress::Done)
+            }
+            Step::DeliverOrder => {
+                let out = self
+                    .post(
+                        &format!("/v1/orders/{o}/deliver"),
+                        json!({"delivery_id": saga.delivery_id}),
+                        &key("deliver"),
+                        correlation,
+                    )
+                    .await?;
+                self.order_answer(saga, out, "deliver", |s| s.order_delivered = true)
+            }
+            Step::ReleaseRider => {
+                if let (Some(d), Some((rider, ..))) = (saga.delivery_id, saga.rider) {
+                    match self
+                        .post(
+                            &format!("/v1/riders/{rider}/assignments/{d}/release"),
+                            json!({}),
+                            &key("release-rider"),
+                            correlation,
+                        )
+                        .await?
+                    {
+                        Outcome::Done(_) => {}
+                        Outcome::Refused {
+                            status,
+                            code,
+                            problem,
+                        } => return Err(stuck("release rider", status, &code, &problem)),
+                    }
+                }
+                saga.rider_released = true;
+                Ok(Progress::Done)
+            }
+            Step::Refund { refund_id } => self.refund(saga, *refund_id, correlation).await,
+            Step::CancelOrder => {
+                let Some(c) = saga.cancel.clone() else {
+                    return Ok(Progress::Done);
+                };
+                let out = self
+                    .post(
+                        &format!("/v1/orders/{o}/compensate"),
+                        json!({"reason": c.reason, "detail": c.detail}),
+                        &key("cancel"),
+                        correlation,
+                    )
+                    .await?;
+                match out {
+                    Outcome::Done(_) => {}
+                    Outcome::Refused { code, problem, .. } if code == "invalid_transition" => {
+                        // Delivered or shipped meanwhile: there is nothing to cancel.
+                        tracing::warn!(order_id = %o, %problem, "order could not be cancelled");
+                    }
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("cancel order", status, &code, &problem)),
+                }
+                if let Some(c) = saga.cancel.as_mut() {
+                    c.order_recorded = true;
+                }
+                Ok(Progress::Done)
+            }
+            Step::SettlePayment => self.settle_payment(saga, correlation).await,
+            Step::Release { batch_id } => {
+                match self
+                    .post(
+                        &format!("/v1/inventory/batches/{batch_id}/reservations/{o}/release"),
+                        json!({}),
+                        &key(&format!("release:{batch_id}")),
+                        correlation,
+                    )
+                    .await?
+                {
+                    Outcome::Done(_) => set_status(saga, *batch_id, ReservationStatus::Released),
+                    // Committed meanwhile (packed): it is returned by policy instead.
+                    Outcome::Refused { code, .. } if code == "reservation_committed" => {
+                        set_status(saga, *batch_id, ReservationStatus::Committed);
+                    }
+                    Outcome::Refused { code, .. } if code == "not_found" => {
+                        set_status(saga, *batch_id, ReservationStatus::Released);
+                    }
+                    Outcome::Refused {
+                        status,
+                        code,
+                        problem,
+                    } => return Err(stuck("release", status, &code, &problem)),
+                }
+                Ok(Progress::Done)
+            }
+            Step::ReturnStock { batch_id } => self.return_stock(saga, *batch_id, correlation).await,
+            Step::ReleaseSlot => {
+                if saga.slot_booked {
+                    match self
+                        .post(
+                            &format!("/v1/delivery-slots/{}/bookings/{o}/release", saga.slot_id),
+                            json!({}),
+                            &key("release-slot"),
+                            correlation,
+                        )
+                        .await?
+                    {
+                        Outcome::Done(_) => {}
+                        Outcome::Refused {
+                            status,
+                            code,
+                            problem,
+                        } => return Err(stuck("release slot", status, &code, &problem)),
+                    }
+                }
+                if let Some(c) = saga.cancel.as_mut() {
+                    c.slot_released = true;
+                }
+                Ok(Progress::Done)
+            }
+            Step::CancelDelivery => {
+                if let Some(d) = saga.delivery_id {
+                    let reason = saga
+                        .cancel
+                        .as_ref()
+                        .map_or("cancelled", |c| c.reason.as_str());
+                    match self
+                        .post(
+                            &format!("/v1/deliveries/{d}/cancel"),
+                            json!({"reason": format!("order cancelled: {reason}")}),
+                            &key("cancel-delivery"),
+                            correlation,
+                        )
+                        .await?
+                    {
+                        Outcome::Done(_) => {}
+                        // Already on its way or gone: the delivery's own outcome stands.
+                        Outcome::Refused { code, .. }
+                            if code == "invalid_transition" || code == "not_found" => {}
+                        Outcome::Refused {
+                            status,
+                            code,
+                            problem,
+                        } => return Err(stuck("cancel delivery", status, &code, &problem)),
+                    }
+                }
+                if let Some(c) = saga.cancel.as_mut() {
+                    c.delivery_closed = true;
+                }
+                Ok(Progress::Done)
+            }
+        }
+    }
+
+    /// Records a gateway outcome on the payment; a refusal there is not expected.
+    async fn record_payment(
+        &self,
+        saga: &Saga,
+        what: &str,
+        body: Value,
+        key: &str,
+        correlation: Option<&str>,
+    ) -> Result<(), StepError> {
+        match self
+            .post(
+                &format!("/v1/payments/{}/{what}", saga.payment_id),
+                body,
+                key,
+                correlation,
+            )
+            .await?
+        {
+            Outcome::Done(_) => Ok(()),
+            Outcome::Refused {
+                status,
+                code,
+                problem,
+            } => Err(stuck(what, status, &code, &problem)),
+        }
+    }
+
+    async fn decline(
+        &self,
+        saga: &mut Saga,
+        code: &str,
+        reason: &str,
+        correlation: Option<&str>,
+    ) -> Result<(), StepError> {
+        self.record_payment(
+            saga,
+            "declined",
+            json!({"code": code, "reason": if reason.is_empty() { code } else { reason }}),
+            &format!("fulfil:{}:declined", saga.order_id),
+            correlation,
+        )
+        .await?;
+        saga.give_up("payment_failed", Some(format!("{code}: {reason}")));
+        if let Some(c) = saga.cancel.as_mut() {
+            c.payment_settled = saga.authorization_ref.is_none();
+        }
+        Ok(())
+    }
+
+    /// An order command's answer: done, or cancelled meanwhile (its event will say why).
+    fn order_answer(
+        &self,
+        saga: &mut Saga,
+        out: Outcome,
+        what: &str,
+        done: impl FnOnce(&mut Saga),
+    ) -> Result<Progress, StepError> {
+        match out {
+            Outcome::Done(_) => {
+                done(saga);
+                Ok(Progress::Done)
+            }
+            Outcome::Refused { code, problem, .. }
+                if code == "invalid_transition" && problem["current_status"] == "cancelled" =>
+            {
+                saga.give_up(
+                    "customer_request",
+                    Some("cancelled during fulfilment".into()),
+                );
+                if let Some(c) = saga.cancel.as_mut() {
+                    c.order_recorded = true;
+                }
+                Ok(Progress::Done)
+            }
+            Outcome::Refused {
+                status,
+                code,
+                problem,
+            } => Err(stuck(what, status, &code, &problem)),
+        }
+    }
+
+    async fn allocate(&self, saga: &mut Saga) -> Result<Progress, StepError> {
+        let schema = &self.cfg.read_schema;
+        for line in saga.lines.clone() {
+            let Ok(want) = line.quantity.parse::<Decimal>() else {
+                saga.give_up("out_of_stock", Some("unreadable quantity".into()));
+                return Ok(Progress::Done);
+            };
+            let need = want - saga.held(line.product_id);
+            if need <= Decimal::ZERO {
+                continue;
+            }
+            let taken: Vec<Uuid> = saga
+                .reservations
+                .iter()
+                .filter(|r| r.status != ReservationStatus::Refused)
+                .map(|r| r.batch_id)
+                .collect();
+            let rows: Vec<(Uuid, DateTime<Utc>, String, bool)> = sqlx::query_as(&format!(
+                "SELECT id, expires_at, trim_scale(on_hand - reserved)::text, cold_chain
+                   FROM {schema}.batches
+                  WHERE product_id = $1 AND warehouse_id = $2 AND status = 'active'
+                    AND on_hand > reserved AND NOT (id = ANY($3))"
+            ))
+            .bind(line.product_id)
+            .bind(saga.warehouse_id)
+            .bind(&taken)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(transient)?;
+            let candidates: Vec<BatchCandidate> = rows
+                .iter()
+                .filter_map(|(id, expires_at, available, _)| {
+                    Some(BatchCandidate {
+                        batch_id: BatchId(*id),
+                        expires_at: *expires_at,
+                        available: Quantity::try_from(available.as_str()).ok()?,
+                    })
+                })
+                .collect();
+            let Some(need) = Quantity::try_from(need)
+                .ok()
+                .and_then(|q| PositiveQuantity::try_from(q).ok())
+            else {
+                continue;
+            };
+            let plan = allocate_fefo(need, saga.slot_ends_at, &candidates);
+            if !plan.is_complete() {
+                saga.give_up(
+                    "out_of_stock",
+                    Some(format!(
+                        "product {}: {} short in the warehouse",
+                        line.product_id, plan.shortfall
+                    )),
+                );
+                return Ok(Progress::Done);
+            }
+            for l in plan.lines {
+                let cold = rows.iter().any(|(id, _, _, c)| *id == l.batch_id.0 && *c);
+                saga.reservations.retain(|r| r.batch_id != l.batch_id.0);
+                saga.reservations.push(super::machine::Reservation {
+                    batch_id: l.batch_id.0,
+                    product_id: line.product_id,
+                    quantity: l.quantity.to_string(),
+                    cold_chain: cold,
+                    round: saga.allocation_round,
+                    status: ReservationStatus::Planned,
+                });
+            }
+        }
+        Ok(Progress::Done)
+    }
+
+    async fn assign_rider(
+        &self,
+        saga: &mut Saga,
+        correlation: Option<&str>,
+    ) -> Result<Progress, StepError> {
+        let Some(delivery) = saga.delivery_id else {
+            return Ok(Progress::Done);
+        };
+        let schema = &self.cfg.read_schema;
+        let rows: Vec<RiderRow> = sqlx::query_as(&format!(
+            "SELECT id, lat_e6, lon_e6, cold_chain_capable, current_delivery FROM {schema}.riders
+              WHERE current_delivery = $1
+                 OR (available AND current_delivery IS NULL AND lat_e6 IS NOT NULL)
+              LIMIT 2000"
+        ))
+        .bind(delivery)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(transient)?;
+        let Ok(warehouse) = GeoPoint::from_e6(
+            saga.warehouse_location.lat_e6,
+            saga.warehouse_location.lon_e6,
+        ) else {
+            return Err(StepError::Stuck("warehouse location out of range".into()));
+        };
+        // A rider already holding this delivery (a crash after assigning) comes first.
+        let mut ranked: Vec<(Uuid, u32)> = rows
+            .iter()
+            .filter(|r| r.4 == Some(delivery))
+            .map(|r| (r.0, 0))
+            .collect();
+        let candidates: Vec<RiderCandidate> = rows
+            .iter()
+            .filter(|r| r.4.is_none())
+            .filter_map(|(id, lat, lon, cold, _)| {
+                Some(RiderCandidate {
+                    rider_id: RiderId(*id),
+                    location: GeoPoint::from_e6((*lat)?, (*lon)?).ok()?,
+                    cold_chain_capable: *cold,
+                })
+            })
+            .collect();
+        ranked.extend(
+            nearest_rider(warehouse, saga.cold_chain, &candidates)
+                .into_iter()
+                .map(|(id, d)| (id.0, d)),
+        );
+        for (rider, distance) in ranked.into_iter().take(10) {
+            match self
+                .post(
+                    &format!("/v1/riders/{rider}/assignments"),
+                    json!({"delivery_id": delivery, "order_id": saga.order_id, "cold_chain": saga.cold_chain}),
+                    &format!("fulfil:{}:rider:{rider}", saga.order_id),
+                    correlation,
+                )
+                .await?
+            {
+                Outcome::Done(_) => {
+                    saga.rider = Some((rider, distance, false));
+                    return Ok(Progress::Done);
+                }
+                // Taken or gone off shift since the read: the next one.
+                Outcome::Refused { .. } => continue,
+            }
+        }
+        // Nobody free now; the rider deadline gives up eventually.
+        Ok(Progress::RetryIn(chrono::TimeDelta::milliseconds(500)))
+    }
+
+    async fn refund(
+        &self,
+        saga: &mut Saga,
+        refund_id: Uuid,
+        correlation: Option<&str>,
+    ) -> Result<Progress, StepError> {
+        let Some(task) = saga
+            .refunds
+            .iter()
+            .find(|r| r.refund_id == refund_id)
+            .cloned()
+        else {
+            return Ok(Progress::Done);
+        };
+        let key = |s: &str| format!("fulfil:{}:refund:{refund_id}:{s}", saga.order_id);
+        let p = saga.payment_id;
+        if !task.requested {
+            match self
+                .post(
+                    &format!("/v1/payments/{p}/refunds"),
+                    json!({"refund_id": refund_id, "amount": money(task.amount_minor, &saga.currency), "reason": task.reason}),
+                    &key("request"),
+                    correlation,
+                )
+                .await?
+            {
+                Outcome::Done(_) => {}
+                Outcome::Refused { code, problem, .. } => {
+                    // Nothing (more) to give back: drop the task.
+                    tracing::warn!(order_id = %saga.order_id, %refund_id, %code, %problem, "refund refused");
+                    saga.refunds.retain(|r| r.refund_id != refund_id);
+                    return Ok(Progress::Done);
+                }
+            }
+            update_refund(saga, refund_id, |r| r.requested = true);
+            return Ok(Progress::Done);
+        }
+        if task.gateway_ref.is_none() {
+            let reference = match saga.capture_ref.as_deref() {
+                // Cash goes back by hand from the rider's float, not through the gateway.
+                Some(c) if c.starts_with("cod:") => format!("cash:{refund_id}"),
+                Some(capture) => match gateway_answer(
+                    self.gateway
+                        .refund(&key("gateway"), capture, task.amount_minor)
+                        .await,
+                )? {
+                    GatewayOutcome::Approved { reference } => reference,
+                    GatewayOutcome::Declined { code, reason } => {
+                        return Err(StepError::Stuck(format!(
+                            "refund declined: {code}: {reason}"
+                        )))
+                    }
+                },
+                None => {
+                    return Err(StepError::Stuck(
+                        "refund of a payment never captured".into(),
+                    ))
+                }
+            };
+            update_refund(saga, refund_id, |r| r.gateway_ref = Some(reference));
+            return Ok(Progress::Done);
+        }
+        if !task.completed {
+            match self
+                .post(
+                    &format!("/v1/payments/{p}/refunds/{refund_id}/completed"),
+                    json!({"gateway_ref": task.gateway_ref}),
+                    &key("completed"),
+                    correlation,
+                )
+                .await?
+            {
+                Outcome::Done(_) => {}
+                Outcome::Refused {
+                    status,
+                    code,
+                    problem,
+                } => return Err(stuck("complete refund", status, &code, &problem)),
+            }
+            update_refund(saga, refund_id, |r| r.completed = true);
+            return Ok(Progress::Done);
+        }
+        match self
+            .post(
+                &format!("/v1/orders/{}/refunds", saga.order_id),
+                json!({"payment_id": p, "refund_id": refund_id, "amount": money(task.amount_minor, &saga.currency), "reason": task.reason}),
+                &key("order"),
+                correlation,
+            )
+            .await?
+        {
+            Outcome::Done(_) => {}
+            Outcome::Refused {
+                status,
+                code,
+                problem,
+            } => return Err(stuck("record refund on order", status, &code, &problem)),
+        }
+        update_refund(saga, refund_id, |r| r.order_recorded = true);
+        Ok(Progress::Done)
+    }
+
+    async fn settle_payment(
+        &self,
+        saga: &mut Saga,
+        correlation: Option<&str>,
+    ) -> Result<Progress, StepError> {
+        let reason = saga
+            .cancel
+            .as_ref()
+            .map_or_else(|| "cancelled".to_owned(), |c| c.reason.clone());
+        if saga.payment_initiated {
+            if saga.capture_ref.is_some() {
+                let already: i64 = saga.refunds.iter().map(|r| r.amount_minor).sum();
+                let amount = saga.total_minor - already;
+                let refund_id = Uuid::new_v5(&saga.order_id, b"compensation-refund");
+                if amount > 0 && !saga.refunds.iter().any(|r| r.refund_id == refund_id) {
+                    saga.refunds.push(RefundTask {
+                        refund_id,
+                        amount_minor: amount,
+                        reason: format!("order cancelled: {reason}"),
+                        requested: false,
+                        gateway_ref: None,
+                        completed: false,
+                        order_recorded: false,
+                    });
+                }
+            } else {
+                if let Some(auth) = saga.authorization_ref.clone() {
+                    match self
+                        .gateway
+                        .void(&format!("fulfil:{}:void", saga.order_id), &auth)
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(GatewayError::Transient(t)) => return Err(StepError::Transient(t)),
+                        // Already voided or expired at the gateway: nothing is held.
+                        Err(GatewayError::Rejected { code, reason }) => {
+                            tracing::warn!(order_id = %saga.order_id, %code, %reason, "void refused");
+                        }
+                    }
+                }
+                match self
+                    .post(
+                        &format!("/v1/payments/{}/cancel", saga.payment_id),
+                        json!({"reason": format!("order cancelled: {reason}")}),
+                        &format!("fulfil:{}:cancel-payment", saga.order_id),
+                        correlation,
+                    )
+                    .await?
+                {
+                    Outcome::Done(_) => {}
+                    Outcome::Refused { code, problem, .. } => {
+                        tracing::warn!(order_id = %saga.order_id, %code, %problem, "payment could not be cancelled");
+                    }
+                }
+            }
+        }
+        if let Some(c) = saga.cancel.as_mut() {
+            c.payment_settled = true;
+        }
+        Ok(Progress::Done)
+    }
+
+    /// Stock that left with the order and came back: received again as a new batch when it
+    /// keeps (no cold chain, shelf life left), else written off.
+    async fn return_stock(
+        &self,
+        saga: &mut Saga,
+        batch_id: Uuid,
+        correlation: Option<&str>,
+    ) -> Result<Progress, StepError> {
+        let Some(r) = saga
+            .reservations
+            .iter()
+            .find(|r| r.batch_id == batch_id)
+            .cloned()
+        else {
+            return Ok(Progress::Done);
+        };
+        let schema = &self.cfg.read_schema;
+        let batch: Option<BatchRow> = sqlx::query_as(&format!(
+            "SELECT product_id, supplier_id, warehouse_id, expires_at, cold_chain, price_minor, currency
+               FROM {schema}.batches WHERE id = $1"
+        ))
+        .bind(batch_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(transient)?;
+        let now = Utc::now();
+        let keeps = |expires_at: DateTime<Utc>, cold: bool| {
+            !cold
+                && chrono::TimeDelta::from_std(self.cfg.restock_min_shelf_life)
+                    .is_ok_and(|min| expires_at > now + min)
+        };
+        match batch {
+            Some((product, supplier, warehouse, expires_at, cold, price, currency))
+                if keeps(expires_at, cold) =>
+            {
+                let out = self
+                    .post(
+                        "/v1/inventory/batches",
+                        json!({"product_id": product, "supplier_id": supplier, "warehouse_id": warehouse,
+                               "quantity": decimal_number(&r.quantity),
+                               "received_at": now, "expires_at": expires_at, "cold_chain": false,
+                               "procurement_price": money(price, &currency)}),
+                        &format!("fulfil:{}:return:{batch_id}", saga.order_id),
+                        correlation,
+                    )
+                    .await?;
+                if let Outcome::Refused { code, problem, .. } = out {
+                    tracing::warn!(order_id = %saga.order_id, %batch_id, %code, %problem, "returned stock could not be received back; written off");
+                }
+            }
+            _ => {
+                tracing::info!(order_id = %saga.order_id, %batch_id, quantity = %r.quantity, "returned stock written off (cold chain broken or shelf life too short)")
+            }
+        }
+        set_status(saga, batch_id, ReservationStatus::Returned);
+        Ok(Progress::Done)
+    }
+}
+
+/// A rider as the read model shows them: id, position, cold box, current delivery.
+type RiderRow = (Uuid, Option<i32>, Option<i32>, bool, Option<Uuid>);
+/// A batch as the read model shows it: product, supplier, warehouse, expiry, cold chain, unit
+/// price and currency.
+type BatchRow = (Uuid, Uuid, Uuid, DateTime<Utc>, bool, i64, String);
+
+fn gateway_answer(r: Result<GatewayOutcome, GatewayError>) -> Result<GatewayOutcome, StepError> {
+    match r {
+        Ok(o) => Ok(o),
+        Err(GatewayError::Transient(t)) => Err(StepError::Transient(t)),
+        Err(GatewayError::Rejected { code, reason }) => Err(StepError::Stuck(format!(
+            "gateway rejected: {code}: {reason}"
+        ))),
+    }
+}
+
+fn set_status(saga: &mut Saga, batch_id: Uuid, status: ReservationStatus) {
+    if let Some(r) = saga
+        .reservations
+        .iter_mut()
+        .find(|r| r.batch_id == batch_id)
+    {
+        r.status = status;
+    }
+}
+
+fn update_refund(saga: &mut Saga, refund_id: Uuid, f: impl FnOnce(&mut RefundTask)) {
+    if let Some(r) = saga.refunds.iter_mut().find(|r| r.refund_id == refund_id) {
+        f(r);
+    }
+}
+
+/// A decimal string as a JSON number (the routes take quantities as JSON numbers; a decimal
+/// with at most 3 places survives the trip through `f64` text exactly).
+fn decimal_number(s: &str) -> Value {
+    serde_json::from_str::<serde_json::Number>(s)
+        .map(Value::Number)
+        .unwrap_or_else(|_| Value::String(s.to_owned()))
+}

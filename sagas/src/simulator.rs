@@ -1,0 +1,201 @@
+//! Simulated warehouse staff and riders, for local runs, tests and benchmarks: when a rider is
+//! assigned to an order's delivery, the warehouse packs the order and the rider picks it up,
+//! reports a position on the way and hands it over (or, every `fail_every`-th delivery, fails
+//! with `customer_absent`). They act like the real partners would: through command-api, as the
+//! `warehouse` and `delivery` services.
+//!
+//! **Delivery guarantee: at least once, effect once.** The consumer commits an assignment's
+//! offset after its commands are answered; every command carries an idempotency key made of
+//! the delivery id and the step, so a redelivered assignment repeats nothing.
+
+use crate::commands::{Backoff, CommandClient, Outcome, Transient};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use schemas::rider::RiderEvent;
+use schemas::Envelope;
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic prefix.
+    pub topic_prefix: String,
+    /// Consumer group.
+    pub group: String,
+    /// Pause between packing, pickup, the position report and delivery (zero: instant).
+    pub step_delay: Duration,
+    /// Every n-th delivery fails (0: none).
+    pub fail_every: u64,
+    /// Deliveries handled at once.
+    pub concurrency: usize,
+}
+
+impl SimulatorConfig {
+    /// Instant riders on `brokers`.
+    pub fn new(brokers: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic_prefix: String::new(),
+            group: "delivery-sim".to_owned(),
+            step_delay: Duration::ZERO,
+            fail_every: 0,
+            concurrency: 32,
+        }
+    }
+}
+
+/// The simulator.
+pub struct Simulator {
+    warehouse: CommandClient,
+    delivery: CommandClient,
+    cfg: SimulatorConfig,
+    seen: AtomicU64,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A simulator packing as `warehouse` and riding as `delivery`.
+    pub fn new(warehouse: CommandClient, delivery: CommandClient, cfg: SimulatorConfig) -> Self {
+        Self {
+            warehouse,
+            delivery,
+            cfg,
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs until `shutdown`.
+    ///
+    /// # Errors
+    /// When Kafka fails.
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Result<(), rdkafka::error::KafkaError> {
+        let consumer: StreamConsumer = platform::kafka::client_config(&self.cfg.brokers)
+            .set("group.id", &self.cfg.group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        consumer.subscribe(&[&schemas::topics::prefixed(
+            &self.cfg.topic_prefix,
+            schemas::topics::RIDER,
+        )])?;
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.cfg.concurrency.max(1)));
+        let mut inflight = tokio::task::JoinSet::new();
+        loop {
+            let msg = tokio::select! {
+                () = shutdown.cancelled() => break,
+                m = consumer.recv() => m?,
+            };
+            let assigned = msg
+                .payload()
+                .and_then(|p| serde_json::from_slice::<Envelope>(p).ok())
+                .and_then(|e| {
+                    match RiderEvent::decode(&e.event_type, e.event_version, e.payload).ok()? {
+                        RiderEvent::RiderAssigned(a) => Some((a.delivery_id, a.order_id)),
+                        _ => None,
+                    }
+                });
+            if let Some((delivery, order)) = assigned {
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break;
+                };
+                let me = self.clone();
+                let stop = shutdown.clone();
+                inflight.spawn(async move {
+                    me.carry(delivery, order, &stop).await;
+                    drop(permit);
+                });
+            }
+            // Offsets run ahead of in-flight deliveries only within this process; a crash
+            // loses at most what is in flight, and a real rider would call again.
+            consumer.commit_message(&msg, CommitMode::Async)?;
+            while inflight.try_join_next().is_some() {}
+        }
+        inflight.shutdown().await;
+        Ok(())
+    }
+
+    async fn carry(&self, delivery: Uuid, order: Uuid, shutdown: &CancellationToken) {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        let fails = self.cfg.fail_every > 0 && n.is_multiple_of(self.cfg.fail_every);
+        let steps: Vec<(&CommandClient, String, serde_json::Value, &str)> = vec![
+            (
+                &self.warehouse,
+                format!("/v1/orders/{order}/pack"),
+                json!({}),
+                "pack",
+            ),
+            (
+                &self.delivery,
+                format!("/v1/deliveries/{delivery}/pickup"),
+                json!({}),
+                "pickup",
+            ),
+            (
+                &self.delivery,
+                format!("/v1/deliveries/{delivery}/location"),
+                json!({"lat": 52.3676, "lon": 4.9041}),
+                "location",
+            ),
+            if fails {
+                (
+                    &self.delivery,
+                    format!("/v1/deliveries/{delivery}/fail"),
+                    json!({"reason": "customer_absent"}),
+                    "fail",
+                )
+            } else {
+                (
+                    &self.delivery,
+                    format!("/v1/deliveries/{delivery}/deliver"),
+                    json!({}),
+                    "deliver",
+                )
+            },
+        ];
+        for (client, path, body, step) in steps {
+            if !self.cfg.step_delay.is_zero() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(self.cfg.step_delay) => {}
+                }
+            }
+            let key = format!("sim:{delivery}:{step}");
+            let mut backoff = Backoff::default();
+            loop {
+                match client.post(&path, &body, &key, None).await {
+                    Ok(Outcome::Done(_)) => break,
+                    Ok(Outcome::Refused { status, code, .. }) => {
+                        // The order was cancelled meanwhile, or the step is done: stop here.
+                        tracing::info!(%delivery, step, status, %code, "simulated step refused; leaving this delivery");
+                        return;
+                    }
+                    Err(Transient(t)) => {
+                        let wait = backoff.next_delay();
+                        tracing::warn!(%delivery, step, error = %t, ?wait, "simulated step failed; retrying");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
