@@ -712,6 +712,9 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
+/// Longest wait before looking a missing recipient up again.
+const RECIPIENT_RECHECK: Duration = Duration::from_secs(60);
+
 /// The topics the notifier reads.
 pub const TOPICS: [&str; 5] = [
     schemas::topics::ORDER,
@@ -1041,7 +1044,10 @@ impl Notifier {
                     .retried
                     .with_label_values(&[label, "recipient_unknown"])
                     .inc();
-                self.put_back(&n, "recipient not known yet").await;
+                // The missing fact normally wakes it at once; the cap covers a fact that arrived
+                // while this claim was out (the wake-up only moves pending notifications).
+                self.put_back_within(&n, "recipient not known yet", RECIPIENT_RECHECK)
+                    .await;
                 return;
             }
         };
@@ -1187,12 +1193,18 @@ impl Notifier {
 
     /// Back to pending, due after a backoff that doubles with each attempt.
     async fn put_back(&self, n: &Claimed, error: &str) {
+        self.put_back_within(n, error, self.cfg.max_backoff).await;
+    }
+
+    /// [`Notifier::put_back`] with the backoff capped at `cap` as well.
+    async fn put_back_within(&self, n: &Claimed, error: &str, cap: Duration) {
         let exponent = u32::try_from(n.attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
         let wait = self
             .cfg
             .min_backoff
             .saturating_mul(1u32 << exponent)
-            .min(self.cfg.max_backoff);
+            .min(self.cfg.max_backoff)
+            .min(cap);
         let put = sqlx::query(
             "UPDATE notifier.notifications
              SET status = 'pending', next_attempt_at = now() + make_interval(secs => $2),
