@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stops exactly what infra/local started (by pid file), services first, then Kafka, then
-# PostgreSQL. Data stays in $STATE; `rm -rf .local` after this starts from scratch.
+# Stops exactly what infra/local started (by pid file), services first, then the SMTP sink,
+# Kafka, then PostgreSQL. Data stays in $STATE; `rm -rf .local` after this starts from scratch.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stop_pid() {
   local name="$1" f="$RUN/$1.pid"
@@ -14,9 +14,10 @@ stop_pid() {
   fi
   rm -f "$f"
 }
-for svc in $(ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p' | grep -vx 'kafka\|postgres' || true); do
+for svc in $(ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p' | grep -vx 'kafka\|postgres\|smtp-sink' || true); do
   stop_pid "$svc"
 done
+stop_pid smtp-sink
 stop_pid kafka
 if [ -f "$RUN/postgres.pid" ]; then
   log "stopping PostgreSQL"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts PostgreSQL and a single-node Apache Kafka (KRaft) on loopback, data under $STATE.
+# Starts PostgreSQL, a single-node Apache Kafka (KRaft) and the SMTP sink on loopback, data
+# under $STATE.
 # Idempotent: what already runs is left alone. Prints nothing on stdout.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT/infra/local/install.sh"
@@ -71,5 +72,9 @@ if ! is_running kafka; then
   echo $! > "$RUN/kafka.pid"
 fi
 wait_for "Kafka on 9092" 90 port_open 9092
+
+# --- SMTP sink ---------------------------------------------------------------------------
+"$ROOT/infra/local/smtp-up.sh"
 log "PostgreSQL: $DATABASE_URL"
 log "Kafka:      $KAFKA_BROKERS"
+log "SMTP sink:  127.0.0.1:$SMTP_PORT (mail in $MAILDIR)"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the build need, when missing. Idempotent; safe to re-run.
 #  - Debian packages: PostgreSQL, nginx, and the build dependencies of rdkafka's bundled
-#    librdkafka (cmake, libcurl headers, libssl, zlib, pkg-config), JDK 17 + Maven for Kafka.
+#    librdkafka (cmake, libcurl headers, libssl, zlib, pkg-config), JDK 17 + Maven for Kafka,
+#    and aiosmtpd (python3-aiosmtpd) for the local SMTP sink: Debian's build of the PyPI
+#    server, security-patched with the distribution and run by the system python3, so there is
+#    no virtualenv to create or keep in step.
 #  - Apache Kafka broker jars from Maven Central through infra/kafka/pom.xml.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -9,7 +12,7 @@ need_pkgs=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-for p in postgresql postgresql-contrib nginx-light cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config build-essential; do
+for p in postgresql postgresql-contrib nginx-light python3-aiosmtpd cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config build-essential; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 have_cmd java || need_pkgs+=(openjdk-17-jre-headless)

@@ -29,6 +29,9 @@ PG_PASSWORD=freshline
 PG_DB=freshline
 DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
 KAFKA_BROKERS="127.0.0.1:9092"
+# The SMTP sink (aiosmtpd): every mail it accepts is a file in the Maildir $MAILDIR/new.
+SMTP_PORT="${FRESHLINE_SMTP_PORT:-2525}"
+MAILDIR="$STATE/mail"
 
 mkdir -p "$RUN" "$LOG"
 

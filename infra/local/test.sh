@@ -17,6 +17,8 @@ PGPASSWORD="$PG_PASSWORD" "$(pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_US
 done
 export FRESHLINE_TEST_DATABASE_URL="$DATABASE_URL"
 export FRESHLINE_TEST_KAFKA_BROKERS="$KAFKA_BROKERS"
+export FRESHLINE_TEST_SMTP_PORT="$SMTP_PORT"
+export FRESHLINE_TEST_MAILDIR="$MAILDIR"
 t0=$SECONDS
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -47,6 +47,11 @@ start_service query-api http://127.0.0.1:8081/readyz \
   env FRESHLINE_HTTP_ADDR=127.0.0.1:8081 "$BIN/query-api"
 start_service projector http://127.0.0.1:9182/readyz \
   env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/projector"
+# The simulated card gateway (a provider's test mode) and the notifier (mail to the SMTP sink).
+start_service card-gateway http://127.0.0.1:8090/readyz \
+  env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 "$BIN/card-gateway"
+start_service notifier http://127.0.0.1:9184/readyz \
+  env FRESHLINE_NOTIFIER_HTTP_ADDR=127.0.0.1:9184 FRESHLINE_SMTP_PORT="$SMTP_PORT" "$BIN/notifier"
 
 # Background workers (no HTTP port): the image worker and the expiry/stock scheduler.
 start_worker() {
@@ -92,6 +97,9 @@ Freshline is up.
   query API     http://127.0.0.1:8081   (OpenAPI: http://127.0.0.1:8081/openapi.json)
   outbox relay  http://127.0.0.1:9181/metrics
   projector     http://127.0.0.1:9182/metrics   (read models in schema "read")
+  card gateway  http://127.0.0.1:8090   (simulated: tok_approved, tok_declined, tok_timeout, tok_flaky)
+  notifier      http://127.0.0.1:9184/metrics   (mail to the SMTP sink on 127.0.0.1:$SMTP_PORT)
+  mail          $MAILDIR/new/   (one file per mail the sink accepted)
   PostgreSQL    $DATABASE_URL
   Kafka         $KAFKA_BROKERS  (topics: $("$BIN/freshline" topics list | cut -f1 | tr '\n' ' '))
   logs          $LOG/

@@ -11,12 +11,17 @@
 //! - [`scheduler`] (binary `scheduler`) expires batches, raises expiring-soon and low-stock
 //!   alerts.
 //!
+//! - [`notifier`] (binary `notifier`) e-mails customers, suppliers and operations about orders,
+//!   payments, deliveries, stock and supplier decisions, at least once and deduplicated per
+//!   event.
+//!
 //! Still to come: the fulfilment saga.
 
 pub mod commands;
 pub mod fulfilment;
 pub mod image_worker;
 pub mod images;
+pub mod notifier;
 pub mod payments;
 pub mod scheduler;
 pub mod simulator;

@@ -492,6 +492,17 @@ async fn captures_beyond_the_authorization_or_of_unknown_or_voided_ones_are_reje
     assert_eq!(rejected_code(bad_reference), "invalid_reference");
 }
 
+/// What, path, key, body; then the status, code and first field expected.
+type Case<'a> = (
+    &'a str,
+    String,
+    Option<String>,
+    String,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
+
 #[tokio::test]
 async fn bad_requests_get_problem_json_4xx_naming_the_problem() {
     let gw = gateway().await;
@@ -503,15 +514,7 @@ async fn bad_requests_get_problem_json_4xx_naming_the_problem() {
         body.to_string()
     };
     let capture = format!("/v1/authorizations/{auth}/capture");
-    let cases: Vec<(
-        &str,
-        String,
-        Option<String>,
-        String,
-        u16,
-        &str,
-        Option<&str>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             "/v1/authorizations".into(),

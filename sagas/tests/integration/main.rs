@@ -5,4 +5,5 @@
 mod gateway;
 mod helpers;
 mod images;
+mod notifier;
 mod support;

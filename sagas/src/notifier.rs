@@ -1,0 +1,1252 @@
+//! The notifier (binary `notifier`): e-mails customers, suppliers and operations about what
+//! happened — order placed, payment captured, declined or refunded, order delivered, low stock,
+//! supplier approved or rejected — from the order, payment, delivery, supplier and stock-alert
+//! topics.
+//!
+//! **Delivery guarantee: every notifiable event is mailed at least once and, barring a crash in
+//! the instant between the SMTP server accepting a mail and the notifier recording it as sent,
+//! exactly once (a mail resent after such a crash carries the same `Message-ID` and
+//! `X-Freshline-Event-Id`, so the receiving side can drop it).**
+//!
+//! How:
+//! 1. The consumer applies each event in one PostgreSQL transaction: the recipient facts it
+//!    carries (an order's contact e-mail, which order a payment or delivery is for, a supplier's
+//!    contact e-mail) go to the notifier's own tables (schema `notifier`), and a notification is
+//!    inserted keyed by the event id (`ON CONFLICT DO NOTHING`, so a redelivered event adds
+//!    nothing). Only then is the Kafka offset committed.
+//! 2. The sender claims due notifications (`FOR UPDATE SKIP LOCKED`, with a lease, so several
+//!    instances never take the same one), resolves the recipient from those tables, sends, and
+//!    marks the notification sent right after the SMTP server's final answer. A claim whose
+//!    process died runs again when its lease ends: that is the only path to a duplicate.
+//! 3. A recipient not known yet (topics are not ordered relative to each other) is looked up
+//!    again with backoff, and at once when the missing fact arrives; after `give_up_after` the
+//!    notification is given up with an error log and a metric. An order with no contact e-mail
+//!    gets no customer mail. A failed send (SMTP down) is retried with backoff, never dropped; an
+//!    address the SMTP server refuses for good is recorded as failed.
+
+pub mod templates;
+
+use crate::commands::Backoff;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
+use prometheus::{IntCounterVec, Opts, Registry};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message as _;
+use schemas::{aggregate_types, Envelope};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Metric names, defined once.
+pub mod metric_names {
+    /// Mails the SMTP server accepted, by kind.
+    pub const SENT: &str = "freshline_notifier_sent_total";
+    /// Send attempts that failed, by kind and `reason` (`transient`, `permanent`, `invalid`).
+    pub const FAILED: &str = "freshline_notifier_failed_total";
+    /// Notifications put back for a later attempt, by kind and `reason` (`smtp`,
+    /// `recipient_unknown`, `database`).
+    pub const RETRIED: &str = "freshline_notifier_retried_total";
+    /// Notifications given up because their recipient never became known, by kind.
+    pub const GAVE_UP: &str = "freshline_notifier_gave_up_total";
+    /// Notifications with no one to mail (an order without a contact e-mail), by kind.
+    pub const SKIPPED: &str = "freshline_notifier_skipped_total";
+    /// Consumed messages that are not a decodable envelope, by topic.
+    pub const UNDECODABLE: &str = "freshline_notifier_undecodable_total";
+}
+
+/// The notifier's counters.
+#[derive(Debug, Clone)]
+pub struct NotifierMetrics {
+    sent: IntCounterVec,
+    failed: IntCounterVec,
+    retried: IntCounterVec,
+    gave_up: IntCounterVec,
+    skipped: IntCounterVec,
+    undecodable: IntCounterVec,
+}
+
+impl NotifierMetrics {
+    /// Creates and registers them.
+    ///
+    /// # Errors
+    /// When they are already registered in `registry`.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            platform::metrics::register(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), labels)?,
+            )
+        };
+        let metrics = Self {
+            sent: counter(metric_names::SENT, "mails sent", &["kind"])?,
+            failed: counter(
+                metric_names::FAILED,
+                "failed send attempts",
+                &["kind", "reason"],
+            )?,
+            retried: counter(
+                metric_names::RETRIED,
+                "notifications rescheduled",
+                &["kind", "reason"],
+            )?,
+            gave_up: counter(
+                metric_names::GAVE_UP,
+                "notifications given up (recipient never known)",
+                &["kind"],
+            )?,
+            skipped: counter(
+                metric_names::SKIPPED,
+                "notifications with no recipient address",
+                &["kind"],
+            )?,
+            undecodable: counter(
+                metric_names::UNDECODABLE,
+                "messages that are not a decodable envelope",
+                &["topic"],
+            )?,
+        };
+        // Every series exists from the start at 0, so rates and alerts see it before its first
+        // increment.
+        for kind in Kind::ALL.map(Kind::as_str) {
+            metrics.sent.with_label_values(&[kind]);
+            metrics.gave_up.with_label_values(&[kind]);
+            metrics.skipped.with_label_values(&[kind]);
+            for reason in ["transient", "permanent", "invalid"] {
+                metrics.failed.with_label_values(&[kind, reason]);
+            }
+            for reason in ["smtp", "recipient_unknown", "database"] {
+                metrics.retried.with_label_values(&[kind, reason]);
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// Mails sent of `kind` so far (for tests and checks).
+    pub fn sent(&self, kind: Kind) -> u64 {
+        self.sent.with_label_values(&[kind.as_str()]).get()
+    }
+
+    /// Notifications of `kind` given up so far.
+    pub fn gave_up(&self, kind: Kind) -> u64 {
+        self.gave_up.with_label_values(&[kind.as_str()]).get()
+    }
+
+    /// Failed send attempts of `kind` so far, all reasons.
+    pub fn failed(&self, kind: Kind) -> u64 {
+        ["transient", "permanent", "invalid"]
+            .iter()
+            .map(|r| self.failed.with_label_values(&[kind.as_str(), r]).get())
+            .sum()
+    }
+}
+
+/// How to reach the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP: only for a trusted local relay or sink.
+    None,
+    /// STARTTLS on the submission port.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+impl std::str::FromStr for SmtpSecurity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            other => Err(format!("expected none, starttls or tls, got {other}")),
+        }
+    }
+}
+
+/// SMTP settings.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub security: SmtpSecurity,
+    /// User name and password, when the server wants them.
+    pub credentials: Option<(String, SecretString)>,
+    /// Deadline of each SMTP command.
+    pub timeout: Duration,
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Prefix of every topic name (tests give each run its own).
+    pub topic_prefix: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// The SMTP server.
+    pub smtp: SmtpConfig,
+    /// The `From` of every mail.
+    pub from: String,
+    /// Where operations alerts (low stock) go.
+    pub ops_email: String,
+    /// How long a notification may wait for its recipient to become known.
+    pub give_up_after: Duration,
+    /// First wait before another attempt; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest wait between attempts.
+    pub max_backoff: Duration,
+    /// How long a claimed notification is kept from other senders; past it, it is taken as
+    /// abandoned by a crashed process and sent again.
+    pub lease: Duration,
+    /// How often the sender looks for due notifications when not woken.
+    pub poll_interval: Duration,
+    /// Notifications claimed at once.
+    pub batch: i64,
+}
+
+impl NotifierConfig {
+    /// Local defaults: the broker and SMTP sink `infra/local` starts.
+    pub fn local(brokers: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic_prefix: String::new(),
+            group_id: "freshline-notifier".to_owned(),
+            smtp: SmtpConfig {
+                host: "127.0.0.1".to_owned(),
+                port: 2525,
+                security: SmtpSecurity::None,
+                credentials: None,
+                timeout: Duration::from_secs(15),
+            },
+            from: "Freshline <no-reply@freshline.local>".to_owned(),
+            ops_email: "ops@freshline.local".to_owned(),
+            give_up_after: Duration::from_secs(24 * 3600),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            batch: 16,
+        }
+    }
+
+    /// From `FRESHLINE_*` variables (see the README), with [`NotifierConfig::local`] defaults.
+    ///
+    /// # Errors
+    /// When a variable is set to something unparsable.
+    pub fn from_settings() -> Result<Self, platform::config::ConfigError> {
+        use platform::config::{parse, string};
+        let mut c = Self::local(&string(
+            "FRESHLINE_KAFKA_BROKERS",
+            platform::config::defaults::KAFKA_BROKERS,
+        ));
+        c.topic_prefix = string("FRESHLINE_TOPIC_PREFIX", "");
+        c.group_id = string("FRESHLINE_NOTIFIER_GROUP", &c.group_id);
+        c.smtp.host = string("FRESHLINE_SMTP_HOST", &c.smtp.host);
+        c.smtp.port = parse("FRESHLINE_SMTP_PORT", c.smtp.port)?;
+        c.smtp.security = parse("FRESHLINE_SMTP_SECURITY", c.smtp.security)?;
+        c.smtp.timeout = Duration::from_secs(parse("FRESHLINE_SMTP_TIMEOUT_SECS", 15u64)?);
+        let user = string("FRESHLINE_SMTP_USERNAME", "");
+        if !user.is_empty() {
+            c.smtp.credentials = Some((
+                user,
+                platform::config::secret("FRESHLINE_SMTP_PASSWORD", ""),
+            ));
+        }
+        c.from = string("FRESHLINE_NOTIFY_FROM", &c.from);
+        c.ops_email = string("FRESHLINE_NOTIFY_OPS_EMAIL", &c.ops_email);
+        c.give_up_after = Duration::from_secs(parse("FRESHLINE_NOTIFIER_GIVE_UP_SECS", 86_400u64)?);
+        c.max_backoff = Duration::from_secs(parse("FRESHLINE_NOTIFIER_MAX_BACKOFF_SECS", 300u64)?);
+        Ok(c)
+    }
+}
+
+/// Why the notifier could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    /// Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The database failed while setting up.
+    #[error("notifier schema: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The SMTP transport or the `From` address is misconfigured.
+    #[error("SMTP settings: {0}")]
+    Smtp(String),
+}
+
+/// What a notification is about; it decides the template and the recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `OrderPlaced`, to the order's contact e-mail.
+    OrderPlaced,
+    /// `PaymentCaptured`, to the order's contact e-mail.
+    PaymentCaptured,
+    /// `PaymentDeclined`, to the order's contact e-mail.
+    PaymentDeclined,
+    /// `RefundCompleted`, to the order's contact e-mail.
+    RefundCompleted,
+    /// `DeliveryCompleted`, to the order's contact e-mail.
+    DeliveryCompleted,
+    /// `LowStock`, to operations.
+    LowStock,
+    /// `SupplierApproved`, to the supplier's contact e-mail.
+    SupplierApproved,
+    /// `SupplierRejected`, to the supplier's contact e-mail.
+    SupplierRejected,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 8] = [
+        Kind::OrderPlaced,
+        Kind::PaymentCaptured,
+        Kind::PaymentDeclined,
+        Kind::RefundCompleted,
+        Kind::DeliveryCompleted,
+        Kind::LowStock,
+        Kind::SupplierApproved,
+        Kind::SupplierRejected,
+    ];
+
+    /// Its stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::OrderPlaced => "order_placed",
+            Kind::PaymentCaptured => "payment_captured",
+            Kind::PaymentDeclined => "payment_declined",
+            Kind::RefundCompleted => "refund_completed",
+            Kind::DeliveryCompleted => "delivery_completed",
+            Kind::LowStock => "low_stock",
+            Kind::SupplierApproved => "supplier_approved",
+            Kind::SupplierRejected => "supplier_rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A recipient fact carried by an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fact {
+    Order {
+        order_id: Uuid,
+        contact_email: Option<String>,
+    },
+    PaymentOfOrder {
+        payment_id: Uuid,
+        order_id: Uuid,
+    },
+    DeliveryOfOrder {
+        delivery_id: Uuid,
+        order_id: Uuid,
+    },
+    Supplier {
+        supplier_id: Uuid,
+        contact_email: String,
+        legal_name: String,
+    },
+}
+
+/// What one event means to the notifier.
+#[derive(Debug, Default)]
+struct Effects {
+    facts: Vec<Fact>,
+    /// The notification's kind and the id its recipient is found by (order, payment, delivery
+    /// or supplier id; none for operations).
+    notification: Option<(Kind, Option<Uuid>)>,
+}
+
+fn uuid_of(e: &Envelope) -> Result<Uuid, schemas::EnvelopeError> {
+    Uuid::parse_str(&e.aggregate_id).map_err(|err| schemas::EnvelopeError::Payload {
+        event_type: e.event_type.clone(),
+        event_version: e.event_version,
+        source: serde::de::Error::custom(format!("aggregate id is not a UUID: {err}")),
+    })
+}
+
+/// Decodes what matters in `e`; event types the notifier has no use for give nothing.
+fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
+    use schemas::{delivery, inventory, order, payment, supplier};
+    let decode_as = |types: &[&str]| types.contains(&e.event_type.as_str());
+    let mut fx = Effects::default();
+    match e.aggregate_type.as_str() {
+        aggregate_types::ORDER if decode_as(&[order::PLACED, order::SHIPPED]) => {
+            let order_id = uuid_of(e)?;
+            match order::OrderEvent::decode(&e.event_type, e.event_version, e.payload.clone())? {
+                order::OrderEvent::OrderPlaced(p) => {
+                    fx.facts.push(Fact::Order {
+                        order_id,
+                        contact_email: p.delivery.contact_email.filter(|m| !m.trim().is_empty()),
+                    });
+                    fx.facts.push(Fact::PaymentOfOrder {
+                        payment_id: p.payment.payment_id,
+                        order_id,
+                    });
+                    fx.notification = Some((Kind::OrderPlaced, Some(order_id)));
+                }
+                order::OrderEvent::OrderShipped(p) => fx.facts.push(Fact::DeliveryOfOrder {
+                    delivery_id: p.delivery_id,
+                    order_id,
+                }),
+                _ => {}
+            }
+        }
+        aggregate_types::PAYMENT
+            if decode_as(&[
+                payment::INITIATED,
+                payment::CAPTURED,
+                payment::DECLINED,
+                payment::REFUND_COMPLETED,
+            ]) =>
+        {
+            let payment_id = uuid_of(e)?;
+            let kind = match payment::PaymentEvent::decode(
+                &e.event_type,
+                e.event_version,
+                e.payload.clone(),
+            )? {
+                payment::PaymentEvent::PaymentInitiated(p) => {
+                    fx.facts.push(Fact::PaymentOfOrder {
+                        payment_id,
+                        order_id: p.order_id,
+                    });
+                    None
+                }
+                payment::PaymentEvent::PaymentCaptured(_) => Some(Kind::PaymentCaptured),
+                payment::PaymentEvent::PaymentDeclined(_) => Some(Kind::PaymentDeclined),
+                payment::PaymentEvent::RefundCompleted(_) => Some(Kind::RefundCompleted),
+                _ => None,
+            };
+            fx.notification = kind.map(|k| (k, Some(payment_id)));
+        }
+        aggregate_types::DELIVERY if decode_as(&[delivery::SCHEDULED, delivery::COMPLETED]) => {
+            let delivery_id = uuid_of(e)?;
+            match delivery::DeliveryEvent::decode(
+                &e.event_type,
+                e.event_version,
+                e.payload.clone(),
+            )? {
+                delivery::DeliveryEvent::DeliveryScheduled(p) => {
+                    fx.facts.push(Fact::DeliveryOfOrder {
+                        delivery_id,
+                        order_id: p.order_id,
+                    });
+                }
+                delivery::DeliveryEvent::DeliveryCompleted(_) => {
+                    fx.notification = Some((Kind::DeliveryCompleted, Some(delivery_id)));
+                }
+                _ => {}
+            }
+        }
+        aggregate_types::SUPPLIER
+            if decode_as(&[supplier::REGISTERED, supplier::APPROVED, supplier::REJECTED]) =>
+        {
+            let supplier_id = uuid_of(e)?;
+            match supplier::SupplierEvent::decode(
+                &e.event_type,
+                e.event_version,
+                e.payload.clone(),
+            )? {
+                supplier::SupplierEvent::Registered(r) => fx.facts.push(Fact::Supplier {
+                    supplier_id,
+                    contact_email: r.contact_email,
+                    legal_name: r.legal_name,
+                }),
+                supplier::SupplierEvent::Approved(_) => {
+                    fx.notification = Some((Kind::SupplierApproved, Some(supplier_id)));
+                }
+                supplier::SupplierEvent::Rejected(_) => {
+                    fx.notification = Some((Kind::SupplierRejected, Some(supplier_id)));
+                }
+                _ => {}
+            }
+        }
+        aggregate_types::STOCK_ALERT if decode_as(&[inventory::LOW_STOCK]) => {
+            inventory::StockAlertEvent::decode(&e.event_type, e.event_version, e.payload.clone())?;
+            fx.notification = Some((Kind::LowStock, None));
+        }
+        _ => {}
+    }
+    Ok(fx)
+}
+
+/// Creates the `notifier` schema and tables when missing (safe when several start at once).
+///
+/// # Errors
+/// When the database fails.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('freshline.notifier'))")
+        .execute(&mut *tx)
+        .await?;
+    for ddl in [
+        "CREATE SCHEMA IF NOT EXISTS notifier",
+        "CREATE TABLE IF NOT EXISTS notifier.orders (
+            order_id uuid PRIMARY KEY,
+            contact_email text,
+            recorded_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS notifier.payments (
+            payment_id uuid PRIMARY KEY,
+            order_id uuid NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS payments_by_order ON notifier.payments (order_id)",
+        "CREATE TABLE IF NOT EXISTS notifier.deliveries (
+            delivery_id uuid PRIMARY KEY,
+            order_id uuid NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS deliveries_by_order ON notifier.deliveries (order_id)",
+        "CREATE TABLE IF NOT EXISTS notifier.suppliers (
+            supplier_id uuid PRIMARY KEY,
+            contact_email text NOT NULL,
+            legal_name text NOT NULL)",
+        // The outbox and the dedupe record in one: one row per notified event, for ever.
+        "CREATE TABLE IF NOT EXISTS notifier.notifications (
+            event_id uuid PRIMARY KEY,
+            kind text NOT NULL,
+            event_type text NOT NULL,
+            event_version integer NOT NULL,
+            subject_id uuid,
+            payload jsonb NOT NULL,
+            status text NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'skipped', 'failed', 'gave_up')),
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
+            first_seen_at timestamptz NOT NULL DEFAULT now(),
+            recipient text,
+            sent_at timestamptz,
+            last_error text)",
+        // Pending ones are due at next_attempt_at; sending ones when their lease ends.
+        "CREATE INDEX IF NOT EXISTS notifications_due ON notifier.notifications (next_attempt_at)
+            WHERE status IN ('pending', 'sending')",
+        "CREATE INDEX IF NOT EXISTS notifications_waiting ON notifier.notifications (subject_id)
+            WHERE status = 'pending'",
+    ] {
+        sqlx::query(ddl).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Records `e`'s facts and notification in one transaction.
+async fn record(pool: &PgPool, e: &Envelope, fx: &Effects) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for fact in &fx.facts {
+        record_fact(&mut tx, fact).await?;
+    }
+    if let Some((kind, subject)) = fx.notification {
+        sqlx::query(
+            "INSERT INTO notifier.notifications
+                (event_id, kind, event_type, event_version, subject_id, payload)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(e.event_id)
+        .bind(kind.as_str())
+        .bind(&e.event_type)
+        .bind(i32::try_from(e.event_version).unwrap_or(i32::MAX))
+        .bind(subject)
+        .bind(&e.payload)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+async fn record_fact(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx::Error> {
+    // Each fact also wakes the notifications that were waiting for it.
+    let wake_order = "UPDATE notifier.notifications SET next_attempt_at = now()
+        WHERE status = 'pending' AND next_attempt_at > now() AND (subject_id = $1
+           OR subject_id IN (SELECT payment_id FROM notifier.payments WHERE order_id = $1)
+           OR subject_id IN (SELECT delivery_id FROM notifier.deliveries WHERE order_id = $1))";
+    let wake = "UPDATE notifier.notifications SET next_attempt_at = now()
+        WHERE status = 'pending' AND next_attempt_at > now() AND subject_id = $1";
+    match fact {
+        Fact::Order {
+            order_id,
+            contact_email,
+        } => {
+            sqlx::query(
+                "INSERT INTO notifier.orders (order_id, contact_email) VALUES ($1, $2)
+                 ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(order_id)
+            .bind(contact_email)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(wake_order)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Fact::PaymentOfOrder {
+            payment_id,
+            order_id,
+        } => {
+            sqlx::query(
+                "INSERT INTO notifier.payments (payment_id, order_id) VALUES ($1, $2)
+                 ON CONFLICT (payment_id) DO NOTHING",
+            )
+            .bind(payment_id)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(wake).bind(payment_id).execute(&mut *tx).await?;
+        }
+        Fact::DeliveryOfOrder {
+            delivery_id,
+            order_id,
+        } => {
+            sqlx::query(
+                "INSERT INTO notifier.deliveries (delivery_id, order_id) VALUES ($1, $2)
+                 ON CONFLICT (delivery_id) DO NOTHING",
+            )
+            .bind(delivery_id)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(wake)
+                .bind(delivery_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Fact::Supplier {
+            supplier_id,
+            contact_email,
+            legal_name,
+        } => {
+            sqlx::query(
+                "INSERT INTO notifier.suppliers (supplier_id, contact_email, legal_name)
+                 VALUES ($1, $2, $3) ON CONFLICT (supplier_id) DO NOTHING",
+            )
+            .bind(supplier_id)
+            .bind(contact_email)
+            .bind(legal_name)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(wake)
+                .bind(supplier_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A notification claimed for sending.
+#[derive(Debug, sqlx::FromRow)]
+struct Claimed {
+    event_id: Uuid,
+    kind: String,
+    event_type: String,
+    event_version: i32,
+    subject_id: Option<Uuid>,
+    payload: Value,
+    attempts: i32,
+    waited_secs: f64,
+}
+
+/// Who gets a notification.
+#[derive(Debug)]
+enum Recipient {
+    /// This address, with what the template needs.
+    To(String, templates::Context),
+    /// Known to have no address (an order without a contact e-mail).
+    Nobody,
+    /// Not known yet.
+    Unknown,
+}
+
+/// `X-Freshline-Event-Id`: the event a mail is for, so a receiving side can drop duplicates.
+#[derive(Debug, Clone)]
+struct EventIdHeader(String);
+
+impl Header for EventIdHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Freshline-Event-Id")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.trim().to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// The `Message-ID` of the mail for `event_id`: the same for every (re)send.
+pub fn message_id(event_id: Uuid) -> String {
+    format!("<{event_id}@notifier.freshline>")
+}
+
+enum Sent {
+    Yes,
+    Retry(String),
+    Fatal(&'static str, String),
+}
+
+/// The notifier.
+pub struct Notifier {
+    pool: PgPool,
+    consumer: StreamConsumer,
+    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    cfg: NotifierConfig,
+    metrics: NotifierMetrics,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("group_id", &self.cfg.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest wait before looking a missing recipient up again.
+const RECIPIENT_RECHECK: Duration = Duration::from_secs(60);
+
+/// The topics the notifier reads.
+pub const TOPICS: [&str; 5] = [
+    schemas::topics::ORDER,
+    schemas::topics::PAYMENT,
+    schemas::topics::DELIVERY,
+    schemas::topics::SUPPLIER,
+    schemas::topics::STOCK_ALERT,
+];
+
+impl Notifier {
+    /// Creates its schema, its consumer (subscribed to [`TOPICS`]) and its SMTP transport.
+    ///
+    /// # Errors
+    /// When the database, Kafka or the SMTP settings fail.
+    pub async fn new(
+        pool: PgPool,
+        cfg: NotifierConfig,
+        metrics: NotifierMetrics,
+    ) -> Result<Self, NotifierError> {
+        migrate(&pool).await?;
+        let from: Mailbox = cfg.from.parse().map_err(|e| {
+            NotifierError::Smtp(format!("FRESHLINE_NOTIFY_FROM {:?}: {e}", cfg.from))
+        })?;
+        let smtp = &cfg.smtp;
+        let builder = match smtp.security {
+            SmtpSecurity::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+            }
+            SmtpSecurity::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                    .map_err(|e| NotifierError::Smtp(e.to_string()))?
+            }
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+                .map_err(|e| NotifierError::Smtp(e.to_string()))?,
+        };
+        let mut builder = builder.port(smtp.port).timeout(Some(smtp.timeout));
+        if let Some((user, password)) = &smtp.credentials {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
+        }
+        let consumer: StreamConsumer = platform::kafka::client_config(&cfg.brokers)
+            .set("group.id", &cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        let topics: Vec<String> = TOPICS
+            .iter()
+            .map(|t| schemas::topics::prefixed(&cfg.topic_prefix, t))
+            .collect();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(Self {
+            pool,
+            consumer,
+            mailer: builder.build(),
+            from,
+            cfg,
+            metrics,
+            wake: Notify::new(),
+        })
+    }
+
+    /// Consumes and sends until `shutdown`.
+    ///
+    /// # Errors
+    /// When Kafka fails for good.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), NotifierError> {
+        let (consumed, ()) = tokio::join!(self.consume(&shutdown), self.send_loop(&shutdown));
+        consumed
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), NotifierError> {
+        let mut errors = Backoff::default();
+        loop {
+            let msg = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                m = self.consumer.recv() => m,
+            };
+            let msg = match msg {
+                Ok(m) => {
+                    errors = Backoff::default();
+                    m
+                }
+                Err(e) => {
+                    platform::telemetry::log_error_chain("notifier: consuming failed", &e);
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(errors.next_delay()) => continue,
+                    }
+                }
+            };
+            let decoded = msg
+                .payload()
+                .ok_or_else(|| "no payload".to_owned())
+                .and_then(|p| serde_json::from_slice::<Envelope>(p).map_err(|e| e.to_string()))
+                .and_then(|e| {
+                    effects_of(&e)
+                        .map(|fx| (e, fx))
+                        .map_err(|err| err.to_string())
+                });
+            match decoded {
+                Err(problem) => {
+                    // Nothing to mail from it, and it will never decode: skip it, loudly.
+                    tracing::error!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %problem, "undecodable message skipped");
+                    self.metrics
+                        .undecodable
+                        .with_label_values(&[msg.topic()])
+                        .inc();
+                }
+                Ok((e, fx)) if fx.notification.is_some() || !fx.facts.is_empty() => {
+                    let mut backoff = Backoff::default();
+                    loop {
+                        match record(&self.pool, &e, &fx).await {
+                            Ok(()) => break,
+                            Err(err) => {
+                                platform::telemetry::log_error_chain(
+                                    "notifier: recording an event failed; retrying",
+                                    &err,
+                                );
+                                tokio::select! {
+                                    // Not recorded: the offset stays uncommitted and the event
+                                    // comes again.
+                                    () = shutdown.cancelled() => return Ok(()),
+                                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                                }
+                            }
+                        }
+                    }
+                    if fx.notification.is_some() {
+                        self.wake.notify_one();
+                    }
+                }
+                Ok(_) => {}
+            }
+            if let Err(e) = self.consumer.commit_message(&msg, CommitMode::Async) {
+                // Harmless: the event comes again and is recognised by its id.
+                tracing::warn!(error = %e, topic = msg.topic(), "offset commit failed");
+            }
+        }
+    }
+
+    async fn send_loop(&self, shutdown: &CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let claimed = match self.claim().await {
+                Ok(c) => c,
+                Err(e) => {
+                    platform::telemetry::log_error_chain("notifier: claiming failed", &e);
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.cfg.poll_interval) => {}
+                }
+                continue;
+            }
+            let mut rest = claimed.into_iter();
+            for n in rest.by_ref() {
+                self.deliver(n, shutdown).await;
+                if shutdown.is_cancelled() {
+                    break;
+                }
+            }
+            let unsent: Vec<Uuid> = rest.map(|n| n.event_id).collect();
+            if !unsent.is_empty() {
+                // Give back what this process will not get to, for the next one at once.
+                let released = sqlx::query(
+                    "UPDATE notifier.notifications
+                     SET status = 'pending', next_attempt_at = now(), attempts = attempts - 1
+                     WHERE event_id = ANY($1) AND status = 'sending'",
+                )
+                .bind(&unsent)
+                .execute(&self.pool)
+                .await;
+                if let Err(e) = released {
+                    platform::telemetry::log_error_chain(
+                        "notifier: releasing claims failed (they come back when their lease ends)",
+                        &e,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Takes up to `batch` due notifications: pending ones whose time came, and sending ones
+    /// whose lease ended (their sender died).
+    async fn claim(&self) -> Result<Vec<Claimed>, sqlx::Error> {
+        sqlx::query_as(
+            "UPDATE notifier.notifications n
+             SET status = 'sending', attempts = n.attempts + 1,
+                 next_attempt_at = now() + make_interval(secs => $2)
+             FROM (SELECT event_id FROM notifier.notifications
+                   WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
+                   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+             WHERE n.event_id = due.event_id
+             RETURNING n.event_id, n.kind, n.event_type, n.event_version, n.subject_id,
+                       n.payload, n.attempts,
+                       EXTRACT(EPOCH FROM now() - n.first_seen_at)::float8 AS waited_secs",
+        )
+        .bind(self.cfg.batch)
+        .bind(self.cfg.lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn recipient(&self, kind: Kind, subject: Option<Uuid>) -> Result<Recipient, sqlx::Error> {
+        let by_order = |row: Option<(Option<Uuid>, Option<String>)>| match row {
+            Some((Some(order_id), Some(email))) => Recipient::To(
+                email,
+                templates::Context {
+                    order_id: Some(order_id),
+                    supplier_name: None,
+                },
+            ),
+            Some((Some(_), None)) => Recipient::Nobody,
+            _ => Recipient::Unknown,
+        };
+        let Some(id) = subject else {
+            return Ok(match kind {
+                Kind::LowStock => {
+                    Recipient::To(self.cfg.ops_email.clone(), templates::Context::default())
+                }
+                _ => Recipient::Unknown,
+            });
+        };
+        Ok(match kind {
+            Kind::LowStock => {
+                Recipient::To(self.cfg.ops_email.clone(), templates::Context::default())
+            }
+            Kind::OrderPlaced => by_order(
+                sqlx::query_as(
+                    "SELECT order_id, contact_email FROM notifier.orders WHERE order_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+            ),
+            Kind::PaymentCaptured | Kind::PaymentDeclined | Kind::RefundCompleted => by_order(
+                sqlx::query_as(
+                    "SELECT o.order_id, o.contact_email FROM notifier.payments p
+                     LEFT JOIN notifier.orders o ON o.order_id = p.order_id
+                     WHERE p.payment_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+            ),
+            Kind::DeliveryCompleted => by_order(
+                sqlx::query_as(
+                    "SELECT o.order_id, o.contact_email FROM notifier.deliveries d
+                     LEFT JOIN notifier.orders o ON o.order_id = d.order_id
+                     WHERE d.delivery_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+            ),
+            Kind::SupplierApproved | Kind::SupplierRejected => {
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT contact_email, legal_name FROM notifier.suppliers WHERE supplier_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some((email, name)) => Recipient::To(
+                        email,
+                        templates::Context {
+                            order_id: None,
+                            supplier_name: Some(name),
+                        },
+                    ),
+                    None => Recipient::Unknown,
+                }
+            }
+        })
+    }
+
+    /// Sends one claimed notification, or puts it back, or settles it.
+    async fn deliver(&self, n: Claimed, shutdown: &CancellationToken) {
+        let Some(kind) = Kind::parse(&n.kind) else {
+            tracing::error!(event_id = %n.event_id, kind = %n.kind, "unknown notification kind; given up");
+            self.settle(n.event_id, "gave_up", None, Some("unknown kind"))
+                .await;
+            return;
+        };
+        let label = kind.as_str();
+        let recipient = match self.recipient(kind, n.subject_id).await {
+            Ok(r) => r,
+            Err(e) => {
+                platform::telemetry::log_error_chain("notifier: finding a recipient failed", &e);
+                self.metrics
+                    .retried
+                    .with_label_values(&[label, "database"])
+                    .inc();
+                self.put_back(&n, &e.to_string()).await;
+                return;
+            }
+        };
+        let (to, ctx) = match recipient {
+            Recipient::To(to, ctx) => (to, ctx),
+            Recipient::Nobody => {
+                tracing::info!(event_id = %n.event_id, kind = label, "no contact e-mail; nothing to send");
+                self.metrics.skipped.with_label_values(&[label]).inc();
+                self.settle(n.event_id, "skipped", None, None).await;
+                return;
+            }
+            Recipient::Unknown if n.waited_secs >= self.cfg.give_up_after.as_secs_f64() => {
+                tracing::error!(event_id = %n.event_id, kind = label, waited_secs = n.waited_secs, "recipient never became known; notification given up");
+                self.metrics.gave_up.with_label_values(&[label]).inc();
+                self.settle(
+                    n.event_id,
+                    "gave_up",
+                    None,
+                    Some("recipient never became known"),
+                )
+                .await;
+                return;
+            }
+            Recipient::Unknown => {
+                tracing::debug!(event_id = %n.event_id, kind = label, "recipient not known yet");
+                self.metrics
+                    .retried
+                    .with_label_values(&[label, "recipient_unknown"])
+                    .inc();
+                // The missing fact normally wakes it at once; the cap covers a fact that arrived
+                // while this claim was out (the wake-up only moves pending notifications).
+                self.put_back_within(&n, "recipient not known yet", RECIPIENT_RECHECK)
+                    .await;
+                return;
+            }
+        };
+        // Right before sending, make sure the claim is still this process's and give the send
+        // a whole lease: a claim taken over by another sender (ours outlived its lease) is
+        // left to that one.
+        match self.renew(&n).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(event_id = %n.event_id, kind = label, "claim taken over by another sender; skipped");
+                return;
+            }
+            Err(e) => {
+                platform::telemetry::log_error_chain("notifier: renewing a claim failed", &e);
+                self.metrics
+                    .retried
+                    .with_label_values(&[label, "database"])
+                    .inc();
+                self.put_back(&n, &e.to_string()).await;
+                return;
+            }
+        }
+        match self.send(kind, &n, &to, &ctx).await {
+            Sent::Yes => {
+                self.metrics.sent.with_label_values(&[label]).inc();
+                self.mark_sent(n.event_id, &to, shutdown).await;
+            }
+            Sent::Retry(error) => {
+                tracing::warn!(event_id = %n.event_id, kind = label, attempts = n.attempts, %error, "sending failed; will retry");
+                self.metrics
+                    .failed
+                    .with_label_values(&[label, "transient"])
+                    .inc();
+                self.metrics
+                    .retried
+                    .with_label_values(&[label, "smtp"])
+                    .inc();
+                self.put_back(&n, &error).await;
+            }
+            Sent::Fatal(reason, error) => {
+                tracing::error!(event_id = %n.event_id, kind = label, %error, "mail refused for good; recorded as failed");
+                self.metrics
+                    .failed
+                    .with_label_values(&[label, reason])
+                    .inc();
+                self.settle(n.event_id, "failed", Some(&to), Some(&error))
+                    .await;
+            }
+        }
+    }
+
+    async fn send(&self, kind: Kind, n: &Claimed, to: &str, ctx: &templates::Context) -> Sent {
+        let to: Mailbox = match to.parse() {
+            Ok(m) => m,
+            Err(e) => return Sent::Fatal("invalid", format!("recipient address {to:?}: {e}")),
+        };
+        let version = u32::try_from(n.event_version).unwrap_or(0);
+        let rendered = match templates::render(kind, &n.event_type, version, n.payload.clone(), ctx)
+        {
+            Ok(r) => r,
+            Err(e) => return Sent::Fatal("invalid", format!("rendering: {e}")),
+        };
+        let mail = Mail::builder()
+            .message_id(Some(message_id(n.event_id)))
+            .header(EventIdHeader(n.event_id.to_string()))
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject)
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(rendered.text),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(rendered.html),
+                    ),
+            );
+        let mail = match mail {
+            Ok(m) => m,
+            Err(e) => return Sent::Fatal("invalid", format!("building the mail: {e}")),
+        };
+        // Well inside the lease, so no other sender can take the claim while this one runs.
+        let deadline = self.cfg.lease / 2;
+        match tokio::time::timeout(deadline, self.mailer.send(mail)).await {
+            Ok(Ok(_)) => Sent::Yes,
+            Ok(Err(e)) if e.is_permanent() => Sent::Fatal("permanent", error_chain(&e)),
+            Ok(Err(e)) => Sent::Retry(error_chain(&e)),
+            Err(_) => Sent::Retry(format!(
+                "the SMTP server did not finish within {deadline:?}"
+            )),
+        }
+    }
+
+    /// Records a sent mail at once; retried until it sticks, since until then a crash would
+    /// send it again.
+    async fn mark_sent(&self, event_id: Uuid, to: &str, shutdown: &CancellationToken) {
+        let mut backoff = Backoff::default();
+        loop {
+            let marked = sqlx::query(
+                "UPDATE notifier.notifications
+                 SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL
+                 WHERE event_id = $1",
+            )
+            .bind(event_id)
+            .bind(to)
+            .execute(&self.pool)
+            .await;
+            match marked {
+                Ok(_) => return,
+                Err(e) => {
+                    platform::telemetry::log_error_chain(
+                        "notifier: recording a sent mail failed; retrying",
+                        &e,
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Extends this process's claim on `n` by a lease; `false` when it is no longer its own.
+    async fn renew(&self, n: &Claimed) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE notifier.notifications
+             SET next_attempt_at = now() + make_interval(secs => $3)
+             WHERE event_id = $1 AND status = 'sending' AND attempts = $2",
+        )
+        .bind(n.event_id)
+        .bind(n.attempts)
+        .bind(self.cfg.lease.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Back to pending, due after a backoff that doubles with each attempt.
+    async fn put_back(&self, n: &Claimed, error: &str) {
+        self.put_back_within(n, error, self.cfg.max_backoff).await;
+    }
+
+    /// [`Notifier::put_back`] with the backoff capped at `cap` as well.
+    async fn put_back_within(&self, n: &Claimed, error: &str, cap: Duration) {
+        let exponent = u32::try_from(n.attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+        let wait = self
+            .cfg
+            .min_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.cfg.max_backoff)
+            .min(cap);
+        let put = sqlx::query(
+            "UPDATE notifier.notifications
+             SET status = 'pending', next_attempt_at = now() + make_interval(secs => $2),
+                 last_error = $3
+             WHERE event_id = $1 AND status = 'sending' AND attempts = $4",
+        )
+        .bind(n.event_id)
+        .bind(wait.as_secs_f64())
+        .bind(error)
+        .bind(n.attempts)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = put {
+            // It stays claimed and comes back when its lease ends.
+            platform::telemetry::log_error_chain("notifier: rescheduling failed", &e);
+        }
+    }
+
+    async fn settle(&self, event_id: Uuid, status: &str, to: Option<&str>, error: Option<&str>) {
+        let settled = sqlx::query(
+            "UPDATE notifier.notifications SET status = $2, recipient = $3, last_error = $4
+             WHERE event_id = $1 AND status = 'sending'",
+        )
+        .bind(event_id)
+        .bind(status)
+        .bind(to)
+        .bind(error)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = settled {
+            platform::telemetry::log_error_chain("notifier: recording an outcome failed", &e);
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
+}
