@@ -131,6 +131,11 @@ impl CommandClient {
         match status {
             200..=299 => Ok(Outcome::Done(body)),
             408 | 429 | 500..=599 => Err(Transient(format!("{status}: {body}"))),
+            // Lost a race with another writer of the same aggregate: the same command again
+            // is decided on the fresh state.
+            409 if body["code"] == "concurrent_modification" => {
+                Err(Transient(format!("{status}: {body}")))
+            }
             _ => Ok(Outcome::Refused {
                 status,
                 code: body["code"].as_str().unwrap_or_default().to_owned(),
@@ -145,6 +150,11 @@ impl CommandClient {
 pub struct Backoff(u32);
 
 impl Backoff {
+    /// How many waits were handed out.
+    pub fn attempts(&self) -> u32 {
+        self.0
+    }
+
     /// The next wait.
     pub fn next_delay(&mut self) -> Duration {
         let ms = 200u64.saturating_mul(1 << self.0.min(8)).min(30_000);

@@ -181,6 +181,17 @@ impl Simulator {
             loop {
                 match client.post(&path, &body, &key, None).await {
                     Ok(Outcome::Done(_)) => break,
+                    // The dispatcher has not recorded the rider on the delivery yet: a
+                    // rider at the counter waits a moment.
+                    Ok(Outcome::Refused { code, .. })
+                        if code == "invalid_transition" && backoff.attempts() < 8 =>
+                    {
+                        let wait = backoff.next_delay();
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
                     Ok(Outcome::Refused { status, code, .. }) => {
                         // The order was cancelled meanwhile, or the step is done: stop here.
                         tracing::info!(%delivery, step, status, %code, "simulated step refused; leaving this delivery");
