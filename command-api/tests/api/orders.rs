@@ -1249,6 +1249,105 @@ async fn refunds_never_exceed_what_was_captured() {
 }
 
 #[tokio::test]
+async fn a_delivered_cash_on_delivery_order_records_its_refund() {
+    let shop = Shop::open().await;
+    let app = &shop.app;
+    let sagas = app.service("sagas");
+    let mut cash = shop.basket();
+    cash["payment"] = json!({"method": "cash_on_delivery"});
+    let order = shop.place("cust-1", cash).await;
+    let (s, b) = app
+        .post("/v1/payments", &sagas, json!({"order_id": order}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let payment = id_of(&b);
+    let eur = |minor: i64| json!({"amount_minor": minor, "currency": "EUR"});
+    // The saga accepts cash on delivery with nothing captured yet...
+    let delivery = uuid::Uuid::new_v4();
+    for (route, body) in [
+        ("paid", json!({"payment_id": payment, "amount": eur(0)})),
+        ("pack", json!({})),
+        (
+            "ship",
+            json!({"delivery_id": delivery, "rider_id": uuid::Uuid::new_v4()}),
+        ),
+    ] {
+        let token = if route == "pack" {
+            app.service("warehouse")
+        } else {
+            sagas.clone()
+        };
+        let (s, b) = app
+            .post(&format!("/v1/orders/{order}/{route}"), &token, body)
+            .await;
+        assert_eq!(s, 202, "{route}: {b}");
+    }
+    // ...and records the cash the rider collected at the door.
+    let (s, b) = app
+        .post(
+            &format!("/v1/payments/{payment}/captured"),
+            &sagas,
+            json!({"gateway_ref": format!("cod:{delivery}"), "amount": eur(884)}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let (s, b) = app
+        .post(
+            &format!("/v1/orders/{order}/deliver"),
+            &sagas,
+            json!({"delivery_id": delivery}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+
+    let (s, b) = app
+        .post(
+            &format!("/v1/payments/{payment}/refund"),
+            &app.admin(),
+            json!({"amount": eur(120), "reason": "one melon was bruised"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let refund = app.db.events_of(&payment).await.last().expect("event").2["RefundRequested"]
+        ["refund_id"]
+        .clone();
+    let (s, b) = app
+        .post(
+            &format!(
+                "/v1/payments/{payment}/refunds/{}/completed",
+                refund.as_str().expect("id")
+            ),
+            &sagas,
+            json!({"gateway_ref": format!("cash:{}", refund.as_str().expect("id"))}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    // The saga's last step: the order shows the refund.
+    let record = |minor: i64| json!({"payment_id": payment, "refund_id": refund, "amount": eur(minor), "reason": "one melon was bruised"});
+    let (s, b) = app
+        .post(&format!("/v1/orders/{order}/refunds"), &sagas, record(120))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(
+        app.db.events_of(&order).await.last().expect("event").2["OrderRefundRecorded"]["amount"],
+        eur(120)
+    );
+    // Still never more than the order came to.
+    let (s, b) = app
+        .post(
+            &format!("/v1/orders/{order}/refunds"),
+            &sagas,
+            json!({"payment_id": payment, "refund_id": uuid::Uuid::new_v4(), "amount": eur(765), "reason": "all of it"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].clone()),
+        (409, json!("refund_exceeds_paid")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
 async fn a_slot_takes_no_more_orders_than_its_capacity() {
     let shop = Shop::open().await;
     let app = &shop.app;
