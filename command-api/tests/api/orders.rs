@@ -414,7 +414,12 @@ async fn invalid_placements_are_problems_naming_the_field_and_append_nothing() {
         (
             "latitude 91",
             with("/delivery/address/location/lat", json!(91)),
-            "delivery.address.location",
+            "delivery.address.location.lat",
+        ),
+        (
+            "longitude -180.5",
+            with("/delivery/address/location/lon", json!(-180.5)),
+            "delivery.address.location.lon",
         ),
         (
             "an unknown payment method",
@@ -866,6 +871,91 @@ async fn the_delivery_service_updates_deliveries_but_cannot_place_pack_refund_or
     assert_eq!(app.db.event_count().await, before);
 }
 
+#[tokio::test]
+async fn only_admins_open_slots_and_register_riders_and_bad_ones_name_the_field() {
+    let app = TestApp::spawn().await;
+    let slot = |pointer: &str, value: Value| {
+        let mut body = json!({
+            "zone": "AMS-WEST", "warehouse_id": WAREHOUSE,
+            "warehouse_location": {"lat": 52.3676, "lon": 4.9041},
+            "starts_at": tomorrow_at(8), "ends_at": tomorrow_at(10), "capacity": 20
+        });
+        if let Some(v) = body.pointer_mut(pointer) {
+            *v = value;
+        }
+        body
+    };
+    let admin = app.admin();
+    for (body, field) in [
+        (slot("/ends_at", json!(tomorrow_at(8))), "ends_at"),
+        (slot("/capacity", json!(0)), "capacity"),
+        (slot("/capacity", json!(10_001)), "capacity"),
+        (slot("/zone", json!(" ")), "zone"),
+        (
+            slot("/warehouse_location/lat", json!(-90.000001)),
+            "warehouse_location.lat",
+        ),
+        (
+            slot("/warehouse_location/lon", json!(200)),
+            "warehouse_location.lon",
+        ),
+        (slot("/starts_at", json!("tomorrow")), "starts_at"),
+    ] {
+        let r = app
+            .post_json("/v1/delivery-slots", &admin, &body, &[])
+            .await;
+        assert_eq!(
+            (r.status, r.fields()),
+            (422, vec![field.to_owned()]),
+            "{body}: {}",
+            r.body
+        );
+    }
+    for (body, field) in [
+        (json!({"name": "", "account": "r-1"}), "name"),
+        (json!({"name": "Rosa", "account": " "}), "account"),
+    ] {
+        let r = app.post_json("/v1/riders", &admin, &body, &[]).await;
+        assert_eq!(
+            (r.status, r.fields()),
+            (422, vec![field.to_owned()]),
+            "{}",
+            r.body
+        );
+    }
+    for token in [
+        app.supplier("acct-1"),
+        app.customer("cust-1"),
+        app.rider("r-1"),
+        app.service("sagas"),
+        app.service("delivery"),
+    ] {
+        let r = app
+            .post_json(
+                "/v1/delivery-slots",
+                &token,
+                &slot("/capacity", json!(20)),
+                &[],
+            )
+            .await;
+        assert_eq!(r.refusal(), (403, json!("insufficient_scope")));
+        let r = app
+            .post_json(
+                "/v1/riders",
+                &token,
+                &json!({"name": "Rosa", "account": "r-1"}),
+                &[],
+            )
+            .await;
+        assert_eq!(r.refusal(), (403, json!("insufficient_scope")));
+    }
+    assert_eq!(app.db.event_count().await, 0);
+    let (s, b) = app
+        .post("/v1/delivery-slots", &admin, slot("/capacity", json!(1)))
+        .await;
+    assert_eq!((s, b["version"].clone()), (201, json!(1)), "{b}");
+}
+
 // --- the saga's path, by hand -------------------------------------------------------------
 
 /// Checks an accepted answer and returns its version.
@@ -969,6 +1059,18 @@ async fn the_saga_carries_a_paid_order_through_slot_rider_pickup_and_delivery() 
     let (s, b) = app
         .post(
             &format!("/v1/riders/{rider}/availability"),
+            &app.rider("rider-acct-1"),
+            json!({"available": true, "location": {"lat": 52.37, "lon": 190}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["fields"][0]["field"].clone()),
+        (422, json!("location.lon")),
+        "{b}"
+    );
+    let (s, b) = app
+        .post(
+            &format!("/v1/riders/{rider}/availability"),
             &app.rider("rider-acct-2"),
             on_shift.clone(),
         )
@@ -1057,7 +1159,21 @@ async fn the_saga_carries_a_paid_order_through_slot_rider_pickup_and_delivery() 
         .await;
     step("order", accepted("ship", r, 202));
 
-    // On the way: the position gives an ETA, since the address has a location.
+    // On the way: a position off the map names the coordinate; a real one gives an ETA,
+    // since the address has a location.
+    for (body, field) in [
+        (json!({"lat": 91, "lon": 4.9}), "lat"),
+        (json!({"lat": 52.37, "lon": 181}), "lon"),
+    ] {
+        let (s, b) = app
+            .post(&format!("/v1/deliveries/{delivery}/location"), &rosa, body)
+            .await;
+        assert_eq!(
+            (s, b["fields"][0]["field"].clone()),
+            (422, json!(field)),
+            "{b}"
+        );
+    }
     let r = app
         .post(
             &format!("/v1/deliveries/{delivery}/location"),
