@@ -317,13 +317,6 @@ impl TestApp {
         b["id"].as_str().expect("id").to_owned()
     }
 
-    /// A slot from tomorrow 08:00 to 10:00 (from now), for `capacity` orders.
-    pub async fn tomorrows_slot(&self, capacity: u32) -> String {
-        let starts = chrono::Utc::now() + chrono::TimeDelta::days(1);
-        self.delivery_slot(starts, starts + chrono::TimeDelta::hours(2), capacity)
-            .await
-    }
-
     /// A rider registered by an administrator for `account`; on shift near the warehouse
     /// when `on_shift`. Returns the rider's id.
     pub async fn rider_for(&self, account: &str, on_shift: bool) -> String {
