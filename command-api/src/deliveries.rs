@@ -526,9 +526,7 @@ pub async fn location(
     Ids(id, _): Ids,
     ValidJson(body): ValidJson<GeoBody>,
 ) -> Result<Accepted, ApiError> {
-    let point = body
-        .point("lat")
-        .map_err(|e| ApiError::validation(vec![e]))?;
+    let point = body.point("").map_err(|e| ApiError::validation(vec![e]))?;
     let by = caller(&app, &ctx, id).await?;
     let cmd = DeliveryCommand::UpdateLocation {
         location: point,

@@ -103,16 +103,26 @@ pub struct GeoBody {
 }
 
 impl GeoBody {
-    /// The point, or a field error on `field`.
+    /// The point, or a field error naming the coordinate that is wrong: `{field}.lat` or
+    /// `{field}.lon` (`lat` or `lon` when `field` is empty, the body itself).
     pub(crate) fn point(
         &self,
         field: &str,
     ) -> Result<domain::fulfilment_values::GeoPoint, FieldError> {
-        domain::fulfilment_values::GeoPoint::from_degrees(
-            &self.lat.to_string(),
-            &self.lon.to_string(),
-        )
-        .map_err(|e| FieldError::new(field, e))
+        use domain::fulfilment_values::GeoPoint;
+        let name = |part: &str| match field {
+            "" => part.to_owned(),
+            f => format!("{f}.{part}"),
+        };
+        let (lat, lon) = (self.lat.to_string(), self.lon.to_string());
+        // Each coordinate with a valid partner, so the error names the one at fault.
+        GeoPoint::from_degrees(&lat, "0").map_err(|_| {
+            FieldError::new(name("lat"), "a latitude in decimal degrees, -90 to 90")
+        })?;
+        GeoPoint::from_degrees("0", &lon).map_err(|_| {
+            FieldError::new(name("lon"), "a longitude in decimal degrees, -180 to 180")
+        })?;
+        GeoPoint::from_degrees(&lat, &lon).map_err(|e| FieldError::new(name("lat"), e))
     }
 }
 

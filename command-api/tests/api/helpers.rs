@@ -197,6 +197,158 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub fn customer(&self, sub: &str) -> String {
+        self.token(
+            sub,
+            Actor::Person(Role::Customer),
+            Role::Customer.default_scopes(),
+        )
+    }
+
+    pub fn rider(&self, sub: &str) -> String {
+        self.token(
+            sub,
+            Actor::Person(Role::Rider),
+            Role::Rider.default_scopes(),
+        )
+    }
+
+    pub fn warehouse(&self, sub: &str) -> String {
+        self.token(
+            sub,
+            Actor::Person(Role::Warehouse),
+            Role::Warehouse.default_scopes(),
+        )
+    }
+
+    /// A POST with a raw body and content type; the answer with its content type and
+    /// `Location`.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.expect("request");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (content_type, location) = (header("content-type"), header("location"));
+        let status = r.status().as_u16();
+        let body = r.json().await.unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            location,
+            body,
+        }
+    }
+
+    /// A POST of a JSON body, with the answer's content type and `Location`.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.post_raw(path, token, "application/json", body.to_string(), headers)
+            .await
+    }
+
+    /// An approved supplier (owned by `owner`) listing one product sold by `unit` at
+    /// `price_minor` EUR: (supplier id, product id).
+    pub async fn listed_product(
+        &self,
+        owner: &str,
+        number: &str,
+        unit: &str,
+        price_minor: i64,
+    ) -> (String, String) {
+        let supplier = self.approved_supplier(owner, number).await;
+        let mut body = product_body("Carrots");
+        body["unit"] = json!(unit);
+        body["price"]["amount_minor"] = json!(price_minor);
+        let (s, b) = self
+            .post(
+                &format!("/v1/suppliers/{supplier}/products"),
+                &self.supplier(owner),
+                body,
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        (supplier, b["id"].as_str().expect("id").to_owned())
+    }
+
+    /// A delivery slot in zone `AMS-CENTRE`, served from warehouse [`WAREHOUSE`], open from
+    /// `starts_at` to `ends_at` for `capacity` orders; returns its id.
+    pub async fn delivery_slot(
+        &self,
+        starts_at: chrono::DateTime<chrono::Utc>,
+        ends_at: chrono::DateTime<chrono::Utc>,
+        capacity: u32,
+    ) -> String {
+        let (s, b) = self
+            .post(
+                "/v1/delivery-slots",
+                &self.admin(),
+                json!({
+                    "zone": "AMS-CENTRE", "warehouse_id": WAREHOUSE,
+                    "warehouse_location": {"lat": 52.3676, "lon": 4.9041},
+                    "starts_at": starts_at, "ends_at": ends_at, "capacity": capacity
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A rider registered by an administrator for `account`; on shift near the warehouse
+    /// when `on_shift`. Returns the rider's id.
+    pub async fn rider_for(&self, account: &str, on_shift: bool) -> String {
+        let (s, b) = self
+            .post(
+                "/v1/riders",
+                &self.admin(),
+                json!({"name": "Rosa Rider", "account": account, "cold_chain_capable": true}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let id = b["id"].as_str().expect("id").to_owned();
+        if on_shift {
+            let (s, b) = self
+                .post(
+                    &format!("/v1/riders/{id}/availability"),
+                    &self.rider(account),
+                    json!({"available": true, "location": {"lat": 52.37, "lon": 4.90}}),
+                )
+                .await;
+            assert_eq!(s, 202, "{b}");
+        }
+        id
+    }
+
+    /// Places `body` as customer `sub`; returns the order id.
+    pub async fn place_order(&self, sub: &str, body: Value) -> String {
+        let (s, b) = self.post("/v1/orders", &self.customer(sub), body).await;
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().expect("id").to_owned()
+    }
+
     /// Registers a supplier owned by `owner` and returns its id.
     pub async fn register(&self, owner: &str, number: &str) -> String {
         let (status, body) = self
@@ -273,5 +425,56 @@ pub fn product_body(name: &str) -> Value {
         "price": {"amount_minor": 349, "currency": "EUR"}, "origin_country": "NL",
         "nutrition": {"energy_kcal": 52, "protein_g": 0.3, "carbs_g": 14, "fat_g": 0.2, "fiber_g": 2.4},
         "low_stock_threshold": 10
+    })
+}
+
+/// An answer with the headers tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub body: Value,
+}
+
+impl Reply {
+    /// `(status, code)`, to compare refusals in one assertion.
+    pub fn refusal(&self) -> (u16, Value) {
+        (self.status, self.body["code"].clone())
+    }
+
+    /// Whether the answer is an RFC 9457 problem.
+    pub fn is_problem(&self) -> bool {
+        self.content_type.as_deref() == Some("application/problem+json")
+    }
+
+    /// The names of the fields a validation problem lists.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["fields"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The warehouse the test slots are served from.
+pub const WAREHOUSE: &str = "0190f0e0-0000-7000-8000-000000000001";
+
+/// An order body: `lines` of (product id, quantity) delivered in `slot` to an address in
+/// Amsterdam with a known location, paid by card.
+pub fn order_body(lines: &[(&str, Value)], slot: &str) -> Value {
+    json!({
+        "lines": lines.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>(),
+        "delivery": {
+            "address": {"line1": "Prinsengracht 263", "city": "Amsterdam", "postal_code": "1016 GV",
+                        "country": "NL", "location": {"lat": 52.375218, "lon": 4.883977}},
+            "slot_id": slot,
+            "contact_email": "jo@example.com"
+        },
+        "payment": {"method": "card", "card_token": "tok_approved"}
     })
 }

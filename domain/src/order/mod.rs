@@ -363,7 +363,12 @@ impl Order {
                 if state.refunds.contains(&refund_id) {
                     return Ok(vec![]);
                 }
-                let paid = state.paid.as_ref().map_or(0, Money::amount_minor);
+                // Cash is collected at the door, after the order was marked paid with nothing
+                // captured; its payment bounds that collection (and its refunds) by the total.
+                let paid = match state.payment.method {
+                    PaymentMethod::CashOnDelivery => state.total.amount_minor(),
+                    PaymentMethod::Card => state.paid.as_ref().map_or(0, Money::amount_minor),
+                };
                 let after = state.refunded_minor.saturating_add(amount.amount_minor());
                 if after > paid {
                     return Err(OrderError::RefundExceedsPaid { paid });

@@ -261,6 +261,35 @@ fn refunds_are_recorded_once_each_and_never_beyond_what_was_paid() {
 }
 
 #[test]
+fn a_cash_on_delivery_order_is_refunded_up_to_its_total_though_marked_paid_with_nothing() {
+    let mut o = Order::default();
+    let mut cash = place(vec![line(1, "1.5", Some(facts(349, Unit::Kg)))]);
+    cash.method = PaymentMethod::CashOnDelivery;
+    run(&mut o, OrderCommand::Place(Box::new(cash))).expect("placed");
+    let pid = o.state().expect("s").payment.payment_id;
+    run(
+        &mut o,
+        OrderCommand::MarkPaid {
+            payment_id: pid,
+            amount: eur(0),
+        },
+    )
+    .expect("paid");
+    let refund = |n: u128, minor| OrderCommand::RecordRefund {
+        payment_id: pid,
+        refund_id: RefundId(Uuid::from_u128(n)),
+        amount: eur(minor),
+        reason: "bruised".into(),
+    };
+    assert_eq!(run(&mut o, refund(1, 300)).expect("r1").len(), 1);
+    assert_eq!(
+        run(&mut o, refund(2, 225)),
+        Err(OrderError::RefundExceedsPaid { paid: 524 })
+    );
+    assert_eq!(run(&mut o, refund(3, 224)).expect("r3").len(), 1);
+}
+
+#[test]
 fn order_events_survive_the_wire_round_trip() {
     let o = placed();
     let event = OrderEvent::Placed(Box::new(o.state().expect("s").clone()));
