@@ -131,9 +131,12 @@ impl CommandClient {
         match status {
             200..=299 => Ok(Outcome::Done(body)),
             408 | 429 | 500..=599 => Err(Transient(format!("{status}: {body}"))),
-            // Lost a race with another writer of the same aggregate: the same command again
-            // is decided on the fresh state.
-            409 if body["code"] == "concurrent_modification" => {
+            // Lost a race with another writer of the same aggregate (the same command again
+            // is decided on the fresh state), or the first attempt under this key is still
+            // running (a retry after a crash): both are worth trying again.
+            409 if body["code"] == "concurrent_modification"
+                || body["code"] == "idempotency_in_progress" =>
+            {
                 Err(Transient(format!("{status}: {body}")))
             }
             _ => Ok(Outcome::Refused {

@@ -176,17 +176,20 @@ impl Simulator {
                     () = tokio::time::sleep(self.cfg.step_delay) => {}
                 }
             }
-            let key = format!("sim:{delivery}:{step}");
             let mut backoff = Backoff::default();
+            let mut patience = Backoff::default();
             loop {
+                // A refusal is remembered under its key, so asking again after one needs a
+                // new key (the step itself is idempotent in the domain).
+                let key = format!("sim:{delivery}:{step}:{}", patience.attempts());
                 match client.post(&path, &body, &key, None).await {
                     Ok(Outcome::Done(_)) => break,
                     // The dispatcher has not recorded the rider on the delivery yet: a
                     // rider at the counter waits a moment.
                     Ok(Outcome::Refused { code, .. })
-                        if code == "invalid_transition" && backoff.attempts() < 8 =>
+                        if code == "invalid_transition" && patience.attempts() < 120 =>
                     {
-                        let wait = backoff.next_delay();
+                        let wait = patience.next_delay().min(Duration::from_secs(2));
                         tokio::select! {
                             () = shutdown.cancelled() => return,
                             () = tokio::time::sleep(wait) => {}

@@ -695,24 +695,47 @@ async fn no_rider_in_time_and_a_customer_cancelling_are_both_undone() {
     w.s.stop.cancel();
 }
 
-/// The saga binary, built if this test run did not build it yet.
-fn saga_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .to_path_buf();
-    let bin = dir.join("fulfilment-saga");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-q", "-p", "sagas", "--bin", "fulfilment-saga"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building fulfilment-saga failed");
+/// The fulfilment saga as its own OS process, for the chaos test to SIGKILL: this very test
+/// binary run again with only this test, which then runs the saga (the same code as the
+/// `fulfilment-saga` binary) until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by orders_flow_through_a_saga_killed_again_and_again as a child process"]
+async fn saga_process() {
+    if std::env::var("FRESHLINE_CHAOS_CHILD").as_deref() != Ok("1") {
+        return;
     }
-    bin
+    platform::telemetry::init(platform::telemetry::LogFormat::Pretty, "warn");
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by the parent"));
+    let pool = sqlx::PgPool::connect(&var("FRESHLINE_DATABASE_URL"))
+        .await
+        .expect("database");
+    let mut cfg = SagaConfig::new(&var("FRESHLINE_KAFKA_BROKERS"));
+    cfg.topic_prefix = var("FRESHLINE_TOPIC_PREFIX");
+    cfg.group = var("FRESHLINE_SAGA_GROUP");
+    cfg.workers = 8;
+    cfg.poll_interval = Duration::from_millis(50);
+    let api = CommandClient::new(
+        &var("FRESHLINE_COMMAND_API_URL"),
+        TokenSource::Fixed(var("FRESHLINE_SERVICE_TOKEN")),
+    )
+    .expect("client");
+    let gateway = HttpCardGateway::new(&HttpCardGatewayConfig {
+        base_url: var("FRESHLINE_CARD_GATEWAY_URL"),
+        timeout: Duration::from_secs(2),
+    })
+    .expect("gateway");
+    let saga = Arc::new(
+        FulfilmentSaga::new(
+            pool,
+            api,
+            Arc::new(gateway),
+            cfg,
+            SagaMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+        )
+        .await
+        .expect("saga"),
+    );
+    saga.run(CancellationToken::new()).await.expect("saga");
 }
 
 /// Deterministic pseudo-random numbers (xorshift64*), so a failing run can be repeated.
@@ -752,7 +775,7 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     })
     .await;
 
-    let binary = saga_binary();
+    let binary = std::env::current_exe().expect("this test binary");
     let log = std::env::temp_dir().join(format!("fulfilment-saga-chaos-{}.log", Uuid::new_v4()));
     let group = format!("saga-chaos-{}", Uuid::new_v4());
     let sagas_token = w.s.service_token("sagas");
@@ -763,6 +786,8 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
             .open(&log)
             .expect("log file");
         tokio::process::Command::new(&binary)
+            .args(["--exact", "fulfilment::saga_process", "--ignored", "--nocapture"])
+            .env("FRESHLINE_CHAOS_CHILD", "1")
             .env("FRESHLINE_DATABASE_URL", &w.s.database_url)
             .env("FRESHLINE_KAFKA_BROKERS", crate::brokers())
             .env("FRESHLINE_TOPIC_PREFIX", &w.s.topic_prefix)
@@ -770,10 +795,7 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
             .env("FRESHLINE_COMMAND_API_URL", &w.s.commands)
             .env("FRESHLINE_SERVICE_TOKEN", &sagas_token)
             .env("FRESHLINE_CARD_GATEWAY_URL", &w.gateway)
-            .env("FRESHLINE_CARD_GATEWAY_TIMEOUT_MS", "2000")
-            .env("FRESHLINE_SAGA_HTTP_ADDR", "127.0.0.1:0")
-            .env("FRESHLINE_SAGA_WORKERS", "8")
-            .env("FRESHLINE_LOG", "warn")
+            .env("FRESHLINE_TEST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(err)
             .kill_on_drop(true)

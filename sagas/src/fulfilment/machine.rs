@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 /// How many times allocation is planned again after reservations were refused (stock moved
 /// since the read model was read) before the order is given up as out of stock.
-pub const MAX_ALLOCATION_ROUNDS: u32 = 5;
+pub const MAX_ALLOCATION_ROUNDS: u32 = 20;
 
 /// A line of the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub enum ReservationStatus {
     Planned,
     /// Reserved on the batch.
     Reserved,
-    /// The batch refused it (stock moved); allocation plans again.
+    /// The batch refused it (nothing left there); allocation plans the rest elsewhere.
     Refused,
     /// Committed: the stock left with the order.
     Committed,
@@ -155,6 +155,10 @@ pub struct Saga {
     pub cold_chain: bool,
     /// The rider taken, and whether the delivery records them.
     pub rider: Option<(Uuid, u32, bool)>,
+    /// Rider searches so far (part of the assignment's idempotency key: a refusal is
+    /// remembered under its key, and a rider busy then may be free in a later search).
+    #[serde(default)]
+    pub rider_round: u32,
     /// The warehouse packed it (event).
     pub packed: bool,
     /// The rider picked it up (event).
@@ -571,7 +575,7 @@ impl Saga {
         if !c.delivery_closed {
             return Next::Run(Step::CancelDelivery);
         }
-        if self.rider.is_some() && !self.rider_released {
+        if self.delivery_id.is_some() && !self.rider_released {
             return Next::Run(Step::ReleaseRider);
         }
         Next::Done(Outcome::Compensated)
@@ -613,6 +617,7 @@ impl Saga {
             delivery_id: None,
             cold_chain: false,
             rider: None,
+            rider_round: 0,
             packed: false,
             picked_up: false,
             shipped: false,

@@ -100,6 +100,24 @@ impl Runner {
                     .await?;
                 let status = match out {
                     Outcome::Done(_) => ReservationStatus::Reserved,
+                    // Less is left than the read model showed: take what the batch says it
+                    // has, and plan the rest on the next batch.
+                    Outcome::Refused { code, problem, .. }
+                        if code == "insufficient_stock"
+                            && problem["available"]
+                                .as_str()
+                                .and_then(|a| a.parse::<Decimal>().ok())
+                                .is_some_and(|a| a > Decimal::ZERO)
+                            && saga.allocation_round < super::machine::MAX_ALLOCATION_ROUNDS =>
+                    {
+                        saga.allocation_round += 1;
+                        let round = saga.allocation_round;
+                        if let Some(r) = saga.reservations.iter_mut().find(|r| r.batch_id == *batch_id) {
+                            r.quantity = problem["available"].as_str().unwrap_or("0").to_owned();
+                            r.round = round;
+                        }
+                        ReservationStatus::Planned
+                    }
                     Outcome::Refused { .. } => {
                         // Stock moved since the read model was read (or the batch expired):
                         // plan again for what is missing.
@@ -352,12 +370,31 @@ impl Runner {
                 self.order_answer(saga, out, "deliver", |s| s.order_delivered = true)
             }
             Step::ReleaseRider => {
-                if let (Some(d), Some((rider, ..))) = (saga.delivery_id, saga.rider) {
+                let Some(d) = saga.delivery_id else {
+                    saga.rider_released = true;
+                    return Ok(Progress::Done);
+                };
+                // The saga's rider, and any other still holding this delivery: a crash between
+                // assigning a rider and recording it can leave one behind.
+                let schema = &self.cfg.read_schema;
+                let mut riders: Vec<Uuid> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM {schema}.riders WHERE current_delivery = $1"
+                ))
+                .bind(d)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(transient)?;
+                if let Some((rider, ..)) = saga.rider {
+                    if !riders.contains(&rider) {
+                        riders.push(rider);
+                    }
+                }
+                for rider in riders {
                     match self
                         .post(
                             &format!("/v1/riders/{rider}/assignments/{d}/release"),
                             json!({}),
-                            &key("release-rider"),
+                            &key(&format!("release-rider:{rider}")),
                             correlation,
                         )
                         .await?
@@ -582,12 +619,9 @@ impl Runner {
             if need <= Decimal::ZERO {
                 continue;
             }
-            let taken: Vec<Uuid> = saga
-                .reservations
-                .iter()
-                .filter(|r| r.status != ReservationStatus::Refused)
-                .map(|r| r.batch_id)
-                .collect();
+            // A batch holds one reservation per order, and one that refused has nothing left:
+            // the rest comes from batches this order has not touched.
+            let taken: Vec<Uuid> = saga.reservations.iter().map(|r| r.batch_id).collect();
             let rows: Vec<(Uuid, DateTime<Utc>, String, bool)> = sqlx::query_as(&format!(
                 "SELECT id, expires_at, trim_scale(on_hand - reserved)::text, cold_chain
                    FROM {schema}.batches
@@ -627,9 +661,10 @@ impl Runner {
                 );
                 return Ok(Progress::Done);
             }
-            for l in plan.lines {
+            // One batch at a time, earliest expiry first: if it has less than the read model
+            // showed, its refusal says how much, and the next plan takes the rest elsewhere.
+            if let Some(l) = plan.lines.into_iter().next() {
                 let cold = rows.iter().any(|(id, _, _, c)| *id == l.batch_id.0 && *c);
-                saga.reservations.retain(|r| r.batch_id != l.batch_id.0);
                 saga.reservations.push(super::machine::Reservation {
                     batch_id: l.batch_id.0,
                     product_id: line.product_id,
@@ -695,7 +730,7 @@ impl Runner {
                 .post(
                     &format!("/v1/riders/{rider}/assignments"),
                     json!({"delivery_id": delivery, "order_id": saga.order_id, "cold_chain": saga.cold_chain}),
-                    &format!("fulfil:{}:rider:{rider}", saga.order_id),
+                    &format!("fulfil:{}:rider:{rider}:{}", saga.order_id, saga.rider_round),
                     correlation,
                 )
                 .await?
@@ -709,6 +744,7 @@ impl Runner {
             }
         }
         // Nobody free now; the rider deadline gives up eventually.
+        saga.rider_round += 1;
         Ok(Progress::RetryIn(chrono::TimeDelta::milliseconds(500)))
     }
 

@@ -642,7 +642,17 @@ impl CardGateway {
     }
 
     /// Runs `op` once per idempotency key: the key, the effect and the answer commit together.
-    async fn idempotent(&self, key: &str, op: Operation) -> Result<Answer, ApiError> {
+    /// Runs `op` once under `key`, detached from the request: a caller that hangs up (a
+    /// client timeout, a killed process) cannot cancel it halfway through its transaction.
+    async fn idempotent(self: &Arc<Self>, key: &str, op: Operation) -> Result<Answer, ApiError> {
+        let me = self.clone();
+        let key = key.to_owned();
+        tokio::spawn(async move { me.idempotent_now(&key, op).await })
+            .await
+            .map_err(|e| ApiError::internal("the gateway's request task failed", &e))?
+    }
+
+    async fn idempotent_now(&self, key: &str, op: Operation) -> Result<Answer, ApiError> {
         let fingerprint = op.fingerprint();
         let mut tx = self.pool.begin().await.map_err(|e| internal(&e))?;
         // A concurrent request under the same key blocks here until the first commits (then
