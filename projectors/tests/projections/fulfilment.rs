@@ -712,6 +712,8 @@ async fn saga_process() {
     let mut cfg = SagaConfig::new(&var("FRESHLINE_KAFKA_BROKERS"));
     cfg.topic_prefix = var("FRESHLINE_TOPIC_PREFIX");
     cfg.group = var("FRESHLINE_SAGA_GROUP");
+    // The same instance every restart, as a StatefulSet pod would be.
+    cfg.instance_id = Some(format!("{}-0", cfg.group));
     cfg.workers = 8;
     cfg.poll_interval = Duration::from_millis(50);
     let api = CommandClient::new(
@@ -770,7 +772,10 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     }
     let pool = w.s.pool.clone();
     until("riders projected", 30, async || {
-        let r: i64 = sqlx::query_scalar("SELECT count(*) FROM read.riders WHERE available").fetch_one(&pool).await.ok()?;
+        let r: i64 = sqlx::query_scalar("SELECT count(*) FROM read.riders WHERE available")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
         (r == 15).then_some(())
     })
     .await;
@@ -786,7 +791,12 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
             .open(&log)
             .expect("log file");
         tokio::process::Command::new(&binary)
-            .args(["--exact", "fulfilment::saga_process", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "fulfilment::saga_process",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("FRESHLINE_CHAOS_CHILD", "1")
             .env("FRESHLINE_DATABASE_URL", &w.s.database_url)
             .env("FRESHLINE_KAFKA_BROKERS", crate::brokers())
@@ -810,13 +820,26 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     for i in 0..ORDERS {
         let roll = dice.below(100);
         let (lines, method, token, outcome) = match roll {
-            0..=9 => (lines(&w, 1.0, 0), "card", Some("tok_declined"), "compensated"),
+            0..=9 => (
+                lines(&w, 1.0, 0),
+                "card",
+                Some("tok_declined"),
+                "compensated",
+            ),
             10..=19 => (lines(&w, 2.0, 0), "cash_on_delivery", None, "delivered"),
             20..=24 => (lines(&w, 0.5, 0), "card", Some("tok_flaky"), "delivered"),
-            25..=29 => (lines(&w, 0.0, 100), "card", Some("tok_approved"), "compensated"),
+            25..=29 => (
+                lines(&w, 0.0, 100),
+                "card",
+                Some("tok_approved"),
+                "compensated",
+            ),
             _ => (lines(&w, 1.5, 0), "card", Some("tok_approved"), "delivered"),
         };
-        bodies.push((format!("chaos-cust-{}", i % 17), w.order_body(&w.slot, lines, method, token)));
+        bodies.push((
+            format!("chaos-cust-{}", i % 17),
+            w.order_body(&w.slot, lines, method, token),
+        ));
         expected.push(outcome);
     }
 
@@ -829,7 +852,10 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     }
     // Kill the saga with SIGKILL at random moments while the orders flow, restarting it each
     // time, until everything has settled (or the kills stop after a while and it finishes).
-    let ids: Vec<Uuid> = orders.iter().map(|o| Uuid::parse_str(o).expect("uuid")).collect();
+    let ids: Vec<Uuid> = orders
+        .iter()
+        .map(|o| Uuid::parse_str(o).expect("uuid"))
+        .collect();
     let settled = async || -> i64 {
         sqlx::query_scalar(
             "SELECT count(*) FROM fulfilment.sagas WHERE order_id = ANY($1) AND status IN ('delivered', 'compensated')",
@@ -840,15 +866,23 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
         .unwrap_or(0)
     };
     let mut kills = 0;
+    let max_kills: u32 = std::env::var("FRESHLINE_CHAOS_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(25);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let done = settled().await;
         if done == ORDERS as i64 {
             break;
         }
-        assert!(Instant::now() < deadline, "only {done} of {ORDERS} sagas settled; log: {}", log.display());
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {ORDERS} sagas settled; log: {}",
+            log.display()
+        );
         tokio::time::sleep(Duration::from_millis(150 + dice.below(900))).await;
-        if kills < 25 && started.elapsed() < Duration::from_secs(60) {
+        if kills < max_kills && started.elapsed() < Duration::from_secs(60) {
             saga.kill().await.expect("SIGKILL the saga");
             kills += 1;
             saga = spawn();
@@ -856,21 +890,33 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     }
     let elapsed = started.elapsed();
     saga.kill().await.ok();
-    eprintln!(
-        "chaos: {ORDERS} orders settled in {:.1} s through {kills} SIGKILLs ({:.1} orders/s)",
-        elapsed.as_secs_f64(),
-        ORDERS as f64 / elapsed.as_secs_f64()
+    // The run's figures go in the test output (the note quotes them).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "chaos: {ORDERS} orders settled in {:.1} s through {kills} SIGKILLs ({:.1} orders/s)",
+            elapsed.as_secs_f64(),
+            ORDERS as f64 / elapsed.as_secs_f64()
+        );
+    }
+    assert!(
+        kills >= max_kills.min(5),
+        "the saga was killed only {kills} times"
     );
-    assert!(kills >= 5, "the saga was killed only {kills} times");
 
     // Every order ended as its payment and stock allowed.
     for (order, want) in orders.iter().zip(&expected) {
-        let (status, _, _) = sagas::fulfilment::load(&w.s.pool, Uuid::parse_str(order).expect("uuid"))
-            .await
-            .expect("load")
-            .expect("saga");
+        let (status, _, _) =
+            sagas::fulfilment::load(&w.s.pool, Uuid::parse_str(order).expect("uuid"))
+                .await
+                .expect("load")
+                .expect("saga");
         assert_eq!(status, *want, "order {order}");
-        let shown = if *want == "delivered" { "delivered" } else { "cancelled" };
+        let shown = if *want == "delivered" {
+            "delivered"
+        } else {
+            "cancelled"
+        };
         w.order_shows(order, shown).await;
     }
     // No payment captured twice: in the store, and at the gateway.
@@ -883,7 +929,10 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     .expect("captures");
     assert_eq!(twice, 0);
     for order in &orders {
-        assert!(w.captures_of(order).await <= 1, "order {order} captured twice at the gateway");
+        assert!(
+            w.captures_of(order).await <= 1,
+            "order {order} captured twice at the gateway"
+        );
     }
     // No stock negative, nothing left reserved, and the ledger balances.
     w.stock_never_negative().await;

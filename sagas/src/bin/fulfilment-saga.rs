@@ -25,6 +25,8 @@ async fn main() -> anyhow::Result<()> {
     cfg.topic_prefix = config::string("FRESHLINE_TOPIC_PREFIX", "");
     cfg.group = config::string("FRESHLINE_SAGA_GROUP", "fulfilment-saga");
     cfg.read_schema = config::string("FRESHLINE_READ_SCHEMA", "read");
+    cfg.instance_id =
+        Some(config::string("FRESHLINE_SAGA_INSTANCE_ID", "")).filter(|s| !s.is_empty());
     cfg.workers = config::parse("FRESHLINE_SAGA_WORKERS", 16)?;
     cfg.payment_timeout =
         Duration::from_secs(config::parse("FRESHLINE_PAYMENT_TIMEOUT_SECS", 120)?);

@@ -119,6 +119,9 @@ pub struct SagaConfig {
     pub topic_prefix: String,
     /// The intake's consumer group.
     pub group: String,
+    /// A stable id for this instance in the group (Kafka static membership): a restarted
+    /// instance takes its partitions back at once instead of waiting out a rebalance.
+    pub instance_id: Option<String>,
     /// The schema with the read models (batches, riders).
     pub read_schema: String,
     /// Concurrent workers running steps.
@@ -141,6 +144,7 @@ impl SagaConfig {
             brokers: brokers.to_owned(),
             topic_prefix: String::new(),
             group: "fulfilment-saga".to_owned(),
+            instance_id: None,
             read_schema: "read".to_owned(),
             workers: 16,
             payment_timeout: Duration::from_secs(120),
@@ -261,11 +265,16 @@ impl FulfilmentSaga {
     /// # Errors
     /// When the consumer cannot be created.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), SagaError> {
-        let consumer: StreamConsumer = platform::kafka::client_config(&self.cfg.brokers)
+        let mut config = platform::kafka::client_config(&self.cfg.brokers);
+        config
             .set("group.id", &self.cfg.group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .create()?;
+            .set("session.timeout.ms", "10000");
+        if let Some(id) = &self.cfg.instance_id {
+            config.set("group.instance.id", id);
+        }
+        let consumer: StreamConsumer = config.create()?;
         let topics: Vec<String> = [
             schemas::topics::ORDER,
             schemas::topics::PAYMENT,

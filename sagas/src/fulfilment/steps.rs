@@ -112,7 +112,11 @@ impl Runner {
                     {
                         saga.allocation_round += 1;
                         let round = saga.allocation_round;
-                        if let Some(r) = saga.reservations.iter_mut().find(|r| r.batch_id == *batch_id) {
+                        if let Some(r) = saga
+                            .reservations
+                            .iter_mut()
+                            .find(|r| r.batch_id == *batch_id)
+                        {
                             r.quantity = problem["available"].as_str().unwrap_or("0").to_owned();
                             r.round = round;
                         }
