@@ -38,6 +38,26 @@ pub enum DemoCommand {
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
     },
+    /// Open delivery slots at the demo warehouses, put riders on shift and place customers'
+    /// orders for the fulfilment saga to carry. Re-running it adds nothing already there.
+    Fulfilment {
+        /// command-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_COMMAND_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+        /// query-api base URL (to find products with stock).
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        query: String,
+        /// How many orders.
+        #[arg(long, default_value_t = 40)]
+        orders: usize,
+        /// The signing key.
+        #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -375,6 +395,28 @@ async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
 }
 
 pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
+    if let DemoCommand::Fulfilment {
+        api,
+        query,
+        orders,
+        key,
+    } = &cmd
+    {
+        let client = reqwest::Client::new();
+        let seeded = crate::fulfilment_demo::seed(
+            &client,
+            api.trim_end_matches('/'),
+            query.trim_end_matches('/'),
+            &signer(key)?,
+            *orders,
+        )
+        .await?;
+        eprintln!(
+            "demo: {} delivery slots, {} riders on shift, {} orders placed",
+            seeded.slots, seeded.riders, seeded.orders
+        );
+        return Ok(());
+    }
     let DemoCommand::Seed {
         api,
         suppliers,
@@ -382,7 +424,10 @@ pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
         products_per_supplier,
         concurrency,
         key,
-    } = cmd;
+    } = cmd
+    else {
+        return Ok(());
+    };
     let signer = signer(&key)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)

@@ -19,6 +19,7 @@ mod bench;
 mod catalog_demo;
 mod demo;
 mod events;
+mod fulfilment_demo;
 mod projections;
 mod token;
 

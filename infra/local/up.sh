@@ -53,6 +53,11 @@ start_service card-gateway http://127.0.0.1:8090/readyz \
 start_service notifier http://127.0.0.1:9184/readyz \
   env FRESHLINE_NOTIFIER_HTTP_ADDR=127.0.0.1:9184 FRESHLINE_SMTP_PORT="$SMTP_PORT" "$BIN/notifier"
 
+# The fulfilment saga (orders through stock, payment and delivery), after the card gateway.
+start_service fulfilment-saga http://127.0.0.1:9183/readyz \
+  env FRESHLINE_SAGA_HTTP_ADDR=127.0.0.1:9183 FRESHLINE_SAGA_INSTANCE_ID=local-0 \
+  FRESHLINE_CARD_GATEWAY_URL=http://127.0.0.1:8090 "$BIN/fulfilment-saga"
+
 # Background workers (no HTTP port): the image worker and the expiry/stock scheduler.
 start_worker() {
   local name="$1"; shift
@@ -68,6 +73,10 @@ start_worker() {
 }
 start_worker image-worker "$BIN/image-worker"
 start_worker scheduler env FRESHLINE_SCHEDULER_INTERVAL_SECS=15 "$BIN/scheduler"
+# Simulated warehouse staff and riders: pack, pick up, ride and hand over every assigned
+# delivery, a few seconds a step, so orders can be watched moving.
+start_worker delivery-sim env FRESHLINE_SIM_STEP_DELAY_MS="${FRESHLINE_SIM_STEP_DELAY_MS:-3000}" \
+  "$BIN/delivery-sim"
 
 # The gateway (nginx): the single public entry on 127.0.0.1:8000.
 GW_TMP="/var/tmp/freshline-nginx-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
@@ -88,6 +97,8 @@ log "loading demo data through the command API"
 "$BIN/freshline" demo seed --api http://127.0.0.1:8080 --concurrency 24 \
   --suppliers "${FRESHLINE_DEMO_SUPPLIERS:-600}" \
   --products-per-supplier "${FRESHLINE_DEMO_PRODUCTS:-50}"
+"$BIN/freshline" demo fulfilment --api http://127.0.0.1:8080 --query http://127.0.0.1:8081 \
+  --orders "${FRESHLINE_DEMO_ORDERS:-60}"
 
 cat >&2 <<MSG
 
@@ -98,6 +109,7 @@ Freshline is up.
   outbox relay  http://127.0.0.1:9181/metrics
   projector     http://127.0.0.1:9182/metrics   (read models in schema "read")
   card gateway  http://127.0.0.1:8090   (simulated: tok_approved, tok_declined, tok_timeout, tok_flaky)
+  saga          http://127.0.0.1:9183/metrics   (order fulfilment; simulated riders in delivery-sim)
   notifier      http://127.0.0.1:9184/metrics   (mail to the SMTP sink on 127.0.0.1:$SMTP_PORT)
   mail          $MAILDIR/new/   (one file per mail the sink accepted)
   PostgreSQL    $DATABASE_URL
