@@ -128,6 +128,31 @@ pub enum LoadCommand {
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
     },
+    /// Orders carried from placement to delivery: places card orders from many customers
+    /// into a fresh slot at the first demo warehouse, then waits until each has ended
+    /// (delivered or cancelled) as the query API shows it; prints orders/s and placed ->
+    /// delivered percentiles. Needs `make up` (the saga and riders running).
+    Fulfilment {
+        /// command-api base URL.
+        #[arg(
+            long,
+            env = "FRESHLINE_COMMAND_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+        /// query-api base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        query: String,
+        /// How many orders.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        /// Placements in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// The signing key.
+        #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
+        key: PathBuf,
+    },
 }
 
 /// The searches `load search` cycles through.
@@ -583,6 +608,25 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             concurrency,
             key,
         } => return run_search(query, count, concurrency, key).await,
+        LoadCommand::Fulfilment {
+            api,
+            query,
+            count,
+            concurrency,
+            key,
+        } => {
+            let report = crate::fulfilment_demo::load(
+                &reqwest::Client::new(),
+                api.trim_end_matches('/'),
+                query.trim_end_matches('/'),
+                &signer(&key)?,
+                count,
+                concurrency,
+            )
+            .await?;
+            println!("{report}");
+            return Ok(());
+        }
         LoadCommand::Suppliers {
             api,
             count,
