@@ -11,6 +11,26 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The outbox relay: a backlog of N events published to a scratch topic prefix (events/s),
+    /// then the publish lag (append -> consumed) at a steady rate. Prints the record size for
+    /// the ProducerPerformance anchor.
+    Relay {
+        /// Events in the backlog.
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Events/s appended in the steady phase.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Seconds of steady phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// PostgreSQL URL (a scratch database is created next to it).
+        #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
+        database_url: String,
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "FRESHLINE_KAFKA_BROKERS", default_value = defaults::KAFKA_BROKERS)]
+        brokers: String,
+    },
     /// Publish N supplier events to a scratch topic, then time the supplier projection
     /// replaying them into a scratch database from offset 0.
     Projection {
@@ -53,11 +73,20 @@ fn event(id: &str, seq: i64, n: usize) -> serde_json::Value {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Projection {
-        events,
-        database_url,
-        brokers,
-    } = cmd;
+    let (events, database_url, brokers) = match cmd {
+        BenchCommand::Relay {
+            events,
+            rate,
+            seconds,
+            database_url,
+            brokers,
+        } => return crate::bench_relay::run(events, rate, seconds, &database_url, &brokers).await,
+        BenchCommand::Projection {
+            events,
+            database_url,
+            brokers,
+        } => (events, database_url, brokers),
+    };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench{}.", &run[..8]);
     platform::kafka::ensure_topics(&brokers, &prefix, schemas::topics::ALL, 1).await?;

@@ -149,6 +149,10 @@ pub enum LoadCommand {
         /// Placements in flight.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Riders put on shift at the warehouse first, so the run measures the saga rather
+        /// than the rider pool.
+        #[arg(long, default_value_t = 100)]
+        riders: usize,
         /// The signing key.
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
@@ -613,6 +617,7 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             query,
             count,
             concurrency,
+            riders,
             key,
         } => {
             let report = crate::fulfilment_demo::load(
@@ -622,6 +627,7 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
                 &signer(&key)?,
                 count,
                 concurrency,
+                riders,
             )
             .await?;
             println!("{report}");

@@ -243,6 +243,7 @@ pub async fn load(
     signer: &auth::Signer,
     count: usize,
     concurrency: usize,
+    riders: usize,
 ) -> anyhow::Result<String> {
     let c = Caller { client, base: api };
     let admin = token(signer, "load-admin-fulfilment", Role::Admin)?;
@@ -250,6 +251,34 @@ pub async fn load(
     let (lat, lon) = LOCATIONS[0];
     let starts = Utc::now() + Span::hours(2);
     let run = uuid::Uuid::new_v4().simple().to_string();
+    for k in 0..riders {
+        let account = format!("load-rider-{}-{k}", &run[..8]);
+        let (status, answer) = c
+            .post(
+                "/v1/riders",
+                &admin,
+                &format!("load-rider:{run}:{k}"),
+                json!({"name": format!("Load rider {k}"), "account": account, "cold_chain_capable": true}),
+            )
+            .await?;
+        if status != 201 {
+            bail!("registering a load rider: {status} {answer}");
+        }
+        let rider = answer["id"].as_str().context("rider id")?.to_owned();
+        let t = token(signer, &account, Role::Rider)?;
+        let offset = (k as f64) * 0.0005;
+        let (status, answer) = c
+            .post(
+                &format!("/v1/riders/{rider}/availability"),
+                &t,
+                &format!("load-rider-shift:{run}:{k}"),
+                json!({"available": true, "location": {"lat": lat + offset, "lon": lon}}),
+            )
+            .await?;
+        if status != 202 {
+            bail!("putting a load rider on shift: {status} {answer}");
+        }
+    }
     let (status, slot) = c
         .post(
             "/v1/delivery-slots",

@@ -16,6 +16,7 @@
 
 mod audit;
 mod bench;
+mod bench_relay;
 mod catalog_demo;
 mod demo;
 mod events;

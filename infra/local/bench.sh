@@ -1,14 +1,40 @@
 #!/usr/bin/env bash
-# A first benchmark (the full harness is a later issue): supplier registrations per second
-# through command-api, beside the anchor measured on the same PostgreSQL in the same run —
-# pgbench running the event store's own SELECT (load the stream) + INSERT (append) transaction.
+# The benchmark harness: brings the stack up if needed and prints, in one run, each figure
+# beside its anchor measured on the same machine in the same run, then writes
+# bench/results/<date>.md and a PNG plot (latency percentiles against load).
+#   - commands through command-api vs pgbench running the store's own SELECT + INSERT;
+#   - the outbox relay vs Kafka's ProducerPerformance with the same record size;
+#   - projection replay from offset 0 of 1M events;
+#   - command -> visible in the query API at fixed rates;
+#   - orders carried by the fulfilment saga (simulated instant riders);
+#   - command latency on an aggregate with 10k events, without and with snapshots.
+# FRESHLINE_BENCH_QUICK=1 runs smaller counts (a smoke run, not figures to quote).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT/infra/local/up.sh" 2>/dev/null
 PGBIN="$(pg_bin)"
-SECS="${FRESHLINE_BENCH_SECONDS:-15}"
-COUNT="${FRESHLINE_BENCH_COMMANDS:-20000}"
+BIN="$ROOT/target/release"
 export PGPASSWORD="$PG_PASSWORD"
+export FRESHLINE_SIGNING_KEY="$STATE/keys/signing-key.pem"
+export FRESHLINE_DATABASE_URL="$DATABASE_URL"
+export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
+quick="${FRESHLINE_BENCH_QUICK:-0}"
+scale() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+SECS="$(scale 15 5)"
+COUNT="$(scale 20000 3000)"
+RELAY_EVENTS="$(scale 200000 20000)"
+REPLAY_EVENTS="$(scale 1000000 100000)"
+ORDERS="$(scale 500 100)"
+if ! command -v gnuplot >/dev/null 2>&1; then
+  log "installing gnuplot (for the plot)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1; } \
+    || log "gnuplot unavailable: no plot this run"
+fi
+rows=()
+ratio() { awk "BEGIN { if ($2 > 0) printf \"%.2f\", $1 / $2; else print \"-\" }"; }
 
+# --- commands vs pgbench -------------------------------------------------------------------
+log "anchor: pgbench SELECT + INSERT on the event store ($SECS s, 8 clients)"
 script="$(mktemp)"
 cat > "$script" <<'SQL'
 \set aid random(1, 1000000)
@@ -20,22 +46,96 @@ INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_ve
 END;
 SQL
 "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -qAt -d "$PG_DB" -c "drop database if exists bench_anchor" -c "create database bench_anchor"
-FRESHLINE_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/bench_anchor" "$ROOT/target/release/freshline" db migrate 2>/dev/null
+FRESHLINE_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/bench_anchor" "$BIN/freshline" db migrate 2>/dev/null
 anchor=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -n -c 8 -j 2 -T "$SECS" -f "$script" bench_anchor 2>/dev/null \
   | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 rm -f "$script"
-
-export FRESHLINE_SIGNING_KEY="$STATE/keys/signing-key.pem"
-result=()
 for c in 8 32; do
-  line=$("$ROOT/target/release/freshline" load suppliers --count "$COUNT" --concurrency "$c")
+  line=$("$BIN/freshline" load suppliers --count "$COUNT" --concurrency "$c")
   echo "$line" >&2
   rate=$(echo "$line" | sed -n 's/.* = \([0-9]*\)\/s.*/\1/p')
   p50=$(echo "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')
   p99=$(echo "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
-  result+=("| supplier registrations via command-api, $c clients | $rate/s | $p50 ms | $p99 ms | ${anchor%.*}/s | $(awk "BEGIN {printf \"%.2f\", $rate / $anchor}") |")
+  rows+=("| commands (supplier registrations) via command-api, $c clients | $rate/s, p50 $p50 ms, p99 $p99 ms | pgbench SELECT+INSERT, 8 clients: ${anchor%.*}/s | $(ratio "$rate" "$anchor") |")
 done
-echo
-echo "| measurement | throughput | p50 | p99 | anchor (pgbench SELECT+INSERT, 8 clients) | ratio |"
-echo "|---|---|---|---|---|---|"
-printf '%s\n' "${result[@]}"
+
+# --- relay vs ProducerPerformance ----------------------------------------------------------
+log "relay: $RELAY_EVENTS events backlog, then publish lag at 1000/s"
+relay_out=$("$BIN/freshline" bench relay --events "$RELAY_EVENTS" --rate 1000 --seconds "$(scale 10 5)")
+echo "$relay_out" >&2
+relay_rate=$(echo "$relay_out" | sed -n 's/^relay backlog: .* = \([0-9]*\)\/s.*/\1/p')
+record_size=$(echo "$relay_out" | sed -n 's/.*record size \([0-9]*\) B.*/\1/p')
+relay_lag=$(echo "$relay_out" | sed -n 's/^relay lag at \([0-9]*\)\/s: \(.*\) (.*/\2 at \1\/s/p')
+log "anchor: Kafka ProducerPerformance, $RELAY_EVENTS records of $record_size B, acks=all, idempotent"
+perf_topic="bench-anchor-$(date +%s)"
+pp=$(java -Xmx512m -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.ProducerPerformance --topic "$perf_topic" \
+  --num-records "$RELAY_EVENTS" --record-size "${record_size:-600}" --throughput -1 \
+  --producer-props bootstrap.servers="$KAFKA_BROKERS" acks=all enable.idempotence=true 2>/dev/null | tail -n 1)
+echo "$pp" >&2
+pp_rate=$(echo "$pp" | sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p')
+rows+=("| outbox relay: backlog of $RELAY_EVENTS events ($record_size B) to Kafka | ${relay_rate}/s; lag $relay_lag | ProducerPerformance, same size, acks=all: ${pp_rate%.*}/s | $(ratio "${relay_rate:-0}" "${pp_rate:-0}") |")
+
+# --- projection replay ---------------------------------------------------------------------
+log "projection replay of $REPLAY_EVENTS events from offset 0"
+replay=$("$BIN/freshline" bench projection --events "$REPLAY_EVENTS" | tail -n 1)
+echo "$replay" >&2
+rows+=("| projection rebuild (supplier directory + history) from offset 0 | $replay | target 50,000 events/s | - |")
+
+# --- visibility at fixed rates (and the plot) ----------------------------------------------
+plot_data="$(mktemp)"
+for r in $(scale "100 250 500 1000" "100 250"); do
+  n=$((r * $(scale 10 4)))
+  line=$("$BIN/freshline" load visibility --rate "$r" --count "$n")
+  echo "$line" >&2
+  p50=$(echo "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')
+  p99=$(echo "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
+  echo "$r ${p50:-0} ${p99:-0}" >> "$plot_data"
+  rows+=("| command -> visible in the query API at $r commands/s | p50 $p50 ms, p99 $p99 ms | target p99 < 150 ms at 1000/s | - |")
+done
+
+# --- fulfilment saga -----------------------------------------------------------------------
+log "fulfilment: $ORDERS orders with instant simulated riders"
+if is_running delivery-sim; then kill -TERM "$(cat "$RUN/delivery-sim.pid")" 2>/dev/null || true; rm -f "$RUN/delivery-sim.pid"; sleep 1; fi
+nohup env FRESHLINE_SIM_STEP_DELAY_MS=0 "$BIN/delivery-sim" >>"$LOG/delivery-sim.log" 2>&1 < /dev/null &
+echo $! > "$RUN/delivery-sim.pid"
+fulfil=$("$BIN/freshline" load fulfilment --count "$ORDERS" --concurrency 16)
+echo "$fulfil" >&2
+orders_rate=$(echo "$fulfil" | sed -n 's/.* \([0-9.]*\) orders\/s placed -> delivered.*/\1/p')
+fulfil_pct=$(echo "$fulfil" | sed -n 's/.*placed -> delivered \(p50 .*\)/\1/p')
+rows+=("| orders placed -> delivered by the fulfilment saga (instant riders) | ${orders_rate} orders/s; $fulfil_pct | - | - |")
+
+# --- snapshots -----------------------------------------------------------------------------
+if "$BIN/freshline" bench --help 2>/dev/null | grep -q snapshots; then
+  log "command latency on an aggregate with 10k events, without and with snapshots"
+  while IFS= read -r l; do rows+=("$l"); done < <("$BIN/freshline" bench snapshots | grep '^|')
+fi
+
+date_tag="$(date -u +%Y-%m-%d)"
+mkdir -p "$ROOT/bench/results"
+out="$ROOT/bench/results/$date_tag.md"
+{
+  echo "# Benchmark run $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "$(nproc) cores; PostgreSQL, Kafka, the services and the load generators on one machine; release build."
+  echo
+  echo "| measurement | figure | anchor (same machine, same run) | ratio |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "![latency against load]($date_tag.png)"
+} > "$out"
+if command -v gnuplot >/dev/null 2>&1; then
+  gnuplot <<GP 2>/dev/null || true
+set terminal pngcairo size 900,520 noenhanced
+set output "$ROOT/bench/results/$date_tag.png.tmp"
+set title "command -> visible in the query API"
+set xlabel "commands/s"
+set ylabel "ms"
+set grid
+set key left top
+plot "$plot_data" using 1:2 with linespoints title "p50", "$plot_data" using 1:3 with linespoints title "p99"
+GP
+  [ -s "$ROOT/bench/results/$date_tag.png.tmp" ] && mv "$ROOT/bench/results/$date_tag.png.tmp" "$ROOT/bench/results/$date_tag.png"
+fi
+rm -f "$plot_data"
+cat "$out"

@@ -559,72 +559,84 @@ impl FulfilmentSaga {
                 }
             }
         }
-        let (status, next_at, attempts, step, error) = match saga.next_step() {
-            Next::Done(outcome) => {
-                let status = match outcome {
-                    Outcome::Delivered => "delivered",
-                    Outcome::Compensated => "compensated",
-                };
-                saga.outcome = Some(outcome);
-                (status, None, 0, None, None)
-            }
-            Next::Wait => ("waiting", None, 0, None, None),
-            Next::Run(step) => {
-                let name = step.name();
-                let started = std::time::Instant::now();
-                let result = self
-                    .runner
-                    .run(&mut saga, &step, correlation.as_deref())
-                    .await;
-                self.metrics
-                    .duration
-                    .with_label_values(&[name])
-                    .observe(started.elapsed().as_secs_f64());
-                match result {
-                    Ok(steps::Progress::Done) => {
-                        self.metrics.steps.with_label_values(&[name, "done"]).inc();
-                        ("running", Some(Utc::now()), 0, Some(name), None)
-                    }
-                    Ok(steps::Progress::RetryIn(wait)) => {
-                        self.metrics
-                            .steps
-                            .with_label_values(&[name, "waiting"])
-                            .inc();
-                        (
-                            "running",
-                            Some(Utc::now() + wait),
-                            attempts,
-                            Some(name),
-                            None,
-                        )
-                    }
-                    Err(steps::StepError::Transient(t)) => {
-                        self.metrics
-                            .steps
-                            .with_label_values(&[name, "transient"])
-                            .inc();
-                        tracing::warn!(%order_id, step = name, error = %t, "saga step failed transiently; backing off");
-                        (
-                            "running",
-                            Some(Utc::now() + backoff(attempts)),
-                            attempts.saturating_add(1),
-                            Some(name),
-                            Some(t),
-                        )
-                    }
-                    Err(steps::StepError::Stuck(t)) => {
-                        self.metrics.steps.with_label_values(&[name, "stuck"]).inc();
-                        tracing::error!(%order_id, step = name, problem = %t, "saga step refused unexpectedly; retrying slowly");
-                        (
-                            "running",
-                            Some(Utc::now() + chrono::TimeDelta::seconds(30)),
-                            attempts.saturating_add(1),
-                            Some(name),
-                            Some(t),
-                        )
+        // One order's steps run back to back while they go through (up to a bound), instead of
+        // each going to the back of the queue of every due saga.
+        let mut ran = 0;
+        let (status, next_at, attempts, step, error) = loop {
+            let out = match saga.next_step() {
+                Next::Done(outcome) => {
+                    let status = match outcome {
+                        Outcome::Delivered => "delivered",
+                        Outcome::Compensated => "compensated",
+                    };
+                    saga.outcome = Some(outcome);
+                    (status, None, 0, None, None)
+                }
+                Next::Wait => ("waiting", None, 0, None, None),
+                Next::Run(step) => {
+                    let name = step.name();
+                    let started = std::time::Instant::now();
+                    let result = self
+                        .runner
+                        .run(&mut saga, &step, correlation.as_deref())
+                        .await;
+                    self.metrics
+                        .duration
+                        .with_label_values(&[name])
+                        .observe(started.elapsed().as_secs_f64());
+                    match result {
+                        Ok(steps::Progress::Done) => {
+                            self.metrics.steps.with_label_values(&[name, "done"]).inc();
+                            ("running", Some(Utc::now()), 0, Some(name), None)
+                        }
+                        Ok(steps::Progress::RetryIn(wait)) => {
+                            self.metrics
+                                .steps
+                                .with_label_values(&[name, "waiting"])
+                                .inc();
+                            (
+                                "running",
+                                Some(Utc::now() + wait),
+                                attempts,
+                                Some(name),
+                                None,
+                            )
+                        }
+                        Err(steps::StepError::Transient(t)) => {
+                            self.metrics
+                                .steps
+                                .with_label_values(&[name, "transient"])
+                                .inc();
+                            tracing::warn!(%order_id, step = name, error = %t, "saga step failed transiently; backing off");
+                            (
+                                "running",
+                                Some(Utc::now() + backoff(attempts)),
+                                attempts.saturating_add(1),
+                                Some(name),
+                                Some(t),
+                            )
+                        }
+                        Err(steps::StepError::Stuck(t)) => {
+                            self.metrics.steps.with_label_values(&[name, "stuck"]).inc();
+                            tracing::error!(%order_id, step = name, problem = %t, "saga step refused unexpectedly; retrying slowly");
+                            (
+                                "running",
+                                Some(Utc::now() + chrono::TimeDelta::seconds(30)),
+                                attempts.saturating_add(1),
+                                Some(name),
+                                Some(t),
+                            )
+                        }
                     }
                 }
+            };
+            ran += 1;
+            let runnable =
+                out.0 == "running" && out.4.is_none() && out.1.is_some_and(|t| t <= Utc::now());
+            if runnable && ran < STEPS_PER_CLAIM {
+                continue;
             }
+            break out;
         };
         if step == Some("assign_rider") {
             let due = Utc::now()
@@ -728,6 +740,9 @@ impl FulfilmentSaga {
         }
     }
 }
+
+/// Steps one claim may run for one saga before it goes back to the queue.
+const STEPS_PER_CLAIM: u32 = 12;
 
 /// 200 ms doubling to 30 s.
 fn backoff(attempts: i32) -> chrono::TimeDelta {

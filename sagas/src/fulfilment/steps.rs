@@ -724,11 +724,19 @@ impl Runner {
                 })
             })
             .collect();
-        ranked.extend(
-            nearest_rider(warehouse, saga.cold_chain, &candidates)
-                .into_iter()
-                .map(|(id, d)| (id.0, d)),
-        );
+        // Nearest first; but sagas deciding at once all see the same free riders in the read
+        // model, so each starts at its own place among the few nearest (by its order id)
+        // instead of all queueing for the single nearest one.
+        let mut nearest: Vec<(Uuid, u32)> = nearest_rider(warehouse, saga.cold_chain, &candidates)
+            .into_iter()
+            .map(|(id, d)| (id.0, d))
+            .collect();
+        let spread = nearest.len().min(8);
+        if spread > 1 {
+            let start = usize::try_from(saga.order_id.as_u128() % spread as u128).unwrap_or(0);
+            nearest[..spread].rotate_left(start);
+        }
+        ranked.extend(nearest);
         for (rider, distance) in ranked.into_iter().take(10) {
             match self
                 .post(
