@@ -22,7 +22,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("benchrelay{}.", &run[..8]);
-    platform::kafka::ensure_topics(brokers, &prefix, schemas::topics::ALL, 6).await?;
+    platform::kafka::ensure_topics(brokers, &prefix, schemas::topics::ALL, 1).await?;
     let admin = sqlx::PgPool::connect(database_url)
         .await
         .context("connecting")?;

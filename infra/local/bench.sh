@@ -68,9 +68,13 @@ record_size=$(echo "$relay_out" | sed -n 's/.*record size \([0-9]*\) B.*/\1/p')
 relay_lag=$(echo "$relay_out" | sed -n 's/^relay lag at \([0-9]*\)\/s: \(.*\) (.*/\2 at \1\/s/p')
 log "anchor: Kafka ProducerPerformance, $RELAY_EVENTS records of $record_size B, acks=all, idempotent"
 perf_topic="bench-anchor-$(date +%s)"
+# The same partition count as the relay's topic (the broker does not create topics itself).
+java -Xmx256m -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" \
+  --create --topic "$perf_topic" --partitions 6 --replication-factor 1 >/dev/null 2>&1
 pp=$(java -Xmx512m -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.ProducerPerformance --topic "$perf_topic" \
   --num-records "$RELAY_EVENTS" --record-size "${record_size:-600}" --throughput -1 \
-  --producer-props bootstrap.servers="$KAFKA_BROKERS" acks=all enable.idempotence=true 2>/dev/null | tail -n 1)
+  --command-property bootstrap.servers="$KAFKA_BROKERS" acks=all enable.idempotence=true 2>/dev/null \
+  | grep 'records sent' | tail -n 1)
 echo "$pp" >&2
 pp_rate=$(echo "$pp" | sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p')
 rows+=("| outbox relay: backlog of $RELAY_EVENTS events ($record_size B) to Kafka | ${relay_rate}/s; lag $relay_lag | ProducerPerformance, same size, acks=all: ${pp_rate%.*}/s | $(ratio "${relay_rate:-0}" "${pp_rate:-0}") |")
@@ -125,8 +129,10 @@ out="$ROOT/bench/results/$date_tag.md"
   echo "![latency against load]($date_tag.png)"
 } > "$out"
 if command -v gnuplot >/dev/null 2>&1; then
+  term="pngcairo size 900,520 noenhanced"
+  gnuplot -e "set terminal pngcairo" >/dev/null 2>&1 || term="png size 900,520"
   gnuplot <<GP 2>/dev/null || true
-set terminal pngcairo size 900,520 noenhanced
+set terminal $term
 set output "$ROOT/bench/results/$date_tag.png.tmp"
 set title "command -> visible in the query API"
 set xlabel "commands/s"
