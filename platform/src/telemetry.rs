@@ -113,6 +113,20 @@ pub fn subscriber(
     impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> + 'static,
     Result<Option<otlp::Provider>, otlp::OtlpError>,
 ) {
+    subscriber_with_writer(cfg, std::io::stderr)
+}
+
+/// [`subscriber`] writing its log lines to `writer` instead of stderr.
+pub fn subscriber_with_writer<W>(
+    cfg: &TelemetryConfig,
+    writer: W,
+) -> (
+    impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> + 'static,
+    Result<Option<otlp::Provider>, otlp::OtlpError>,
+)
+where
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&cfg.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let provider = cfg
         .otlp_endpoint
@@ -128,9 +142,9 @@ pub fn subscriber(
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
-        LogFormat::Pretty => fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Pretty => fmt::layer().with_writer(writer).boxed(),
     };
     let subscriber = tracing_subscriber::registry()
         .with(filter)
