@@ -602,3 +602,37 @@ fn lock_key(name: &str) -> i64 {
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lag(registry: &Registry) -> f64 {
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .expect("encode");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{} ", names::LAG)))
+            .and_then(|v| v.parse().ok())
+            .expect("the lag gauge is exposed")
+    }
+
+    #[test]
+    fn lag_is_the_age_at_scrape_time_of_the_oldest_unpublished_event() {
+        let registry = Registry::new();
+        let metrics = RelayMetrics::new(&registry).expect("metrics");
+        assert_eq!(lag(&registry), 0.0, "nothing known: no lag");
+        metrics
+            .lag
+            .set_oldest(Some(Utc::now() - chrono::TimeDelta::seconds(30)));
+        let first = lag(&registry);
+        assert!((30.0..31.0).contains(&first), "{first}");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            lag(&registry) > first,
+            "it grows while nothing is published"
+        );
+        metrics.lag.set_oldest(None);
+        assert_eq!(lag(&registry), 0.0);
+    }
+}

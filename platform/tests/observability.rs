@@ -334,10 +334,7 @@ fn prometheus_scrapes_every_service_at_its_default_address_every_5s() {
         }
     }
     let unscraped: Vec<&&String> = known.iter().filter(|a| !scraped.contains(**a)).collect();
-    assert!(
-        unscraped.is_empty(),
-        "services not scraped: {unscraped:?}"
-    );
+    assert!(unscraped.is_empty(), "services not scraped: {unscraped:?}");
 }
 
 /// A `MakeWriter` keeping what is written.
@@ -411,7 +408,10 @@ async fn a_request_logs_with_its_correlation_id_and_route_template_but_not_its_p
     assert_eq!(line["span"]["correlation_id"], "corr-log-1", "{line}");
     assert_eq!(line["span"]["route"], "/v1/things/{id}", "{line}");
     assert_eq!(line["span"]["method"], "GET", "{line}");
-    assert!(!text.contains("secret-id-42"), "the raw path was logged: {text}");
+    assert!(
+        !text.contains("secret-id-42"),
+        "the raw path was logged: {text}"
+    );
 }
 
 #[test]
@@ -461,8 +461,10 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_to_the_otlp_endpoint_when_one_is_set() {
     let (base, bodies) = collector().await;
-    let (subscriber, provider) =
-        telemetry::subscriber_with_writer(&config(LogFormat::Pretty, Some(base)), Captured::default());
+    let (subscriber, provider) = telemetry::subscriber_with_writer(
+        &config(LogFormat::Pretty, Some(base)),
+        Captured::default(),
+    );
     let provider = provider.expect("exporter").expect("an endpoint is set");
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("checkout_step", correlation_id = "corr-otlp-7");
