@@ -227,12 +227,19 @@ pub mod otlp {
             .build())
     }
 
-    /// The tracing layer turning spans into OpenTelemetry spans of `provider`.
+    /// The tracing layer turning spans into OpenTelemetry spans of `provider`; never those of
+    /// the HTTP stack the exporter itself runs on (at `debug` they would be exported in turn).
     pub fn layer<S>(provider: &Provider) -> impl tracing_subscriber::Layer<S> + Send + Sync
     where
         S: Subscriber + Send + Sync + for<'a> LookupSpan<'a>,
     {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("freshline"))
+        use tracing_subscriber::Layer as _;
+        const EXPORTER_STACK: [&str; 5] = ["hyper", "h2", "reqwest", "rustls", "opentelemetry"];
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("freshline"))
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                !EXPORTER_STACK.iter().any(|t| meta.target().starts_with(t))
+            }))
     }
 
     /// Flushes and stops `provider`.
