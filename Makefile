@@ -1,8 +1,11 @@
 # Freshline developer loop. See README.md.
-.PHONY: up down test lint bench fmt
+.PHONY: up down test lint bench fmt prometheus
 
 up:    ## the whole system locally, with demo data
 	./infra/local/up.sh
+
+prometheus: ## Prometheus on 127.0.0.1:9090 scraping the local stack (also: FRESHLINE_PROMETHEUS=1 make up)
+	./infra/local/prometheus-up.sh
 
 down:  ## stop everything `up` started
 	./infra/local/down.sh

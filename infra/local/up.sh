@@ -2,7 +2,8 @@
 # Brings the whole system up locally with demo data: installs what is missing, starts
 # PostgreSQL and Kafka, builds the services, migrates, creates topics, makes a development
 # signing key, starts command-api and the outbox relay, and loads demo suppliers through the
-# command API. Idempotent: what already runs is left running.
+# command API. Idempotent: what already runs is left running. FRESHLINE_PROMETHEUS=1 also runs
+# Prometheus scraping every service (infra/local/prometheus-up.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT/infra/local/infra-up.sh"
 
@@ -58,25 +59,24 @@ start_service fulfilment-saga http://127.0.0.1:9183/readyz \
   env FRESHLINE_SAGA_HTTP_ADDR=127.0.0.1:9183 FRESHLINE_SAGA_INSTANCE_ID=local-0 \
   FRESHLINE_CARD_GATEWAY_URL=http://127.0.0.1:8090 "$BIN/fulfilment-saga"
 
-# Background workers (no HTTP port): the image worker and the expiry/stock scheduler.
-start_worker() {
-  local name="$1"; shift
-  if is_running "$name"; then
-    log "$name already running (pid $(cat "$RUN/$name.pid"))"
-    return
-  fi
-  log "starting $name"
-  nohup "$@" >>"$LOG/$name.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/$name.pid"
-  sleep 1
-  is_running "$name" || { tail -20 "$LOG/$name.log" >&2; die "$name did not start"; }
-}
-start_worker image-worker "$BIN/image-worker"
-start_worker scheduler env FRESHLINE_SCHEDULER_INTERVAL_SECS=15 "$BIN/scheduler"
-# Simulated warehouse staff and riders: pack, pick up, ride and hand over every assigned
-# delivery, a few seconds a step, so orders can be watched moving.
-start_worker delivery-sim env FRESHLINE_SIM_STEP_DELAY_MS="${FRESHLINE_SIM_STEP_DELAY_MS:-3000}" \
-  "$BIN/delivery-sim"
+# Background workers, each with /healthz, /readyz and /metrics on an ops port: the image
+# worker, the expiry/stock scheduler and the simulated warehouse staff and riders (pack, pick
+# up, ride and hand over every assigned delivery, a few seconds a step, so orders can be
+# watched moving).
+start_service image-worker http://127.0.0.1:9185/readyz \
+  env FRESHLINE_IMAGE_WORKER_HTTP_ADDR=127.0.0.1:9185 "$BIN/image-worker"
+start_service scheduler http://127.0.0.1:9186/readyz \
+  env FRESHLINE_SCHEDULER_HTTP_ADDR=127.0.0.1:9186 FRESHLINE_SCHEDULER_INTERVAL_SECS=15 \
+  "$BIN/scheduler"
+start_service delivery-sim http://127.0.0.1:9187/readyz \
+  env FRESHLINE_SIM_HTTP_ADDR=127.0.0.1:9187 \
+  FRESHLINE_SIM_STEP_DELAY_MS="${FRESHLINE_SIM_STEP_DELAY_MS:-3000}" "$BIN/delivery-sim"
+
+# Prometheus, only when asked (it is an apt install the first time): every service above,
+# every 5 s, with infra/prometheus/prometheus.yml.
+if [ "${FRESHLINE_PROMETHEUS:-0}" = 1 ]; then
+  "$ROOT/infra/local/prometheus-up.sh"
+fi
 
 # The gateway (nginx): the single public entry on 127.0.0.1:8000.
 GW_TMP="/var/tmp/freshline-nginx-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
@@ -111,6 +111,9 @@ Freshline is up.
   card gateway  http://127.0.0.1:8090   (simulated: tok_approved, tok_declined, tok_timeout, tok_flaky)
   saga          http://127.0.0.1:9183/metrics   (order fulfilment; simulated riders in delivery-sim)
   notifier      http://127.0.0.1:9184/metrics   (mail to the SMTP sink on 127.0.0.1:$SMTP_PORT)
+  image worker  http://127.0.0.1:9185/metrics   scheduler http://127.0.0.1:9186/metrics
+  delivery-sim  http://127.0.0.1:9187/metrics
+  Prometheus    $(if is_running prometheus; then echo "http://127.0.0.1:${FRESHLINE_PROMETHEUS_PORT:-9090}   (dashboard: infra/grafana; README, Observability)"; else echo "off (FRESHLINE_PROMETHEUS=1 make up, or make prometheus)"; fi)
   mail          $MAILDIR/new/   (one file per mail the sink accepted)
   PostgreSQL    $DATABASE_URL
   Kafka         $KAFKA_BROKERS  (topics: $("$BIN/freshline" topics list | cut -f1 | tr '\n' ' '))

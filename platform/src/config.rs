@@ -70,4 +70,10 @@ pub mod defaults {
     pub const QUERY_API_ADDR: &str = "127.0.0.1:8081";
     /// The relay's health and metrics address.
     pub const RELAY_ADDR: &str = "127.0.0.1:9181";
+    /// The image worker's health and metrics address.
+    pub const IMAGE_WORKER_ADDR: &str = "127.0.0.1:9185";
+    /// The scheduler's health and metrics address.
+    pub const SCHEDULER_ADDR: &str = "127.0.0.1:9186";
+    /// The delivery simulator's health and metrics address.
+    pub const DELIVERY_SIM_ADDR: &str = "127.0.0.1:9187";
 }

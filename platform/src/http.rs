@@ -447,8 +447,28 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     request.extensions_mut().insert(CorrelationId(id.clone()));
-    let span = tracing::info_span!("request", correlation_id = %id);
-    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    // The route template, never the raw path (which carries ids); no personal data.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %id,
+        %method,
+        %route,
+        status = tracing::field::Empty,
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+    );
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.record("status", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(CORRELATION_HEADER, v);
     }

@@ -1,13 +1,30 @@
 //! The operations endpoints of a worker that has no HTTP API of its own (the relay, the
-//! projector): `/healthz`, `/readyz` (PostgreSQL answers) and `/metrics`.
+//! projector, the saga, the notifier, the image worker, the scheduler, the simulated riders):
+//! `/healthz`, `/readyz` (its dependencies answer) and `/metrics`.
 
 use axum::routing::get;
+use futures::future::BoxFuture;
 use prometheus::Registry;
 use sqlx::PgPool;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Binds `addr` and serves the endpoints until `shutdown`.
+/// A readiness check: whether one dependency answers.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// The check that PostgreSQL answers on `pool`.
+pub fn postgres(pool: PgPool) -> (&'static str, Check) {
+    (
+        "postgres",
+        Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move { crate::db::ping(&pool).await })
+        }),
+    )
+}
+
+/// Binds `addr` and serves the endpoints until `shutdown`; ready while PostgreSQL answers.
 ///
 /// # Errors
 /// When the address cannot be bound.
@@ -17,13 +34,34 @@ pub async fn spawn_server(
     registry: Registry,
     shutdown: CancellationToken,
 ) -> std::io::Result<JoinHandle<()>> {
+    spawn_server_with(addr, registry, vec![postgres(pool)], shutdown).await
+}
+
+/// [`spawn_server`] with its own readiness checks (none: ready while alive, for a worker whose
+/// only dependencies are Kafka and HTTP services that retry on their own).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_server_with(
+    addr: &str,
+    registry: Registry,
+    checks: Vec<(&'static str, Check)>,
+    shutdown: CancellationToken,
+) -> std::io::Result<JoinHandle<()>> {
+    let checks = Arc::new(checks);
     let app = axum::Router::new()
         .route("/healthz", get(crate::http::healthz))
         .route(
             "/readyz",
             get(move || {
-                let pool = pool.clone();
-                async move { crate::http::readiness(&[("postgres", crate::db::ping(&pool).await)]) }
+                let checks = checks.clone();
+                async move {
+                    let mut outcomes = Vec::with_capacity(checks.len());
+                    for (name, check) in checks.iter() {
+                        outcomes.push((*name, check().await));
+                    }
+                    crate::http::readiness(&outcomes)
+                }
             }),
         )
         .route(

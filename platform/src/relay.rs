@@ -22,6 +22,8 @@
 
 use crate::metrics::{register, MetricsError};
 use chrono::{DateTime, Utc};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -30,6 +32,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use schemas::EnvelopeError;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +45,8 @@ pub mod names {
     pub const BATCHES: &str = "freshline_relay_batches_total";
     /// Failed publish attempts (the batch is retried).
     pub const FAILURES: &str = "freshline_relay_publish_failures_total";
-    /// Age of the oldest event not yet published, at the last poll.
+    /// Age, when scraped, of the oldest committed event this relay has not yet published (0
+    /// with nothing to publish, and on a standby).
     pub const LAG: &str = "freshline_relay_lag_seconds";
     /// Global position of the last published event.
     pub const POSITION: &str = "freshline_relay_last_global_position";
@@ -81,7 +86,7 @@ pub struct RelayMetrics {
     published: IntCounterVec,
     batches: IntCounter,
     failures: IntCounter,
-    lag: Gauge,
+    lag: LagGauge,
     position: IntGauge,
     leader: IntGauge,
     stalled: IntGauge,
@@ -108,7 +113,13 @@ impl RelayMetrics {
             )?,
             lag: register(
                 registry,
-                Gauge::new(names::LAG, "Age of the oldest unpublished event (s)")?,
+                LagGauge {
+                    gauge: Gauge::new(
+                        names::LAG,
+                        "Age of the oldest committed event not yet published (s)",
+                    )?,
+                    oldest_micros: Arc::new(AtomicI64::new(NONE_KNOWN)),
+                },
             )?,
             position: register(
                 registry,
@@ -123,6 +134,47 @@ impl RelayMetrics {
                 IntGauge::new(names::STALLED, "1 while stopped at an unpublishable row")?,
             )?,
         })
+    }
+}
+
+/// No unpublished event known.
+const NONE_KNOWN: i64 = i64::MIN;
+
+/// [`names::LAG`]: remembers when the oldest unpublished event was recorded and reports its age
+/// when scraped, so the gauge keeps growing while the relay is stuck in a publish, stalled at a
+/// row, or waiting for the broker.
+#[derive(Debug, Clone)]
+struct LagGauge {
+    gauge: Gauge,
+    oldest_micros: Arc<AtomicI64>,
+}
+
+impl LagGauge {
+    fn set_oldest(&self, oldest: Option<DateTime<Utc>>) {
+        self.oldest_micros.store(
+            oldest.map_or(NONE_KNOWN, |t| t.timestamp_micros()),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn known(&self) -> bool {
+        self.oldest_micros.load(Ordering::Relaxed) != NONE_KNOWN
+    }
+}
+
+impl Collector for LagGauge {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let oldest = self.oldest_micros.load(Ordering::Relaxed);
+        self.gauge.set(if oldest == NONE_KNOWN {
+            0.0
+        } else {
+            lag_seconds(DateTime::from_timestamp_micros(oldest))
+        });
+        self.gauge.collect()
     }
 }
 
@@ -222,6 +274,8 @@ impl Relay {
         self.metrics.leader.set(1);
         let result = self.publish_loop(&mut leader, &shutdown).await;
         self.metrics.leader.set(0);
+        // Whoever leads next reports the lag.
+        self.metrics.lag.set_oldest(None);
         // Dropping the connection closes it, which releases the session-level lock.
         drop(leader.detach());
         result
@@ -274,11 +328,12 @@ impl Relay {
             }
             let rows = self.fetch(&checkpoint).await?;
             let Some(last) = rows.last() else {
-                if last_lag_check.elapsed() > Duration::from_secs(1) {
-                    // Nothing publishable: events may still wait behind an open transaction.
+                if !self.metrics.lag.known() || last_lag_check.elapsed() > Duration::from_secs(1) {
+                    // Nothing publishable: committed events may still wait behind an older
+                    // transaction in flight.
                     self.metrics
                         .lag
-                        .set(self.unpublished_age(&checkpoint).await?);
+                        .set_oldest(self.oldest_unpublished(&checkpoint).await?);
                     last_lag_check = Instant::now();
                 }
                 tokio::select! {
@@ -293,13 +348,18 @@ impl Relay {
             let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cfg.batch_size;
             self.metrics
                 .lag
-                .set(lag_seconds(rows.first().map(|r| r.event.recorded_at)));
+                .set_oldest(rows.iter().map(|r| r.event.recorded_at).min());
             let outgoing = match self.prepare(&rows) {
                 Ok(o) => o,
-                Err((row, e)) => {
+                Err((index, e)) => {
                     self.metrics.stalled.set(1);
+                    let row = &rows[index].event;
                     tracing::error!(
-                        relay = %self.cfg.name, global_position = row, error = %e,
+                        relay = %self.cfg.name, global_position = row.global_position,
+                        event_id = %row.event_id, aggregate_type = %row.aggregate_type,
+                        event_type = %row.event_type,
+                        correlation_id = correlation_of(&row.metadata).unwrap_or_default(),
+                        error = %e,
                         "cannot publish this event; the relay stops here until it is fixed"
                     );
                     tokio::select! {
@@ -313,7 +373,16 @@ impl Relay {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
                     self.save_checkpoint(&next).await?;
+                    tracing::debug!(
+                        relay = %self.cfg.name, events = outgoing.len(),
+                        first_position = rows[0].event.global_position,
+                        last_position = next.position,
+                        first_correlation_id = outgoing[0].correlation_id.as_deref().unwrap_or_default(),
+                        "batch published"
+                    );
                     checkpoint = next;
+                    // What is left was not publishable at the fetch: found by the next poll.
+                    self.metrics.lag.set_oldest(None);
                     self.metrics.batches.inc();
                     self.metrics.position.set(checkpoint.position);
                     for o in &outgoing {
@@ -385,8 +454,12 @@ impl Relay {
         Ok(())
     }
 
-    /// Age in seconds of the oldest event after the checkpoint (0 when there is none).
-    async fn unpublished_age(&self, after: &Checkpoint) -> Result<f64, sqlx::Error> {
+    /// When the oldest committed event after the checkpoint was recorded (`None`: there is
+    /// none).
+    async fn oldest_unpublished(
+        &self,
+        after: &Checkpoint,
+    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(
             "SELECT min(recorded_at) FROM events WHERE (xid, global_position) > ($1::text::xid8, $2)",
         )
@@ -394,7 +467,7 @@ impl Relay {
         .bind(after.position)
         .fetch_one(&self.pool)
         .await?;
-        Ok(lag_seconds(oldest))
+        Ok(oldest)
     }
 
     async fn fetch(&self, after: &Checkpoint) -> Result<Vec<OutboxRow>, sqlx::Error> {
@@ -418,9 +491,11 @@ impl Relay {
         .await
     }
 
-    fn prepare(&self, rows: &[OutboxRow]) -> Result<Vec<Outgoing>, (i64, PoisonRow)> {
+    /// The records of `rows`, or the index of the first that cannot be published and why.
+    fn prepare(&self, rows: &[OutboxRow]) -> Result<Vec<Outgoing>, (usize, PoisonRow)> {
         rows.iter()
-            .map(|r| self.envelope(r).map_err(|e| (r.event.global_position, e)))
+            .enumerate()
+            .map(|(i, r)| self.envelope(r).map_err(|e| (i, e)))
             .collect()
     }
 
@@ -429,11 +504,7 @@ impl Relay {
         let topic = schemas::topics::for_aggregate(&r.aggregate_type)
             .ok_or_else(|| PoisonRow::UnknownAggregate(r.aggregate_type.clone()))?;
         let envelope = r.clone().into_envelope()?;
-        let correlation_id = envelope
-            .metadata
-            .get(schemas::metadata_keys::CORRELATION_ID)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let correlation_id = correlation_of(&r.metadata).map(str::to_owned);
         Ok(Outgoing {
             topic: schemas::topics::prefixed(&self.cfg.topic_prefix, topic.name),
             key: r.aggregate_id.clone(),
@@ -510,6 +581,13 @@ fn delivered(
     }
 }
 
+/// The correlation id in an event's metadata.
+fn correlation_of(metadata: &serde_json::Value) -> Option<&str> {
+    metadata
+        .get(schemas::metadata_keys::CORRELATION_ID)
+        .and_then(|v| v.as_str())
+}
+
 fn lag_seconds(oldest: Option<DateTime<Utc>>) -> f64 {
     oldest.map_or(0.0, |t| {
         (Utc::now() - t).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
@@ -523,4 +601,38 @@ fn lock_key(name: &str) -> i64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lag(registry: &Registry) -> f64 {
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .expect("encode");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{} ", names::LAG)))
+            .and_then(|v| v.parse().ok())
+            .expect("the lag gauge is exposed")
+    }
+
+    #[test]
+    fn lag_is_the_age_at_scrape_time_of_the_oldest_unpublished_event() {
+        let registry = Registry::new();
+        let metrics = RelayMetrics::new(&registry).expect("metrics");
+        assert_eq!(lag(&registry), 0.0, "nothing known: no lag");
+        metrics
+            .lag
+            .set_oldest(Some(Utc::now() - chrono::TimeDelta::seconds(30)));
+        let first = lag(&registry);
+        assert!((30.0..31.0).contains(&first), "{first}");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            lag(&registry) > first,
+            "it grows while nothing is published"
+        );
+        metrics.lag.set_oldest(None);
+        assert_eq!(lag(&registry), 0.0);
+    }
 }

@@ -788,7 +788,16 @@ impl Runner {
         error: &str,
         attempts: u32,
     ) -> Result<(), sqlx::Error> {
-        tracing::warn!(projection = self.projection.name(), topic = %m.topic, partition = m.partition, offset = m.offset, %error, "event recorded as dead");
+        let correlation_id = envelope
+            .and_then(|e| e.metadata.get(schemas::metadata_keys::CORRELATION_ID))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        tracing::warn!(
+            projection = self.projection.name(), topic = %m.topic, partition = m.partition,
+            offset = m.offset, event_id = ?envelope.map(|e| e.event_id),
+            event_type = envelope.map_or("", |e| e.event_type.as_str()), correlation_id,
+            %error, "event recorded as dead"
+        );
         sqlx::query(&format!(
             "INSERT INTO {}.dead_events (projection, topic, partition, kafka_offset, aggregate_id, event_type, raw, error, attempts)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",

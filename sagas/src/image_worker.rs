@@ -9,19 +9,86 @@
 
 use crate::commands::{Backoff, CommandClient, Outcome, Transient};
 use crate::images::{process_and_store, BlobKey, BlobStore, ProcessError};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use schemas::product::{ImageRequestedV1, ProductEvent};
 use schemas::Envelope;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Metric names of the image worker, defined once.
+pub mod names {
+    /// Image requests settled, by `outcome`: `processed` (renditions stored and recorded),
+    /// `failed` (a bad image, recorded as failed), `refused` (command-api refused the outcome:
+    /// already recorded, or the product is gone).
+    pub const IMAGES: &str = "freshline_image_worker_images_total";
+    /// Attempts that failed transiently (blob store, command-api) and were retried.
+    pub const RETRIES: &str = "freshline_image_worker_retries_total";
+    /// Time from taking a request to its outcome being recorded, by `outcome`.
+    pub const DURATION: &str = "freshline_image_worker_duration_seconds";
+}
+
+/// The image worker's metrics.
+#[derive(Debug, Clone)]
+pub struct ImageWorkerMetrics {
+    images: IntCounterVec,
+    retries: IntCounter,
+    duration: HistogramVec,
+}
+
+impl ImageWorkerMetrics {
+    /// Creates and registers them; every outcome's series exists from the start at 0.
+    ///
+    /// # Errors
+    /// When already registered.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        use platform::metrics::register;
+        let metrics = Self {
+            images: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::IMAGES, "Image requests settled, by outcome"),
+                    &["outcome"],
+                )?,
+            )?,
+            retries: register(
+                registry,
+                IntCounter::new(
+                    names::RETRIES,
+                    "Image attempts retried after a transient failure",
+                )?,
+            )?,
+            duration: register(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(names::DURATION, "Image request to recorded outcome")
+                        .buckets(platform::metrics::LATENCY_BUCKETS.to_vec()),
+                    &["outcome"],
+                )?,
+            )?,
+        };
+        for outcome in ["processed", "failed", "refused"] {
+            metrics.images.with_label_values(&[outcome]);
+        }
+        Ok(metrics)
+    }
+
+    /// Requests settled with `outcome` so far (for tests and checks).
+    pub fn images(&self, outcome: &str) -> u64 {
+        self.images.with_label_values(&[outcome]).get()
+    }
+}
 
 /// The worker.
 pub struct ImageWorker {
     consumer: StreamConsumer,
     store: Arc<dyn BlobStore>,
     api: CommandClient,
+    metrics: ImageWorkerMetrics,
 }
 
 impl std::fmt::Debug for ImageWorker {
@@ -36,6 +103,9 @@ pub enum WorkerError {
     /// Kafka failed.
     #[error(transparent)]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// Its metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 impl ImageWorker {
@@ -61,7 +131,15 @@ impl ImageWorker {
             consumer,
             store,
             api,
+            metrics: ImageWorkerMetrics::new(&Registry::new())?,
         })
+    }
+
+    /// Counts into `metrics` (by default the worker counts into a registry of its own).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: ImageWorkerMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown`.
@@ -80,7 +158,13 @@ impl ImageWorker {
                 if e.event_type == schemas::product::IMAGE_REQUESTED {
                     match ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone()) {
                         Ok(ProductEvent::ImageRequested(r)) => {
-                            if !self.handle(&e, &r, &shutdown).await {
+                            let span = tracing::info_span!(
+                                "image",
+                                image_id = %r.image_id,
+                                product_id = %e.aggregate_id,
+                                correlation_id = correlation_of(&e).unwrap_or_default(),
+                            );
+                            if !self.handle(&e, &r, &shutdown).instrument(span).await {
                                 return Ok(());
                             }
                         }
@@ -101,15 +185,22 @@ impl ImageWorker {
         r: &ImageRequestedV1,
         shutdown: &CancellationToken,
     ) -> bool {
-        let correlation = e
-            .metadata
-            .get(schemas::metadata_keys::CORRELATION_ID)
-            .and_then(|v| v.as_str());
+        let correlation = correlation_of(e);
+        let started = Instant::now();
         let mut backoff = Backoff::default();
         loop {
             match self.attempt(e, r, correlation).await {
-                Ok(()) => return true,
+                Ok(outcome) => {
+                    self.metrics.images.with_label_values(&[outcome]).inc();
+                    self.metrics
+                        .duration
+                        .with_label_values(&[outcome])
+                        .observe(started.elapsed().as_secs_f64());
+                    tracing::info!(outcome, "image request settled");
+                    return true;
+                }
                 Err(t) => {
+                    self.metrics.retries.inc();
                     let wait = backoff.next_delay();
                     tracing::warn!(image_id = %r.image_id, error = %t.0, ?wait, "image not done yet; retrying");
                     tokio::select! {
@@ -121,17 +212,20 @@ impl ImageWorker {
         }
     }
 
+    /// One attempt; the outcome recorded (`processed`, `failed`, `refused`) or a transient
+    /// failure.
     async fn attempt(
         &self,
         e: &Envelope,
         r: &ImageRequestedV1,
         correlation: Option<&str>,
-    ) -> Result<(), Transient> {
+    ) -> Result<&'static str, Transient> {
         let product = &e.aggregate_id;
         let product_id = uuid::Uuid::parse_str(product).map_err(|_| Transient("bad id".into()))?;
         let base = format!("/v1/products/{product}/images/{}", r.image_id);
-        let (path, body, key) = match BlobKey::parse(r.original_key.clone()) {
+        let (outcome, path, body, key) = match BlobKey::parse(r.original_key.clone()) {
             Err(err) => (
+                "failed",
                 format!("{base}/failed"),
                 json!({"reason": format!("the stored original's key is invalid: {err}")}),
                 format!("image-worker:{}:failed", r.image_id),
@@ -141,6 +235,7 @@ impl ImageWorker {
                     .await
                 {
                     Ok(stored) => (
+                        "processed",
                         format!("{base}/processed"),
                         json!({
                             "thumbnail": {"key": stored.thumbnail.key.as_str(), "width": stored.thumbnail.width, "height": stored.thumbnail.height},
@@ -150,11 +245,13 @@ impl ImageWorker {
                     ),
                     Err(err) if err.is_retryable() => return Err(Transient(err.to_string())),
                     Err(ProcessError::Rejected(rejection)) => (
+                        "failed",
                         format!("{base}/failed"),
                         json!({"reason": format!("{}: {}", rejection.code(), rejection.reason())}),
                         format!("image-worker:{}:failed", r.image_id),
                     ),
                     Err(other) => (
+                        "failed",
                         format!("{base}/failed"),
                         json!({"reason": other.to_string()}),
                         format!("image-worker:{}:failed", r.image_id),
@@ -163,7 +260,7 @@ impl ImageWorker {
             }
         };
         match self.api.post(&path, &body, &key, correlation).await? {
-            Outcome::Done(_) => Ok(()),
+            Outcome::Done(_) => Ok(outcome),
             Outcome::Refused {
                 status,
                 code,
@@ -172,8 +269,14 @@ impl ImageWorker {
                 // Another outcome is already recorded, or the product is gone: nothing to
                 // retry; say so once.
                 tracing::warn!(image_id = %r.image_id, status, %code, %problem, "image outcome refused");
-                Ok(())
+                Ok("refused")
             }
         }
     }
+}
+
+fn correlation_of(e: &Envelope) -> Option<&str> {
+    e.metadata
+        .get(schemas::metadata_keys::CORRELATION_ID)
+        .and_then(|v| v.as_str())
 }

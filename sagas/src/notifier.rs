@@ -41,6 +41,7 @@ use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Metric names, defined once.
@@ -530,6 +531,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
             WHERE status IN ('pending', 'sending')",
         "CREATE INDEX IF NOT EXISTS notifications_waiting ON notifier.notifications (subject_id)
             WHERE status = 'pending'",
+        // The event's correlation id, so the sender's log lines carry it.
+        "ALTER TABLE notifier.notifications ADD COLUMN IF NOT EXISTS correlation_id text",
     ] {
         sqlx::query(ddl).execute(&mut *tx).await?;
     }
@@ -545,8 +548,8 @@ async fn record(pool: &PgPool, e: &Envelope, fx: &Effects) -> Result<(), sqlx::E
     if let Some((kind, subject)) = fx.notification {
         sqlx::query(
             "INSERT INTO notifier.notifications
-                (event_id, kind, event_type, event_version, subject_id, payload)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, kind, event_type, event_version, subject_id, payload, correlation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(e.event_id)
         .bind(kind.as_str())
@@ -554,6 +557,7 @@ async fn record(pool: &PgPool, e: &Envelope, fx: &Effects) -> Result<(), sqlx::E
         .bind(i32::try_from(e.event_version).unwrap_or(i32::MAX))
         .bind(subject)
         .bind(&e.payload)
+        .bind(correlation_of(e))
         .execute(&mut *tx)
         .await?;
     }
@@ -651,6 +655,7 @@ struct Claimed {
     payload: Value,
     attempts: i32,
     waited_secs: f64,
+    correlation_id: Option<String>,
 }
 
 /// Who gets a notification.
@@ -827,23 +832,36 @@ impl Notifier {
                         .inc();
                 }
                 Ok((e, fx)) if fx.notification.is_some() || !fx.facts.is_empty() => {
-                    let mut backoff = Backoff::default();
-                    loop {
-                        match record(&self.pool, &e, &fx).await {
-                            Ok(()) => break,
-                            Err(err) => {
-                                platform::telemetry::log_error_chain(
-                                    "notifier: recording an event failed; retrying",
-                                    &err,
-                                );
-                                tokio::select! {
-                                    // Not recorded: the offset stays uncommitted and the event
-                                    // comes again.
-                                    () = shutdown.cancelled() => return Ok(()),
-                                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                    let span = tracing::info_span!(
+                        "notifier_event",
+                        event_id = %e.event_id,
+                        event_type = %e.event_type,
+                        correlation_id = correlation_of(&e).unwrap_or_default(),
+                    );
+                    let recorded = async {
+                        let mut backoff = Backoff::default();
+                        loop {
+                            match record(&self.pool, &e, &fx).await {
+                                Ok(()) => return true,
+                                Err(err) => {
+                                    platform::telemetry::log_error_chain(
+                                        "notifier: recording an event failed; retrying",
+                                        &err,
+                                    );
+                                    tokio::select! {
+                                        // Not recorded: the offset stays uncommitted and the
+                                        // event comes again.
+                                        () = shutdown.cancelled() => return false,
+                                        () = tokio::time::sleep(backoff.next_delay()) => {}
+                                    }
                                 }
                             }
                         }
+                    }
+                    .instrument(span)
+                    .await;
+                    if !recorded {
+                        return Ok(());
                     }
                     if fx.notification.is_some() {
                         self.wake.notify_one();
@@ -877,7 +895,13 @@ impl Notifier {
             }
             let mut rest = claimed.into_iter();
             for n in rest.by_ref() {
-                self.deliver(n, shutdown).await;
+                let span = tracing::info_span!(
+                    "notification",
+                    event_id = %n.event_id,
+                    kind = %n.kind,
+                    correlation_id = n.correlation_id.as_deref().unwrap_or_default(),
+                );
+                self.deliver(n, shutdown).instrument(span).await;
                 if shutdown.is_cancelled() {
                     break;
                 }
@@ -916,7 +940,8 @@ impl Notifier {
              WHERE n.event_id = due.event_id
              RETURNING n.event_id, n.kind, n.event_type, n.event_version, n.subject_id,
                        n.payload, n.attempts,
-                       EXTRACT(EPOCH FROM now() - n.first_seen_at)::float8 AS waited_secs",
+                       EXTRACT(EPOCH FROM now() - n.first_seen_at)::float8 AS waited_secs,
+                       n.correlation_id",
         )
         .bind(self.cfg.batch)
         .bind(self.cfg.lease.as_secs_f64())
@@ -1238,6 +1263,13 @@ impl Notifier {
             platform::telemetry::log_error_chain("notifier: recording an outcome failed", &e);
         }
     }
+}
+
+/// The correlation id in an event's metadata.
+fn correlation_of(e: &Envelope) -> Option<&str> {
+    e.metadata
+        .get(schemas::metadata_keys::CORRELATION_ID)
+        .and_then(|v| v.as_str())
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -13,11 +13,78 @@
 
 use crate::commands::{CommandClient, Outcome, Transient};
 use chrono::{DateTime, TimeDelta, Utc};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 use serde_json::json;
 use sqlx::PgPool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
+
+/// Metric names of the scheduler, defined once.
+pub mod names {
+    /// Ticks, by `outcome`: `ok`, or `failed` (the read models could not be read).
+    pub const TICKS: &str = "freshline_scheduler_ticks_total";
+    /// How long a tick took.
+    pub const TICK_DURATION: &str = "freshline_scheduler_tick_duration_seconds";
+    /// When the last tick that read the read models ended (Unix seconds).
+    pub const LAST_TICK: &str = "freshline_scheduler_last_tick_timestamp_seconds";
+    /// Commands sent, by `command` (`expire`, `expiring_soon`, `assess`) and `result` (`done`,
+    /// `refused` by the domain, `deferred` after a transient failure, retried next tick).
+    pub const COMMANDS: &str = "freshline_scheduler_commands_total";
+}
+
+/// The scheduler's metrics.
+#[derive(Debug, Clone)]
+pub struct SchedulerMetrics {
+    ticks: IntCounterVec,
+    duration: Histogram,
+    last_tick: IntGauge,
+    commands: IntCounterVec,
+}
+
+impl SchedulerMetrics {
+    /// Creates and registers them; every series exists from the start at 0.
+    ///
+    /// # Errors
+    /// When already registered.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        use platform::metrics::register;
+        let metrics = Self {
+            ticks: register(
+                registry,
+                IntCounterVec::new(Opts::new(names::TICKS, "Scheduler ticks"), &["outcome"])?,
+            )?,
+            duration: register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(names::TICK_DURATION, "Scheduler tick duration")
+                        .buckets(platform::metrics::LATENCY_BUCKETS.to_vec()),
+                )?,
+            )?,
+            last_tick: register(
+                registry,
+                IntGauge::new(names::LAST_TICK, "End of the last successful tick (Unix s)")?,
+            )?,
+            commands: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::COMMANDS, "Scheduler commands by command and result"),
+                    &["command", "result"],
+                )?,
+            )?,
+        };
+        for outcome in ["ok", "failed"] {
+            metrics.ticks.with_label_values(&[outcome]);
+        }
+        for command in ["expire", "expiring_soon", "assess"] {
+            for result in ["done", "refused", "deferred"] {
+                metrics.commands.with_label_values(&[command, result]);
+            }
+        }
+        Ok(metrics)
+    }
+}
 
 /// Settings.
 #[derive(Debug, Clone)]
@@ -61,6 +128,7 @@ pub struct Scheduler {
     pool: PgPool,
     api: CommandClient,
     cfg: SchedulerConfig,
+    metrics: Option<SchedulerMetrics>,
 }
 
 impl Scheduler {
@@ -84,10 +152,23 @@ impl Scheduler {
         )
         .execute(&pool)
         .await?;
-        Ok(Self { pool, api, cfg })
+        Ok(Self {
+            pool,
+            api,
+            cfg,
+            metrics: None,
+        })
     }
 
-    /// Ticks every `every` until `shutdown`.
+    /// Counts ticks and commands into `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: SchedulerMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Ticks every `every` until `shutdown`. Each tick's commands share one correlation id
+    /// (`scheduler-<uuid>`), in its log lines and in the events they append.
     pub async fn run(&self, every: Duration, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -96,34 +177,58 @@ impl Scheduler {
                 () = shutdown.cancelled() => return,
                 _ = interval.tick() => {}
             }
-            match self.tick(Utc::now()).await {
+            let correlation_id = format!("scheduler-{}", Uuid::now_v7());
+            let span = tracing::info_span!("scheduler_tick", %correlation_id);
+            let started = Instant::now();
+            let outcome = self
+                .tick_as(Utc::now(), Some(&correlation_id))
+                .instrument(span.clone())
+                .await;
+            let _entered = span.enter();
+            let ok = outcome.is_ok();
+            match outcome {
                 Ok(r) if r != TickReport::default() => tracing::info!(?r, "scheduler tick"),
                 Ok(_) => {}
                 Err(e) => platform::telemetry::log_error_chain("scheduler tick failed", &e),
+            }
+            if let Some(m) = &self.metrics {
+                m.duration.observe(started.elapsed().as_secs_f64());
+                m.ticks
+                    .with_label_values(&[if ok { "ok" } else { "failed" }])
+                    .inc();
+                if ok {
+                    m.last_tick.set(Utc::now().timestamp());
+                }
             }
         }
     }
 
     async fn send(
         &self,
+        command: &'static str,
         path: &str,
         body: serde_json::Value,
         key: &str,
+        correlation_id: Option<&str>,
         report: &mut TickReport,
     ) -> bool {
-        match self.api.post(path, &body, key, None).await {
-            Ok(Outcome::Done(_)) => true,
+        let (done, result) = match self.api.post(path, &body, key, correlation_id).await {
+            Ok(Outcome::Done(_)) => (true, "done"),
             Ok(Outcome::Refused { status, code, .. }) => {
                 tracing::debug!(path, status, %code, "refused");
                 report.refused += 1;
-                false
+                (false, "refused")
             }
             Err(Transient(why)) => {
                 tracing::warn!(path, %why, "deferred to the next tick");
                 report.deferred += 1;
-                false
+                (false, "deferred")
             }
+        };
+        if let Some(m) = &self.metrics {
+            m.commands.with_label_values(&[command, result]).inc();
         }
+        done
     }
 
     /// One pass at `now`.
@@ -131,6 +236,18 @@ impl Scheduler {
     /// # Errors
     /// When the read models cannot be read.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, sqlx::Error> {
+        self.tick_as(now, None).await
+    }
+
+    /// One pass at `now` whose commands carry `correlation_id` (`None`: each its own).
+    ///
+    /// # Errors
+    /// When the read models cannot be read.
+    pub async fn tick_as(
+        &self,
+        now: DateTime<Utc>,
+        correlation_id: Option<&str>,
+    ) -> Result<TickReport, sqlx::Error> {
         let schema = &self.cfg.read_schema;
         let mut report = TickReport::default();
         let expired: Vec<Uuid> = sqlx::query_scalar(&format!(
@@ -145,9 +262,11 @@ impl Scheduler {
             let path = format!("/v1/inventory/batches/{id}/expire");
             if self
                 .send(
+                    "expire",
                     &path,
                     json!({}),
                     &format!("scheduler:expire:{id}"),
+                    correlation_id,
                     &mut report,
                 )
                 .await
@@ -171,7 +290,14 @@ impl Scheduler {
             let path = format!("/v1/inventory/batches/{id}/expiring-soon");
             let key = format!("scheduler:expiring-soon:{id}:{hours}");
             if self
-                .send(&path, json!({"horizon_hours": hours}), &key, &mut report)
+                .send(
+                    "expiring_soon",
+                    &path,
+                    json!({"horizon_hours": hours}),
+                    &key,
+                    correlation_id,
+                    &mut report,
+                )
                 .await
             {
                 report.flagged += 1;
@@ -203,7 +329,14 @@ impl Scheduler {
             });
             let key = format!("scheduler:assess:{product}:{warehouse}:{low}:{available}");
             if self
-                .send("/v1/inventory/stock-alerts", body, &key, &mut report)
+                .send(
+                    "assess",
+                    "/v1/inventory/stock-alerts",
+                    body,
+                    &key,
+                    correlation_id,
+                    &mut report,
+                )
                 .await
             {
                 report.assessed += 1;

@@ -9,6 +9,7 @@
 //! the delivery id and the step, so a redelivered assignment repeats nothing.
 
 use crate::commands::{Backoff, CommandClient, Outcome, Transient};
+use prometheus::{IntCounterVec, Opts, Registry};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use schemas::rider::RiderEvent;
@@ -18,7 +19,44 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
+
+/// Metric names of the simulator, defined once.
+pub mod names {
+    /// Simulated steps, by `step` (`pack`, `pickup`, `location`, `deliver`, `fail`) and
+    /// `outcome` (`done`, `refused`: the delivery is left alone, `retried`: a transient
+    /// failure or a rider waiting for the dispatcher).
+    pub const STEPS: &str = "freshline_sim_steps_total";
+}
+
+/// The simulator's metrics.
+#[derive(Debug, Clone)]
+pub struct SimulatorMetrics {
+    steps: IntCounterVec,
+}
+
+impl SimulatorMetrics {
+    /// Creates and registers them.
+    ///
+    /// # Errors
+    /// When already registered.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            steps: platform::metrics::register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::STEPS, "Simulated warehouse and rider steps"),
+                    &["step", "outcome"],
+                )?,
+            )?,
+        })
+    }
+
+    fn count(&self, step: &str, outcome: &str) {
+        self.steps.with_label_values(&[step, outcome]).inc();
+    }
+}
 
 /// Settings.
 #[derive(Debug, Clone)]
@@ -57,6 +95,7 @@ pub struct Simulator {
     delivery: CommandClient,
     cfg: SimulatorConfig,
     seen: AtomicU64,
+    metrics: Option<SimulatorMetrics>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -75,6 +114,20 @@ impl Simulator {
             delivery,
             cfg,
             seen: AtomicU64::new(0),
+            metrics: None,
+        }
+    }
+
+    /// Counts steps into `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: SimulatorMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, step: &str, outcome: &str) {
+        if let Some(m) = &self.metrics {
+            m.count(step, outcome);
         }
     }
 
@@ -106,21 +159,38 @@ impl Simulator {
                 .payload()
                 .and_then(|p| serde_json::from_slice::<Envelope>(p).ok())
                 .and_then(|e| {
+                    let correlation = e
+                        .metadata
+                        .get(schemas::metadata_keys::CORRELATION_ID)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
                     match RiderEvent::decode(&e.event_type, e.event_version, e.payload).ok()? {
-                        RiderEvent::RiderAssigned(a) => Some((a.delivery_id, a.order_id)),
+                        RiderEvent::RiderAssigned(a) => {
+                            Some((a.delivery_id, a.order_id, correlation))
+                        }
                         _ => None,
                     }
                 });
-            if let Some((delivery, order)) = assigned {
+            if let Some((delivery, order, correlation)) = assigned {
                 let Ok(permit) = limit.clone().acquire_owned().await else {
                     break;
                 };
                 let me = self.clone();
                 let stop = shutdown.clone();
-                inflight.spawn(async move {
-                    me.carry(delivery, order, &stop).await;
-                    drop(permit);
-                });
+                let span = tracing::info_span!(
+                    "simulated_delivery",
+                    %delivery,
+                    %order,
+                    correlation_id = correlation.as_deref().unwrap_or_default(),
+                );
+                inflight.spawn(
+                    async move {
+                        me.carry(delivery, order, correlation.as_deref(), &stop)
+                            .await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
             // Offsets run ahead of in-flight deliveries only within this process; a crash
             // loses at most what is in flight, and a real rider would call again.
@@ -131,7 +201,15 @@ impl Simulator {
         Ok(())
     }
 
-    async fn carry(&self, delivery: Uuid, order: Uuid, shutdown: &CancellationToken) {
+    /// Packs, picks up, rides and hands over one delivery; its commands carry the assignment's
+    /// correlation id (the order's, passed on by the saga).
+    async fn carry(
+        &self,
+        delivery: Uuid,
+        order: Uuid,
+        correlation: Option<&str>,
+        shutdown: &CancellationToken,
+    ) {
         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let fails = self.cfg.fail_every > 0 && n.is_multiple_of(self.cfg.fail_every);
         let steps: Vec<(&CommandClient, String, serde_json::Value, &str)> = vec![
@@ -182,13 +260,17 @@ impl Simulator {
                 // A refusal is remembered under its key, so asking again after one needs a
                 // new key (the step itself is idempotent in the domain).
                 let key = format!("sim:{delivery}:{step}:{}", patience.attempts());
-                match client.post(&path, &body, &key, None).await {
-                    Ok(Outcome::Done(_)) => break,
+                match client.post(&path, &body, &key, correlation).await {
+                    Ok(Outcome::Done(_)) => {
+                        self.count(step, "done");
+                        break;
+                    }
                     // The dispatcher has not recorded the rider on the delivery yet: a
                     // rider at the counter waits a moment.
                     Ok(Outcome::Refused { code, .. })
                         if code == "invalid_transition" && patience.attempts() < 120 =>
                     {
+                        self.count(step, "retried");
                         let wait = patience.next_delay().min(Duration::from_secs(2));
                         tokio::select! {
                             () = shutdown.cancelled() => return,
@@ -197,10 +279,12 @@ impl Simulator {
                     }
                     Ok(Outcome::Refused { status, code, .. }) => {
                         // The order was cancelled meanwhile, or the step is done: stop here.
+                        self.count(step, "refused");
                         tracing::info!(%delivery, step, status, %code, "simulated step refused; leaving this delivery");
                         return;
                     }
                     Err(Transient(t)) => {
+                        self.count(step, "retried");
                         let wait = backoff.next_delay();
                         tracing::warn!(%delivery, step, error = %t, ?wait, "simulated step failed; retrying");
                         tokio::select! {

@@ -70,5 +70,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     http.await.ok();
+    platform::telemetry::shutdown();
     Ok(())
 }

@@ -2,10 +2,10 @@
 //! through Kafka) stores the renditions and records the outcome; bad uploads are refused
 //! before anything is stored.
 
-use crate::helpers::{kafka_brokers, product_body, TestApp};
+use crate::helpers::{eventually, kafka_brokers, product_body, TestApp};
 use platform::relay::{Relay, RelayConfig, RelayMetrics};
 use sagas::commands::{CommandClient, TokenSource};
-use sagas::image_worker::ImageWorker;
+use sagas::image_worker::{ImageWorker, ImageWorkerMetrics};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,6 +126,8 @@ async fn an_upload_is_processed_in_the_background_and_a_corrupt_one_fails() {
         CommandClient::new(&app.base, TokenSource::Fixed(app.service("sagas"))).expect("client"),
     )
     .expect("worker");
+    let worker_metrics = ImageWorkerMetrics::new(&prometheus::Registry::new()).expect("metrics");
+    let worker = worker.with_metrics(worker_metrics.clone());
     let t = stop.clone();
     tokio::spawn(async move { worker.run(t).await.expect("worker") });
 
@@ -162,6 +164,11 @@ async fn an_upload_is_processed_in_the_background_and_a_corrupt_one_fails() {
             .is_some_and(|r| r.starts_with("corrupt")),
         "{body}"
     );
+    eventually(Duration::from_secs(10), "image outcomes counted", || {
+        let m = worker_metrics.clone();
+        async move { (m.images("processed") == 1 && m.images("failed") == 1).then_some(()) }
+    })
+    .await;
     stop.cancel();
 }
 

@@ -8,6 +8,7 @@ mod fuzz;
 mod helpers;
 mod images;
 mod inventory;
+mod observability;
 mod orders;
 mod products;
 mod relay;

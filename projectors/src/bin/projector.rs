@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         t.await.ok();
     }
     http.await.ok();
+    platform::telemetry::shutdown();
     Ok(())
 }
 

@@ -55,5 +55,6 @@ async fn main() -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(platform::shutdown_signal())
         .await?;
+    platform::telemetry::shutdown();
     Ok(())
 }

@@ -5,7 +5,7 @@
 use crate::end_to_end::Stack;
 use platform::auth::Role;
 use sagas::commands::{CommandClient, TokenSource};
-use sagas::scheduler::{Scheduler, SchedulerConfig};
+use sagas::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -116,13 +116,15 @@ async fn the_scheduler_expires_flags_and_alerts_once_per_condition() {
         .expect("id")
         .to_owned();
 
+    let scheduler_registry = prometheus::Registry::new();
     let scheduler = Scheduler::new(
         s.pool.clone(),
         CommandClient::new(&s.commands, TokenSource::Fixed(sagas_token.clone())).expect("client"),
         SchedulerConfig::default(),
     )
     .await
-    .expect("scheduler");
+    .expect("scheduler")
+    .with_metrics(SchedulerMetrics::new(&scheduler_registry).expect("metrics"));
     // Wait for the read model to hold the three batches.
     until("batches projected", async || {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM read.batches")
@@ -223,5 +225,19 @@ async fn the_scheduler_expires_flags_and_alerts_once_per_condition() {
         (event_types(&s, &alert).await == ["LowStock", "StockRecovered"]).then_some(())
     })
     .await;
+    // Every kind of command it sent is counted as done.
+    let exposition = prometheus::TextEncoder::new()
+        .encode_to_string(&scheduler_registry.gather())
+        .expect("encode");
+    for command in ["expire", "expiring_soon", "assess"] {
+        let series =
+            format!(r#"freshline_scheduler_commands_total{{command="{command}",result="done"}} "#);
+        let done: f64 = exposition
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {exposition}"));
+        assert!(done >= 1.0, "{command}: {exposition}");
+    }
     s.stop.cancel();
 }

@@ -24,5 +24,6 @@ async fn main() -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let (_, server) = card_gateway::start(&addr, pool, cfg, &registry, shutdown).await?;
     server.await?;
+    platform::telemetry::shutdown();
     Ok(())
 }

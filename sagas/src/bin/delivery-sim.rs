@@ -1,8 +1,10 @@
-//! Simulated warehouse and riders (see `sagas::simulator`), for local runs and benchmarks.
+//! Simulated warehouse and riders (see `sagas::simulator`), for local runs and benchmarks, with
+//! `/healthz`, `/readyz` and `/metrics` on `FRESHLINE_SIM_HTTP_ADDR` (default 127.0.0.1:9187).
 
+use anyhow::Context;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use sagas::simulator::{Simulator, SimulatorConfig};
+use sagas::simulator::{Simulator, SimulatorConfig, SimulatorMetrics};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -22,10 +24,22 @@ async fn main() -> anyhow::Result<()> {
     cfg.topic_prefix = config::string("FRESHLINE_TOPIC_PREFIX", "");
     cfg.step_delay = Duration::from_millis(config::parse("FRESHLINE_SIM_STEP_DELAY_MS", 0)?);
     cfg.fail_every = config::parse("FRESHLINE_SIM_FAIL_EVERY", 0)?;
-    let sim = Arc::new(Simulator::new(warehouse, delivery, cfg));
+    let registry = prometheus::Registry::new();
+    let sim = Arc::new(
+        Simulator::new(warehouse, delivery, cfg).with_metrics(SimulatorMetrics::new(&registry)?),
+    );
     let shutdown = CancellationToken::new();
+    let http_addr = config::string("FRESHLINE_SIM_HTTP_ADDR", defaults::DELIVERY_SIM_ADDR);
+    // Its only dependencies (Kafka, command-api) are retried: ready while alive.
+    let http = platform::ops::spawn_server_with(&http_addr, registry, vec![], shutdown.clone())
+        .await
+        .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
     tracing::info!("delivery simulator running");
-    sim.run(shutdown).await?;
+    let outcome = sim.run(shutdown.clone()).await;
+    shutdown.cancel();
+    http.await.ok();
+    platform::telemetry::shutdown();
+    outcome?;
     Ok(())
 }

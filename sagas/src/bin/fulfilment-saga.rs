@@ -50,5 +50,6 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("fulfilment saga running");
     saga.run(shutdown).await?;
     http.await.ok();
+    platform::telemetry::shutdown();
     Ok(())
 }

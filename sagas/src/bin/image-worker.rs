@@ -1,8 +1,11 @@
-//! The image worker binary: processes uploaded product images (see `sagas::image_worker`).
+//! The image worker binary: processes uploaded product images (see `sagas::image_worker`), with
+//! `/healthz`, `/readyz` and `/metrics` on `FRESHLINE_IMAGE_WORKER_HTTP_ADDR` (default
+//! 127.0.0.1:9185).
 
+use anyhow::Context;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use sagas::image_worker::ImageWorker;
+use sagas::image_worker::{ImageWorker, ImageWorkerMetrics};
 use sagas::images::LocalDirStore;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -25,9 +28,24 @@ async fn main() -> anyhow::Result<()> {
         store,
         api,
     )?;
+    let registry = prometheus::Registry::new();
+    let worker = worker.with_metrics(ImageWorkerMetrics::new(&registry)?);
     let shutdown = CancellationToken::new();
+    let http_addr = config::string(
+        "FRESHLINE_IMAGE_WORKER_HTTP_ADDR",
+        defaults::IMAGE_WORKER_ADDR,
+    );
+    // Its dependencies (Kafka, the blob store, command-api) are retried, never fatal: ready
+    // while alive.
+    let http = platform::ops::spawn_server_with(&http_addr, registry, vec![], shutdown.clone())
+        .await
+        .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
     tracing::info!("image worker running");
-    worker.run(shutdown).await?;
+    let outcome = worker.run(shutdown.clone()).await;
+    shutdown.cancel();
+    http.await.ok();
+    platform::telemetry::shutdown();
+    outcome?;
     Ok(())
 }

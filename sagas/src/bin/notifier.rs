@@ -38,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let outcome = notifier.run(shutdown.clone()).await;
     shutdown.cancel();
     ops.await?;
+    platform::telemetry::shutdown();
     outcome?;
     Ok(())
 }

@@ -1,8 +1,11 @@
-//! The scheduler binary: expiry, expiring-soon and low-stock alerts (see `sagas::scheduler`).
+//! The scheduler binary: expiry, expiring-soon and low-stock alerts (see `sagas::scheduler`),
+//! with `/healthz`, `/readyz` and `/metrics` on `FRESHLINE_SCHEDULER_HTTP_ADDR` (default
+//! 127.0.0.1:9186).
 
+use anyhow::Context;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use sagas::scheduler::{Scheduler, SchedulerConfig};
+use sagas::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -22,11 +25,20 @@ async fn main() -> anyhow::Result<()> {
         read_schema: config::string("FRESHLINE_READ_SCHEMA", "read"),
         ..SchedulerConfig::default()
     };
-    let scheduler = Scheduler::new(pool, api, cfg).await?;
+    let registry = prometheus::Registry::new();
+    let scheduler = Scheduler::new(pool.clone(), api, cfg)
+        .await?
+        .with_metrics(SchedulerMetrics::new(&registry)?);
     let shutdown = CancellationToken::new();
+    let http_addr = config::string("FRESHLINE_SCHEDULER_HTTP_ADDR", defaults::SCHEDULER_ADDR);
+    let http = platform::ops::spawn_server(&http_addr, pool, registry, shutdown.clone())
+        .await
+        .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
     let every = Duration::from_secs(config::parse("FRESHLINE_SCHEDULER_INTERVAL_SECS", 30)?);
     tracing::info!(?every, "scheduler running");
     scheduler.run(every, shutdown).await;
+    http.await.ok();
+    platform::telemetry::shutdown();
     Ok(())
 }

@@ -39,11 +39,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Metric names of the saga, defined once.
 pub mod names {
-    /// Steps run, by step and outcome (`done`, `refused`, `transient`, `stuck`).
+    /// Steps run, by step and outcome (`done`, `waiting`: not yet, asked again later,
+    /// `transient`: failed, backing off, `stuck`: refused unexpectedly, retried slowly).
     pub const STEPS: &str = "freshline_saga_steps_total";
     /// Step latency by step.
     pub const STEP_DURATION: &str = "freshline_saga_step_duration_seconds";
@@ -535,14 +537,41 @@ impl FulfilmentSaga {
         let Some((order_id, state, attempts, correlation)) = row else {
             return Ok(false);
         };
+        // Every log line of this step, and the commands it sends, carry the order's
+        // correlation id (its OrderPlaced's, passed on with every command).
+        let span = tracing::info_span!(
+            "saga_step",
+            %order_id,
+            correlation_id = correlation.as_deref().unwrap_or_default(),
+            step = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        self.advance(tx, order_id, state, attempts, correlation)
+            .instrument(span)
+            .await?;
+        Ok(true)
+    }
+
+    /// Applies the claimed saga's inbox, runs its next step and stores the result, under the
+    /// row lock `tx` holds.
+    async fn advance(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        order_id: Uuid,
+        state: serde_json::Value,
+        attempts: i32,
+        correlation: Option<String>,
+    ) -> Result<(), sqlx::Error> {
+        let span = tracing::Span::current();
         let Ok(mut saga) = serde_json::from_value::<Saga>(state) else {
-            tracing::error!(%order_id, "saga state unreadable; parked");
+            span.record("outcome", "parked");
+            tracing::error!("saga state unreadable; parked");
             sqlx::query("UPDATE fulfilment.sagas SET status = 'parked', updated_at = now() WHERE order_id = $1")
                 .bind(order_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            return Ok(true);
+            return Ok(());
         };
         let pending: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
             "UPDATE fulfilment.inbox SET applied_at = now()
@@ -555,7 +584,7 @@ impl FulfilmentSaga {
             match serde_json::from_value::<SagaEvent>(event) {
                 Ok(e) => saga.on_event(e),
                 Err(err) => {
-                    tracing::error!(%order_id, %event_id, error = %err, "inbox event unreadable; skipped")
+                    tracing::error!(%event_id, error = %err, "inbox event unreadable; skipped")
                 }
             }
         }
@@ -575,6 +604,7 @@ impl FulfilmentSaga {
                 Next::Wait => ("waiting", None, 0, None, None),
                 Next::Run(step) => {
                     let name = step.name();
+                    span.record("step", name);
                     let started = std::time::Instant::now();
                     let result = self
                         .runner
@@ -586,10 +616,12 @@ impl FulfilmentSaga {
                         .observe(started.elapsed().as_secs_f64());
                     match result {
                         Ok(steps::Progress::Done) => {
+                            span.record("outcome", "done");
                             self.metrics.steps.with_label_values(&[name, "done"]).inc();
                             ("running", Some(Utc::now()), 0, Some(name), None)
                         }
                         Ok(steps::Progress::RetryIn(wait)) => {
+                            span.record("outcome", "waiting");
                             self.metrics
                                 .steps
                                 .with_label_values(&[name, "waiting"])
@@ -603,11 +635,12 @@ impl FulfilmentSaga {
                             )
                         }
                         Err(steps::StepError::Transient(t)) => {
+                            span.record("outcome", "transient");
                             self.metrics
                                 .steps
                                 .with_label_values(&[name, "transient"])
                                 .inc();
-                            tracing::warn!(%order_id, step = name, error = %t, "saga step failed transiently; backing off");
+                            tracing::warn!(error = %t, "saga step failed transiently; backing off");
                             (
                                 "running",
                                 Some(Utc::now() + backoff(attempts)),
@@ -617,8 +650,9 @@ impl FulfilmentSaga {
                             )
                         }
                         Err(steps::StepError::Stuck(t)) => {
+                            span.record("outcome", "stuck");
                             self.metrics.steps.with_label_values(&[name, "stuck"]).inc();
-                            tracing::error!(%order_id, step = name, problem = %t, "saga step refused unexpectedly; retrying slowly");
+                            tracing::error!(problem = %t, "saga step refused unexpectedly; retrying slowly");
                             (
                                 "running",
                                 Some(Utc::now() + chrono::TimeDelta::seconds(30)),
@@ -667,7 +701,8 @@ impl FulfilmentSaga {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        tracing::debug!(status, "saga step stored");
+        Ok(())
     }
 
     /// Turns passed deadlines into inbox events.

@@ -245,6 +245,7 @@ pub fn router(
             http_metrics,
             platform::metrics::track_http,
         ))
+        .layer(axum::middleware::from_fn(platform::http::correlate))
         .with_state(gateway))
 }
 
