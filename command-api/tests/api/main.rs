@@ -12,4 +12,5 @@ mod orders;
 mod products;
 mod relay;
 mod security;
+mod snapshots;
 mod suppliers;
