@@ -226,6 +226,11 @@ where
         Self { snapshots, ..self }
     }
 
+    /// Its snapshot policy.
+    pub fn snapshots(&self) -> Snapshots {
+        self.snapshots
+    }
+
     /// Executes `command` on aggregate `id` with `metadata` on every event. On a concurrent
     /// write (the append's unique key is taken) it runs once more on the fresh state: every
     /// command is decided again from scratch, so the retry is safe; a second conflict is
