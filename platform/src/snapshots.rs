@@ -75,12 +75,14 @@ pub async fn load_with_snapshot(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT true AS is_snapshot, s.last_sequence AS sequence, NULL::text AS event_type,
                 NULL::text AS event_version, s.payload::text AS payload, NULL::jsonb AS metadata,
-                s.format, (e.sequence IS NOT NULL AND e.hash IS NOT DISTINCT FROM s.event_hash)
-                AS anchored
+                s.format,
+                -- A sub-plan on the whole primary key: as a join, a generic plan scans the
+                -- stream for it.
+                EXISTS (SELECT 1 FROM events e
+                         WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                           AND e.sequence = s.last_sequence
+                           AND e.hash IS NOT DISTINCT FROM s.event_hash) AS anchored
            FROM snapshots s
-           LEFT JOIN events e ON e.aggregate_type = s.aggregate_type
-                             AND e.aggregate_id = s.aggregate_id
-                             AND e.sequence = s.last_sequence
           WHERE s.aggregate_type = $1 AND s.aggregate_id = $2
          UNION ALL
          SELECT false, sequence, event_type, event_version, payload::text, metadata, NULL, NULL
