@@ -75,11 +75,11 @@ async fn measure(
         t.elapsed().as_secs_f64()
     );
 
-    println!(
-        "| command on a stream of {events} events | snapshots | p50 | p99 | events replayed per load | snapshot |"
-    );
+    println!("| {commands} commands, one at a time | snapshots | p50 | p99 | events replayed per load | snapshot |");
     println!("|---|---|---|---|---|---|");
-    let what = format!("inventory batch ({orders} reservations so far): reserve, release");
+    let what = format!(
+        "inventory batch of {events} events ({orders} reservations so far): reserve, release"
+    );
     for snapshots in [Snapshots::off(), Snapshots::every(every)] {
         let bus = CommandBus::<InventoryBatch>::new(pool.clone(), (), metrics.clone(), vec![])
             .with_snapshots(snapshots);
@@ -98,7 +98,8 @@ async fn measure(
         .await?;
         row.print(&what, snapshots, every);
     }
-    let what = format!("rider ({deliveries} deliveries so far): assign, release");
+    let what =
+        format!("rider of {events} events ({deliveries} deliveries so far): assign, release");
     for snapshots in [Snapshots::off(), Snapshots::every(every)] {
         let bus = CommandBus::<Rider>::new(pool.clone(), (), metrics.clone(), vec![])
             .with_snapshots(snapshots);
@@ -116,6 +117,37 @@ async fn measure(
         })
         .await?;
         row.print(&what, snapshots, every);
+    }
+    // What the snapshot-aware load costs where there is nothing to gain: new streams.
+    for snapshots in [Snapshots::off(), Snapshots::every(every)] {
+        let bus = CommandBus::<Rider>::new(pool.clone(), (), metrics.clone(), vec![])
+            .with_snapshots(snapshots);
+        let mut latencies = Vec::with_capacity(commands);
+        for n in 0..WARMUP + commands {
+            let register = RiderCommand::Register {
+                name: format!("Rider {n}"),
+                account: format!("rider-{n}"),
+                cold_chain_capable: false,
+            };
+            let t = Instant::now();
+            bus.execute(
+                &Uuid::new_v4().to_string(),
+                "bench",
+                register,
+                HashMap::new(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("register {n}: {e}"))?;
+            if n >= WARMUP {
+                latencies.push(t.elapsed());
+            }
+        }
+        let row = Row {
+            latencies,
+            replayed_max: 0,
+            snapshot_bytes: None,
+        };
+        row.print("new rider (an empty stream): register", snapshots, every);
     }
     Ok(())
 }
