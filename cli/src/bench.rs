@@ -1,4 +1,7 @@
-//! `freshline bench projection`: how fast a projection replays a topic from the beginning.
+//! `freshline bench projection`: how fast a projection replays a topic from the beginning;
+//! `freshline bench snapshots`: command latency on a long stream with and without snapshots.
+
+mod snapshots;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -44,6 +47,22 @@ pub enum BenchCommand {
         #[arg(long, env = "FRESHLINE_KAFKA_BROKERS", default_value = defaults::KAFKA_BROKERS)]
         brokers: String,
     },
+    /// Build an inventory batch and a rider of N events each in a scratch database, then time
+    /// commands on each through the command bus with snapshots off and on.
+    Snapshots {
+        /// Events in each stream before the measured commands.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Commands timed per row.
+        #[arg(long, default_value_t = 200)]
+        commands: usize,
+        /// The snapshot interval of the "on" rows.
+        #[arg(long, default_value_t = command_api::bus::Snapshots::DEFAULT_EVERY)]
+        every: usize,
+        /// PostgreSQL URL (a scratch database is created next to it).
+        #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
+        database_url: String,
+    },
 }
 
 fn event(id: &str, seq: i64, n: usize) -> serde_json::Value {
@@ -73,20 +92,29 @@ fn event(id: &str, seq: i64, n: usize) -> serde_json::Value {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let (events, database_url, brokers) = match cmd {
+    match cmd {
         BenchCommand::Relay {
             events,
             rate,
             seconds,
             database_url,
             brokers,
-        } => return crate::bench_relay::run(events, rate, seconds, &database_url, &brokers).await,
+        } => crate::bench_relay::run(events, rate, seconds, &database_url, &brokers).await,
         BenchCommand::Projection {
             events,
             database_url,
             brokers,
-        } => (events, database_url, brokers),
-    };
+        } => projection(events, database_url, brokers).await,
+        BenchCommand::Snapshots {
+            events,
+            commands,
+            every,
+            database_url,
+        } => snapshots::run(events, commands, every, &database_url).await,
+    }
+}
+
+async fn projection(events: usize, database_url: String, brokers: String) -> anyhow::Result<()> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench{}.", &run[..8]);
     platform::kafka::ensure_topics(&brokers, &prefix, schemas::topics::ALL, 1).await?;

@@ -81,6 +81,7 @@ impl Env {
             std::sync::Arc::new(sagas::images::LocalDirStore::new(
                 std::env::temp_dir().join("freshline-blobs-cli"),
             )),
+            command_api::bus::Snapshots::default(),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,16 +1,107 @@
-//! Executes commands against the postgres-es event store and reports the new version.
+//! Executes commands against the event store and reports the new version.
 //!
 //! cqrs-es's `CqrsFramework::execute` does not return the committed events, and every
-//! response carries the aggregate's new `version`; so this drives the same `EventStore`
-//! (`load_aggregate` -> `handle` -> `commit`) and reads the sequences back.
+//! response carries the aggregate's new `version`; so this drives the same steps itself: load
+//! the aggregate, `handle` the command, and append the events with cqrs-es's
+//! `PersistedEventStore::commit` (in its plain event-store mode) over the hash-chained
+//! repository.
+//!
+//! **Snapshots are ours, not cqrs-es's.** cqrs-es 0.5.0's snapshot and aggregate stores are
+//! wrong for handlers that write through the `EventSink`: `EventSink::write` applies each event
+//! to the aggregate as `handle` emits it, and then `PersistedEventStore::commit` (through
+//! `update_snapshot_with_events`) applies the same events to that same aggregate again before
+//! serialising it as the snapshot, so every snapshot holds the command's events twice.
+//! So this bus loads a snapshot and the events after it itself (one statement, events read
+//! through the upcasters), and after a successful append it snapshots the state it already
+//! holds, the aggregate `handle` brought up to date, whenever [`Snapshots::every`] or more
+//! events have been appended since the last snapshot. The write is a separate statement after
+//! the append, never in its transaction: a snapshot is only an optimisation, so failing to
+//! write one must not fail (or slow the commit of) the command, and losing one costs a longer
+//! replay, nothing else; what must never happen is using a wrong one, which the load guards
+//! against (see [`SNAPSHOT_FORMAT`] and `platform::snapshots`). Events stay the only record:
+//! audit, `as_of`, history and exports never read snapshots.
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use platform::snapshots::{self, StoredSnapshot, TailEvent};
 use platform::store::ChainedEventRepository;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::collections::HashMap;
 use std::time::Instant;
+
+/// The format of the snapshots this bus writes (`snapshots.format`). Bump it when an
+/// aggregate's state keeps its serialised shape but changes its meaning, or when an upcaster
+/// starts reading old events differently: a snapshot cannot tell, so every stored one is then
+/// ignored, replayed over and rewritten on its next load. A change of shape needs no bump: a
+/// stored payload that does not serialise back to exactly the same text once read (a field
+/// added, even with a serde default, removed, renamed or retyped) is not used.
+pub const SNAPSHOT_FORMAT: i32 = 1;
+
+/// When the bus snapshots an aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshots {
+    every: usize,
+}
+
+impl Snapshots {
+    /// The default interval (`FRESHLINE_SNAPSHOT_EVERY`).
+    pub const DEFAULT_EVERY: usize = 100;
+
+    /// A snapshot whenever `n` events have been appended (or replayed) since the last one, so
+    /// that no load replays `n` events or more; `0` turns snapshots off (neither read nor
+    /// written).
+    pub const fn every(n: usize) -> Self {
+        Self { every: n }
+    }
+
+    /// No snapshots: every load replays the whole stream.
+    pub const fn off() -> Self {
+        Self { every: 0 }
+    }
+
+    /// Whether snapshots are read and written.
+    pub const fn is_on(self) -> bool {
+        self.every > 0
+    }
+
+    /// Whether a state `since` events past the last snapshot should be snapshotted.
+    const fn due(self, since: usize) -> bool {
+        self.is_on() && since >= self.every
+    }
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Self::every(Self::DEFAULT_EVERY)
+    }
+}
+
+/// An aggregate as loaded, and how it was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded<A> {
+    /// Its state.
+    pub aggregate: A,
+    /// Its version: the last event's sequence (0: no events).
+    pub version: usize,
+    /// The sequence of the snapshot it started from, if one was used.
+    pub snapshot: Option<usize>,
+    /// How many events were applied (on top of the snapshot, or from the first).
+    pub replayed: usize,
+}
+
+/// Why a stored snapshot was not used.
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error("written in format {0}, not {SNAPSHOT_FORMAT}")]
+    Format(i32),
+    #[error("its event is no longer in the store with the same chain link")]
+    Unanchored,
+    #[error("it does not read as the aggregate")]
+    Unreadable(#[source] serde_json::Error),
+    #[error("it reads, but the aggregate's shape changed (it does not serialise back the same)")]
+    Reshaped,
+}
 
 /// Metric names of the write path, defined once.
 pub mod names {
@@ -20,6 +111,8 @@ pub mod names {
     pub const COMMAND_DURATION: &str = "freshline_command_duration_seconds";
     /// Events appended by aggregate.
     pub const EVENTS_APPENDED: &str = "freshline_events_appended_total";
+    /// Snapshots by aggregate and outcome (`loaded`, `written`, `unusable`, `failed`).
+    pub const SNAPSHOTS: &str = "freshline_snapshots_total";
 }
 
 /// Metrics of the command path.
@@ -28,6 +121,7 @@ pub struct CommandMetrics {
     commands: IntCounterVec,
     duration: HistogramVec,
     appended: IntCounterVec,
+    snapshots: IntCounterVec,
 }
 
 impl CommandMetrics {
@@ -60,6 +154,13 @@ impl CommandMetrics {
                     &["aggregate"],
                 )?,
             )?,
+            snapshots: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(names::SNAPSHOTS, "Snapshots by aggregate and outcome"),
+                    &["aggregate", "outcome"],
+                )?,
+            )?,
         })
     }
 }
@@ -75,18 +176,22 @@ pub struct Committed {
 
 /// Runs commands of one aggregate type.
 pub struct CommandBus<A: Aggregate> {
+    /// Only for `commit`, in event-store mode (it never reads the aggregate there).
     store: PersistedEventStore<ChainedEventRepository, A>,
     /// The same store, for appends across several new aggregates in one transaction.
     repo: ChainedEventRepository,
     pool: sqlx::PgPool,
     services: A::Services,
     metrics: CommandMetrics,
+    upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
+    snapshots: Snapshots,
 }
 
 impl<A: Aggregate> std::fmt::Debug for CommandBus<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandBus")
             .field("aggregate", &A::TYPE)
+            .field("snapshots", &self.snapshots)
             .finish_non_exhaustive()
     }
 }
@@ -97,8 +202,7 @@ where
     A::Command: Clone,
 {
     /// A bus over the hash-chained event store, reading old event versions through
-    /// `upcasters` (no snapshots: cqrs-es 0.5.0's snapshot stores apply events twice when
-    /// writing a snapshot).
+    /// `upcasters`, without snapshots (see [`Self::with_snapshots`]).
     pub fn new(
         pool: sqlx::PgPool,
         services: A::Services,
@@ -106,13 +210,25 @@ where
         upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
     ) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()))
-                .with_upcasters(upcasters),
+            store: PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone())),
             repo: ChainedEventRepository::new(pool.clone()),
             pool,
             services,
             metrics,
+            upcasters,
+            snapshots: Snapshots::off(),
         }
+    }
+
+    /// The same bus, loading from and writing snapshots as `snapshots` says.
+    #[must_use]
+    pub fn with_snapshots(self, snapshots: Snapshots) -> Self {
+        Self { snapshots, ..self }
+    }
+
+    /// Its snapshot policy.
+    pub fn snapshots(&self) -> Snapshots {
+        self.snapshots
     }
 
     /// Executes `command` on aggregate `id` with `metadata` on every event. On a concurrent
@@ -163,8 +279,17 @@ where
     /// # Errors
     /// A store failure.
     pub async fn load(&self, id: &str) -> Result<(A, usize), AggregateError<A::Error>> {
-        let context = self.store.load_aggregate(id).await?;
-        Ok((context.aggregate, context.current_sequence))
+        let loaded = self.load_traced(id).await?;
+        Ok((loaded.aggregate, loaded.version))
+    }
+
+    /// The aggregate as the command path loads it (from its snapshot when there is a usable
+    /// one), saying how.
+    ///
+    /// # Errors
+    /// A store failure or an undecodable event.
+    pub async fn load_traced(&self, id: &str) -> Result<Loaded<A>, AggregateError<A::Error>> {
+        Ok(self.load_state(id).await?.0)
     }
 
     /// Loads several aggregates with one query. Only for aggregate types none of whose stored
@@ -272,11 +397,13 @@ where
         command: A::Command,
         metadata: HashMap<String, String>,
     ) -> Result<Committed, AggregateError<A::Error>> {
-        let mut context = self.store.load_aggregate(id).await?;
-        let current = context.current_sequence;
+        let (loaded, last_snapshot) = self.load_state(id).await?;
+        let current = loaded.version;
+        let mut aggregate = loaded.aggregate;
         let sink = EventSink::default();
-        context
-            .aggregate()
+        // `handle` writes its events through the sink, which applies each to `aggregate`: after
+        // it, `aggregate` is the state at the new version.
+        aggregate
             .handle(command, &self.services, &sink)
             .await
             .map_err(AggregateError::UserError)?;
@@ -287,10 +414,194 @@ where
                 appended: 0,
             });
         }
+        // In event-store mode `commit` only numbers, serialises and appends the events; it never
+        // reads the context's aggregate, so the real one stays here for the snapshot.
+        let context = EventStoreAggregateContext {
+            aggregate_id: id.to_owned(),
+            aggregate: A::default(),
+            current_sequence: current,
+            current_snapshot: None,
+        };
         let committed = self.store.commit(events, context, metadata).await?;
+        let version = committed.last().map_or(current, |e| e.sequence);
+        if self.snapshots.due(version - last_snapshot) {
+            self.save_snapshot(id, version, &aggregate, false).await;
+        }
         Ok(Committed {
-            version: committed.last().map_or(current, |e| e.sequence),
+            version,
             appended: committed.len(),
         })
     }
+
+    /// Loads the aggregate, from its snapshot if that is usable, and returns it with the
+    /// sequence of the newest snapshot now stored for it (0: none). A snapshot found unusable
+    /// is replaced at once by one of the fully replayed state, and a replay of `every` events
+    /// or more leaves one behind.
+    async fn load_state(&self, id: &str) -> Result<(Loaded<A>, usize), AggregateError<A::Error>> {
+        if !self.snapshots.is_on() {
+            let events = snapshots::load_events_after(&self.pool, A::TYPE, id, 0)
+                .await
+                .map_err(db_error)?;
+            let (aggregate, version, replayed) = self.replay(id, A::default(), 0, events)?;
+            let loaded = Loaded {
+                aggregate,
+                version,
+                snapshot: None,
+                replayed,
+            };
+            return Ok((loaded, 0));
+        }
+        let stored = snapshots::load_with_snapshot(&self.pool, A::TYPE, id)
+            .await
+            .map_err(db_error)?;
+        let (start, from, events, unusable) = match stored.snapshot {
+            None => (A::default(), 0, stored.events, false),
+            Some(snapshot) => match Self::read_snapshot(&snapshot) {
+                Ok(aggregate) => {
+                    self.count_snapshot("loaded");
+                    let from = usize::try_from(snapshot.last_sequence).unwrap_or_default();
+                    (aggregate, from, stored.events, false)
+                }
+                Err(why) => {
+                    self.count_snapshot("unusable");
+                    tracing::warn!(
+                        aggregate = A::TYPE,
+                        aggregate_id = id,
+                        last_sequence = snapshot.last_sequence,
+                        reason = %why,
+                        "snapshot not used: replaying every event and rewriting it"
+                    );
+                    let all = snapshots::load_events_after(&self.pool, A::TYPE, id, 0)
+                        .await
+                        .map_err(db_error)?;
+                    (A::default(), 0, all, true)
+                }
+            },
+        };
+        let (aggregate, version, replayed) = self.replay(id, start, from, events)?;
+        let mut last_snapshot = from;
+        if version > 0
+            && (unusable || self.snapshots.due(replayed))
+            && self.save_snapshot(id, version, &aggregate, unusable).await
+        {
+            last_snapshot = version;
+        }
+        let loaded = Loaded {
+            aggregate,
+            version,
+            snapshot: (from > 0).then_some(from),
+            replayed,
+        };
+        Ok((loaded, last_snapshot))
+    }
+
+    /// The snapshot's aggregate, if it may be used: written in this format, still anchored to
+    /// its event, and read back exactly (serialising what was read gives the stored text).
+    fn read_snapshot(snapshot: &StoredSnapshot) -> Result<A, Unusable> {
+        if snapshot.format != SNAPSHOT_FORMAT {
+            return Err(Unusable::Format(snapshot.format));
+        }
+        if !snapshot.anchored {
+            return Err(Unusable::Unanchored);
+        }
+        let aggregate: A = serde_json::from_str(&snapshot.payload).map_err(Unusable::Unreadable)?;
+        match serde_json::to_string(&aggregate) {
+            Ok(text) if text == snapshot.payload => Ok(aggregate),
+            _ => Err(Unusable::Reshaped),
+        }
+    }
+
+    /// Applies `events` (read through the upcasters) to `aggregate` at version `version`.
+    fn replay(
+        &self,
+        id: &str,
+        mut aggregate: A,
+        mut version: usize,
+        events: Vec<TailEvent>,
+    ) -> Result<(A, usize, usize), AggregateError<A::Error>> {
+        let replayed = events.len();
+        for event in events {
+            version = usize::try_from(event.sequence).unwrap_or_default();
+            aggregate.apply(self.decode(id, event)?);
+        }
+        Ok((aggregate, version, replayed))
+    }
+
+    /// One stored event as the current version of `A::Event`, upcast as cqrs-es would: each
+    /// upcaster in order, if it takes the event as it is by then.
+    fn decode(&self, id: &str, event: TailEvent) -> Result<A::Event, AggregateError<A::Error>> {
+        let deserialization = |e: serde_json::Error| AggregateError::DeserializationError(e.into());
+        let upcast = self
+            .upcasters
+            .iter()
+            .any(|u| u.can_upcast(&event.event_type, &event.event_version));
+        if !upcast {
+            return serde_json::from_str(&event.payload).map_err(deserialization);
+        }
+        let stored = SerializedEvent::new(
+            id.to_owned(),
+            usize::try_from(event.sequence).unwrap_or_default(),
+            A::TYPE.to_owned(),
+            event.event_type,
+            event.event_version,
+            serde_json::from_str(&event.payload).map_err(deserialization)?,
+            event.metadata,
+        );
+        let current = self.upcasters.iter().fold(stored, |e, u| {
+            if u.can_upcast(&e.event_type, &e.event_version) {
+                u.upcast(e)
+            } else {
+                e
+            }
+        });
+        serde_json::from_value(current.payload).map_err(deserialization)
+    }
+
+    /// Writes the snapshot of `aggregate` at `version`; a failure is logged and counted, never
+    /// returned (the command it follows has succeeded). Returns whether it was written.
+    async fn save_snapshot(&self, id: &str, version: usize, aggregate: &A, replace: bool) -> bool {
+        let written = match serde_json::to_string(aggregate) {
+            Ok(payload) => snapshots::save(
+                &self.pool,
+                A::TYPE,
+                id,
+                i64::try_from(version).unwrap_or(i64::MAX),
+                SNAPSHOT_FORMAT,
+                &payload,
+                replace,
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match written {
+            Ok(true) => {
+                self.count_snapshot("written");
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                self.count_snapshot("failed");
+                tracing::warn!(
+                    aggregate = A::TYPE,
+                    aggregate_id = id,
+                    version,
+                    error,
+                    "snapshot not written (the command was committed)"
+                );
+                false
+            }
+        }
+    }
+
+    fn count_snapshot(&self, outcome: &str) {
+        self.metrics
+            .snapshots
+            .with_label_values(&[A::TYPE, outcome])
+            .inc();
+    }
+}
+
+fn db_error<E: std::error::Error>(e: sqlx::Error) -> AggregateError<E> {
+    AggregateError::DatabaseConnectionError(Box::new(e))
 }

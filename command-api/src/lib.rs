@@ -115,7 +115,8 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Builds the router with all middleware: panics become 500 problems, correlation ids,
-/// authentication, idempotency, body limit, HTTP metrics.
+/// authentication, idempotency, body limit, HTTP metrics. Every aggregate's bus loads from and
+/// writes snapshots as `snapshots` says.
 ///
 /// # Errors
 /// When metrics cannot be registered.
@@ -126,6 +127,7 @@ pub fn router(
     max_body_bytes: usize,
     limiter: Arc<platform::ratelimit::RateLimiter>,
     blobs: images::SharedBlobs,
+    snapshots: bus::Snapshots,
 ) -> Result<Router, BuildError> {
     let http_metrics = HttpMetrics::new(&registry)?;
     let command_metrics = bus::CommandMetrics::new(&registry)?;
@@ -137,8 +139,10 @@ pub fn router(
         },
         command_metrics.clone(),
         domain::supplier::supplier_upcasters(),
-    );
-    let product_bus = bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]);
+    )
+    .with_snapshots(snapshots);
+    let product_bus = bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        .with_snapshots(snapshots);
     let supplier_reads = bus::CommandBus::new(
         pool.clone(),
         domain::SupplierServices {
@@ -146,19 +150,29 @@ pub fn router(
         },
         command_metrics.clone(),
         domain::supplier::supplier_upcasters(),
-    );
+    )
+    .with_snapshots(snapshots);
     let inventory = Arc::new(inventory::InventoryService {
-        bus: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        alerts: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        bus: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        alerts: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
     });
     let fulfilment = Arc::new(fulfilment::FulfilmentService {
-        orders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        payments: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        deliveries: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        slots: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        riders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
-        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![]),
+        orders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        payments: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        deliveries: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        slots: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        riders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
+        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+            .with_snapshots(snapshots),
         suppliers: bus::CommandBus::new(
             pool.clone(),
             domain::SupplierServices {
@@ -166,7 +180,8 @@ pub fn router(
             },
             command_metrics.clone(),
             domain::supplier::supplier_upcasters(),
-        ),
+        )
+        .with_snapshots(snapshots),
     });
     let state = AppState {
         blobs,

@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         settings.max_body_bytes,
         platform::ratelimit::RateLimiter::new(settings.rate_per_sec, settings.rate_burst),
         std::sync::Arc::new(sagas::images::LocalDirStore::new(&settings.blob_dir)),
+        command_api::bus::Snapshots::every(settings.snapshot_every),
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
         .await

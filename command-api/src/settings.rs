@@ -29,6 +29,8 @@ pub struct Settings {
     pub rate_per_sec: f64,
     /// `FRESHLINE_RATE_LIMIT_BURST`: requests at once per token subject.
     pub rate_burst: f64,
+    /// `FRESHLINE_SNAPSHOT_EVERY`: snapshot an aggregate every this many events (0: never).
+    pub snapshot_every: usize,
     /// `FRESHLINE_BLOB_DIR`: where uploaded images and their renditions are kept.
     pub blob_dir: String,
     /// `FRESHLINE_LOG_FORMAT` (`json` or `pretty`).
@@ -56,6 +58,10 @@ impl Settings {
             max_body_bytes: config::parse("FRESHLINE_MAX_BODY_BYTES", 64 * 1024)?,
             rate_per_sec: config::parse("FRESHLINE_RATE_LIMIT_PER_SEC", 500.0)?,
             rate_burst: config::parse("FRESHLINE_RATE_LIMIT_BURST", 1000.0)?,
+            snapshot_every: config::parse(
+                "FRESHLINE_SNAPSHOT_EVERY",
+                crate::bus::Snapshots::DEFAULT_EVERY,
+            )?,
             blob_dir: config::string("FRESHLINE_BLOB_DIR", defaults::BLOB_DIR),
             log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
             log_filter: config::string("FRESHLINE_LOG", "info,sqlx=warn"),

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod ops;
 pub mod ratelimit;
 pub mod relay;
+pub mod snapshots;
 pub mod store;
 pub mod telemetry;
 

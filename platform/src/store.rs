@@ -112,8 +112,11 @@ impl EventRow {
     }
 }
 
-/// The write side's event repository (see the module documentation). Snapshots are not
-/// supported (cqrs-es 0.5.0's snapshot stores apply events twice); asking for one is an error.
+/// The write side's event repository (see the module documentation). cqrs-es's snapshot path
+/// is refused (its `PersistedEventStore::commit` applies a command's events again to the state
+/// the handler already applied them to, so its snapshots are wrong); asking this repository to
+/// read or write one is an error. Snapshots are kept by the command bus instead, through
+/// [`crate::snapshots`].
 pub struct ChainedEventRepository {
     pool: PgPool,
     reads: PostgresEventRepository,
@@ -241,9 +244,12 @@ impl PersistedEventRepository for ChainedEventRepository {
 
     async fn get_snapshot<A: Aggregate>(
         &self,
-        aggregate_id: &str,
+        _aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        self.reads.get_snapshot::<A>(aggregate_id).await
+        Err(PersistenceError::UnknownError(
+            "cqrs-es snapshots are not used on the chained event store (see platform::snapshots)"
+                .into(),
+        ))
     }
 
     async fn persist<A: Aggregate>(
@@ -253,7 +259,8 @@ impl PersistedEventRepository for ChainedEventRepository {
     ) -> Result<(), PersistenceError> {
         if snapshot_update.is_some() {
             return Err(PersistenceError::UnknownError(
-                "snapshots are not enabled on the chained event store".into(),
+                "cqrs-es snapshots are not used on the chained event store (see platform::snapshots)"
+                    .into(),
             ));
         }
         self.append::<A>(events).await.map_err(persistence_error)

@@ -79,6 +79,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Per-subject limits of the test app: above what any other test sends per subject.
 pub const RATE_PER_SEC: f64 = 1.0;
 pub const RATE_BURST: f64 = 100.0;
+/// The test app's snapshot interval.
+pub const SNAPSHOT_EVERY: usize = 3;
 
 impl TestApp {
     pub async fn spawn() -> Self {
@@ -105,6 +107,9 @@ impl TestApp {
             MAX_BODY,
             platform::ratelimit::RateLimiter::new(per_second, burst),
             std::sync::Arc::new(sagas::images::LocalDirStore::new(blob_dir.clone())),
+            // Far more often than in production, so that every test's aggregates are loaded
+            // from snapshots too.
+            command_api::bus::Snapshots::every(SNAPSHOT_EVERY),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

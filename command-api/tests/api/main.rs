@@ -13,4 +13,5 @@ mod orders;
 mod products;
 mod relay;
 mod security;
+mod snapshots;
 mod suppliers;

@@ -59,6 +59,7 @@ impl Stack {
                 std::sync::Arc::new(sagas::images::LocalDirStore::new(
                     std::env::temp_dir().join("freshline-blobs-e2e"),
                 )),
+                command_api::bus::Snapshots::default(),
             )
             .expect("router"),
         )
