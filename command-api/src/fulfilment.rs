@@ -260,6 +260,9 @@ pub fn delivery_problem(e: AggregateError<DeliveryError>) -> ApiError {
             DeliveryError::InvalidTransition { current, .. } => {
                 ApiError::conflict(code, detail).with("current_status", current.as_str())
             }
+            DeliveryError::AlreadyAssigned { rider_id } => {
+                ApiError::conflict(code, detail).with("rider_id", rider_id.0)
+            }
             _ => ApiError::conflict(code, detail),
         }
     })

@@ -296,12 +296,24 @@ impl Runner {
                     .post(
                         &format!("/v1/deliveries/{d}/assign"),
                         json!({"rider_id": rider, "distance_m": distance}),
-                        &key("record-rider"),
+                        &key(&format!("record-rider:{rider}:{distance}")),
                         correlation,
                     )
                     .await?
                 {
                     Outcome::Done(_) => saga.rider = Some((rider, distance, true)),
+                    // A crash after recording another rider lost it from the saga's state: that
+                    // one carries the delivery; the rider taken since is freed with the rest
+                    // when the delivery ends (every rider holding it is released).
+                    Outcome::Refused { code, problem, .. } if code == "already_assigned" => {
+                        let recorded = problem["rider_id"]
+                            .as_str()
+                            .and_then(|r| Uuid::parse_str(r).ok())
+                            .ok_or_else(|| {
+                                StepError::Stuck(format!("already assigned: {problem}"))
+                            })?;
+                        saga.rider = Some((recorded, 0, true));
+                    }
                     Outcome::Refused {
                         status,
                         code,
@@ -711,7 +723,13 @@ impl Runner {
         let mut ranked: Vec<(Uuid, u32)> = rows
             .iter()
             .filter(|r| r.4 == Some(delivery))
-            .map(|r| (r.0, 0))
+            .map(|r| {
+                let d =
+                    r.1.zip(r.2)
+                        .and_then(|(lat, lon)| GeoPoint::from_e6(lat, lon).ok())
+                        .map_or(0, |p| p.distance_m(warehouse));
+                (r.0, d)
+            })
             .collect();
         let candidates: Vec<RiderCandidate> = rows
             .iter()
