@@ -173,9 +173,22 @@ async fn projection(events: usize, database_url: String, brokers: String) -> any
         .await?;
     let token = tokio_util::sync::CancellationToken::new();
     let t = Instant::now();
+    // Like the projector binary: a failed run (a deadlock between partition batches, say) is
+    // restarted from the offsets stored with the read model.
     let handle = {
         let token = token.clone();
-        tokio::spawn(async move { runner.run(token).await })
+        tokio::spawn(async move {
+            while !token.is_cancelled() {
+                match runner.run(token.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        eprintln!("projection run failed, restarting: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+            anyhow::Ok(())
+        })
     };
     let want = i64::try_from(suppliers * 4)?;
     loop {
