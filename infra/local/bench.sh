@@ -111,7 +111,7 @@ rows+=("| orders placed -> delivered by the fulfilment saga (instant riders) | $
 # --- snapshots -----------------------------------------------------------------------------
 if "$BIN/freshline" bench --help 2>/dev/null | grep -q snapshots; then
   log "command latency on an aggregate with 10k events, without and with snapshots"
-  while IFS= read -r l; do rows+=("$l"); done < <("$BIN/freshline" bench snapshots | grep '^|')
+  snapshot_rows="$("$BIN/freshline" bench snapshots | grep '^|')"
 fi
 
 date_tag="$(date -u +%Y-%m-%d)"
@@ -125,6 +125,12 @@ out="$ROOT/bench/results/$date_tag.md"
   echo "| measurement | figure | anchor (same machine, same run) | ratio |"
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  if [ -n "${snapshot_rows:-}" ]; then
+    echo
+    echo "Command latency on a long stream, without and with snapshots (\`freshline bench snapshots\`):"
+    echo
+    echo "$snapshot_rows"
+  fi
   echo
   echo "![latency against load]($date_tag.png)"
 } > "$out"
