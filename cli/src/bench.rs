@@ -57,7 +57,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         commands: usize,
         /// The snapshot interval of the "on" rows.
-        #[arg(long, default_value_t = command_api::bus::Snapshots::DEFAULT_EVERY)]
+        #[arg(long, default_value_t = platform::bus::Snapshots::DEFAULT_EVERY)]
         every: usize,
         /// PostgreSQL URL (a scratch database is created next to it).
         #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]

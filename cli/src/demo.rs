@@ -89,7 +89,8 @@ pub enum LoadCommand {
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
     },
-    /// Register suppliers as fast as the API takes them; prints throughput and latency.
+    /// Register suppliers as fast as the API takes them (or at a fixed rate), each with its own
+    /// `Idempotency-Key` as a careful client sends it; prints throughput and latency.
     Suppliers {
         /// command-api base URL.
         #[arg(
@@ -101,9 +102,15 @@ pub enum LoadCommand {
         /// How many registrations.
         #[arg(long, default_value_t = 5000)]
         count: usize,
-        /// Requests in flight.
+        /// Requests in flight (at most).
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Registrations started per second (0: as fast as `concurrency` allows).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        /// Send no `Idempotency-Key` (what the figure costs without the idempotency store).
+        #[arg(long)]
+        unkeyed: bool,
         /// The signing key.
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
@@ -336,11 +343,24 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<(u16, serde_json::Value)> {
-        let r = self
+        self.post_keyed(path, body, None).await
+    }
+
+    async fn post_keyed(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        key: Option<&str>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut request = self
             .client
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .json(body)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let r = request
             .send()
             .await
             .with_context(|| format!("POST {path}"))?;
@@ -598,7 +618,7 @@ async fn run_visibility(
 }
 
 pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
-    let (api, count, concurrency, key) = match cmd {
+    let (api, count, concurrency, rate, unkeyed, key) = match cmd {
         LoadCommand::Visibility {
             api,
             query,
@@ -637,8 +657,10 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             api,
             count,
             concurrency,
+            rate,
+            unkeyed,
             key,
-        } => (api, count, concurrency, key),
+        } => (api, count, concurrency, rate, unkeyed, key),
     };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -652,15 +674,24 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
         })
         .collect();
     let run = uuid::Uuid::new_v4().simple().to_string();
+    // At a fixed rate, each registration is timed from when it was due, not from when it got
+    // a connection: a stalled server shows in the latency (no coordinated omission).
+    let interval = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
     let started = Instant::now();
     let latencies: Vec<anyhow::Result<Duration>> = stream::iter(0..count)
         .map(|i| {
             let api = &apis[i % apis.len()];
             let number = format!("L{}-{i}", &run[..8]);
+            let key = (!unkeyed).then(|| format!("load-{}-{i}", &run[..12]));
             async move {
-                let t = Instant::now();
+                let due =
+                    interval.map(|every| started + every * u32::try_from(i).unwrap_or(u32::MAX));
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let t = due.unwrap_or_else(Instant::now);
                 let (status, body) = api
-                    .post("/v1/suppliers", &supplier_body(i, &number))
+                    .post_keyed("/v1/suppliers", &supplier_body(i, &number), key.as_deref())
                     .await?;
                 if status != 201 {
                     bail!("{status} {body}");
@@ -691,13 +722,19 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "registrations: {} ok, {failed} failed in {:.2}s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (concurrency {concurrency})",
+        "registrations: {} ok, {failed} failed in {:.2}s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (concurrency {concurrency}{}{})",
         ok.len(),
         elapsed.as_secs_f64(),
         ok.len() as f64 / elapsed.as_secs_f64(),
         pct(0.50),
         pct(0.99),
         pct(1.0),
+        if rate > 0 {
+            format!(", rate {rate}/s")
+        } else {
+            String::new()
+        },
+        if unkeyed { ", no keys" } else { ", keyed" },
     );
     Ok(())
 }

@@ -81,7 +81,8 @@ impl Env {
             std::sync::Arc::new(sagas::images::LocalDirStore::new(
                 std::env::temp_dir().join("freshline-blobs-cli"),
             )),
-            command_api::bus::Snapshots::default(),
+            platform::bus::Snapshots::default(),
+            platform::idempotency::DEFAULT_TTL,
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

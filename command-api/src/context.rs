@@ -19,6 +19,8 @@ pub struct CommandContext {
     pub correlation_id: String,
     /// The request's `Idempotency-Key`, if any.
     pub idempotency_key: Option<String>,
+    /// The key with its request hash, for storing the answer with the command's events.
+    pub idempotency: Option<IdempotencyKey>,
     /// When the command was received.
     pub received_at: DateTime<Utc>,
 }
@@ -33,13 +35,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
         let principal = Principal::from_request_parts(parts, state).await?;
         let Ok(CorrelationId(correlation_id)) =
             CorrelationId::from_request_parts(parts, state).await;
+        let idempotency = parts.extensions.get::<IdempotencyKey>().cloned();
         Ok(Self {
             principal,
             correlation_id,
-            idempotency_key: parts
-                .extensions
-                .get::<IdempotencyKey>()
-                .map(|k| k.0.clone()),
+            idempotency_key: idempotency.as_ref().map(|k| k.key.clone()),
+            idempotency,
             received_at: Utc::now(),
         })
     }

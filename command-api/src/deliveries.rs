@@ -17,6 +17,7 @@ use domain::delivery::{
 };
 use domain::fulfilment_values::{DeliveryId, RiderId};
 use platform::auth::{Actor, Role};
+use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -82,13 +83,10 @@ pub async fn create_slot(
         cmd,
         None,
         delivery_problem,
+        Reply::created(format!("/v1/delivery-slots/{id}")),
     )
     .await?;
-    Ok(Accepted::created(
-        id,
-        done.version,
-        format!("/v1/delivery-slots/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// `POST /v1/delivery-slots/{id}/bookings`.
@@ -122,13 +120,10 @@ pub async fn book_slot(
         cmd,
         None,
         delivery_problem,
+        Reply::changed(format!("/v1/delivery-slots/{id}")),
     )
     .await?;
-    Ok(Accepted::changed(
-        id,
-        done.version,
-        format!("/v1/delivery-slots/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// The saga gives an order's place back.
@@ -152,13 +147,10 @@ pub async fn release_slot(
         cmd,
         None,
         delivery_problem,
+        Reply::changed(format!("/v1/delivery-slots/{id}")),
     )
     .await?;
-    Ok(Accepted::changed(
-        id,
-        done.version,
-        format!("/v1/delivery-slots/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// `POST /v1/riders`.
@@ -197,13 +189,10 @@ pub async fn register_rider(
         cmd,
         None,
         delivery_problem,
+        Reply::created(format!("/v1/riders/{id}")),
     )
     .await?;
-    Ok(Accepted::created(
-        id,
-        done.version,
-        format!("/v1/riders/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// `POST /v1/riders/{id}/availability`.
@@ -250,13 +239,10 @@ pub async fn availability(
         cmd,
         None,
         delivery_problem,
+        Reply::changed(format!("/v1/riders/{id}")),
     )
     .await?;
-    Ok(Accepted::changed(
-        id,
-        done.version,
-        format!("/v1/riders/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// `POST /v1/riders/{id}/assignments`.
@@ -296,13 +282,10 @@ pub async fn assign_rider(
         cmd,
         None,
         delivery_problem,
+        Reply::changed(format!("/v1/riders/{id}")),
     )
     .await?;
-    Ok(Accepted::changed(
-        id,
-        done.version,
-        format!("/v1/riders/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// The saga frees a rider whose delivery ended.
@@ -326,13 +309,10 @@ pub async fn release_rider(
         cmd,
         None,
         delivery_problem,
+        Reply::changed(format!("/v1/riders/{id}")),
     )
     .await?;
-    Ok(Accepted::changed(
-        id,
-        done.version,
-        format!("/v1/riders/{id}"),
-    ))
+    Ok(done.answer)
 }
 
 /// `POST /v1/deliveries`.
@@ -384,13 +364,10 @@ pub async fn schedule(
         cmd,
         None,
         delivery_problem,
+        Reply::created(delivery_location(id.0)),
     )
     .await?;
-    Ok(Accepted::created(
-        id.0,
-        done.version,
-        delivery_location(id.0),
-    ))
+    Ok(done.answer)
 }
 
 fn delivery_location(id: Uuid) -> String {
@@ -467,9 +444,10 @@ async fn update(
         cmd,
         why,
         delivery_problem,
+        Reply::changed(delivery_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, delivery_location(id)))
+    Ok(done.answer)
 }
 
 /// Who is updating: for a rider, whether they are the delivery's assigned rider.

@@ -2,7 +2,6 @@
 //! the catalog and supplier reads a placement needs), path ids, and one way to run a command
 //! and map its rejection.
 
-use crate::bus::{CommandBus, Committed};
 use crate::context::CommandContext;
 use axum::extract::{FromRequestParts, Path};
 use cqrs_es::{Aggregate, AggregateError};
@@ -11,6 +10,7 @@ use domain::order::{Order, OrderError};
 use domain::payment::{Payment, PaymentError};
 use domain::product::Product;
 use domain::Supplier;
+use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -30,6 +30,8 @@ pub struct FulfilmentService {
 
 /// Runs `command` on aggregate `id` with the context's metadata, mapping a failure with
 /// `problem`.
+// One argument per thing the handlers vary; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute<A>(
     bus: &CommandBus<A>,
     ctx: &CommandContext,
@@ -38,14 +40,21 @@ pub(crate) async fn execute<A>(
     command: A::Command,
     reason: Option<&str>,
     problem: fn(AggregateError<A::Error>) -> ApiError,
+    reply: Reply,
 ) -> Result<Committed, ApiError>
 where
     A: Aggregate,
     A::Command: Clone,
 {
-    bus.execute(&id.to_string(), name, command, ctx.metadata(reason))
-        .await
-        .map_err(problem)
+    bus.execute(
+        &id.to_string(),
+        name,
+        command,
+        ctx.metadata(reason),
+        &reply.keyed(ctx.idempotency.clone()),
+    )
+    .await
+    .map_err(problem)
 }
 
 /// Loads an aggregate's current state, mapping a store failure with `problem`.

@@ -20,6 +20,7 @@ use domain::catalog_values::ImageId;
 use domain::product::{
     ImageByteSize, ImageContentType, ProductCommand, RequestImage, Sha256Digest, StorageKey,
 };
+use platform::bus::Reply;
 use platform::http::ApiError;
 use sagas::images::{sniff, BlobKey, BlobStore, MAX_IMAGE_BYTES};
 use serde::Serialize;
@@ -141,11 +142,19 @@ pub async fn upload(
             tracing::warn!(error = %e, "blob store unavailable");
             ApiError::unavailable("the image store is unavailable; retry")
         })?;
+    let status_url = format!("{}/images/{}", product_location(id), image_id.0);
+    // Not under an Idempotency-Key: an upload is idempotent by its content (the image id).
     let done = app
         .products
-        .execute(&ctx, id, "request_image", command, None)
+        .execute(
+            &ctx,
+            id,
+            "request_image",
+            command,
+            None,
+            Reply::changed(status_url.clone()),
+        )
         .await?;
-    let status_url = format!("{}/images/{}", product_location(id), image_id.0);
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, status_url.clone())],

@@ -1,7 +1,6 @@
 //! Inventory commands: receive a batch, reserve / release / commit stock for an order, record
 //! spoilage, expire a batch, raise its expiring-soon alert.
 
-use crate::bus::{CommandBus, Committed};
 use crate::context::CommandContext;
 use crate::products::{product_problem, MoneyBody};
 use crate::response::Accepted;
@@ -20,6 +19,7 @@ use domain::inventory::{
 };
 use domain::product::{Product, ProductError};
 use domain::SupplierId;
+use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -41,9 +41,16 @@ impl InventoryService {
         name: &'static str,
         command: InventoryCommand,
         reason: Option<&str>,
+        reply: Reply,
     ) -> Result<Committed, ApiError> {
         self.bus
-            .execute(&id.to_string(), name, command, ctx.metadata(reason))
+            .execute(
+                &id.to_string(),
+                name,
+                command,
+                ctx.metadata(reason),
+                &reply.keyed(ctx.idempotency.clone()),
+            )
             .await
             .map_err(inventory_problem)
     }
@@ -203,9 +210,16 @@ pub async fn receive(
     let cmd = f.finish(cmd)?.map_err(|e| *e)?;
     let done = app
         .inventory
-        .execute(&ctx, id, "receive", cmd, None)
+        .execute(
+            &ctx,
+            id,
+            "receive",
+            cmd,
+            None,
+            Reply::created(batch_location(id)),
+        )
         .await?;
-    Ok(Accepted::created(id.0, done.version, batch_location(id)))
+    Ok(done.answer)
 }
 
 /// Checks a receipt against its product's facts — it exists, is the supplier's, is still sold,
@@ -292,13 +306,7 @@ pub async fn receive_bulk(
     State(app): State<AppState>,
     ctx: CommandContext,
     ValidJson(body): ValidJson<BulkReceiveBody>,
-) -> Result<
-    (
-        axum::http::StatusCode,
-        axum::Json<crate::products::BulkCreated>,
-    ),
-    ApiError,
-> {
+) -> Result<Accepted, ApiError> {
     let max = crate::products::MAX_BULK;
     if body.batches.is_empty() || body.batches.len() > max {
         return Err(ApiError::validation(vec![FieldError::new(
@@ -370,9 +378,16 @@ pub async fn reserve(
     });
     let done = app
         .inventory
-        .execute(&ctx, id, "reserve", cmd, None)
+        .execute(
+            &ctx,
+            id,
+            "reserve",
+            cmd,
+            None,
+            Reply::changed(batch_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+    Ok(done.answer)
 }
 
 /// Release an order's reservation (a no-op when already released).
@@ -391,9 +406,16 @@ pub async fn release(
     let cmd = InventoryCommand::Release(ReleaseReservation { order_id });
     let done = app
         .inventory
-        .execute(&ctx, id, "release", cmd, None)
+        .execute(
+            &ctx,
+            id,
+            "release",
+            cmd,
+            None,
+            Reply::changed(batch_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+    Ok(done.answer)
 }
 
 /// Commit an order's reservation: the stock leaves with the packed order.
@@ -410,8 +432,18 @@ pub async fn commit(
 ) -> Result<Accepted, ApiError> {
     let order_id = order.ok_or_else(|| ApiError::not_found("no order in the path"))?;
     let cmd = InventoryCommand::Commit(CommitReservation { order_id });
-    let done = app.inventory.execute(&ctx, id, "commit", cmd, None).await?;
-    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+    let done = app
+        .inventory
+        .execute(
+            &ctx,
+            id,
+            "commit",
+            cmd,
+            None,
+            Reply::changed(batch_location(id)),
+        )
+        .await?;
+    Ok(done.answer)
 }
 
 /// Write off spoiled stock (at most what is available).
@@ -436,9 +468,16 @@ pub async fn spoilage(
     let cmd = InventoryCommand::RecordSpoilage(RecordSpoilage { quantity, reason });
     let done = app
         .inventory
-        .execute(&ctx, id, "spoilage", cmd, Some(text))
+        .execute(
+            &ctx,
+            id,
+            "spoilage",
+            cmd,
+            Some(text),
+            Reply::changed(batch_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+    Ok(done.answer)
 }
 
 /// Expire a batch (only at or after `expires_at`): open reservations are released and what is
@@ -460,8 +499,18 @@ pub async fn expire(
     let cmd = InventoryCommand::Expire(ExpireBatch {
         now: ctx.received_at,
     });
-    let done = app.inventory.execute(&ctx, id, "expire", cmd, None).await?;
-    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+    let done = app
+        .inventory
+        .execute(
+            &ctx,
+            id,
+            "expire",
+            cmd,
+            None,
+            Reply::changed(batch_location(id)),
+        )
+        .await?;
+    Ok(done.answer)
 }
 
 /// Raise the batch's expiring-soon alert (once; the scheduler calls it).
@@ -493,9 +542,16 @@ pub async fn expiring_soon(
     });
     let done = app
         .inventory
-        .execute(&ctx, id, "expiring_soon", cmd, None)
+        .execute(
+            &ctx,
+            id,
+            "expiring_soon",
+            cmd,
+            None,
+            Reply::changed(batch_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, batch_location(id)))
+    Ok(done.answer)
 }
 
 /// `POST /v1/inventory/stock-alerts`.
@@ -542,16 +598,19 @@ pub async fn assess(
     let done = app
         .inventory
         .alerts
-        .execute(&id.to_string(), "assess", cmd, ctx.metadata(None))
+        .execute(
+            &id.to_string(),
+            "assess",
+            cmd,
+            ctx.metadata(None),
+            &Reply::changed(format!("/v1/inventory/stock-alerts/{id}"))
+                .keyed(ctx.idempotency.clone()),
+        )
         .await
         .map_err(|e| {
             crate::response::command_problem(e, "stock alert", |never| {
                 ApiError::internal("stock alert", &never)
             })
         })?;
-    Ok(Accepted::changed(
-        id,
-        done.version,
-        format!("/v1/inventory/stock-alerts/{id}"),
-    ))
+    Ok(done.answer)
 }

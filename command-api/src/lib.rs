@@ -2,7 +2,6 @@
 //! validated into domain commands, decided by the aggregates and appended to the postgres-es
 //! event store; the store is also the outbox that `outbox-relay` publishes to Kafka.
 
-pub mod bus;
 pub mod context;
 pub mod deliveries;
 pub mod fulfilment;
@@ -19,9 +18,10 @@ pub mod suppliers;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, MethodRouter};
 use axum::Router;
 use platform::auth::Verifier;
+use platform::bus::{CommandBus, CommandMetrics, Snapshots};
 use platform::idempotency::Idempotency;
 use platform::metrics::HttpMetrics;
 use prometheus::Registry;
@@ -84,7 +84,7 @@ pub enum BuildError {
         deliveries::release_rider, deliveries::schedule, deliveries::assign, deliveries::cancel,
         deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail
     ),
-    components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted)),
+    components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted, response::BulkCreated)),
     modifiers(&BearerAuth),
     tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
          (name = "catalog", description = "Products and their images"),
@@ -116,10 +116,12 @@ impl utoipa::Modify for BearerAuth {
 
 /// Builds the router with all middleware: panics become 500 problems, correlation ids,
 /// authentication, idempotency, body limit, HTTP metrics. Every aggregate's bus loads from and
-/// writes snapshots as `snapshots` says.
+/// writes snapshots as `snapshots` says; idempotent answers are kept for `idempotency_ttl`.
 ///
 /// # Errors
 /// When metrics cannot be registered.
+// The parts the binary and the tests each build their own way.
+#[allow(clippy::too_many_arguments)]
 pub fn router(
     pool: PgPool,
     verifier: Arc<Verifier>,
@@ -127,12 +129,13 @@ pub fn router(
     max_body_bytes: usize,
     limiter: Arc<platform::ratelimit::RateLimiter>,
     blobs: images::SharedBlobs,
-    snapshots: bus::Snapshots,
+    snapshots: Snapshots,
+    idempotency_ttl: std::time::Duration,
 ) -> Result<Router, BuildError> {
     let http_metrics = HttpMetrics::new(&registry)?;
-    let command_metrics = bus::CommandMetrics::new(&registry)?;
+    let command_metrics = CommandMetrics::new(&registry)?;
     let registration = registry::PgRegistrationRegistry::new(pool.clone());
-    let supplier_bus = bus::CommandBus::new(
+    let supplier_bus = CommandBus::new(
         pool.clone(),
         domain::SupplierServices {
             registry: Arc::new(registration.clone()),
@@ -140,10 +143,11 @@ pub fn router(
         command_metrics.clone(),
         domain::supplier::supplier_upcasters(),
     )
-    .with_snapshots(snapshots);
-    let product_bus = bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+    .with_snapshots(snapshots)
+    .with_claims(registry::claims);
+    let product_bus = CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
         .with_snapshots(snapshots);
-    let supplier_reads = bus::CommandBus::new(
+    let supplier_reads = CommandBus::new(
         pool.clone(),
         domain::SupplierServices {
             registry: Arc::new(registration.clone()),
@@ -153,27 +157,27 @@ pub fn router(
     )
     .with_snapshots(snapshots);
     let inventory = Arc::new(inventory::InventoryService {
-        bus: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        bus: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        products: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        alerts: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        alerts: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
     });
     let fulfilment = Arc::new(fulfilment::FulfilmentService {
-        orders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        orders: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        payments: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        payments: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        deliveries: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        deliveries: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        slots: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        slots: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        riders: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        riders: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        products: bus::CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+        products: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
             .with_snapshots(snapshots),
-        suppliers: bus::CommandBus::new(
+        suppliers: CommandBus::new(
             pool.clone(),
             domain::SupplierServices {
                 registry: Arc::new(registration.clone()),
@@ -191,7 +195,7 @@ pub fn router(
             bus: product_bus,
             suppliers: supplier_reads,
         }),
-        suppliers: Arc::new(suppliers::SupplierService::new(supplier_bus, registration)),
+        suppliers: Arc::new(suppliers::SupplierService::new(supplier_bus)),
         pool: pool.clone(),
         registry,
     };
@@ -207,222 +211,323 @@ pub fn router(
     const PACKERS: &[Role] = &[Role::Supplier, Role::Warehouse, Role::Admin];
     const RIDERS: &[Role] = &[Role::Rider, Role::Admin];
     let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
+    let idempotency = Idempotency {
+        pool: pool.clone(),
+        max_body_bytes,
+        ttl: idempotency_ttl,
+    };
     // Every command route names its scope (and the roles of people who may use it) here; the
-    // check runs before the handler reads the body.
+    // check runs before anything reads the body, then the Idempotency-Key is taken (the
+    // later route layer is the outer one).
+    let command = |route: MethodRouter<AppState>, scope, roles| {
+        route
+            .route_layer(from_fn_with_state(
+                idempotency.clone(),
+                platform::idempotency::idempotent,
+            ))
+            .route_layer(guard(scope, roles))
+    };
     let commands = Router::new()
         .route(
             "/v1/suppliers",
-            post(suppliers::register).route_layer(guard(scopes::SUPPLIERS_REGISTER, WRITERS)),
+            command(
+                post(suppliers::register),
+                scopes::SUPPLIERS_REGISTER,
+                WRITERS,
+            ),
         )
         .route(
             "/v1/suppliers/{id}/documents",
-            post(suppliers::submit_document).route_layer(guard(scopes::SUPPLIERS_WRITE, WRITERS)),
+            command(
+                post(suppliers::submit_document),
+                scopes::SUPPLIERS_WRITE,
+                WRITERS,
+            ),
         )
         .route(
             "/v1/suppliers/{id}/approve",
-            post(suppliers::approve).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+            command(
+                post(suppliers::approve),
+                scopes::SUPPLIERS_APPROVE,
+                APPROVERS,
+            ),
         )
         .route(
             "/v1/suppliers/{id}/reject",
-            post(suppliers::reject).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+            command(
+                post(suppliers::reject),
+                scopes::SUPPLIERS_APPROVE,
+                APPROVERS,
+            ),
         )
         .route(
             "/v1/suppliers/{id}/suspend",
-            post(suppliers::suspend).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+            command(
+                post(suppliers::suspend),
+                scopes::SUPPLIERS_APPROVE,
+                APPROVERS,
+            ),
         )
         .route(
             "/v1/suppliers/{id}/reinstate",
-            post(suppliers::reinstate).route_layer(guard(scopes::SUPPLIERS_APPROVE, APPROVERS)),
+            command(
+                post(suppliers::reinstate),
+                scopes::SUPPLIERS_APPROVE,
+                APPROVERS,
+            ),
         )
         .route(
             "/v1/suppliers/{id}/products",
-            post(products::list).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+            command(post(products::list), scopes::CATALOG_WRITE, WRITERS),
         )
         .route(
             "/v1/suppliers/{id}/products/bulk",
-            post(products::list_bulk).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+            command(post(products::list_bulk), scopes::CATALOG_WRITE, WRITERS),
         )
         .route(
             "/v1/inventory/batches/bulk",
-            post(inventory::receive_bulk)
-                .route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+            command(
+                post(inventory::receive_bulk),
+                scopes::INVENTORY_WRITE,
+                STOCK_KEEPERS,
+            ),
         )
         .route(
             "/v1/products/{id}",
-            patch(products::update).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+            command(patch(products::update), scopes::CATALOG_WRITE, WRITERS),
         )
         .route(
             "/v1/products/{id}/discontinue",
-            post(products::discontinue).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+            command(post(products::discontinue), scopes::CATALOG_WRITE, WRITERS),
         )
         .route(
             "/v1/products/{id}/images/{image_id}/processed",
-            post(products::image_processed).route_layer(guard(scopes::CATALOG_IMAGES, NOBODY)),
+            command(
+                post(products::image_processed),
+                scopes::CATALOG_IMAGES,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/products/{id}/images/{image_id}/failed",
-            post(products::image_failed).route_layer(guard(scopes::CATALOG_IMAGES, NOBODY)),
+            command(post(products::image_failed), scopes::CATALOG_IMAGES, NOBODY),
         )
         .route(
             "/v1/inventory/batches",
-            post(inventory::receive).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+            command(
+                post(inventory::receive),
+                scopes::INVENTORY_WRITE,
+                STOCK_KEEPERS,
+            ),
         )
         .route(
             "/v1/inventory/batches/{id}/reservations",
-            post(inventory::reserve).route_layer(guard(scopes::INVENTORY_RESERVE, NOBODY)),
+            command(post(inventory::reserve), scopes::INVENTORY_RESERVE, NOBODY),
         )
         .route(
             "/v1/inventory/batches/{id}/reservations/{order_id}/release",
-            post(inventory::release).route_layer(guard(scopes::INVENTORY_RESERVE, NOBODY)),
+            command(post(inventory::release), scopes::INVENTORY_RESERVE, NOBODY),
         )
         .route(
             "/v1/inventory/batches/{id}/reservations/{order_id}/commit",
-            post(inventory::commit).route_layer(guard(scopes::INVENTORY_RESERVE, NOBODY)),
+            command(post(inventory::commit), scopes::INVENTORY_RESERVE, NOBODY),
         )
         .route(
             "/v1/inventory/batches/{id}/spoilage",
-            post(inventory::spoilage).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+            command(
+                post(inventory::spoilage),
+                scopes::INVENTORY_WRITE,
+                STOCK_KEEPERS,
+            ),
         )
         .route(
             "/v1/inventory/batches/{id}/expire",
-            post(inventory::expire).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+            command(
+                post(inventory::expire),
+                scopes::INVENTORY_WRITE,
+                STOCK_KEEPERS,
+            ),
         )
         .route(
             "/v1/inventory/stock-alerts",
-            post(inventory::assess).route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+            command(
+                post(inventory::assess),
+                scopes::INVENTORY_WRITE,
+                STOCK_KEEPERS,
+            ),
         )
         .route(
             "/v1/inventory/batches/{id}/expiring-soon",
-            post(inventory::expiring_soon)
-                .route_layer(guard(scopes::INVENTORY_WRITE, STOCK_KEEPERS)),
+            command(
+                post(inventory::expiring_soon),
+                scopes::INVENTORY_WRITE,
+                STOCK_KEEPERS,
+            ),
         )
         .route(
             "/v1/orders",
-            post(orders::place).route_layer(guard(scopes::ORDERS_WRITE, CUSTOMERS)),
+            command(post(orders::place), scopes::ORDERS_WRITE, CUSTOMERS),
         )
         .route(
             "/v1/orders/{id}/cancel",
-            post(orders::cancel).route_layer(guard(scopes::ORDERS_WRITE, CANCELLERS)),
+            command(post(orders::cancel), scopes::ORDERS_WRITE, CANCELLERS),
         )
         .route(
             "/v1/orders/{id}/pack",
-            post(orders::pack).route_layer(guard(scopes::ORDERS_FULFIL, PACKERS)),
+            command(post(orders::pack), scopes::ORDERS_FULFIL, PACKERS),
         )
         .route(
             "/v1/orders/{id}/paid",
-            post(orders::paid).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+            command(post(orders::paid), scopes::ORDERS_MANAGE, NOBODY),
         )
         .route(
             "/v1/orders/{id}/ship",
-            post(orders::ship).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+            command(post(orders::ship), scopes::ORDERS_MANAGE, NOBODY),
         )
         .route(
             "/v1/orders/{id}/deliver",
-            post(orders::deliver).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+            command(post(orders::deliver), scopes::ORDERS_MANAGE, NOBODY),
         )
         .route(
             "/v1/orders/{id}/compensate",
-            post(orders::compensate).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+            command(post(orders::compensate), scopes::ORDERS_MANAGE, NOBODY),
         )
         .route(
             "/v1/orders/{id}/refunds",
-            post(orders::record_refund).route_layer(guard(scopes::ORDERS_MANAGE, NOBODY)),
+            command(post(orders::record_refund), scopes::ORDERS_MANAGE, NOBODY),
         )
         .route(
             "/v1/payments",
-            post(payments::initiate).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(post(payments::initiate), scopes::PAYMENTS_WRITE, NOBODY),
         )
         .route(
             "/v1/payments/{id}/authorized",
-            post(payments::authorized).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(post(payments::authorized), scopes::PAYMENTS_WRITE, NOBODY),
         )
         .route(
             "/v1/payments/{id}/captured",
-            post(payments::captured).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(post(payments::captured), scopes::PAYMENTS_WRITE, NOBODY),
         )
         .route(
             "/v1/payments/{id}/declined",
-            post(payments::declined).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(post(payments::declined), scopes::PAYMENTS_WRITE, NOBODY),
         )
         .route(
             "/v1/payments/{id}/cancel",
-            post(payments::cancel).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(post(payments::cancel), scopes::PAYMENTS_WRITE, NOBODY),
         )
         .route(
             "/v1/payments/{id}/refunds",
-            post(payments::request_refund).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(
+                post(payments::request_refund),
+                scopes::PAYMENTS_WRITE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/payments/{id}/refunds/{refund_id}/completed",
-            post(payments::refund_completed).route_layer(guard(scopes::PAYMENTS_WRITE, NOBODY)),
+            command(
+                post(payments::refund_completed),
+                scopes::PAYMENTS_WRITE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/payments/{id}/refund",
-            post(payments::refund).route_layer(guard(scopes::PAYMENTS_REFUND, APPROVERS)),
+            command(post(payments::refund), scopes::PAYMENTS_REFUND, APPROVERS),
         )
         .route(
             "/v1/delivery-slots",
-            post(deliveries::create_slot).route_layer(guard(scopes::DELIVERIES_PLAN, APPROVERS)),
+            command(
+                post(deliveries::create_slot),
+                scopes::DELIVERIES_PLAN,
+                APPROVERS,
+            ),
         )
         .route(
             "/v1/delivery-slots/{id}/bookings",
-            post(deliveries::book_slot).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(
+                post(deliveries::book_slot),
+                scopes::DELIVERIES_MANAGE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/delivery-slots/{id}/bookings/{order_id}/release",
-            post(deliveries::release_slot).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(
+                post(deliveries::release_slot),
+                scopes::DELIVERIES_MANAGE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/riders",
-            post(deliveries::register_rider).route_layer(guard(scopes::DELIVERIES_PLAN, APPROVERS)),
+            command(
+                post(deliveries::register_rider),
+                scopes::DELIVERIES_PLAN,
+                APPROVERS,
+            ),
         )
         .route(
             "/v1/riders/{id}/availability",
-            post(deliveries::availability).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+            command(
+                post(deliveries::availability),
+                scopes::DELIVERIES_UPDATE,
+                RIDERS,
+            ),
         )
         .route(
             "/v1/riders/{id}/assignments",
-            post(deliveries::assign_rider).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(
+                post(deliveries::assign_rider),
+                scopes::DELIVERIES_MANAGE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/riders/{id}/assignments/{delivery_id}/release",
-            post(deliveries::release_rider).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(
+                post(deliveries::release_rider),
+                scopes::DELIVERIES_MANAGE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/deliveries",
-            post(deliveries::schedule).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(
+                post(deliveries::schedule),
+                scopes::DELIVERIES_MANAGE,
+                NOBODY,
+            ),
         )
         .route(
             "/v1/deliveries/{id}/assign",
-            post(deliveries::assign).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(post(deliveries::assign), scopes::DELIVERIES_MANAGE, NOBODY),
         )
         .route(
             "/v1/deliveries/{id}/cancel",
-            post(deliveries::cancel).route_layer(guard(scopes::DELIVERIES_MANAGE, NOBODY)),
+            command(post(deliveries::cancel), scopes::DELIVERIES_MANAGE, NOBODY),
         )
         .route(
             "/v1/deliveries/{id}/pickup",
-            post(deliveries::pickup).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+            command(post(deliveries::pickup), scopes::DELIVERIES_UPDATE, RIDERS),
         )
         .route(
             "/v1/deliveries/{id}/location",
-            post(deliveries::location).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+            command(
+                post(deliveries::location),
+                scopes::DELIVERIES_UPDATE,
+                RIDERS,
+            ),
         )
         .route(
             "/v1/deliveries/{id}/deliver",
-            post(deliveries::deliver).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+            command(post(deliveries::deliver), scopes::DELIVERIES_UPDATE, RIDERS),
         )
         .route(
             "/v1/deliveries/{id}/fail",
-            post(deliveries::fail).route_layer(guard(scopes::DELIVERIES_UPDATE, RIDERS)),
+            command(post(deliveries::fail), scopes::DELIVERIES_UPDATE, RIDERS),
         )
-        .layer(from_fn_with_state(
-            Idempotency {
-                pool,
-                max_body_bytes,
-            },
-            platform::idempotency::idempotent,
-        ))
         .layer(from_fn_with_state(
             limiter.clone(),
             platform::ratelimit::limit,

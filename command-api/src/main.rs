@@ -21,6 +21,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("loading verifying keys")?;
+    // Answers older than their time to live go; one purge a minute from every instance is
+    // cheap (an index range scan), so no instance needs to be the one that does it.
+    let purge = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(platform::idempotency::purge_loop(
+        pool.clone(),
+        std::time::Duration::from_secs(60),
+        purge.clone(),
+    ));
     let app = command_api::router(
         pool,
         verifier,
@@ -28,7 +36,8 @@ async fn main() -> anyhow::Result<()> {
         settings.max_body_bytes,
         platform::ratelimit::RateLimiter::new(settings.rate_per_sec, settings.rate_burst),
         std::sync::Arc::new(sagas::images::LocalDirStore::new(&settings.blob_dir)),
-        command_api::bus::Snapshots::every(settings.snapshot_every),
+        platform::bus::Snapshots::every(settings.snapshot_every),
+        std::time::Duration::from_secs(settings.idempotency_ttl_secs),
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
         .await
@@ -37,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(platform::shutdown_signal())
         .await?;
+    purge.cancel();
     platform::telemetry::shutdown();
     Ok(())
 }

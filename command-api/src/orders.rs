@@ -19,6 +19,7 @@ use domain::product::ProductStatus;
 use domain::values::{Address, AddressLine, City, CountryCode, Email, PostalCode};
 use domain::SupplierId;
 use platform::auth::{Actor, Role};
+use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -262,9 +263,10 @@ pub async fn place(
         OrderCommand::Place(Box::new(cmd)),
         None,
         order_problem,
+        Reply::created(order_location(id)),
     )
     .await?;
-    Ok(Accepted::created(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// `POST /v1/orders/{id}/cancel`.
@@ -318,9 +320,10 @@ pub async fn cancel(
         cmd,
         Some(detail.as_deref().unwrap_or(reason.as_str())),
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// Pack a paid order (its reserved stock leaves the warehouse).
@@ -369,9 +372,10 @@ pub async fn pack(
         OrderCommand::Pack,
         None,
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// `POST /v1/orders/{id}/paid`.
@@ -454,9 +458,10 @@ pub async fn paid(
         cmd,
         None,
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// The saga records the pickup: the order has shipped.
@@ -482,9 +487,10 @@ pub async fn ship(
         cmd,
         None,
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// The saga records the hand-over: the order was delivered.
@@ -509,9 +515,10 @@ pub async fn deliver(
         cmd,
         None,
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// The saga cancels an order it cannot carry through (out of stock, payment failed, no slot
@@ -552,9 +559,10 @@ pub async fn compensate(
         cmd,
         Some(reason_code.as_str()),
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }
 
 /// The saga records money paid back for the order.
@@ -583,7 +591,8 @@ pub async fn record_refund(
         cmd,
         Some(&why),
         order_problem,
+        Reply::changed(order_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, order_location(id)))
+    Ok(done.answer)
 }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use domain::catalog_values::{Money, OrderId};
 use domain::fulfilment_values::{PaymentId, RefundId};
 use domain::payment::{Payee, PaymentCommand};
+use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -89,13 +90,10 @@ pub async fn initiate(
         cmd,
         None,
         payment_problem,
+        Reply::created(payment_location(id.0)),
     )
     .await?;
-    Ok(Accepted::created(
-        id.0,
-        done.version,
-        payment_location(id.0),
-    ))
+    Ok(done.answer)
 }
 
 /// `.../authorized` and `.../captured`.
@@ -172,9 +170,10 @@ async fn run(
         cmd,
         why,
         payment_problem,
+        Reply::changed(payment_location(id)),
     )
     .await?;
-    Ok(Accepted::changed(id, done.version, payment_location(id)))
+    Ok(done.answer)
 }
 
 /// The gateway authorised the payment.

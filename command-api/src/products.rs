@@ -1,7 +1,6 @@
 //! Catalog commands: list a product (for an approved supplier), update, discontinue, and the
 //! outcomes of background image processing. Image uploads are in [`crate::images`].
 
-use crate::bus::{CommandBus, Committed};
 use crate::context::CommandContext;
 use crate::response::Accepted;
 use crate::suppliers::{CategoryBody, Fields, ReasonBody};
@@ -16,6 +15,7 @@ use domain::product::{
 };
 use domain::values::{CountryCode, ProductCategory, ProductName, Reason};
 use domain::{Supplier, SupplierError, SupplierId};
+use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -37,9 +37,16 @@ impl ProductService {
         name: &'static str,
         command: ProductCommand,
         reason: Option<&str>,
+        reply: Reply,
     ) -> Result<Committed, ApiError> {
         self.bus
-            .execute(&id.to_string(), name, command, ctx.metadata(reason))
+            .execute(
+                &id.to_string(),
+                name,
+                command,
+                ctx.metadata(reason),
+                &reply.keyed(ctx.idempotency.clone()),
+            )
             .await
             .map_err(product_problem)
     }
@@ -389,8 +396,18 @@ pub async fn list(
         None => Uuid::now_v7(),
     });
     let cmd = listing.command(&ctx, id, supplier);
-    let done = app.products.execute(&ctx, id, "list", cmd, None).await?;
-    Ok(Accepted::created(id.0, done.version, product_location(id)))
+    let done = app
+        .products
+        .execute(
+            &ctx,
+            id,
+            "list",
+            cmd,
+            None,
+            Reply::created(product_location(id)),
+        )
+        .await?;
+    Ok(done.answer)
 }
 
 /// Change any of name, price, tags and nutrition (an unchanged body appends nothing).
@@ -444,8 +461,18 @@ pub async fn update(
         tags,
         nutrition,
     });
-    let done = app.products.execute(&ctx, id, "update", cmd, None).await?;
-    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+    let done = app
+        .products
+        .execute(
+            &ctx,
+            id,
+            "update",
+            cmd,
+            None,
+            Reply::changed(product_location(id)),
+        )
+        .await?;
+    Ok(done.answer)
 }
 
 /// Stop selling a product (final).
@@ -473,9 +500,16 @@ pub async fn discontinue(
     });
     let done = app
         .products
-        .execute(&ctx, id, "discontinue", cmd, Some(&text))
+        .execute(
+            &ctx,
+            id,
+            "discontinue",
+            cmd,
+            Some(&text),
+            Reply::changed(product_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+    Ok(done.answer)
 }
 
 /// Record that an uploaded image was processed (the image worker).
@@ -508,9 +542,16 @@ pub async fn image_processed(
     });
     let done = app
         .products
-        .execute(&ctx, id, "image_processed", cmd, None)
+        .execute(
+            &ctx,
+            id,
+            "image_processed",
+            cmd,
+            None,
+            Reply::changed(product_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+    Ok(done.answer)
 }
 
 /// Record that an uploaded image could not be processed (the image worker).
@@ -540,9 +581,16 @@ pub async fn image_failed(
     });
     let done = app
         .products
-        .execute(&ctx, id, "image_failed", cmd, Some(&text))
+        .execute(
+            &ctx,
+            id,
+            "image_failed",
+            cmd,
+            Some(&text),
+            Reply::changed(product_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, product_location(id)))
+    Ok(done.answer)
 }
 
 /// `POST /v1/suppliers/{id}/products/bulk`.
@@ -553,12 +601,7 @@ pub struct BulkListBody {
     pub products: Vec<ListProductBody>,
 }
 
-/// Ids of what a bulk command created, in request order.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct BulkCreated {
-    /// One per item: `{id, version}`.
-    pub items: Vec<crate::response::CommandAccepted>,
-}
+pub use crate::response::BulkCreated;
 
 /// The most items one bulk request takes.
 pub const MAX_BULK: usize = 100;
@@ -581,7 +624,7 @@ pub async fn list_bulk(
     ctx: CommandContext,
     crate::suppliers::SupplierPath(supplier_id): crate::suppliers::SupplierPath,
     ValidJson(body): ValidJson<BulkListBody>,
-) -> Result<(StatusCode, axum::Json<BulkCreated>), ApiError> {
+) -> Result<Accepted, ApiError> {
     let mut f = Fields::default();
     if body.products.is_empty() || body.products.len() > MAX_BULK {
         f.0.push(FieldError::new(

@@ -31,6 +31,8 @@ pub struct Settings {
     pub rate_burst: f64,
     /// `FRESHLINE_SNAPSHOT_EVERY`: snapshot an aggregate every this many events (0: never).
     pub snapshot_every: usize,
+    /// `FRESHLINE_IDEMPOTENCY_TTL_SECS`: how long an `Idempotency-Key`'s answer is kept.
+    pub idempotency_ttl_secs: u64,
     /// `FRESHLINE_BLOB_DIR`: where uploaded images and their renditions are kept.
     pub blob_dir: String,
     /// `FRESHLINE_LOG_FORMAT` (`json` or `pretty`).
@@ -60,7 +62,11 @@ impl Settings {
             rate_burst: config::parse("FRESHLINE_RATE_LIMIT_BURST", 1000.0)?,
             snapshot_every: config::parse(
                 "FRESHLINE_SNAPSHOT_EVERY",
-                crate::bus::Snapshots::DEFAULT_EVERY,
+                platform::bus::Snapshots::DEFAULT_EVERY,
+            )?,
+            idempotency_ttl_secs: config::parse(
+                "FRESHLINE_IDEMPOTENCY_TTL_SECS",
+                platform::idempotency::DEFAULT_TTL.as_secs(),
             )?,
             blob_dir: config::string("FRESHLINE_BLOB_DIR", defaults::BLOB_DIR),
             log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,

@@ -1,9 +1,7 @@
 //! Supplier commands: request bodies, their validation into domain commands, the routes, and
 //! the mapping of supplier rejections to problem codes.
 
-use crate::bus::{CommandBus, Committed};
 use crate::context::CommandContext;
-use crate::registry::PgRegistrationRegistry;
 use crate::response::Accepted;
 use crate::AppState;
 use axum::extract::{FromRequestParts, Path, State};
@@ -19,23 +17,23 @@ use domain::values::{
     PostalCode, ProductCategory, Reason, RegistrationNumber, ValueError,
 };
 use domain::{DocumentKind, Supplier, SupplierCommand, SupplierError, SupplierId};
+use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Supplier commands with the registration-number bookkeeping around them.
+/// Supplier commands.
 #[derive(Debug)]
 pub struct SupplierService {
     bus: CommandBus<Supplier>,
-    registry: PgRegistrationRegistry,
 }
 
 impl SupplierService {
-    /// The service.
-    pub fn new(bus: CommandBus<Supplier>, registry: PgRegistrationRegistry) -> Self {
-        Self { bus, registry }
+    /// The service over `bus` (which claims registration numbers, see [`crate::registry`]).
+    pub fn new(bus: CommandBus<Supplier>) -> Self {
+        Self { bus }
     }
 
     async fn execute(
@@ -45,27 +43,18 @@ impl SupplierService {
         name: &'static str,
         command: SupplierCommand,
         reason: Option<&str>,
+        reply: Reply,
     ) -> Result<Committed, ApiError> {
-        let registration = match &command {
-            SupplierCommand::Register(r) => Some(r.registration_number.clone()),
-            _ => None,
-        };
-        let rejecting = matches!(command, SupplierCommand::Reject(_));
-        let result = self
-            .bus
-            .execute(&id.to_string(), name, command, ctx.metadata(reason))
-            .await;
-        if let (Err(_), Some(number)) = (&result, registration) {
-            if let Err(e) = self.registry.release(&number, id).await {
-                tracing::warn!(error = %e, "could not release registration number; it frees itself after two minutes");
-            }
-        }
-        if rejecting && result.is_ok() {
-            if let Err(e) = self.registry.block(id).await {
-                tracing::warn!(error = %e, "could not block a rejected supplier's number now; it is blocked on its next use");
-            }
-        }
-        result.map_err(supplier_problem)
+        self.bus
+            .execute(
+                &id.to_string(),
+                name,
+                command,
+                ctx.metadata(reason),
+                &reply.keyed(ctx.idempotency.clone()),
+            )
+            .await
+            .map_err(supplier_problem)
     }
 }
 
@@ -421,9 +410,16 @@ pub async fn register(
     let cmd = body.into_command(&ctx, id)?;
     let done = app
         .suppliers
-        .execute(&ctx, id, "register", SupplierCommand::Register(cmd), None)
+        .execute(
+            &ctx,
+            id,
+            "register",
+            SupplierCommand::Register(cmd),
+            None,
+            Reply::created(supplier_location(id)),
+        )
         .await?;
-    Ok(Accepted::created(id.0, done.version, supplier_location(id)))
+    Ok(done.answer)
 }
 
 /// File a verification document (while `pending` or `approved`).
@@ -461,9 +457,10 @@ pub async fn submit_document(
             "submit_document",
             SupplierCommand::SubmitDocument(cmd),
             None,
+            Reply::changed(supplier_location(id)),
         )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
+    Ok(done.answer)
 }
 
 /// Approve a pending supplier (needs a valid `business_license`).
@@ -574,9 +571,16 @@ async fn change(
 ) -> Result<Accepted, ApiError> {
     let done = app
         .suppliers
-        .execute(ctx, id, name, command, reason.as_deref())
+        .execute(
+            ctx,
+            id,
+            name,
+            command,
+            reason.as_deref(),
+            Reply::changed(supplier_location(id)),
+        )
         .await?;
-    Ok(Accepted::changed(id.0, done.version, supplier_location(id)))
+    Ok(done.answer)
 }
 
 impl ReasonBody {

@@ -25,6 +25,9 @@ pub fn pool(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Er
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
+        // No `SELECT 1` before every statement: a broken connection fails its statement, which
+        // is reported (503) and retried by the caller like any other transient failure.
+        .test_before_acquire(false)
         .idle_timeout(Some(Duration::from_secs(300)))
         .connect_lazy_with(options))
 }
@@ -44,4 +47,24 @@ pub async fn ping(pool: &PgPool) -> bool {
         .fetch_one(pool)
         .await
         .is_ok()
+}
+
+/// Whether a database failure says "try again" (the server or the connection went away, the
+/// pool is exhausted, a deadlock, a serialization failure, a cancelled statement, a server out
+/// of resources) rather than "this statement is wrong".
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            ["08", "40", "53", "55", "57", "58"]
+                .iter()
+                .any(|class| c.starts_with(class))
+        }),
+        _ => false,
+    }
 }

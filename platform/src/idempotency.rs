@@ -1,12 +1,25 @@
-//! `Idempotency-Key` on POST: the first request with a key runs and its response is stored;
-//! a retry with the same key and the same body gets the stored response again (with
-//! `Idempotent-Replayed: true`); the same key with another body is refused with
-//! `422 idempotency_key_reused`. Keys are scoped per token subject. A request still running
-//! under a key answers `409 idempotency_in_progress`; a server error releases the key so the
-//! client may retry, and a key left behind by a crashed process is taken over after a minute.
+//! `Idempotency-Key` on POST: the first request with a key runs and its answer is stored; a
+//! retry with the same key and the same request (method, path, body) gets the stored answer
+//! again, byte for byte (with `Idempotent-Replayed: true`); the same key with another request
+//! is refused with `422 idempotency_key_reused`. Keys are scoped per token subject and kept for
+//! [`Idempotency::ttl`] (then purged by [`purge_expired`]).
+//!
+//! **The answer of a command with an effect is stored with the effect.** The middleware only
+//! hashes the request and hands the key to the handler ([`IdempotencyKey`]); the command bus
+//! writes the answer in the same statement as the events (`crate::bus`), so after a crash
+//! there is either an effect with its answer or neither, never an effect whose retry runs
+//! again. An answer without an effect (a refusal, a command that changed nothing) is stored
+//! by this middleware before it is sent. Nothing is stored before the command runs, so there
+//! is no "in progress" state to take over after a crash: a second request with the key while
+//! the first runs waits on the first's row when it writes, and is answered with the first's
+//! answer. Answers that say "try again" (server errors, throttling, a lost race) or that were
+//! about the caller rather than the request (401, 403) are not stored.
+//!
+//! Apply it as a route layer inside the route's scope check, so that a caller without the
+//! scope is refused before its body is read.
 
 use crate::auth::Principal;
-use crate::http::{ApiError, Authenticated};
+use crate::http::{ApiError, Authenticated, ProblemCode};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -14,11 +27,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use std::time::Duration;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// The problem code a handler answers with when its command found the key already answered
+/// (`crate::bus::KeyTaken`); the middleware replaces it with the stored answer.
+pub const REPLAY_CODE: &str = "idempotency_replay";
 
 /// What the middleware needs.
 #[derive(Debug, Clone)]
@@ -27,25 +44,32 @@ pub struct Idempotency {
     pub pool: PgPool,
     /// The body limit (bodies are buffered to be hashed).
     pub max_body_bytes: usize,
+    /// How long an answer is kept.
+    pub ttl: Duration,
 }
 
-/// The key of the current request, for event metadata.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub String);
+/// The default time an answer is kept (`FRESHLINE_IDEMPOTENCY_TTL_SECS`).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// A stored key: request hash, and the response once complete (status, body, location).
-type StoredKey = (Vec<u8>, Option<i16>, Option<Vec<u8>>, Option<String>);
-
-enum Claim {
-    Fresh,
-    Replay {
-        status: u16,
-        body: Vec<u8>,
-        location: Option<String>,
-    },
-    InProgress,
-    Reused,
+/// The key of the current request, for the command bus and the event metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The `Idempotency-Key`.
+    pub key: String,
+    /// The token subject it belongs to.
+    pub principal: String,
+    /// SHA-256 of method, path and body.
+    pub request_hash: Vec<u8>,
+    /// How long its answer is kept.
+    pub ttl: Duration,
 }
+
+/// Marks a response whose answer the command bus already stored with its events.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerStored;
+
+/// A stored answer: request hash, status, body, location.
+type StoredRow = (Vec<u8>, Option<i16>, Option<Vec<u8>>, Option<String>);
 
 /// The middleware (see the module documentation).
 pub async fn idempotent(State(cfg): State<Idempotency>, request: Request, next: Next) -> Response {
@@ -94,115 +118,42 @@ pub async fn idempotent(State(cfg): State<Idempotency>, request: Request, next: 
     hasher.update(parts.uri.path());
     hasher.update([0]);
     hasher.update(&bytes);
-    let hash = hasher.finalize().to_vec();
-
-    match claim(&cfg.pool, &principal, &key, &hash).await {
-        Err(e) => {
-            tracing::warn!(error = %e, "idempotency store unavailable");
-            ApiError::unavailable("idempotency store unavailable").into_response()
-        }
-        Ok(Claim::Reused) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "Idempotency-Key reused",
-            "this Idempotency-Key was used with a different request",
-        )
-        .into_response(),
-        Ok(Claim::InProgress) => ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_progress",
-            "Request in progress",
-            "a request with this Idempotency-Key is still being processed",
-        )
-        .retry_after(1)
-        .into_response(),
-        Ok(Claim::Replay {
-            status,
-            body,
-            location,
-        }) => replay(status, body, location),
-        Ok(Claim::Fresh) => {
-            parts.extensions.insert(IdempotencyKey(key.clone()));
-            // Detached from the connection: a client that hangs up cannot cancel the command
-            // halfway, and its answer is always recorded for the retry.
-            let pool = cfg.pool.clone();
-            let request = Request::from_parts(parts, Body::from(bytes));
-            let work = tokio::spawn(async move {
-                let response = next.run(request).await;
-                finish(&pool, &principal, &key, response).await
-            });
-            match work.await {
-                Ok(response) => response,
-                Err(e) => ApiError::internal("idempotent request", &e).into_response(),
-            }
-        }
+    let claim = IdempotencyKey {
+        key,
+        principal,
+        request_hash: hasher.finalize().to_vec(),
+        ttl: cfg.ttl,
+    };
+    parts.extensions.insert(claim.clone());
+    // Detached from the connection: a client that hangs up cannot cancel the command halfway
+    // between its effect and its answer.
+    let pool = cfg.pool.clone();
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let work = tokio::spawn(async move {
+        let response = next.run(request).await;
+        settle(&pool, &claim, response).await
+    });
+    match work.await {
+        Ok(response) => response,
+        Err(e) => ApiError::internal("idempotent request", &e).into_response(),
     }
 }
 
-async fn claim(
-    pool: &PgPool,
-    principal: &str,
-    key: &str,
-    hash: &[u8],
-) -> Result<Claim, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (principal, key) DO UPDATE SET created_at = now()
-           WHERE idempotency_keys.status IS NULL
-             AND idempotency_keys.request_hash = EXCLUDED.request_hash
-             AND idempotency_keys.created_at < now() - interval '60 seconds'
-         RETURNING 1",
-    )
-    .bind(principal)
-    .bind(key)
-    .bind(hash)
-    .fetch_optional(pool)
-    .await?;
-    if inserted.is_some() {
-        return Ok(Claim::Fresh);
+/// What becomes of the handler's response: passed on when the bus stored it with its events,
+/// replaced by the stored answer when the key was taken, stored now when it has no effect.
+async fn settle(pool: &PgPool, claim: &IdempotencyKey, response: Response) -> Response {
+    if response.extensions().get::<AnswerStored>().is_some() {
+        return response;
     }
-    let row: Option<StoredKey> = sqlx::query_as(
-        "SELECT request_hash, status, response_body, location FROM idempotency_keys
-         WHERE principal = $1 AND key = $2",
-    )
-    .bind(principal)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        // Released between our insert and select: treat as in progress; the client retries.
-        None => Claim::InProgress,
-        Some((stored, _, _, _)) if stored != hash => Claim::Reused,
-        Some((_, None, _, _)) => Claim::InProgress,
-        Some((_, Some(status), body, location)) => Claim::Replay {
-            status: u16::try_from(status).unwrap_or(500),
-            body: body.unwrap_or_default(),
-            location,
-        },
-    })
-}
-
-async fn finish(pool: &PgPool, principal: &str, key: &str, response: Response) -> Response {
+    let code = response.extensions().get::<ProblemCode>().map(|c| c.0);
+    if code == Some(REPLAY_CODE) {
+        return stored_answer(pool, claim).await;
+    }
     let status = response.status();
-    // Answers that say "try again" (server errors, throttling, a lost race) or that were about
-    // the caller rather than the request (401, 403) are not remembered: a retry runs afresh.
     let transient = status.is_server_error()
         || matches!(status.as_u16(), 401 | 403 | 429)
-        || (status == StatusCode::CONFLICT
-            && response
-                .extensions()
-                .get::<crate::http::ProblemCode>()
-                .is_some_and(|c| c.0 == "concurrent_modification"));
+        || code == Some("concurrent_modification");
     if transient {
-        if let Err(e) =
-            sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
-                .bind(principal)
-                .bind(key)
-                .execute(pool)
-                .await
-        {
-            tracing::warn!(error = %e, "could not release idempotency key after a server error");
-        }
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -218,23 +169,72 @@ async fn finish(pool: &PgPool, principal: &str, key: &str, response: Response) -
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Err(e) = sqlx::query(
-        "UPDATE idempotency_keys SET status = $3, response_body = $4, location = $5, completed_at = now()
-         WHERE principal = $1 AND key = $2",
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, status, response_body,
+                                       location, completed_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now(), now() + make_interval(secs => $7))
+         ON CONFLICT (principal, key) DO NOTHING",
     )
-    .bind(principal)
-    .bind(key)
+    .bind(&claim.principal)
+    .bind(&claim.key)
+    .bind(&claim.request_hash)
     .bind(i16::try_from(status.as_u16()).unwrap_or(500))
     .bind(bytes.as_ref())
     .bind(&location)
+    .bind(claim.ttl.as_secs_f64())
     .execute(pool)
-    .await
-    {
-        // The command already took effect: answer it; a retry will see "in progress" until
-        // the key is taken over after a minute.
-        tracing::warn!(error = %e, "could not record idempotent response");
+    .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == 1 => Response::from_parts(parts, Body::from(bytes)),
+        // Another request with the key answered first: its answer is the answer.
+        Ok(_) => stored_answer(pool, claim).await,
+        Err(e) => {
+            // Not sent unless stored: a retry decides again, which is safe (no effect yet).
+            tracing::warn!(error = %e, "could not store an idempotent answer");
+            ApiError::unavailable("idempotency store unavailable").into_response()
+        }
     }
-    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The answer stored under the key: replayed when the request is the same, `422` when it is
+/// not.
+async fn stored_answer(pool: &PgPool, claim: &IdempotencyKey) -> Response {
+    let row: Result<Option<StoredRow>, _> = sqlx::query_as(
+        "SELECT request_hash, status, response_body, location FROM idempotency_keys
+          WHERE principal = $1 AND key = $2",
+    )
+    .bind(&claim.principal)
+    .bind(&claim.key)
+    .fetch_optional(pool)
+    .await;
+    match row {
+        Err(e) => {
+            tracing::warn!(error = %e, "idempotency store unavailable");
+            ApiError::unavailable("idempotency store unavailable").into_response()
+        }
+        Ok(Some((stored, _, _, _))) if stored != claim.request_hash => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "Idempotency-Key reused",
+            "this Idempotency-Key was used with a different request",
+        )
+        .into_response(),
+        Ok(Some((_, Some(status), body, location))) => replay(
+            u16::try_from(status).unwrap_or(500),
+            body.unwrap_or_default(),
+            location,
+        ),
+        // Purged (or written by an older version, still running) between the conflict and
+        // this read: the client tries again.
+        Ok(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "Request in progress",
+            "a request with this Idempotency-Key is still being processed",
+        )
+        .retry_after(1)
+        .into_response(),
+    }
 }
 
 fn replay(status: u16, body: Vec<u8>, location: Option<String>) -> Response {
@@ -252,4 +252,44 @@ fn replay(status: u16, body: Vec<u8>, location: Option<String>) -> Response {
         headers.insert(header::LOCATION, l);
     }
     response
+}
+
+/// Deletes answers older than their time to live, at most `batch` at a time; returns how many.
+///
+/// # Errors
+/// When the database fails.
+pub async fn purge_expired(pool: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys
+          WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys
+                                   WHERE expires_at < now() LIMIT $1))",
+    )
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Purges expired answers every `every` until `shutdown` is cancelled.
+pub async fn purge_loop(
+    pool: PgPool,
+    every: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        loop {
+            match purge_expired(&pool, 10_000).await {
+                Ok(10_000) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not purge expired idempotency keys");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }

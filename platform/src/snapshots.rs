@@ -2,13 +2,14 @@
 //! together with the events after it, and write one.
 //!
 //! What a snapshot holds and when it is taken is the command bus's business
-//! (`command_api::bus`); this module only guarantees two things. A snapshot is anchored to the
+//! (`crate::bus`); this module only guarantees two things. A snapshot is anchored to the
 //! event it was taken at: it is written from that event's row (an `INSERT … SELECT` by primary
 //! key, so no snapshot exists for an event that is not in the store) with that event's chain
 //! link, and it reads back as `anchored` only while that event is still there with the same
 //! link. And the snapshot and the events after it are read in one statement, so they come
 //! from one consistent view of the store.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -41,19 +42,25 @@ pub struct TailEvent {
     pub metadata: Value,
 }
 
-/// An aggregate's latest snapshot, if any, and every event after it (after sequence 0 when
-/// there is none), in sequence order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SnapshotAndTail {
+/// What a writer reads of one aggregate in one statement: its latest snapshot (if asked for
+/// and there is one), every event after it (after sequence 0 when there is none), in sequence
+/// order, the stream's head (what the next event links to) and the database's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamState {
     /// The snapshot.
     pub snapshot: Option<StoredSnapshot>,
     /// The events after it.
     pub events: Vec<TailEvent>,
+    /// The stream's last event: its sequence, link and time.
+    pub head: crate::store::StreamHead,
+    /// The database's clock when it was read: new events are recorded at this time (or the
+    /// head's, if later), so every writer's events take their time from one clock.
+    pub now: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    is_snapshot: bool,
+    kind: i32,
     sequence: i64,
     event_type: Option<String>,
     event_version: Option<String>,
@@ -61,19 +68,23 @@ struct Row {
     metadata: Option<Value>,
     format: Option<i32>,
     anchored: Option<bool>,
+    hash: Option<Vec<u8>>,
+    recorded_at: Option<DateTime<Utc>>,
 }
 
-/// Reads the latest snapshot of one aggregate and the events after it, in one statement.
+/// Reads an aggregate as a writer needs it (see [`StreamState`]), in one statement; with
+/// `with_snapshot` false no snapshot is read and every event is returned.
 ///
 /// # Errors
 /// When the database fails.
-pub async fn load_with_snapshot(
+pub async fn load_stream(
     pool: &PgPool,
     aggregate_type: &str,
     aggregate_id: &str,
-) -> Result<SnapshotAndTail, sqlx::Error> {
+    with_snapshot: bool,
+) -> Result<StreamState, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT true AS is_snapshot, s.last_sequence AS sequence, NULL::text AS event_type,
+        "SELECT 0 AS kind, s.last_sequence AS sequence, NULL::text AS event_type,
                 NULL::text AS event_version, s.payload::text AS payload, NULL::jsonb AS metadata,
                 s.format,
                 -- A sub-plan on the whole primary key: as a join, a generic plan scans the
@@ -81,41 +92,73 @@ pub async fn load_with_snapshot(
                 EXISTS (SELECT 1 FROM events e
                          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
                            AND e.sequence = s.last_sequence
-                           AND e.hash IS NOT DISTINCT FROM s.event_hash) AS anchored
+                           AND e.hash IS NOT DISTINCT FROM s.event_hash) AS anchored,
+                NULL::bytea AS hash, NULL::timestamptz AS recorded_at
            FROM snapshots s
-          WHERE s.aggregate_type = $1 AND s.aggregate_id = $2
+          WHERE $3 AND s.aggregate_type = $1 AND s.aggregate_id = $2
          UNION ALL
-         SELECT false, sequence, event_type, event_version, payload::text, metadata, NULL, NULL
+         SELECT 1, sequence, event_type, event_version, payload::text, metadata, NULL, NULL,
+                NULL, NULL
            FROM events
           WHERE aggregate_type = $1 AND aggregate_id = $2
-            AND sequence > coalesce((SELECT last_sequence FROM snapshots
-                                      WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
-          ORDER BY is_snapshot DESC, sequence",
+            AND sequence > CASE WHEN $3 THEN
+                             coalesce((SELECT last_sequence FROM snapshots
+                                        WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
+                           ELSE 0 END
+         UNION ALL
+         SELECT 2, coalesce(h.sequence, 0), NULL, NULL, '', NULL, NULL, NULL, h.hash,
+                coalesce(h.recorded_at, c.now)
+           FROM (SELECT clock_timestamp() AS now) c
+           LEFT JOIN LATERAL (SELECT sequence, hash, greatest(recorded_at, c.now) AS recorded_at
+                                FROM events
+                               WHERE aggregate_type = $1 AND aggregate_id = $2
+                               ORDER BY sequence DESC LIMIT 1) h ON true
+          ORDER BY kind, sequence",
     )
     .bind(aggregate_type)
     .bind(aggregate_id)
+    .bind(with_snapshot)
     .fetch_all(pool)
     .await?;
-    let mut out = SnapshotAndTail::default();
+    let mut snapshot = None;
+    let mut events = Vec::new();
+    let mut head = crate::store::StreamHead::default();
+    let mut now = Utc::now();
     for row in rows {
-        if row.is_snapshot {
-            out.snapshot = Some(StoredSnapshot {
-                last_sequence: row.sequence,
-                format: row.format.unwrap_or_default(),
-                payload: row.payload,
-                anchored: row.anchored.unwrap_or(false),
-            });
-        } else {
-            out.events.push(TailEvent {
+        match row.kind {
+            0 => {
+                snapshot = Some(StoredSnapshot {
+                    last_sequence: row.sequence,
+                    format: row.format.unwrap_or_default(),
+                    payload: row.payload,
+                    anchored: row.anchored.unwrap_or(false),
+                });
+            }
+            1 => events.push(TailEvent {
                 sequence: row.sequence,
                 event_type: row.event_type.unwrap_or_default(),
                 event_version: row.event_version.unwrap_or_default(),
                 payload: row.payload,
                 metadata: row.metadata.unwrap_or(Value::Null),
-            });
+            }),
+            _ => {
+                // The clock, or the head's time if that is later (a stream's times never go
+                // backwards).
+                now = row.recorded_at.unwrap_or(now);
+                head = crate::store::StreamHead {
+                    sequence: row.sequence,
+                    hash: row.hash.as_deref().and_then(|h| h.try_into().ok()),
+                    recorded_at: (row.sequence > 0).then_some(now),
+                };
+            }
         }
     }
-    Ok(out)
+    Ok(StreamState {
+        snapshot,
+        events,
+        head,
+        now,
+    })
 }
 
 /// Every event of one aggregate after sequence `after` (0: all of them), in sequence order.

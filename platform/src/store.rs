@@ -1,12 +1,12 @@
 //! The event store: rows as envelopes, the hash-chained append used by the write side, and
 //! the chain verifier.
 //!
-//! [`ChainedEventRepository`] is a cqrs-es repository that reads through postgres-es and
-//! appends itself, so that every event gets its id and time from the writer and its link in
-//! the stream's hash chain (see [`schemas::chain`]) in the same `INSERT`: the previous link is
-//! read by a sub-select on the primary key inside that statement, so an append costs no extra
-//! round trip, and two writers racing for one sequence still collide on the primary key
-//! (optimistic concurrency, as before).
+//! Every append goes through [`Append`]: a command's events (or a bulk creation's), the unique
+//! values they claim and the idempotent answer to the request are written in ONE statement,
+//! so they commit together or not at all, in one round trip. Each event gets its id, its time
+//! and its link in the stream's hash chain (see [`schemas::chain`]) from the writer, computed
+//! against the stream's head the writer read; two writers racing for one sequence still
+//! collide on the primary key (optimistic concurrency).
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{
@@ -112,11 +112,313 @@ impl EventRow {
     }
 }
 
-/// The write side's event repository (see the module documentation). cqrs-es's snapshot path
-/// is refused (its `PersistedEventStore::commit` applies a command's events again to the state
-/// the handler already applied them to, so its snapshots are wrong); asking this repository to
-/// read or write one is an error. Snapshots are kept by the command bus instead, through
-/// [`crate::snapshots`].
+/// The head of a stream as a writer read it: what the next event links to, and the time it
+/// must not predate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamHead {
+    /// The last event's sequence (0: the stream is empty).
+    pub sequence: i64,
+    /// The last event's chain link (`None`: empty, or written before the chain existed).
+    pub hash: Option<Hash>,
+    /// When the last event was recorded.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// A decided event in its stored form: its type, version and payload (an object tagged with
+/// its type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The event type.
+    pub event_type: String,
+    /// Its version.
+    pub event_version: String,
+    /// The payload, tagged with the type.
+    pub payload: Value,
+}
+
+/// An event ready to be appended: numbered, timed, identified and linked into its stream's
+/// hash chain (see [`Append::stream`]).
+#[derive(Debug, Clone)]
+struct Sealed {
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+    event_id: Uuid,
+    recorded_at: DateTime<Utc>,
+    hash: Hash,
+}
+
+/// A value that must be unique across every stream, taken by the event that introduces it
+/// (a supplier's registration number): `kind` names the namespace, `value` the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The namespace (e.g. `supplier.registration_number`).
+    pub kind: &'static str,
+    /// The value, normalised as it must be unique.
+    pub value: String,
+}
+
+/// The answer to an idempotent request, stored in the same statement as the command's events
+/// so that the effect and its answer commit together, or neither does.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    /// The token subject the key belongs to.
+    pub principal: String,
+    /// The `Idempotency-Key`.
+    pub key: String,
+    /// The hash of the request (method, path, body).
+    pub request_hash: Vec<u8>,
+    /// The HTTP status.
+    pub status: u16,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+    /// The `Location`, if any.
+    pub location: Option<String>,
+    /// How long it is kept.
+    pub ttl: std::time::Duration,
+}
+
+/// Why an append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer appended to one of the streams first (its sequence is taken).
+    #[error("a stream was appended to concurrently")]
+    StreamConflict,
+    /// A [`Claim`] is held by another stream.
+    #[error("a unique value is already claimed")]
+    ClaimTaken,
+    /// The idempotency key already has an answer (another request with it went first).
+    #[error("the idempotency key already has an answer")]
+    KeyTaken,
+    /// An event is not in the stored (tagged) form.
+    #[error("{0} is not stored in envelope form")]
+    Malformed(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// One append: the events of one or more streams, the claims they take and the answer to
+/// store, written by [`Append::commit`] as ONE statement (so one implicit transaction and one
+/// round trip). Each event gets its id, time and chain link here: the link from the stream's
+/// head as the writer read it, the time from `now` but never before the head's (so a stream's
+/// times never go backwards, whatever the writers' clocks did). A writer whose head is stale
+/// collides on the primary key: optimistic concurrency, as before.
+#[derive(Debug)]
+pub struct Append {
+    aggregate_type: &'static str,
+    events: Vec<Sealed>,
+    claims: Vec<(Claim, String)>,
+}
+
+impl Append {
+    /// An empty append of streams of `aggregate_type`.
+    pub fn new(aggregate_type: &'static str) -> Self {
+        Self {
+            aggregate_type,
+            events: Vec::new(),
+            claims: Vec::new(),
+        }
+    }
+
+    /// Adds the events of one stream after `head`, recorded at `now` (or the head's time, if
+    /// later), with `metadata` on each; returns the time they are recorded at. Each event's
+    /// payload is in the stored form (an object tagged with its type).
+    ///
+    /// # Errors
+    /// When an event is not in the stored form.
+    pub fn stream(
+        &mut self,
+        aggregate_id: &str,
+        head: &StreamHead,
+        now: DateTime<Utc>,
+        events: Vec<NewEvent>,
+        metadata: &serde_json::Map<String, Value>,
+    ) -> Result<DateTime<Utc>, AppendError> {
+        let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let recorded_at = head.recorded_at.map_or(now, |last| now.max(last));
+        let mut metadata = metadata.clone();
+        metadata.insert(
+            schemas::metadata_keys::RECORDED_AT.to_owned(),
+            Value::String(recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        );
+        let mut prev = head.hash.unwrap_or(chain::GENESIS);
+        for (sequence, event) in (head.sequence + 1..).zip(events) {
+            let NewEvent {
+                event_type,
+                event_version,
+                payload,
+            } = event;
+            let event_id = Uuid::now_v7();
+            let untagged = match &payload {
+                Value::Object(m) if m.len() == 1 => m.get(&event_type),
+                _ => None,
+            };
+            let (Some(untagged), Ok(version)) = (untagged, parse_version(&event_version)) else {
+                return Err(AppendError::Malformed(format!(
+                    "{event_type} v{event_version}"
+                )));
+            };
+            let digest = Content {
+                event_id,
+                aggregate_type: self.aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type: &event_type,
+                event_version: version,
+                occurred_at: recorded_at,
+                metadata: &metadata,
+                payload: untagged,
+            }
+            .digest();
+            prev = chain::link(&prev, &digest);
+            self.events.push(Sealed {
+                aggregate_id: aggregate_id.to_owned(),
+                sequence,
+                event_type,
+                event_version,
+                payload,
+                metadata: Value::Object(metadata.clone()),
+                event_id,
+                recorded_at,
+                hash: prev,
+            });
+        }
+        Ok(recorded_at)
+    }
+
+    /// Adds a claim taken by stream `aggregate_id`.
+    pub fn claim(&mut self, aggregate_id: &str, claim: Claim) {
+        self.claims.push((claim, aggregate_id.to_owned()));
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether it holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Writes the events, the claims and `answer` in one statement: all of them, or none.
+    ///
+    /// # Errors
+    /// [`AppendError::StreamConflict`], [`AppendError::ClaimTaken`] or
+    /// [`AppendError::KeyTaken`] when a unique key is taken (by a committed writer: a
+    /// concurrent one is waited for), or a database failure.
+    pub async fn commit(
+        self,
+        pool: &PgPool,
+        answer: Option<&StoredAnswer>,
+    ) -> Result<(), AppendError> {
+        let n = self.events.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut sequences = Vec::with_capacity(n);
+        let mut types = Vec::with_capacity(n);
+        let mut versions = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(n);
+        let mut metadata = Vec::with_capacity(n);
+        let mut event_ids = Vec::with_capacity(n);
+        let mut times = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for e in self.events {
+            ids.push(e.aggregate_id);
+            sequences.push(e.sequence);
+            types.push(e.event_type);
+            versions.push(e.event_version);
+            payloads.push(e.payload);
+            metadata.push(e.metadata);
+            event_ids.push(e.event_id);
+            times.push(e.recorded_at);
+            hashes.push(e.hash.to_vec());
+        }
+        let (kinds, values, holders): (Vec<&str>, Vec<String>, Vec<String>) = self
+            .claims
+            .into_iter()
+            .map(|(c, holder)| (c.kind, c.value, holder))
+            .fold((vec![], vec![], vec![]), |mut acc, (k, v, h)| {
+                acc.0.push(k);
+                acc.1.push(v);
+                acc.2.push(h);
+                acc
+            });
+        // Data-modifying CTEs all run to completion whether or not the outer query reads them;
+        // a unique violation in any of them undoes the whole statement.
+        sqlx::query(
+            "WITH appended AS (
+               INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                   event_version, payload, metadata, event_id, recorded_at, hash)
+               SELECT $1, e.* FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[],
+                                          $6::jsonb[], $7::jsonb[], $8::uuid[],
+                                          $9::timestamptz[], $10::bytea[]) AS e
+             ), claimed AS (
+               INSERT INTO unique_claims (kind, value, aggregate_type, aggregate_id)
+               SELECT c.kind, c.value, $1, c.holder
+                 FROM unnest($11::text[], $12::text[], $13::text[]) AS c(kind, value, holder)
+             ), answered AS (
+               INSERT INTO idempotency_keys (principal, key, request_hash, status, response_body,
+                                             location, completed_at, expires_at)
+               SELECT $14, $15, $16, $17, $18, $19, now(), now() + make_interval(secs => $20)
+                WHERE $14::text IS NOT NULL
+             )
+             SELECT 1",
+        )
+        .bind(self.aggregate_type)
+        .bind(ids)
+        .bind(sequences)
+        .bind(types)
+        .bind(versions)
+        .bind(payloads)
+        .bind(metadata)
+        .bind(event_ids)
+        .bind(times)
+        .bind(hashes)
+        .bind(kinds)
+        .bind(values)
+        .bind(holders)
+        .bind(answer.map(|a| a.principal.as_str()))
+        .bind(answer.map(|a| a.key.as_str()))
+        .bind(answer.map(|a| a.request_hash.as_slice()))
+        .bind(answer.map(|a| i16::try_from(a.status).unwrap_or(500)))
+        .bind(answer.map(|a| a.body.as_slice()))
+        .bind(answer.and_then(|a| a.location.as_deref()))
+        .bind(answer.map(|a| a.ttl.as_secs_f64()))
+        .execute(pool)
+        .await
+        .map_err(append_error)?;
+        Ok(())
+    }
+}
+
+/// Which unique key a failed append collided on.
+fn append_error(err: sqlx::Error) -> AppendError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.code().as_deref() == Some("23505") {
+            return match db.constraint() {
+                Some("idempotency_keys_pkey") => AppendError::KeyTaken,
+                Some("unique_claims_pkey") => AppendError::ClaimTaken,
+                _ => AppendError::StreamConflict,
+            };
+        }
+        // A deadlock between two appends: like a conflict, deciding again is the answer.
+        if db.code().as_deref() == Some("40P01") {
+            return AppendError::StreamConflict;
+        }
+    }
+    AppendError::Db(err)
+}
+
+/// The write side's event repository for cqrs-es: reads through postgres-es, and appends
+/// through [`Append`] (reading the stream's head first, since cqrs-es does not pass it).
+/// cqrs-es's snapshot path is refused (its `PersistedEventStore::commit` applies a command's
+/// events again to the state the handler already applied them to, so its snapshots are
+/// wrong); asking this repository to read or write one is an error. The command bus
+/// ([`crate::bus`]) appends through [`Append`] directly and keeps its own snapshots.
 pub struct ChainedEventRepository {
     pool: PgPool,
     reads: PostgresEventRepository,
@@ -138,89 +440,73 @@ impl ChainedEventRepository {
         }
     }
 
-    async fn append<A: Aggregate>(&self, events: &[SerializedEvent]) -> Result<(), sqlx::Error> {
-        // One event is one INSERT, atomic on its own: no BEGIN and COMMIT round trips. Several
-        // go in one transaction, each linking to the one before.
-        if let [one] = events {
-            let mut conn = self.pool.acquire().await?;
-            return insert_chained::<A>(&mut conn, one).await;
+    async fn append<A: Aggregate>(&self, events: &[SerializedEvent]) -> Result<(), AppendError> {
+        let mut append = Append::new(A::TYPE);
+        let mut streams: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
+        streams.dedup();
+        for id in streams {
+            let mine: Vec<&SerializedEvent> =
+                events.iter().filter(|e| e.aggregate_id == id).collect();
+            let first = mine.first().map_or(1, |e| e.sequence);
+            let head = read_head(
+                &self.pool,
+                A::TYPE,
+                id,
+                i64::try_from(first).unwrap_or(1) - 1,
+            )
+            .await?;
+            let metadata = mine
+                .first()
+                .and_then(|e| e.metadata.as_object().cloned())
+                .unwrap_or_default();
+            let batch = mine
+                .iter()
+                .map(|e| NewEvent {
+                    event_type: e.event_type.clone(),
+                    event_version: e.event_version.clone(),
+                    payload: e.payload.clone(),
+                })
+                .collect();
+            append.stream(id, &head, Utc::now(), batch, &metadata)?;
         }
-        let mut tx = self.pool.begin().await?;
-        for e in events {
-            insert_chained::<A>(&mut tx, e).await?;
-        }
-        tx.commit().await
+        append.commit(&self.pool, None).await
     }
 }
 
-/// Appends one event with its chain link (computed against the previous event in the same
-/// statement).
-async fn insert_chained<A: Aggregate>(
-    conn: &mut sqlx::PgConnection,
-    e: &SerializedEvent,
-) -> Result<(), sqlx::Error> {
-    let event_id = Uuid::now_v7();
-    let now = Utc::now();
-    let recorded_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-    let sequence = i64::try_from(e.sequence).unwrap_or(i64::MAX);
-    let empty = serde_json::Map::new();
-    let metadata = e.metadata.as_object().unwrap_or(&empty);
-    let payload = match &e.payload {
-        Value::Object(m) if m.len() == 1 => m.get(&e.event_type),
-        _ => None,
-    };
-    let version = parse_version(&e.event_version);
-    let (Some(payload), Ok(event_version)) = (payload, version) else {
-        return Err(sqlx::Error::Protocol(format!(
-            "{} v{} is not stored in envelope form",
-            e.event_type, e.event_version
-        )));
-    };
-    let digest = Content {
-        event_id,
-        aggregate_type: A::TYPE,
-        aggregate_id: &e.aggregate_id,
-        sequence,
-        event_type: &e.event_type,
-        event_version,
-        occurred_at: recorded_at,
-        metadata,
-        payload,
-    }
-    .digest();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                 event_version, payload, metadata, event_id, recorded_at, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                 sha256(coalesce((SELECT p.hash FROM events p
-                                   WHERE p.aggregate_type = $1 AND p.aggregate_id = $2
-                                     AND p.sequence = $3 - 1), $10) || $11))",
+/// The head of a stream at `sequence` (its link and time), as [`Append`] needs it.
+async fn read_head(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<StreamHead, sqlx::Error> {
+    let row: Option<(Option<Vec<u8>>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT hash, recorded_at FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
     )
-    .bind(A::TYPE)
-    .bind(&e.aggregate_id)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
     .bind(sequence)
-    .bind(&e.event_type)
-    .bind(&e.event_version)
-    .bind(&e.payload)
-    .bind(&e.metadata)
-    .bind(event_id)
-    .bind(recorded_at)
-    .bind(&chain::GENESIS[..])
-    .bind(&digest[..])
-    .execute(conn)
+    .fetch_optional(pool)
     .await?;
-    Ok(())
+    Ok(StreamHead {
+        sequence,
+        hash: row
+            .as_ref()
+            .and_then(|(h, _)| h.as_deref().and_then(|h| h.try_into().ok())),
+        recorded_at: row.map(|(_, t)| t),
+    })
 }
 
-fn persistence_error(err: sqlx::Error) -> PersistenceError {
-    match &err {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+fn persistence_error(err: AppendError) -> PersistenceError {
+    match err {
+        AppendError::StreamConflict | AppendError::ClaimTaken | AppendError::KeyTaken => {
             PersistenceError::OptimisticLockError
         }
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
-            PersistenceError::ConnectionError(Box::new(err))
-        }
-        _ => PersistenceError::UnknownError(Box::new(err)),
+        AppendError::Db(
+            e @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut),
+        ) => PersistenceError::ConnectionError(Box::new(e)),
+        other => PersistenceError::UnknownError(Box::new(other)),
     }
 }
 

@@ -541,11 +541,19 @@ pub async fn get_supplier(
     }
 }
 
-/// The supplier's state at `at`, replayed from its history with the projection's own rules.
+/// The supplier's state at `at`, replayed from its history with the projection's own rules:
+/// the stream up to its first event recorded after `at`. (The writer records a stream's
+/// events at non-decreasing times; events written before it did, by hosts with skewed clocks,
+/// may not be, and a gap in the replayed sequence must never reach `evolve`.)
 async fn state_as_of(s: &QueryState, id: Uuid, at: DateTime<Utc>) -> Result<Option<Row>, ApiError> {
     let entries: Vec<HistoryEntry> = sqlx::query_as(&format!(
         "SELECT {HISTORY_COLUMNS}
-           FROM {}.supplier_history WHERE supplier_id = $1 AND occurred_at <= $2 ORDER BY sequence",
+           FROM {0}.supplier_history
+          WHERE supplier_id = $1
+            AND sequence < coalesce((SELECT min(sequence) FROM {0}.supplier_history
+                                      WHERE supplier_id = $1 AND occurred_at > $2),
+                                    9223372036854775807)
+          ORDER BY sequence",
         s.schema
     ))
     .bind(id)

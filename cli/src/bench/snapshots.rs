@@ -10,7 +10,6 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use command_api::bus::{CommandBus, CommandMetrics, Snapshots};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use domain::catalog_values::{Money, PositiveQuantity};
@@ -19,6 +18,7 @@ use domain::fulfilment_values::{DeliveryId, GeoPoint};
 use domain::inventory::{ReceiveBatch, ReleaseReservation, ReserveStock};
 use domain::WarehouseId;
 use domain::{BatchId, InventoryBatch, InventoryCommand, OrderId, ProductId, SupplierId};
+use platform::bus::{CommandBus, CommandMetrics, Snapshots};
 use platform::store::ChainedEventRepository;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -135,6 +135,7 @@ async fn measure(
                 "bench",
                 register,
                 HashMap::new(),
+                &platform::bus::Reply::created(String::new()),
             )
             .await
             .map_err(|e| anyhow::anyhow!("register {n}: {e}"))?;
@@ -323,7 +324,13 @@ where
     for n in 0..(WARMUP + commands).next_multiple_of(2) {
         let t = Instant::now();
         let committed = bus
-            .execute(id, "bench", command(start + n), HashMap::new())
+            .execute(
+                id,
+                "bench",
+                command(start + n),
+                HashMap::new(),
+                &platform::bus::Reply::default(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("command {n}: {e}"))?;
         let elapsed = t.elapsed();

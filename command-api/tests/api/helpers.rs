@@ -68,6 +68,8 @@ impl TestDb {
 
 /// A running command-api.
 pub struct TestApp {
+    /// The verifying keys (a JWKS document), for a command-api process of the test's own.
+    pub jwks: String,
     pub blob_dir: std::path::PathBuf,
     pub base: String,
     pub db: TestDb,
@@ -109,7 +111,8 @@ impl TestApp {
             std::sync::Arc::new(sagas::images::LocalDirStore::new(blob_dir.clone())),
             // Far more often than in production, so that every test's aggregates are loaded
             // from snapshots too.
-            command_api::bus::Snapshots::every(SNAPSHOT_EVERY),
+            platform::bus::Snapshots::every(SNAPSHOT_EVERY),
+            platform::idempotency::DEFAULT_TTL,
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -120,6 +123,7 @@ impl TestApp {
             axum::serve(listener, app).await.expect("serve");
         });
         Self {
+            jwks,
             base: format!("http://{addr}"),
             db,
             blob_dir,

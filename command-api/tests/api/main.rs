@@ -4,6 +4,7 @@
 // Tests report figures (relay duplicates after a kill) on stderr.
 #![allow(clippy::print_stderr)]
 
+mod crash;
 mod fuzz;
 mod helpers;
 mod images;

@@ -10,7 +10,6 @@
 
 use crate::helpers::TestDb;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use command_api::bus::{CommandBus, CommandMetrics, Snapshots, SNAPSHOT_FORMAT};
 use cqrs_es::persist::{
     EventUpcaster, PersistedEventRepository, PersistedEventStore, SerializedEvent,
 };
@@ -55,6 +54,7 @@ use domain::{
     Supplier, SupplierCommand, SupplierFacts, SupplierId, SupplierServices, SupplierStatus,
     WarehouseId,
 };
+use platform::bus::{CommandBus, CommandMetrics, Snapshots, SNAPSHOT_FORMAT};
 use platform::store::ChainedEventRepository;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -144,7 +144,16 @@ where
         let (current, version) = bus.load(id).await.expect("load");
         match next(rng, &current, step) {
             Step::Command(command) => {
-                match bus.execute(id, "random", command, HashMap::new()).await {
+                match bus
+                    .execute(
+                        id,
+                        "random",
+                        command,
+                        HashMap::new(),
+                        &platform::bus::Reply::default(),
+                    )
+                    .await
+                {
                     Ok(_) | Err(AggregateError::UserError(_)) => {}
                     Err(e) => panic!("{} {id} step {step}: {e}", A::TYPE),
                 }
@@ -303,12 +312,12 @@ struct FreeRegistry;
 
 #[async_trait::async_trait]
 impl RegistrationRegistry for FreeRegistry {
-    async fn reserve(
+    async fn availability(
         &self,
         _number: &RegistrationNumber,
         _supplier: SupplierId,
     ) -> Result<RegistrationAvailability, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(RegistrationAvailability::Reserved)
+        Ok(RegistrationAvailability::Available)
     }
 }
 
@@ -906,18 +915,30 @@ async fn batch_with(bus: &CommandBus<InventoryBatch>, batch: &str, reservations:
     let Step::Command(receive) = batch_command(&mut rng, &InventoryBatch::default(), 0, 100) else {
         unreachable!("a new batch is received first")
     };
-    bus.execute(batch, "receive", receive, HashMap::new())
-        .await
-        .expect("received");
+    bus.execute(
+        batch,
+        "receive",
+        receive,
+        HashMap::new(),
+        &platform::bus::Reply::default(),
+    )
+    .await
+    .expect("received");
     for n in 0..reservations {
         let reserve = InventoryCommand::Reserve(ReserveStock {
             order_id: OrderId(id(100 + n)),
             quantity: pq("1.5"),
             now: t0(),
         });
-        bus.execute(batch, "reserve", reserve, HashMap::new())
-            .await
-            .expect("reserved");
+        bus.execute(
+            batch,
+            "reserve",
+            reserve,
+            HashMap::new(),
+            &platform::bus::Reply::default(),
+        )
+        .await
+        .expect("reserved");
     }
 }
 
@@ -1011,9 +1032,15 @@ async fn a_snapshot_that_cannot_be_trusted_is_ignored_replayed_over_and_rewritte
     let release = InventoryCommand::Release(ReleaseReservation {
         order_id: OrderId(id(100)),
     });
-    bus.execute(&batch, "release", release, HashMap::new())
-        .await
-        .expect("released");
+    bus.execute(
+        &batch,
+        "release",
+        release,
+        HashMap::new(),
+        &platform::bus::Reply::default(),
+    )
+    .await
+    .expect("released");
     assert_eq!(bus.load(&batch).await.expect("load"), {
         let r = full.load_aggregate(&batch).await.expect("replay");
         (r.aggregate, r.current_sequence)

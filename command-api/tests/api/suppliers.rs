@@ -181,38 +181,55 @@ async fn rejected_supplier_cannot_reapply_with_same_registration() {
         assert_eq!(s, 409, "attempt {attempt}");
         assert_eq!(b["code"], "credentials_blocked");
     }
-    let blocked: String = sqlx::query_scalar(
-        "SELECT state FROM supplier_registration_numbers WHERE registration_number = 'NL106'",
+    // The number stays claimed by the rejected supplier: nobody else can take it either.
+    let holder: String = sqlx::query_scalar(
+        "SELECT aggregate_id FROM unique_claims
+          WHERE kind = 'supplier.registration_number' AND value = 'NL106'",
     )
     .fetch_one(&app.db.pool)
     .await
-    .expect("row");
-    assert_eq!(blocked, "blocked");
-}
-
-#[tokio::test]
-async fn a_rejection_whose_block_was_lost_still_blocks_the_number() {
-    // The crash window between appending SupplierRejected and blocking the number.
-    let app = TestApp::spawn().await;
-    let id = app.register("acct-1", "NL-107").await;
-    app.post(
-        &format!("/v1/suppliers/{id}/reject"),
-        &app.admin(),
-        json!({"reason": "forged licence"}),
-    )
-    .await;
-    sqlx::query("UPDATE supplier_registration_numbers SET state = 'reserved'")
-        .execute(&app.db.pool)
-        .await
-        .expect("simulate the lost update");
+    .expect("claim");
+    assert_eq!(holder, id);
     let (s, b) = app
         .post(
             "/v1/suppliers",
-            &app.supplier("acct-9"),
-            supplier_body("NL-107"),
+            &app.supplier("acct-2"),
+            supplier_body("NL 106"),
         )
         .await;
     assert_eq!((s, b["code"].clone()), (409, json!("credentials_blocked")));
+}
+
+#[tokio::test]
+async fn registrations_racing_for_one_number_register_exactly_one_supplier() {
+    let app = TestApp::spawn().await;
+    let attempts = (0..8).map(|n| {
+        let app = &app;
+        async move {
+            app.post(
+                "/v1/suppliers",
+                &app.supplier(&format!("acct-{n}")),
+                supplier_body("NL-107"),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
+    assert_eq!(created, 1, "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(s, b)| *s == 409 && b["code"] == "duplicate_registration"),
+        "{refused:?}"
+    );
+    let suppliers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'SupplierRegistered'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count");
+    assert_eq!(suppliers, 1);
 }
 
 #[tokio::test]
@@ -234,46 +251,13 @@ async fn refused_registrations_leave_no_reservation_behind() {
         .post("/v1/suppliers", &customer, supplier_body("NL-108"))
         .await;
     assert_eq!(s, 403);
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM supplier_registration_numbers")
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM unique_claims")
         .fetch_one(&app.db.pool)
         .await
         .expect("count");
     assert_eq!(rows, 0);
     // And the number is still free.
     app.register("acct-1", "NL-108").await;
-}
-
-#[tokio::test]
-async fn a_stale_reservation_without_a_supplier_is_taken_over() {
-    // The crash window between reserving a number and appending the event.
-    let app = TestApp::spawn().await;
-    sqlx::query(
-        "INSERT INTO supplier_registration_numbers (registration_number, supplier_id, state, reserved_at)
-         VALUES ('NL109', gen_random_uuid(), 'reserved', now() - interval '10 minutes')",
-    )
-    .execute(&app.db.pool)
-    .await
-    .expect("stale reservation");
-    app.register("acct-1", "NL-109").await;
-    // A fresh reservation is respected.
-    sqlx::query(
-        "INSERT INTO supplier_registration_numbers (registration_number, supplier_id, state)
-         VALUES ('NL110', gen_random_uuid(), 'reserved')",
-    )
-    .execute(&app.db.pool)
-    .await
-    .expect("fresh reservation");
-    let (s, b) = app
-        .post(
-            "/v1/suppliers",
-            &app.supplier("acct-1"),
-            supplier_body("NL-110"),
-        )
-        .await;
-    assert_eq!(
-        (s, b["code"].clone()),
-        (409, json!("duplicate_registration"))
-    );
 }
 
 #[tokio::test]

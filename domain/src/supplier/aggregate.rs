@@ -9,11 +9,12 @@ use cqrs_es::Aggregate;
 use std::fmt;
 use std::sync::Arc;
 
-/// The outcome of trying to reserve a registration number for a new supplier.
+/// Whether a registration number is free for a new supplier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationAvailability {
-    /// Free, and now reserved for this supplier.
-    Reserved,
+    /// Free (or already this supplier's). The registration claims it when it is appended; a
+    /// registration that loses a race for it is decided again.
+    Available,
     /// Held by a pending, approved or suspended supplier.
     InUse,
     /// Held by a rejected supplier: blocked for good.
@@ -21,15 +22,14 @@ pub enum RegistrationAvailability {
 }
 
 /// The registry of registration numbers, which spans every supplier. Implemented by the write
-/// service over a uniqueness table; a reservation that does not end in a registration is
-/// released by the caller.
+/// service over the claims its events take.
 #[async_trait]
 pub trait RegistrationRegistry: Send + Sync {
-    /// Reserves `number` for `supplier`, or says who holds it.
+    /// Whether `number` is free for `supplier`, or who holds it.
     ///
     /// # Errors
     /// When the registry cannot be reached.
-    async fn reserve(
+    async fn availability(
         &self,
         number: &RegistrationNumber,
         supplier: SupplierId,
@@ -75,7 +75,7 @@ impl Aggregate for Supplier {
             facts.registration = Some(
                 services
                     .registry
-                    .reserve(registration_number, *supplier_id)
+                    .availability(registration_number, *supplier_id)
                     .await
                     .map_err(SupplierError::FactsUnavailable)?,
             );

@@ -39,8 +39,8 @@ pub enum SupplierError {
         /// Its expiry date.
         expires_on: NaiveDate,
     },
-    /// A registration decided without reserving its number first (a wiring fault).
-    #[error("the registration number was not reserved before registering")]
+    /// A registration decided without asking who holds its number first (a wiring fault).
+    #[error("the registration number was not checked before registering")]
     RegistrationNotReserved,
     /// A fact the decision needs could not be gathered (e.g. the registry is unreachable).
     #[error("a fact needed for this decision is unavailable")]

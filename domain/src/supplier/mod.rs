@@ -300,7 +300,7 @@ impl Supplier {
         facts: &Facts,
     ) -> Result<Vec<SupplierEvent>, SupplierError> {
         match facts.registration {
-            Some(RegistrationAvailability::Reserved) => {}
+            Some(RegistrationAvailability::Available) => {}
             Some(RegistrationAvailability::InUse) => {
                 return Err(SupplierError::DuplicateRegistration)
             }

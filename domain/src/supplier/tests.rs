@@ -14,7 +14,7 @@ struct FixedRegistry {
 
 #[async_trait::async_trait]
 impl RegistrationRegistry for FixedRegistry {
-    async fn reserve(
+    async fn availability(
         &self,
         number: &RegistrationNumber,
         _supplier: SupplierId,
@@ -24,7 +24,7 @@ impl RegistrationRegistry for FixedRegistry {
             return Ok(*a);
         }
         answers.push((number.as_str().to_owned(), RegistrationAvailability::InUse));
-        Ok(RegistrationAvailability::Reserved)
+        Ok(RegistrationAvailability::Available)
     }
 }
 
@@ -510,7 +510,7 @@ mod properties {
         ) {
             let mut supplier = Supplier::default();
             let mut was_rejected = false;
-            let facts = Facts { registration: Some(RegistrationAvailability::Reserved) };
+            let facts = Facts { registration: Some(RegistrationAvailability::Available) };
             for cmd in commands {
                 let before = supplier.clone();
                 match supplier.decide(cmd, &facts) {

@@ -59,7 +59,8 @@ impl Stack {
                 std::sync::Arc::new(sagas::images::LocalDirStore::new(
                     std::env::temp_dir().join("freshline-blobs-e2e"),
                 )),
-                command_api::bus::Snapshots::default(),
+                platform::bus::Snapshots::default(),
+                platform::idempotency::DEFAULT_TTL,
             )
             .expect("router"),
         )
