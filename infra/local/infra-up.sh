@@ -35,6 +35,13 @@ commit_delay = 0
 log_min_duration_statement = 1000
 CONF
 fi
+# pg_stat_statements, for `make bench` to say where PostgreSQL's time goes (clusters made
+# before it was added get it here, on their next start).
+if ! grep -q "^shared_preload_libraries = 'pg_stat_statements'" "$PG_DATA/postgresql.conf"; then
+  echo "shared_preload_libraries = 'pg_stat_statements'" >> "$PG_DATA/postgresql.conf"
+  as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1 \
+    && as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -w -t 60 -m fast restart -l "$PG_HOME/postgres.log" >/dev/null
+fi
 [ "$PG_HOME" = "$STATE/pg" ] || log "PostgreSQL data in $PG_HOME (the postgres user cannot reach $STATE)"
 if ! as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
