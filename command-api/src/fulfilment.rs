@@ -10,7 +10,7 @@ use domain::order::{Order, OrderError};
 use domain::payment::{Payment, PaymentError};
 use domain::product::Product;
 use domain::Supplier;
-use platform::bus::{CommandBus, Committed, Reply};
+use platform::bus::CommandBus;
 use platform::http::{ApiError, FieldError};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -28,34 +28,7 @@ pub struct FulfilmentService {
     pub(crate) suppliers: CommandBus<Supplier>,
 }
 
-/// Runs `command` on aggregate `id` with the context's metadata, mapping a failure with
-/// `problem`.
-// One argument per thing the handlers vary; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn execute<A>(
-    bus: &CommandBus<A>,
-    ctx: &CommandContext,
-    id: Uuid,
-    name: &'static str,
-    command: A::Command,
-    reason: Option<&str>,
-    problem: fn(AggregateError<A::Error>) -> ApiError,
-    reply: Reply,
-) -> Result<Committed, ApiError>
-where
-    A: Aggregate,
-    A::Command: Clone,
-{
-    bus.execute(
-        &id.to_string(),
-        name,
-        command,
-        ctx.metadata(reason),
-        &reply.keyed(ctx.idempotency.clone()),
-    )
-    .await
-    .map_err(problem)
-}
+pub(crate) use crate::response::execute;
 
 /// Loads an aggregate's current state, mapping a store failure with `problem`.
 pub(crate) async fn load<A>(

@@ -43,16 +43,17 @@ impl InventoryService {
         reason: Option<&str>,
         reply: Reply,
     ) -> Result<Committed, ApiError> {
-        self.bus
-            .execute(
-                &id.to_string(),
-                name,
-                command,
-                ctx.metadata(reason),
-                &reply.keyed(ctx.idempotency.clone()),
-            )
-            .await
-            .map_err(inventory_problem)
+        crate::response::execute(
+            &self.bus,
+            ctx,
+            id,
+            name,
+            command,
+            reason,
+            inventory_problem,
+            reply,
+        )
+        .await
     }
 }
 

@@ -39,16 +39,17 @@ impl ProductService {
         reason: Option<&str>,
         reply: Reply,
     ) -> Result<Committed, ApiError> {
-        self.bus
-            .execute(
-                &id.to_string(),
-                name,
-                command,
-                ctx.metadata(reason),
-                &reply.keyed(ctx.idempotency.clone()),
-            )
-            .await
-            .map_err(product_problem)
+        crate::response::execute(
+            &self.bus,
+            ctx,
+            id,
+            name,
+            command,
+            reason,
+            product_problem,
+            reply,
+        )
+        .await
     }
 
     /// The supplier's status and owner, from the write side's own store.

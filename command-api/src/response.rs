@@ -35,6 +35,36 @@ pub fn command_problem<E: std::error::Error>(
     }
 }
 
+/// Runs `command` on aggregate `id` through the command pipeline, with the context's metadata
+/// and its `Idempotency-Key` (the answer `reply` describes is stored with the events), mapping
+/// a failure with `problem`. Every command route goes through here.
+// One argument per thing the handlers vary; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn execute<A>(
+    bus: &platform::bus::CommandBus<A>,
+    ctx: &crate::context::CommandContext,
+    id: impl std::fmt::Display,
+    name: &'static str,
+    command: A::Command,
+    reason: Option<&str>,
+    problem: fn(cqrs_es::AggregateError<A::Error>) -> platform::http::ApiError,
+    reply: platform::bus::Reply,
+) -> Result<platform::bus::Committed, platform::http::ApiError>
+where
+    A: cqrs_es::Aggregate,
+    A::Command: Clone,
+{
+    bus.execute(
+        &id.to_string(),
+        name,
+        command,
+        ctx.metadata(reason),
+        &reply.keyed(ctx.idempotency.clone()),
+    )
+    .await
+    .map_err(problem)
+}
+
 /// Runs a bulk creation and answers `201` with the new ids in request order; a refused item's
 /// problem names its `index`.
 pub async fn create_many<A>(

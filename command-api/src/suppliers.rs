@@ -45,16 +45,17 @@ impl SupplierService {
         reason: Option<&str>,
         reply: Reply,
     ) -> Result<Committed, ApiError> {
-        self.bus
-            .execute(
-                &id.to_string(),
-                name,
-                command,
-                ctx.metadata(reason),
-                &reply.keyed(ctx.idempotency.clone()),
-            )
-            .await
-            .map_err(supplier_problem)
+        crate::response::execute(
+            &self.bus,
+            ctx,
+            id,
+            name,
+            command,
+            reason,
+            supplier_problem,
+            reply,
+        )
+        .await
     }
 }
 
