@@ -297,7 +297,7 @@ pub struct BulkReceiveBody {
     post, path = "/v1/inventory/batches/bulk", tag = "inventory",
     request_body = BulkReceiveBody,
     responses(
-        (status = 201, description = "Received, ids in request order", body = crate::products::BulkCreated),
+        (status = 201, description = "Received, ids in request order", body = crate::response::BulkCreated),
         (status = 409, description = "`product_discontinued` (nothing received)", body = platform::http::Problem),
         (status = 422, description = "`validation_failed`, fields named `batches[i].…`", body = platform::http::Problem),
     ),

@@ -602,8 +602,6 @@ pub struct BulkListBody {
     pub products: Vec<ListProductBody>,
 }
 
-pub use crate::response::BulkCreated;
-
 /// The most items one bulk request takes.
 pub const MAX_BULK: usize = 100;
 
@@ -614,7 +612,7 @@ pub const MAX_BULK: usize = 100;
     request_body = BulkListBody,
     params(("id" = Uuid, Path, description = "Supplier id")),
     responses(
-        (status = 201, description = "Listed, ids in request order", body = BulkCreated),
+        (status = 201, description = "Listed, ids in request order", body = crate::response::BulkCreated),
         (status = 409, description = "`supplier_not_active` (nothing listed)", body = platform::http::Problem),
         (status = 422, description = "`validation_failed`, fields named `products[i].…`", body = platform::http::Problem),
     ),

@@ -69,7 +69,7 @@ pub struct IdempotencyKey {
 pub struct AnswerStored;
 
 /// A stored answer: request hash, status, body, location.
-type StoredRow = (Vec<u8>, Option<i16>, Option<Vec<u8>>, Option<String>);
+type StoredRow = (Vec<u8>, i16, Vec<u8>, Option<String>);
 
 /// The middleware (see the module documentation).
 pub async fn idempotent(State(cfg): State<Idempotency>, request: Request, next: Next) -> Response {
@@ -219,14 +219,11 @@ async fn stored_answer(pool: &PgPool, claim: &IdempotencyKey) -> Response {
             "this Idempotency-Key was used with a different request",
         )
         .into_response(),
-        Ok(Some((_, Some(status), body, location))) => replay(
-            u16::try_from(status).unwrap_or(500),
-            body.unwrap_or_default(),
-            location,
-        ),
-        // Purged (or written by an older version, still running) between the conflict and
-        // this read: the client tries again.
-        Ok(_) => ApiError::new(
+        Ok(Some((_, status, body, location))) => {
+            replay(u16::try_from(status).unwrap_or(500), body, location)
+        }
+        // Purged between the conflict and this read: the client tries again.
+        Ok(None) => ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_in_progress",
             "Request in progress",

@@ -53,8 +53,8 @@ pub struct StreamState {
     pub events: Vec<TailEvent>,
     /// The stream's last event: its sequence, link and time.
     pub head: crate::store::StreamHead,
-    /// The database's clock when it was read: new events are recorded at this time (or the
-    /// head's, if later), so every writer's events take their time from one clock.
+    /// The database's clock when it was read: new events are recorded at this time (or at the
+    /// head's, if that is later), so every writer's events take their time from one clock.
     pub now: DateTime<Utc>,
 }
 
@@ -70,6 +70,7 @@ struct Row {
     anchored: Option<bool>,
     hash: Option<Vec<u8>>,
     recorded_at: Option<DateTime<Utc>>,
+    clock: Option<DateTime<Utc>>,
 }
 
 /// Reads an aggregate as a writer needs it (see [`StreamState`]), in one statement; with
@@ -93,12 +94,12 @@ pub async fn load_stream(
                          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
                            AND e.sequence = s.last_sequence
                            AND e.hash IS NOT DISTINCT FROM s.event_hash) AS anchored,
-                NULL::bytea AS hash, NULL::timestamptz AS recorded_at
+                NULL::bytea AS hash, NULL::timestamptz AS recorded_at, NULL::timestamptz AS clock
            FROM snapshots s
           WHERE $3 AND s.aggregate_type = $1 AND s.aggregate_id = $2
          UNION ALL
          SELECT 1, sequence, event_type, event_version, payload::text, metadata, NULL, NULL,
-                NULL, NULL
+                NULL, NULL, NULL
            FROM events
           WHERE aggregate_type = $1 AND aggregate_id = $2
             AND sequence > CASE WHEN $3 THEN
@@ -107,9 +108,9 @@ pub async fn load_stream(
                            ELSE 0 END
          UNION ALL
          SELECT 2, coalesce(h.sequence, 0), NULL, NULL, '', NULL, NULL, NULL, h.hash,
-                coalesce(h.recorded_at, c.now)
-           FROM (SELECT clock_timestamp() AS now) c
-           LEFT JOIN LATERAL (SELECT sequence, hash, greatest(recorded_at, c.now) AS recorded_at
+                h.recorded_at, clock_timestamp()
+           FROM (SELECT 1) one
+           LEFT JOIN LATERAL (SELECT sequence, hash, recorded_at
                                 FROM events
                                WHERE aggregate_type = $1 AND aggregate_id = $2
                                ORDER BY sequence DESC LIMIT 1) h ON true
@@ -142,13 +143,11 @@ pub async fn load_stream(
                 metadata: row.metadata.unwrap_or(Value::Null),
             }),
             _ => {
-                // The clock, or the head's time if that is later (a stream's times never go
-                // backwards).
-                now = row.recorded_at.unwrap_or(now);
+                now = row.clock.unwrap_or(now);
                 head = crate::store::StreamHead {
                     sequence: row.sequence,
                     hash: row.hash.as_deref().and_then(|h| h.try_into().ok()),
-                    recorded_at: (row.sequence > 0).then_some(now),
+                    recorded_at: row.recorded_at,
                 };
             }
         }

@@ -225,8 +225,8 @@ impl Append {
     }
 
     /// Adds the events of one stream after `head`, recorded at `now` (or the head's time, if
-    /// later), with `metadata` on each; returns the time they are recorded at. Each event's
-    /// payload is in the stored form (an object tagged with its type).
+    /// later), with `metadata` on each. Each event's payload is in the stored form (an object
+    /// tagged with its type).
     ///
     /// # Errors
     /// When an event is not in the stored form.
@@ -237,7 +237,7 @@ impl Append {
         now: DateTime<Utc>,
         events: Vec<NewEvent>,
         metadata: &serde_json::Map<String, Value>,
-    ) -> Result<DateTime<Utc>, AppendError> {
+    ) -> Result<(), AppendError> {
         let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
         let recorded_at = head.recorded_at.map_or(now, |last| now.max(last));
         let mut metadata = metadata.clone();
@@ -287,7 +287,7 @@ impl Append {
                 hash: prev,
             });
         }
-        Ok(recorded_at)
+        Ok(())
     }
 
     /// Adds a claim taken by stream `aggregate_id`.
@@ -337,16 +337,12 @@ impl Append {
             times.push(e.recorded_at);
             hashes.push(e.hash.to_vec());
         }
-        let (kinds, values, holders): (Vec<&str>, Vec<String>, Vec<String>) = self
-            .claims
-            .into_iter()
-            .map(|(c, holder)| (c.kind, c.value, holder))
-            .fold((vec![], vec![], vec![]), |mut acc, (k, v, h)| {
-                acc.0.push(k);
-                acc.1.push(v);
-                acc.2.push(h);
-                acc
-            });
+        let (mut kinds, mut values, mut holders) = (Vec::new(), Vec::new(), Vec::new());
+        for (claim, holder) in self.claims {
+            kinds.push(claim.kind);
+            values.push(claim.value);
+            holders.push(holder);
+        }
         // Data-modifying CTEs all run to completion whether or not the outer query reads them;
         // a unique violation in any of them undoes the whole statement.
         sqlx::query(

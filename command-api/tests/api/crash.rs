@@ -5,8 +5,7 @@
 //! exactly once per key, and every answer the client ever received for a key is the same,
 //! byte for byte.
 
-use crate::helpers::{order_body, supplier_body, TestApp};
-use platform::auth::{Actor, Role};
+use crate::helpers::{batch_body, order_body, supplier_body, TestApp};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -160,111 +159,102 @@ async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
         .expect("count")
 }
 
-fn warehouse(app: &TestApp) -> String {
-    app.token(
-        "wh-1",
-        Actor::Person(Role::Warehouse),
-        Role::Warehouse.default_scopes(),
-    )
+/// Sends [`ROUNDS`] keyed commands (`command(round)`: path and body) as `token` through a
+/// command-api process killed once in each, and checks after each round that every answer was
+/// the first and that the effects counted by `effects` (bound to `bind(round, key)`) number
+/// `expected(round)`.
+async fn exactly_once_through_kills(
+    app: &TestApp,
+    token: &str,
+    prefix: &str,
+    command: impl Fn(usize) -> (String, Value),
+    effects: &str,
+    bind: impl Fn(usize, &str) -> String,
+    expected: impl Fn(usize) -> i64,
+) {
+    let mut process = Process::start(app);
+    for round in 0..ROUNDS {
+        let key = format!("{prefix}-{round}");
+        let (path, body) = command(round);
+        let answers = until_answered(&mut process, &path, token, &body, &key).await;
+        assert_one_answer(&key, &answers);
+        let counted = count(app, effects, &bind(round, &key)).await;
+        assert_eq!(counted, expected(round), "{key}");
+    }
 }
 
-fn batch(product: &str, supplier: &str, quantity: u32) -> Value {
-    json!({
-        "product_id": product, "supplier_id": supplier,
-        "warehouse_id": "0190f0e0-0000-7000-8000-000000000001", "quantity": quantity,
-        "received_at": "2026-11-20T06:00:00Z", "expires_at": "2030-11-27T06:00:00Z",
-        "cold_chain": true, "procurement_price": {"amount_minor": 120, "currency": "EUR"}
-    })
+fn nth(round: usize) -> i64 {
+    i64::try_from(round).expect("small") + 1
 }
 
 #[tokio::test]
 async fn a_keyed_registration_survives_kills_exactly_once() {
     let app = TestApp::spawn().await;
-    let mut process = Process::start(&app);
-    let token = app.supplier("acct-crash");
-    for round in 0..ROUNDS {
-        let key = format!("register-{round}");
-        let number = format!("NL-K-{round}");
-        let answers = until_answered(
-            &mut process,
-            "/v1/suppliers",
-            &token,
-            &supplier_body(&number),
-            &key,
-        )
-        .await;
-        assert_one_answer(&key, &answers);
-        let registered = count(
-            &app,
-            "SELECT count(*) FROM events WHERE event_type = 'SupplierRegistered'
-               AND payload->'SupplierRegistered'->>'registration_number' = $1",
-            &number,
-        )
-        .await;
-        assert_eq!(registered, 1, "{key}");
-    }
+    let number = |round| format!("NL-K-{round}");
+    exactly_once_through_kills(
+        &app,
+        &app.supplier("acct-crash"),
+        "register",
+        |round| ("/v1/suppliers".to_owned(), supplier_body(&number(round))),
+        "SELECT count(*) FROM events WHERE event_type = 'SupplierRegistered'
+           AND payload->'SupplierRegistered'->>'registration_number' = $1",
+        |round, _| number(round),
+        |_| 1,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_keyed_bulk_receipt_survives_kills_exactly_once() {
     let app = TestApp::spawn().await;
     let (supplier, product) = app.listed_product("acct-1", "NL-K-B", "kg", 349).await;
-    let mut process = Process::start(&app);
-    let token = warehouse(&app);
-    let body =
-        json!({"batches": (1..=5).map(|q| batch(&product, &supplier, q)).collect::<Vec<_>>()});
-    for round in 0..ROUNDS {
-        let key = format!("receipt-{round}");
-        let answers = until_answered(
-            &mut process,
-            "/v1/inventory/batches/bulk",
-            &token,
-            &body,
-            &key,
-        )
-        .await;
-        assert_one_answer(&key, &answers);
-        let received = count(
-            &app,
-            "SELECT count(*) FROM events WHERE event_type = 'BatchReceived'
-               AND metadata->>'idempotency_key' = $1",
-            &key,
-        )
-        .await;
-        assert_eq!(received, 5, "{key}: one receipt of five batches");
-    }
+    let batches: Vec<Value> = (1..=5)
+        .map(|q| batch_body(&product, &supplier, json!(q)))
+        .collect();
+    exactly_once_through_kills(
+        &app,
+        &app.warehouse("wh-1"),
+        "receipt",
+        |_| {
+            let body = json!({ "batches": batches });
+            ("/v1/inventory/batches/bulk".to_owned(), body)
+        },
+        "SELECT count(*) FROM events WHERE event_type = 'BatchReceived'
+           AND metadata->>'idempotency_key' = $1",
+        |_, key| key.to_owned(),
+        // One receipt of five batches per key.
+        |_| 5,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_keyed_spoilage_survives_kills_exactly_once() {
     let app = TestApp::spawn().await;
     let (supplier, product) = app.listed_product("acct-1", "NL-K-S", "kg", 349).await;
-    let token = warehouse(&app);
+    let token = app.warehouse("wh-1");
     let (s, b) = app
         .post(
             "/v1/inventory/batches",
             &token,
-            batch(&product, &supplier, 1000),
+            batch_body(&product, &supplier, json!(1000)),
         )
         .await;
     assert_eq!(s, 201, "{b}");
     let batch_id = b["id"].as_str().expect("id").to_owned();
-    let mut process = Process::start(&app);
-    let path = format!("/v1/inventory/batches/{batch_id}/spoilage");
-    for round in 0..ROUNDS {
-        let key = format!("spoilage-{round}");
-        let body = json!({"quantity": 1, "reason": "damaged"});
-        let answers = until_answered(&mut process, &path, &token, &body, &key).await;
-        assert_one_answer(&key, &answers);
-        let spoiled = count(
-            &app,
-            "SELECT count(*) FROM events WHERE aggregate_id = $1
-               AND event_type <> 'BatchReceived'",
-            &batch_id,
-        )
-        .await;
-        assert_eq!(spoiled, i64::try_from(round).expect("small") + 1, "{key}");
-    }
+    exactly_once_through_kills(
+        &app,
+        &token,
+        "spoilage",
+        |_| {
+            let path = format!("/v1/inventory/batches/{batch_id}/spoilage");
+            (path, json!({"quantity": 1, "reason": "damaged"}))
+        },
+        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type <> 'BatchReceived'",
+        |_, _| batch_id.clone(),
+        nth,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -294,35 +284,32 @@ async fn a_keyed_refund_survives_kills_exactly_once() {
             .await;
         assert_eq!(s, 202, "{route}: {b}");
     }
-    let mut process = Process::start(&app);
-    let admin = app.admin();
-    let path = format!("/v1/payments/{payment}/refund");
-    let body = json!({"amount": {"amount_minor": 10, "currency": "EUR"}, "reason": "bruised"});
-    for round in 0..ROUNDS {
-        let key = format!("refund-{round}");
-        let answers = until_answered(&mut process, &path, &admin, &body, &key).await;
-        assert_one_answer(&key, &answers);
-        let refunds = count(
-            &app,
-            "SELECT count(*) FROM events WHERE aggregate_id = $1
-               AND event_type = 'RefundRequested'",
-            &payment,
-        )
-        .await;
-        assert_eq!(refunds, i64::try_from(round).expect("small") + 1, "{key}");
-    }
+    exactly_once_through_kills(
+        &app,
+        &app.admin(),
+        "refund",
+        |_| {
+            let body =
+                json!({"amount": {"amount_minor": 10, "currency": "EUR"}, "reason": "bruised"});
+            (format!("/v1/payments/{payment}/refund"), body)
+        },
+        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'RefundRequested'",
+        |_, _| payment.clone(),
+        nth,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn two_concurrent_requests_with_one_key_act_once_and_answer_alike() {
     let app = TestApp::spawn().await;
     let (supplier, product) = app.listed_product("acct-1", "NL-K-C", "kg", 349).await;
-    let token = warehouse(&app);
+    let token = app.warehouse("wh-1");
     let (s, b) = app
         .post(
             "/v1/inventory/batches",
             &token,
-            batch(&product, &supplier, 1000),
+            batch_body(&product, &supplier, json!(1000)),
         )
         .await;
     assert_eq!(s, 201, "{b}");
@@ -345,8 +332,7 @@ async fn two_concurrent_requests_with_one_key_act_once_and_answer_alike() {
             }
         };
         let spoil = format!("/v1/inventory/batches/{batch_id}/spoilage");
-        let bulk =
-            json!({"batches": [batch(&product, &supplier, 3), batch(&product, &supplier, 4)]});
+        let bulk = json!({"batches": [batch_body(&product, &supplier, json!(3)), batch_body(&product, &supplier, json!(4))]});
         let (a, b, c, d) = tokio::join!(
             send(spoil.clone(), json!({"quantity": 1, "reason": "damaged"})),
             send(spoil, json!({"quantity": 1, "reason": "damaged"})),

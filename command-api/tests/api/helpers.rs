@@ -487,3 +487,13 @@ pub fn order_body(lines: &[(&str, Value)], slot: &str) -> Value {
         "payment": {"method": "card", "card_token": "tok_approved"}
     })
 }
+
+/// A batch of `quantity` of `product` from `supplier` into the test warehouse, fresh for years.
+pub fn batch_body(product: &str, supplier: &str, quantity: Value) -> Value {
+    json!({
+        "product_id": product, "supplier_id": supplier,
+        "warehouse_id": "0190f0e0-0000-7000-8000-000000000001", "quantity": quantity,
+        "received_at": "2026-11-20T06:00:00Z", "expires_at": "2030-11-27T06:00:00Z",
+        "cold_chain": true, "procurement_price": {"amount_minor": 120, "currency": "EUR"}
+    })
+}

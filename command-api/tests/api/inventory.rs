@@ -1,7 +1,7 @@
 //! Inventory batches on the write side: receipt checks the product, reservations are
 //! idempotent per order, and no interleaving of reservations takes more than a batch holds.
 
-use crate::helpers::{product_body, TestApp};
+use crate::helpers::{batch_body, product_body, TestApp};
 use platform::auth::{Actor, Role};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -19,15 +19,6 @@ async fn listed_product(app: &TestApp, owner: &str, number: &str, unit: &str) ->
         .await;
     assert_eq!(s, 201, "{b}");
     (supplier, b["id"].as_str().expect("id").to_owned())
-}
-
-fn batch_body(product: &str, supplier: &str, quantity: Value) -> Value {
-    json!({
-        "product_id": product, "supplier_id": supplier,
-        "warehouse_id": "0190f0e0-0000-7000-8000-000000000001", "quantity": quantity,
-        "received_at": "2026-11-20T06:00:00Z", "expires_at": "2030-11-27T06:00:00Z",
-        "cold_chain": true, "procurement_price": {"amount_minor": 120, "currency": "EUR"}
-    })
 }
 
 fn warehouse(app: &TestApp) -> String {

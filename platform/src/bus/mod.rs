@@ -28,65 +28,22 @@
 //! against (see [`SNAPSHOT_FORMAT`] and `crate::snapshots`). Events stay the only record:
 //! audit, `as_of`, history and exports never read snapshots.
 
-use crate::snapshots::{self, StoredSnapshot, TailEvent};
-use crate::store::{Append, AppendError, Claim, NewEvent, StoredAnswer, StreamHead};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+mod metrics;
+mod reply;
+mod snapshotting;
+
+pub use metrics::{names, CommandMetrics};
+pub use reply::{Answer, BulkCreated, CommandAccepted, KeyTaken, Reply};
+pub use snapshotting::{Snapshots, SNAPSHOT_FORMAT};
+
+use crate::snapshots::{self, TailEvent};
+use crate::store::{Append, AppendError, Claim, NewEvent, StreamHead};
 use chrono::Utc;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, AggregateError, DomainEvent};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
-
-/// The format of the snapshots this bus writes (`snapshots.format`). Bump it when an
-/// aggregate's state keeps its serialised shape but changes its meaning, or when an upcaster
-/// starts reading old events differently: a snapshot cannot tell, so every stored one is then
-/// ignored, replayed over and rewritten on its next load. A change of shape needs no bump: a
-/// stored payload that does not serialise back to exactly the same text once read (a field
-/// added, even with a serde default, removed, renamed or retyped) is not used.
-pub const SNAPSHOT_FORMAT: i32 = 1;
-
-/// When the bus snapshots an aggregate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Snapshots {
-    every: usize,
-}
-
-impl Snapshots {
-    /// The default interval (`FRESHLINE_SNAPSHOT_EVERY`).
-    pub const DEFAULT_EVERY: usize = 100;
-
-    /// A snapshot whenever `n` events have been appended (or replayed) since the last one, so
-    /// that no load replays `n` events or more; `0` turns snapshots off (neither read nor
-    /// written).
-    pub const fn every(n: usize) -> Self {
-        Self { every: n }
-    }
-
-    /// No snapshots: every load replays the whole stream.
-    pub const fn off() -> Self {
-        Self { every: 0 }
-    }
-
-    /// Whether snapshots are read and written.
-    pub const fn is_on(self) -> bool {
-        self.every > 0
-    }
-
-    /// Whether a state `since` events past the last snapshot should be snapshotted.
-    const fn due(self, since: usize) -> bool {
-        self.is_on() && since >= self.every
-    }
-}
-
-impl Default for Snapshots {
-    fn default() -> Self {
-        Self::every(Self::DEFAULT_EVERY)
-    }
-}
 
 /// An aggregate as loaded, and how it was loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,215 +57,6 @@ pub struct Loaded<A> {
     /// How many events were applied (on top of the snapshot, or from the first).
     pub replayed: usize,
 }
-
-/// Why a stored snapshot was not used.
-#[derive(Debug, thiserror::Error)]
-enum Unusable {
-    #[error("written in format {0}, not {SNAPSHOT_FORMAT}")]
-    Format(i32),
-    #[error("its event is no longer in the store with the same chain link")]
-    Unanchored,
-    #[error("it does not read as the aggregate")]
-    Unreadable(#[source] serde_json::Error),
-    #[error("it reads, but the aggregate's shape changed (it does not serialise back the same)")]
-    Reshaped,
-}
-
-/// Metric names of the write path, defined once.
-pub mod names {
-    /// Commands by aggregate, command and result.
-    pub const COMMANDS: &str = "freshline_commands_total";
-    /// Command latency by aggregate and command.
-    pub const COMMAND_DURATION: &str = "freshline_command_duration_seconds";
-    /// Events appended by aggregate.
-    pub const EVENTS_APPENDED: &str = "freshline_events_appended_total";
-    /// Snapshots by aggregate and outcome (`loaded`, `written`, `unusable`, `failed`).
-    pub const SNAPSHOTS: &str = "freshline_snapshots_total";
-}
-
-/// Metrics of the command path.
-#[derive(Debug, Clone)]
-pub struct CommandMetrics {
-    commands: IntCounterVec,
-    duration: HistogramVec,
-    appended: IntCounterVec,
-    snapshots: IntCounterVec,
-}
-
-impl CommandMetrics {
-    /// Creates and registers them.
-    ///
-    /// # Errors
-    /// When already registered.
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        use crate::metrics::register;
-        Ok(Self {
-            commands: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(names::COMMANDS, "Commands by aggregate, command and result"),
-                    &["aggregate", "command", "result"],
-                )?,
-            )?,
-            duration: register(
-                registry,
-                HistogramVec::new(
-                    HistogramOpts::new(names::COMMAND_DURATION, "Command latency")
-                        .buckets(crate::metrics::LATENCY_BUCKETS.to_vec()),
-                    &["aggregate", "command"],
-                )?,
-            )?,
-            appended: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(names::EVENTS_APPENDED, "Events appended"),
-                    &["aggregate"],
-                )?,
-            )?,
-            snapshots: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(names::SNAPSHOTS, "Snapshots by aggregate and outcome"),
-                    &["aggregate", "outcome"],
-                )?,
-            )?,
-        })
-    }
-}
-
-/// The body of every accepted command: the aggregate's id and its version after the command
-/// (pass it as `min_version` to the query API to read your own write).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct CommandAccepted {
-    /// The aggregate's id.
-    #[schema(value_type = uuid::Uuid)]
-    pub id: String,
-    /// The aggregate's version after the command; pass it as `min_version` to the query API
-    /// to read your own write.
-    pub version: usize,
-}
-
-/// The body of a bulk creation: the new aggregates in request order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct BulkCreated {
-    /// One entry per item, in request order.
-    pub items: Vec<CommandAccepted>,
-}
-
-/// The answer a command will give if it is accepted, described before it runs so that the bus
-/// can store it with the command's events (see the module documentation).
-#[derive(Debug, Clone, Default)]
-pub struct Reply {
-    created: bool,
-    location: Option<String>,
-    key: Option<crate::idempotency::IdempotencyKey>,
-}
-
-impl Reply {
-    /// `201 Created` at `location`, for a command that creates its aggregate under a new id
-    /// (the bus then does not read the stream first).
-    pub fn created(location: impl Into<String>) -> Self {
-        Self {
-            created: true,
-            location: Some(location.into()),
-            key: None,
-        }
-    }
-
-    /// `202 Accepted` at `location`, for any other command.
-    pub fn changed(location: impl Into<String>) -> Self {
-        Self {
-            created: false,
-            location: Some(location.into()),
-            key: None,
-        }
-    }
-
-    /// `201 Created` without a `Location`, for a bulk creation.
-    pub fn bulk() -> Self {
-        Self {
-            created: true,
-            location: None,
-            key: None,
-        }
-    }
-
-    /// The same reply, stored under the request's `Idempotency-Key` (if it has one) in the
-    /// same statement as the events.
-    #[must_use]
-    pub fn keyed(self, key: Option<crate::idempotency::IdempotencyKey>) -> Self {
-        Self { key, ..self }
-    }
-
-    fn status(&self) -> StatusCode {
-        if self.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::ACCEPTED
-        }
-    }
-
-    fn render(&self, body: &impl Serialize) -> Result<Answer, serde_json::Error> {
-        Ok(Answer {
-            status: self.status(),
-            body: serde_json::to_vec(body)?,
-            location: self.location.clone(),
-            stored: false,
-        })
-    }
-
-    fn stored(&self, answer: &Answer) -> Option<StoredAnswer> {
-        self.key.as_ref().map(|k| StoredAnswer {
-            principal: k.principal.clone(),
-            key: k.key.clone(),
-            request_hash: k.request_hash.clone(),
-            status: answer.status.as_u16(),
-            body: answer.body.clone(),
-            location: answer.location.clone(),
-            ttl: k.ttl,
-        })
-    }
-}
-
-/// The HTTP answer of an accepted command, exactly as sent (and, when `stored`, as kept under
-/// its `Idempotency-Key`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// `201` or `202`.
-    pub status: StatusCode,
-    /// The JSON body.
-    pub body: Vec<u8>,
-    /// The `Location`.
-    pub location: Option<String>,
-    /// Whether it was stored with the events (else the idempotency middleware stores it).
-    pub stored: bool,
-}
-
-impl IntoResponse for Answer {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, self.body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(l) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-            headers.insert(header::LOCATION, l);
-        }
-        if self.stored {
-            response
-                .extensions_mut()
-                .insert(crate::idempotency::AnswerStored);
-        }
-        response
-    }
-}
-
-/// The request's `Idempotency-Key` already has an answer: another request with it committed
-/// first. The idempotency middleware answers with that one.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the Idempotency-Key already has an answer")]
-pub struct KeyTaken;
 
 /// The result of a command that was accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -681,16 +429,10 @@ where
         };
         let (aggregate, version, replayed) = self.replay(id, start, from, events)?;
         if i64::try_from(version).unwrap_or(i64::MAX) != head.sequence {
-            // The head is read in the same statement as the events, so this cannot happen
-            // unless the store is damaged; deciding on it would fork the chain.
-            return Err(AggregateError::UnexpectedError(
-                format!(
-                    "{} {id}: replayed to version {version} but the stream's head is {}",
-                    A::TYPE,
-                    head.sequence
-                )
-                .into(),
-            ));
+            // Read in one statement, the events and the head agree; after an unusable
+            // snapshot the events are read again, and a writer may have appended in between.
+            // Deciding on that state would fork the chain: it is a conflict, decided again.
+            return Err(AggregateError::AggregateConflict);
         }
         let mut last_snapshot = from;
         if version > 0
@@ -711,22 +453,6 @@ where
             head,
             now,
         })
-    }
-
-    /// The snapshot's aggregate, if it may be used: written in this format, still anchored to
-    /// its event, and read back exactly (serialising what was read gives the stored text).
-    fn read_snapshot(snapshot: &StoredSnapshot) -> Result<A, Unusable> {
-        if snapshot.format != SNAPSHOT_FORMAT {
-            return Err(Unusable::Format(snapshot.format));
-        }
-        if !snapshot.anchored {
-            return Err(Unusable::Unanchored);
-        }
-        let aggregate: A = serde_json::from_str(&snapshot.payload).map_err(Unusable::Unreadable)?;
-        match serde_json::to_string(&aggregate) {
-            Ok(text) if text == snapshot.payload => Ok(aggregate),
-            _ => Err(Unusable::Reshaped),
-        }
     }
 
     /// Applies `events` (read through the upcasters) to `aggregate` at version `version`.
@@ -773,50 +499,6 @@ where
             }
         });
         serde_json::from_value(current.payload).map_err(deserialization)
-    }
-
-    /// Writes the snapshot of `aggregate` at `version`; a failure is logged and counted, never
-    /// returned (the command it follows has succeeded). Returns whether it was written.
-    async fn save_snapshot(&self, id: &str, version: usize, aggregate: &A, replace: bool) -> bool {
-        let written = match serde_json::to_string(aggregate) {
-            Ok(payload) => snapshots::save(
-                &self.pool,
-                A::TYPE,
-                id,
-                i64::try_from(version).unwrap_or(i64::MAX),
-                SNAPSHOT_FORMAT,
-                &payload,
-                replace,
-            )
-            .await
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match written {
-            Ok(true) => {
-                self.count_snapshot("written");
-                true
-            }
-            Ok(false) => false,
-            Err(error) => {
-                self.count_snapshot("failed");
-                tracing::warn!(
-                    aggregate = A::TYPE,
-                    aggregate_id = id,
-                    version,
-                    error,
-                    "snapshot not written (the command was committed)"
-                );
-                false
-            }
-        }
-    }
-
-    fn count_snapshot(&self, outcome: &str) {
-        self.metrics
-            .snapshots
-            .with_label_values(&[A::TYPE, outcome])
-            .inc();
     }
 }
 

@@ -1,0 +1,141 @@
+//! What an accepted command answers: described before it runs ([`Reply`]), rendered by the
+//! bus ([`Answer`]) and, under an `Idempotency-Key`, stored with the command's events.
+
+use crate::store::StoredAnswer;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The body of every accepted command: the aggregate's id and its version after the command
+/// (pass it as `min_version` to the query API to read your own write).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CommandAccepted {
+    /// The aggregate's id.
+    #[schema(value_type = uuid::Uuid)]
+    pub id: String,
+    /// The aggregate's version after the command; pass it as `min_version` to the query API
+    /// to read your own write.
+    pub version: usize,
+}
+
+/// The body of a bulk creation: the new aggregates in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BulkCreated {
+    /// One entry per item, in request order.
+    pub items: Vec<CommandAccepted>,
+}
+
+/// The answer a command will give if it is accepted, described before it runs so that the bus
+/// can store it with the command's events (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub(super) created: bool,
+    location: Option<String>,
+    key: Option<crate::idempotency::IdempotencyKey>,
+}
+
+impl Reply {
+    /// `201 Created` at `location`, for a command that creates its aggregate under a new id
+    /// (the bus then does not read the stream first).
+    pub fn created(location: impl Into<String>) -> Self {
+        Self {
+            created: true,
+            location: Some(location.into()),
+            key: None,
+        }
+    }
+
+    /// `202 Accepted` at `location`, for any other command.
+    pub fn changed(location: impl Into<String>) -> Self {
+        Self {
+            created: false,
+            location: Some(location.into()),
+            key: None,
+        }
+    }
+
+    /// `201 Created` without a `Location`, for a bulk creation.
+    pub fn bulk() -> Self {
+        Self {
+            created: true,
+            location: None,
+            key: None,
+        }
+    }
+
+    /// The same reply, stored under the request's `Idempotency-Key` (if it has one) in the
+    /// same statement as the events.
+    #[must_use]
+    pub fn keyed(self, key: Option<crate::idempotency::IdempotencyKey>) -> Self {
+        Self { key, ..self }
+    }
+
+    fn status(&self) -> StatusCode {
+        if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::ACCEPTED
+        }
+    }
+
+    pub(super) fn render(&self, body: &impl Serialize) -> Result<Answer, serde_json::Error> {
+        Ok(Answer {
+            status: self.status(),
+            body: serde_json::to_vec(body)?,
+            location: self.location.clone(),
+            stored: false,
+        })
+    }
+
+    pub(super) fn stored(&self, answer: &Answer) -> Option<StoredAnswer> {
+        self.key.as_ref().map(|k| StoredAnswer {
+            principal: k.principal.clone(),
+            key: k.key.clone(),
+            request_hash: k.request_hash.clone(),
+            status: answer.status.as_u16(),
+            body: answer.body.clone(),
+            location: answer.location.clone(),
+            ttl: k.ttl,
+        })
+    }
+}
+
+/// The HTTP answer of an accepted command, exactly as sent (and, when `stored`, as kept under
+/// its `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `201` or `202`.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// The `Location`.
+    pub location: Option<String>,
+    /// Whether it was stored with the events (else the idempotency middleware stores it).
+    pub stored: bool,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(l) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, l);
+        }
+        if self.stored {
+            response
+                .extensions_mut()
+                .insert(crate::idempotency::AnswerStored);
+        }
+        response
+    }
+}
+
+/// The request's `Idempotency-Key` already has an answer: another request with it committed
+/// first. The idempotency middleware answers with that one.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the Idempotency-Key already has an answer")]
+pub struct KeyTaken;
