@@ -62,4 +62,28 @@ impl CommandMetrics {
             )?,
         })
     }
+
+    /// Records `commands` commands of one call: accepted with the events they appended, or
+    /// not with their outcome label; and the call's latency since `started`.
+    pub(super) fn record(
+        &self,
+        aggregate: &str,
+        name: &str,
+        result: Result<usize, &'static str>,
+        commands: usize,
+        started: std::time::Instant,
+    ) {
+        let outcome = result.map_or_else(|o| o, |_| "accepted");
+        self.commands
+            .with_label_values(&[aggregate, name, outcome])
+            .inc_by(commands as u64);
+        self.duration
+            .with_label_values(&[aggregate, name])
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok(appended) = result {
+            self.appended
+                .with_label_values(&[aggregate])
+                .inc_by(appended as u64);
+        }
+    }
 }

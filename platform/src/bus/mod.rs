@@ -173,27 +173,13 @@ where
                 other => break other,
             }
         };
-        let outcome = match &result {
-            Ok(_) => "accepted",
-            Err(AggregateError::UserError(_)) => "rejected",
-            Err(AggregateError::AggregateConflict) => "conflict",
-            Err(AggregateError::UnexpectedError(e)) if e.is::<KeyTaken>() => "replayed",
-            Err(_) => "error",
-        };
-        self.metrics
-            .commands
-            .with_label_values(&[A::TYPE, name, outcome])
-            .inc();
-        self.metrics
-            .duration
-            .with_label_values(&[A::TYPE, name])
-            .observe(started.elapsed().as_secs_f64());
-        if let Ok(c) = &result {
-            self.metrics
-                .appended
-                .with_label_values(&[A::TYPE])
-                .inc_by(c.appended as u64);
-        }
+        self.metrics.record(
+            A::TYPE,
+            name,
+            result.as_ref().map(|c| c.appended).map_err(outcome),
+            1,
+            started,
+        );
         result
     }
 
@@ -300,26 +286,16 @@ where
             }
             Err(e) => Err(e),
         };
-        let outcome = match &result {
-            Ok(_) => "accepted",
-            Err((_, AggregateError::UnexpectedError(e))) if e.is::<KeyTaken>() => "replayed",
-            Err((_, AggregateError::AggregateConflict)) => "conflict",
-            Err(_) => "error",
-        };
-        self.metrics
-            .commands
-            .with_label_values(&[A::TYPE, name, outcome])
-            .inc_by(count as u64);
-        self.metrics
-            .duration
-            .with_label_values(&[A::TYPE, name])
-            .observe(started.elapsed().as_secs_f64());
-        if result.is_ok() {
-            self.metrics
-                .appended
-                .with_label_values(&[A::TYPE])
-                .inc_by(appended as u64);
-        }
+        self.metrics.record(
+            A::TYPE,
+            name,
+            result
+                .as_ref()
+                .map(|_| appended)
+                .map_err(|(_, e)| outcome(e)),
+            count,
+            started,
+        );
         result
     }
 
@@ -499,6 +475,16 @@ where
             }
         });
         serde_json::from_value(current.payload).map_err(deserialization)
+    }
+}
+
+/// The `result` label of a command that was not accepted.
+fn outcome<E: std::error::Error>(e: &AggregateError<E>) -> &'static str {
+    match e {
+        AggregateError::UserError(_) => "rejected",
+        AggregateError::AggregateConflict => "conflict",
+        AggregateError::UnexpectedError(e) if e.is::<KeyTaken>() => "replayed",
+        _ => "error",
     }
 }
 
