@@ -374,7 +374,15 @@ pub struct Verifier {
     issuer: Option<String>,
     leeway_secs: u64,
     last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Tokens already verified, with the principal they name and until when (their `exp`
+    /// plus the leeway): a client sends the same token with every request, and checking its
+    /// signature again each time is most of what authentication costs. Emptied whenever the
+    /// key set changes, so a key rotated out stops its tokens at once.
+    verified: std::sync::Mutex<HashMap<String, (Principal, i64)>>,
 }
+
+/// How many verified tokens are remembered (then the memory starts again).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -485,6 +493,7 @@ impl Verifier {
             issuer: issuer.map(str::to_owned),
             leeway_secs: 30,
             last_refresh: std::sync::Mutex::new(None),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -559,6 +568,7 @@ impl Verifier {
             Ok(mut k) => *k = Arc::new(keys),
             Err(e) => *e.into_inner() = Arc::new(keys),
         }
+        self.forget_verified();
         Ok(n)
     }
 
@@ -602,11 +612,39 @@ impl Verifier {
         });
     }
 
-    /// Verifies a bearer token and returns its principal.
+    /// Verifies a bearer token and returns its principal. A token that verified before is
+    /// taken from memory until its `exp` (plus the leeway), while the key set is unchanged.
     ///
     /// # Errors
     /// [`AuthError::Invalid`] for any token that does not verify.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Ok(verified) = self.verified.lock() {
+            if let Some((principal, until)) = verified.get(token) {
+                if now <= *until {
+                    return Ok(principal.clone());
+                }
+            }
+        }
+        let (principal, exp) = self.verify_signed(token)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            let until = exp.saturating_add(i64::try_from(self.leeway_secs).unwrap_or(0));
+            verified.insert(token.to_owned(), (principal.clone(), until));
+        }
+        Ok(principal)
+    }
+
+    fn forget_verified(&self) {
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.clear();
+        }
+    }
+
+    /// Checks the token's signature and claims; returns its principal and `exp`.
+    fn verify_signed(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let invalid = |m: &str| AuthError::Invalid(m.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         let kid = header.kid.as_deref().ok_or_else(|| invalid("no kid"))?;
@@ -634,11 +672,12 @@ impl Verifier {
             (None, Some(svc)) if !svc.is_empty() => Actor::Service(svc),
             _ => return Err(invalid("a token names exactly one of role and svc")),
         };
-        Ok(Principal {
+        let principal = Principal {
             subject: claims.sub,
             actor,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
-        })
+        };
+        Ok((principal, claims.exp))
     }
 }
 
