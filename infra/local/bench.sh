@@ -33,8 +33,23 @@ fi
 rows=()
 ratio() { awk "BEGIN { if ($2 > 0) printf \"%.2f\", $1 / $2; else print \"-\" }"; }
 
+# --- the Python eventsourcing library as a peer --------------------------------------------
+VENV="$STATE/bench-venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import eventsourcing, psycopg_pool' 2>/dev/null; then
+  log "installing the eventsourcing library (9.5.6) into $VENV"
+  python3 -m venv "$VENV" >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 && python3 -m venv "$VENV"; }
+  "$VENV/bin/pip" install -q "eventsourcing==9.5.6" "psycopg[binary,pool]>=3.2" >/dev/null 2>&1 || log "could not install eventsourcing: no peer figure"
+fi
 # --- commands vs pgbench -------------------------------------------------------------------
-log "anchor: pgbench SELECT + INSERT on the event store ($SECS s, 8 clients)"
+# Every service but command-api (and PostgreSQL, Kafka) is paused for the isolated figures, then
+# resumed: they consume what was written meanwhile while the next figures are taken.
+CONSUMERS="outbox-relay query-api projector card-gateway notifier fulfilment-saga image-worker scheduler delivery-sim gateway"
+signal_consumers() { for s in $CONSUMERS; do is_running "$s" && kill "-$1" "$(cat "$RUN/$s.pid")" 2>/dev/null || true; done; }
+trap 'signal_consumers CONT' EXIT
+# The anchor runs under the conditions of the isolated figures: consumers paused, nothing else
+# working but PostgreSQL.
+signal_consumers STOP
+log "anchor: pgbench -M prepared, SELECT + INSERT on the event store ($SECS s, 8 clients, consumers paused)"
 script="$(mktemp)"
 cat > "$script" <<'SQL'
 \set aid random(1, 1000000)
@@ -47,14 +62,9 @@ END;
 SQL
 "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -qAt -d "$PG_DB" -c "drop database if exists bench_anchor" -c "create database bench_anchor"
 FRESHLINE_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/bench_anchor" "$BIN/freshline" db migrate 2>/dev/null
-anchor=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -n -c 8 -j 2 -T "$SECS" -f "$script" bench_anchor 2>/dev/null \
+anchor=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -n -M prepared -c 8 -j 2 -T "$SECS" -f "$script" bench_anchor 2>/dev/null \
   | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 rm -f "$script"
-# Every service but command-api (and PostgreSQL, Kafka) is paused for the isolated figures, then
-# resumed: they consume what was written meanwhile while the next figures are taken.
-CONSUMERS="outbox-relay query-api projector card-gateway notifier fulfilment-saga image-worker scheduler delivery-sim gateway"
-signal_consumers() { for s in $CONSUMERS; do is_running "$s" && kill "-$1" "$(cat "$RUN/$s.pid")" 2>/dev/null || true; done; }
-trap 'signal_consumers CONT' EXIT
 registrations() { # LABEL ARGS...: one `load suppliers` run as a table row
   local label="$1"; shift
   local line rate p50 p99
@@ -64,7 +74,7 @@ registrations() { # LABEL ARGS...: one `load suppliers` run as a table row
   p50=$(echo "$line" | sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')
   p99=$(echo "$line" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
   LAST_RATE="$rate"
-  rows+=("| $label | $rate/s, p50 $p50 ms, p99 $p99 ms | pgbench SELECT+INSERT, 8 clients: ${anchor%.*}/s | $(ratio "$rate" "$anchor") |")
+  rows+=("| $label | $rate/s, p50 $p50 ms, p99 $p99 ms | pgbench -M prepared SELECT+INSERT, 8 clients, consumers paused: ${anchor%.*}/s | $(ratio "$rate" "$anchor") |")
 }
 cpu_of() { ps -o cputimes= -p "$1" 2>/dev/null | tr -d ' ' || echo 0; }
 pg_stat() { as_pg "$PGBIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAt -d "$PG_DB" -c "$1" 2>/dev/null || true; }
@@ -73,28 +83,13 @@ pg_stat "select pg_stat_statements_reset()" >/dev/null
 api_pid="$(cat "$RUN/command-api.pid")"
 api_cpu0=$(cpu_of "$api_pid"); t0=$SECONDS
 log "keyed registrations, only PostgreSQL and command-api working"
-signal_consumers STOP
 registrations "keyed registrations via command-api, 8 clients, consumers paused (target >= 0.8x)" --count "$COUNT" --concurrency 8
 isolated="$LAST_RATE"
 registrations "keyed registrations via command-api, 32 clients, consumers paused" --count "$COUNT" --concurrency 32
 api_cpu1=$(cpu_of "$api_pid"); t1=$SECONDS
-signal_consumers CONT
-cpu_note="command-api used $((api_cpu1 - api_cpu0)) CPU-s in $((t1 - t0)) s of isolated load"
-log "$cpu_note"
+# What PostgreSQL spent its time on during the isolated runs (before anything else runs).
 top_statements=$(pg_stat "select round(total_exec_time::numeric / greatest(calls, 1), 3) || ' ms x ' || calls || ': ' || left(regexp_replace(query, '\s+', ' ', 'g'), 90) from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database()) order by total_exec_time desc limit 5")
-log "keyed registrations with the whole stack consuming"
-registrations "keyed registrations via command-api, 8 clients, whole stack consuming (target >= 0.4x)" --count "$COUNT" --concurrency 8
-log "keyed registrations at a fixed 1000/s (latency from when each was due)"
-registrations "keyed registrations at a fixed 1000/s, whole stack (target p99 < 25 ms)" --count "$((COUNT / 2))" --concurrency 256 --rate 1000
-registrations "unkeyed registrations via command-api, 8 clients, whole stack (what keys cost)" --count "$COUNT" --concurrency 8 --unkeyed
-
-# --- the Python eventsourcing library as a peer --------------------------------------------
-VENV="$STATE/bench-venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import eventsourcing, psycopg_pool' 2>/dev/null; then
-  log "installing the eventsourcing library (9.5.6) into $VENV"
-  python3 -m venv "$VENV" >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 && python3 -m venv "$VENV"; }
-  "$VENV/bin/pip" install -q "eventsourcing==9.5.6" "psycopg[binary,pool]>=3.2" >/dev/null 2>&1 || log "could not install eventsourcing: no peer figure"
-fi
+# The peer under the same conditions: consumers paused.
 if [ -x "$VENV/bin/python" ]; then
   "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -qAt -d "$PG_DB" -c "drop database if exists bench_peer" -c "create database bench_peer"
   peer=$(POSTGRES_DBNAME=bench_peer POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$PG_PORT" POSTGRES_USER="$PG_USER" \
@@ -104,6 +99,22 @@ if [ -x "$VENV/bin/python" ]; then
   peer_rate=$(echo "$peer" | sed -n 's/.* = \([0-9]*\)\/s.*/\1/p')
   rows+=("| Freshline keyed registrations, consumers paused (target >= 5x the peer) | ${isolated}/s | Python eventsourcing 9.5.6, register + approve, 8 threads, no HTTP: ${peer_rate:-?}/s | $(ratio "${isolated:-0}" "${peer_rate:-0}") |")
 fi
+signal_consumers CONT
+# The backlog of the isolated runs is worked off before the whole stack is measured.
+log "waiting (at most 180 s) for the relay and projector to catch up"
+for _ in $(seq 1 180); do
+  lag=$(curl -fsS http://127.0.0.1:9181/metrics 2>/dev/null | sed -n 's/^freshline_relay_lag_seconds \([0-9.e+-]*\)$/\1/p' | head -n 1)
+  awk "BEGIN { exit !(${lag:-1} < 0.5) }" && break
+  sleep 1
+done
+sleep 5
+cpu_note="command-api used $((api_cpu1 - api_cpu0)) CPU-s in $((t1 - t0)) s of isolated load"
+log "$cpu_note"
+log "keyed registrations with the whole stack consuming"
+registrations "keyed registrations via command-api, 8 clients, whole stack consuming (target >= 0.4x)" --count "$COUNT" --concurrency 8
+log "keyed registrations at a fixed 1000/s (latency from when each was due)"
+registrations "keyed registrations at a fixed 1000/s, whole stack (target p99 < 25 ms)" --count "$((COUNT / 2))" --concurrency 256 --rate 1000
+registrations "unkeyed registrations via command-api, 8 clients, whole stack (what keys cost)" --count "$COUNT" --concurrency 8 --unkeyed
 
 # --- relay vs ProducerPerformance ----------------------------------------------------------
 log "relay: $RELAY_EVENTS events backlog, then publish lag at 1000/s"
