@@ -76,13 +76,10 @@ impl Env {
             pool.clone(),
             verifier,
             prometheus::Registry::new(),
-            64 * 1024,
-            platform::ratelimit::RateLimiter::new(10_000.0, 10_000.0),
-            std::sync::Arc::new(sagas::images::LocalDirStore::new(
+            std::sync::Arc::new(platform::blobs::LocalDirStore::new(
                 std::env::temp_dir().join("freshline-blobs-cli"),
             )),
-            platform::bus::Snapshots::default(),
-            platform::idempotency::DEFAULT_TTL,
+            command_api::Options::default(),
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

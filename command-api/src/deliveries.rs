@@ -3,10 +3,8 @@
 //! the delivery partner's service) pick up, report positions, deliver or fail.
 
 use crate::context::CommandContext;
-use crate::fulfilment::{
-    delivery_problem, execute, load, new_id, order_problem, reason, GeoBody, Ids,
-};
-use crate::response::Accepted;
+use crate::request::{new_id, reason, GeoBody, Ids};
+use crate::response::{execute, load, Accepted};
 use crate::AppState;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -82,7 +80,6 @@ pub async fn create_slot(
         "create",
         cmd,
         None,
-        delivery_problem,
         Reply::created(format!("/v1/delivery-slots/{id}")),
     )
     .await?;
@@ -119,7 +116,6 @@ pub async fn book_slot(
         "book",
         cmd,
         None,
-        delivery_problem,
         Reply::changed(format!("/v1/delivery-slots/{id}")),
     )
     .await?;
@@ -146,7 +142,6 @@ pub async fn release_slot(
         "release",
         cmd,
         None,
-        delivery_problem,
         Reply::changed(format!("/v1/delivery-slots/{id}")),
     )
     .await?;
@@ -188,7 +183,6 @@ pub async fn register_rider(
         "register",
         cmd,
         None,
-        delivery_problem,
         Reply::created(format!("/v1/riders/{id}")),
     )
     .await?;
@@ -238,7 +232,6 @@ pub async fn availability(
         "set_availability",
         cmd,
         None,
-        delivery_problem,
         Reply::changed(format!("/v1/riders/{id}")),
     )
     .await?;
@@ -281,7 +274,6 @@ pub async fn assign_rider(
         "assign",
         cmd,
         None,
-        delivery_problem,
         Reply::changed(format!("/v1/riders/{id}")),
     )
     .await?;
@@ -308,7 +300,6 @@ pub async fn release_rider(
         "release",
         cmd,
         None,
-        delivery_problem,
         Reply::changed(format!("/v1/riders/{id}")),
     )
     .await?;
@@ -335,7 +326,7 @@ pub async fn schedule(
     ctx: CommandContext,
     ValidJson(body): ValidJson<ScheduleBody>,
 ) -> Result<Accepted, ApiError> {
-    let order = load(&app.fulfilment.orders, body.order_id, order_problem).await?;
+    let order = load(&app.fulfilment.orders, body.order_id).await?;
     let Some(o) = order.state() else {
         return Err(ApiError::validation(vec![FieldError::new(
             "order_id",
@@ -363,7 +354,6 @@ pub async fn schedule(
         "schedule",
         cmd,
         None,
-        delivery_problem,
         Reply::created(delivery_location(id.0)),
     )
     .await?;
@@ -443,7 +433,6 @@ async fn update(
         name,
         cmd,
         why,
-        delivery_problem,
         Reply::changed(delivery_location(id)),
     )
     .await?;
@@ -459,11 +448,11 @@ async fn caller(
     if !matches!(ctx.principal.actor, Actor::Person(Role::Rider)) {
         return Ok(DeliveryCaller::Operator);
     }
-    let delivery = load(&app.fulfilment.deliveries, id, delivery_problem).await?;
+    let delivery = load(&app.fulfilment.deliveries, id).await?;
     let Some(rider_id) = delivery.state().and_then(|d| d.rider_id) else {
         return Ok(DeliveryCaller::Rider { assigned: false });
     };
-    let rider = load(&app.fulfilment.riders, rider_id.0, delivery_problem).await?;
+    let rider = load(&app.fulfilment.riders, rider_id.0).await?;
     Ok(DeliveryCaller::Rider {
         assigned: rider
             .state()

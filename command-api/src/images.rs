@@ -9,20 +9,21 @@
 //! product and the bytes' SHA-256, so the same upload again is the same image (a no-op).
 
 use crate::context::CommandContext;
-use crate::products::{product_location, product_problem, ProductPath};
+use crate::request::{product_location, ProductPath};
+use crate::response::{load, refusal_problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cqrs_es::AggregateError;
 use domain::catalog_values::ImageId;
+use domain::product::{sniff, MAX_IMAGE_BYTES};
 use domain::product::{
     ImageByteSize, ImageContentType, ProductCommand, RequestImage, Sha256Digest, StorageKey,
 };
+use platform::blobs::{BlobKey, BlobStore};
 use platform::bus::Reply;
 use platform::http::ApiError;
-use sagas::images::{sniff, BlobKey, BlobStore, MAX_IMAGE_BYTES};
 use serde::Serialize;
 use sha2::Digest;
 use std::sync::Arc;
@@ -126,15 +127,10 @@ pub async fn upload(
         original_key: StorageKey::try_from(key.as_str()).map_err(invalid)?,
     });
     // Decide first (owner, discontinued): nothing is stored for an upload that will be refused.
-    let (product, _) = app
-        .products
-        .bus
-        .load(&id.to_string())
-        .await
-        .map_err(product_problem)?;
+    let product: domain::product::Product = load(&app.products.bus, id).await?;
     product
         .decide(command.clone())
-        .map_err(|e| product_problem(AggregateError::UserError(e)))?;
+        .map_err(|e| refusal_problem(&e))?;
     app.blobs
         .put(&key, bytes.to_vec(), content_type.as_str())
         .await

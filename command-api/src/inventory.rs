@@ -2,20 +2,18 @@
 //! spoilage, expire a batch, raise its expiring-soon alert.
 
 use crate::context::CommandContext;
-use crate::products::{product_problem, MoneyBody};
-use crate::response::Accepted;
-use crate::suppliers::Fields;
+use crate::request::{Fields, MoneyBody, MAX_BULK};
+use crate::response::{command_problem, execute, refusal_problem, Accepted};
 use crate::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use chrono::{DateTime, TimeDelta, Utc};
-use cqrs_es::AggregateError;
 use domain::catalog_values::{
     BatchId, Money, OrderId, PositiveQuantity, ProductId, Quantity, WarehouseId,
 };
 use domain::inventory::alert::{stock_alert_id, AssessStock, StockAlert};
 use domain::inventory::{
     CommitReservation, ExpireBatch, FlagExpiringSoon, InventoryBatch, InventoryCommand,
-    InventoryError, ReceiveBatch, RecordSpoilage, ReleaseReservation, ReserveStock, SpoilageReason,
+    ReceiveBatch, RecordSpoilage, ReleaseReservation, ReserveStock, SpoilageReason,
 };
 use domain::product::{Product, ProductError};
 use domain::SupplierId;
@@ -43,42 +41,8 @@ impl InventoryService {
         reason: Option<&str>,
         reply: Reply,
     ) -> Result<Committed, ApiError> {
-        crate::response::execute(
-            &self.bus,
-            ctx,
-            id,
-            name,
-            command,
-            reason,
-            inventory_problem,
-            reply,
-        )
-        .await
+        crate::response::execute(&self.bus, ctx, id, name, command, reason, reply).await
     }
-}
-
-/// Maps an inventory command failure to its problem.
-pub fn inventory_problem(e: AggregateError<InventoryError>) -> ApiError {
-    crate::response::command_problem(e, "inventory", |e| {
-        let code = e.code();
-        match &e {
-            InventoryError::NotFound => ApiError::not_found("no batch with this id"),
-            InventoryError::ExpiryNotAfterReceipt { .. } => {
-                ApiError::validation(vec![FieldError::new("expires_at", e.to_string())])
-            }
-            InventoryError::ValueTooLarge => {
-                ApiError::validation(vec![FieldError::new("quantity", e.to_string())])
-            }
-            InventoryError::InsufficientStock {
-                available,
-                requested,
-            } => ApiError::conflict(code, e.to_string())
-                .with("available", available.to_string())
-                .with("requested", requested.to_string()),
-            InventoryError::NoReservation { .. } => ApiError::not_found(e.to_string()),
-            _ => ApiError::conflict(code, e.to_string()),
-        }
-    })
 }
 
 /// `POST /v1/inventory/batches`.
@@ -198,14 +162,8 @@ pub async fn receive(
         .products
         .load(&body.product_id.to_string())
         .await
-        .map_err(product_problem)?;
-    let id = BatchId(match &ctx.idempotency_key {
-        Some(key) => Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("freshline:batch:{}:{key}", ctx.principal.subject).as_bytes(),
-        ),
-        None => Uuid::now_v7(),
-    });
+        .map_err(command_problem)?;
+    let id = BatchId(crate::request::new_id(&ctx, "batch"));
     let mut f = Fields::default();
     let cmd = receipt(&mut f, "", &body, &product, id);
     let cmd = f.finish(cmd)?.map_err(|e| *e)?;
@@ -264,11 +222,11 @@ fn receipt(
         return None;
     }
     if state.status != domain::product::ProductStatus::Active {
-        return Some(Err(Box::new(product_problem(AggregateError::UserError(
-            ProductError::Discontinued {
+        return Some(Err(Box::new(refusal_problem(
+            &ProductError::Discontinued {
                 attempted: "receive stock for",
             },
-        )))));
+        ))));
     }
     Some(Ok(InventoryCommand::Receive(ReceiveBatch {
         batch_id: id,
@@ -308,7 +266,7 @@ pub async fn receive_bulk(
     ctx: CommandContext,
     ValidJson(body): ValidJson<BulkReceiveBody>,
 ) -> Result<Accepted, ApiError> {
-    let max = crate::products::MAX_BULK;
+    let max = MAX_BULK;
     if body.batches.is_empty() || body.batches.len() > max {
         return Err(ApiError::validation(vec![FieldError::new(
             "batches",
@@ -327,7 +285,7 @@ pub async fn receive_bulk(
         .products
         .load_many(&product_ids)
         .await
-        .map_err(product_problem)?;
+        .map_err(command_problem)?;
     let missing = Product::default();
     let mut f = Fields::default();
     let mut items = Vec::with_capacity(body.batches.len());
@@ -341,14 +299,7 @@ pub async fn receive_bulk(
         }
     }
     let items = f.finish(Some(items))?;
-    crate::response::create_many(
-        &app.inventory.bus,
-        "receive",
-        items,
-        &ctx,
-        inventory_problem,
-    )
-    .await
+    crate::response::create_many(&app.inventory.bus, "receive", items, &ctx).await
 }
 
 /// Reserve stock of a batch for an order; never below zero available; the same reservation
@@ -596,22 +547,7 @@ pub async fn assess(
         available,
         threshold,
     };
-    let done = app
-        .inventory
-        .alerts
-        .execute(
-            &id.to_string(),
-            "assess",
-            cmd,
-            ctx.metadata(None),
-            &Reply::changed(format!("/v1/inventory/stock-alerts/{id}"))
-                .keyed(ctx.idempotency.clone()),
-        )
-        .await
-        .map_err(|e| {
-            crate::response::command_problem(e, "stock alert", |never| {
-                ApiError::internal("stock alert", &never)
-            })
-        })?;
+    let reply = Reply::changed(format!("/v1/inventory/stock-alerts/{id}"));
+    let done = execute(&app.inventory.alerts, &ctx, id, "assess", cmd, None, reply).await?;
     Ok(done.answer)
 }

@@ -11,6 +11,7 @@ pub mod orders;
 pub mod payments;
 pub mod products;
 pub mod registry;
+pub mod request;
 pub mod response;
 pub mod settings;
 pub mod suppliers;
@@ -114,24 +115,49 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// How the command API runs: limits, snapshots, how long answers are kept. The binary fills it
+/// from its settings; tests start from [`Options::default`].
+#[derive(Debug)]
+pub struct Options {
+    /// The largest request body taken (except image uploads).
+    pub max_body_bytes: usize,
+    /// Requests per subject.
+    pub limiter: Arc<platform::ratelimit::RateLimiter>,
+    /// When every aggregate's bus writes and reads snapshots.
+    pub snapshots: Snapshots,
+    /// How long an idempotent answer is kept.
+    pub idempotency_ttl: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            limiter: platform::ratelimit::RateLimiter::new(10_000.0, 10_000.0),
+            snapshots: Snapshots::default(),
+            idempotency_ttl: platform::idempotency::DEFAULT_TTL,
+        }
+    }
+}
+
 /// Builds the router with all middleware: panics become 500 problems, correlation ids,
-/// authentication, idempotency, body limit, HTTP metrics. Every aggregate's bus loads from and
-/// writes snapshots as `snapshots` says; idempotent answers are kept for `idempotency_ttl`.
+/// authentication, idempotency, body limit, HTTP metrics; images go to `blobs`.
 ///
 /// # Errors
 /// When metrics cannot be registered.
-// The parts the binary and the tests each build their own way.
-#[allow(clippy::too_many_arguments)]
 pub fn router(
     pool: PgPool,
     verifier: Arc<Verifier>,
     registry: Registry,
-    max_body_bytes: usize,
-    limiter: Arc<platform::ratelimit::RateLimiter>,
     blobs: images::SharedBlobs,
-    snapshots: Snapshots,
-    idempotency_ttl: std::time::Duration,
+    options: Options,
 ) -> Result<Router, BuildError> {
+    let Options {
+        max_body_bytes,
+        limiter,
+        snapshots,
+        idempotency_ttl,
+    } = options;
     let http_metrics = HttpMetrics::new(&registry)?;
     let command_metrics = CommandMetrics::new(&registry)?;
     let registration = registry::PgRegistrationRegistry::new(pool.clone());

@@ -33,11 +33,16 @@ async fn main() -> anyhow::Result<()> {
         pool,
         verifier,
         prometheus::Registry::new(),
-        settings.max_body_bytes,
-        platform::ratelimit::RateLimiter::new(settings.rate_per_sec, settings.rate_burst),
-        std::sync::Arc::new(sagas::images::LocalDirStore::new(&settings.blob_dir)),
-        platform::bus::Snapshots::every(settings.snapshot_every),
-        std::time::Duration::from_secs(settings.idempotency_ttl_secs),
+        std::sync::Arc::new(platform::blobs::LocalDirStore::new(&settings.blob_dir)),
+        command_api::Options {
+            max_body_bytes: settings.max_body_bytes,
+            limiter: platform::ratelimit::RateLimiter::new(
+                settings.rate_per_sec,
+                settings.rate_burst,
+            ),
+            snapshots: platform::bus::Snapshots::every(settings.snapshot_every),
+            idempotency_ttl: std::time::Duration::from_secs(settings.idempotency_ttl_secs),
+        },
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
         .await

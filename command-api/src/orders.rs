@@ -3,13 +3,11 @@
 //! Prices come from the catalog at placement, never from the client.
 
 use crate::context::CommandContext;
-use crate::fulfilment::{execute, load, new_id, order_problem, reason, GeoBody, Ids};
-use crate::products::MoneyBody;
-use crate::response::Accepted;
-use crate::suppliers::Fields;
+use crate::request::{money, new_id, reason, Fields, GeoBody, Ids, MoneyBody};
+use crate::response::{command_problem, execute, load, refusal_problem, Accepted};
 use crate::AppState;
 use axum::extract::State;
-use domain::catalog_values::{Money, OrderId, PositiveQuantity, ProductId};
+use domain::catalog_values::{OrderId, PositiveQuantity, ProductId};
 use domain::fulfilment_values::{DeliveryAddress, DeliveryId, PaymentId, RefundId, RiderId};
 use domain::order::{
     CancelReason, Canceller, OrderCommand, OrderDelivery, PlaceOrder, ProductFacts, RequestedLine,
@@ -172,12 +170,7 @@ pub async fn place(
             "1 to 200 printable ASCII characters",
         ));
     }
-    let slot = load(
-        &svc.slots,
-        body.delivery.slot_id,
-        crate::fulfilment::delivery_problem,
-    )
-    .await?;
+    let slot = load(&svc.slots, body.delivery.slot_id).await?;
     let Some(slot) = slot.state().cloned() else {
         f.0.push(FieldError::new("delivery.slot_id", "no such delivery slot"));
         return Err(ApiError::validation(f.0));
@@ -196,16 +189,11 @@ pub async fn place(
         .products
         .load_many(&ids)
         .await
-        .map_err(crate::products::product_problem)?;
+        .map_err(command_problem)?;
     let mut supplier_status = HashMap::new();
     for p in products.values().filter_map(|p| p.state()) {
         if let std::collections::hash_map::Entry::Vacant(v) = supplier_status.entry(p.supplier_id) {
-            let s = load(
-                &svc.suppliers,
-                p.supplier_id.0,
-                crate::suppliers::supplier_problem,
-            )
-            .await?;
+            let s = load(&svc.suppliers, p.supplier_id.0).await?;
             v.insert(s.status());
         }
     }
@@ -262,7 +250,6 @@ pub async fn place(
         "place",
         OrderCommand::Place(Box::new(cmd)),
         None,
-        order_problem,
         Reply::created(order_location(id)),
     )
     .await?;
@@ -319,7 +306,6 @@ pub async fn cancel(
         "cancel",
         cmd,
         Some(detail.as_deref().unwrap_or(reason.as_str())),
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;
@@ -344,7 +330,7 @@ pub async fn pack(
 ) -> Result<Accepted, ApiError> {
     let svc = &app.fulfilment;
     if matches!(ctx.principal.actor, Actor::Person(Role::Supplier)) {
-        let order = load(&svc.orders, id, order_problem).await?;
+        let order = load(&svc.orders, id).await?;
         let Some(state) = order.state() else {
             return Err(ApiError::not_found("no order with this id"));
         };
@@ -352,16 +338,14 @@ pub async fn pack(
         let suppliers: std::collections::BTreeSet<SupplierId> =
             state.lines.iter().map(|l| l.supplier_id).collect();
         for s in suppliers {
-            let supplier = load(&svc.suppliers, s.0, crate::suppliers::supplier_problem).await?;
+            let supplier = load(&svc.suppliers, s.0).await?;
             owns |= supplier
                 .state()
                 .and_then(|s| s.owner.as_deref())
                 .is_some_and(|o| o == ctx.principal.subject);
         }
         if !owns {
-            return Err(order_problem(cqrs_es::AggregateError::UserError(
-                domain::order::OrderError::NotOwner,
-            )));
+            return Err(refusal_problem(&domain::order::OrderError::NotOwner));
         }
     }
     let done = execute(
@@ -371,7 +355,6 @@ pub async fn pack(
         "pack",
         OrderCommand::Pack,
         None,
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;
@@ -430,11 +413,6 @@ pub struct RecordRefundBody {
     pub reason: String,
 }
 
-pub(crate) fn money(field: &str, m: &MoneyBody) -> Result<Money, ApiError> {
-    Money::try_from((m.amount_minor, m.currency.as_str()))
-        .map_err(|e| ApiError::validation(vec![FieldError::new(field, e)]))
-}
-
 /// The saga records a captured payment (or accepted cash on delivery).
 #[utoipa::path(post, path = "/v1/orders/{id}/paid", tag = "orders", request_body = PaidBody,
     params(("id" = Uuid, Path, description = "Order id")),
@@ -457,7 +435,6 @@ pub async fn paid(
         "mark_paid",
         cmd,
         None,
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;
@@ -486,7 +463,6 @@ pub async fn ship(
         "ship",
         cmd,
         None,
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;
@@ -514,7 +490,6 @@ pub async fn deliver(
         "deliver",
         cmd,
         None,
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;
@@ -558,7 +533,6 @@ pub async fn compensate(
         "compensate",
         cmd,
         Some(reason_code.as_str()),
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;
@@ -590,7 +564,6 @@ pub async fn record_refund(
         "record_refund",
         cmd,
         Some(&why),
-        order_problem,
         Reply::changed(order_location(id)),
     )
     .await?;

@@ -3,10 +3,8 @@
 //! was captured, and the saga pays the refund back through the gateway.
 
 use crate::context::CommandContext;
-use crate::fulfilment::{execute, load, new_id, order_problem, payment_problem, reason, Ids};
-use crate::orders::money;
-use crate::products::MoneyBody;
-use crate::response::Accepted;
+use crate::request::{money, new_id, reason, Ids, MoneyBody};
+use crate::response::{execute, load, Accepted};
 use crate::AppState;
 use axum::extract::State;
 use domain::catalog_values::{Money, OrderId};
@@ -52,7 +50,7 @@ pub async fn initiate(
     ValidJson(body): ValidJson<InitiateBody>,
 ) -> Result<Accepted, ApiError> {
     let svc = &app.fulfilment;
-    let order = load(&svc.orders, body.order_id, order_problem).await?;
+    let order = load(&svc.orders, body.order_id).await?;
     let Some(o) = order.state() else {
         return Err(ApiError::validation(vec![FieldError::new(
             "order_id",
@@ -89,7 +87,6 @@ pub async fn initiate(
         "initiate",
         cmd,
         None,
-        payment_problem,
         Reply::created(payment_location(id.0)),
     )
     .await?;
@@ -169,7 +166,6 @@ async fn run(
         name,
         cmd,
         why,
-        payment_problem,
         Reply::changed(payment_location(id)),
     )
     .await?;

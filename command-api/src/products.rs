@@ -2,15 +2,17 @@
 //! outcomes of background image processing. Image uploads are in [`crate::images`].
 
 use crate::context::CommandContext;
+use crate::request::{
+    product_location, CategoryBody, Fields, MoneyBody, ProductPath, ReasonBody, SupplierPath,
+    MAX_BULK,
+};
 use crate::response::Accepted;
-use crate::suppliers::{CategoryBody, Fields, ReasonBody};
+use crate::response::{command_problem, refusal_problem};
 use crate::AppState;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::StatusCode;
-use cqrs_es::AggregateError;
+use axum::extract::{FromRequestParts, State};
 use domain::catalog_values::{ImageId, Money, Nutrition, ProductId, ProductTag, Quantity, Unit};
 use domain::product::{
-    DiscontinueProduct, ListProduct, Product, ProductCommand, ProductError, RecordImageFailed,
+    DiscontinueProduct, ListProduct, Product, ProductCommand, RecordImageFailed,
     RecordImageProcessed, Rendition, StorageKey, SupplierFacts, UpdateProduct,
 };
 use domain::values::{CountryCode, ProductCategory, ProductName, Reason};
@@ -39,17 +41,7 @@ impl ProductService {
         reason: Option<&str>,
         reply: Reply,
     ) -> Result<Committed, ApiError> {
-        crate::response::execute(
-            &self.bus,
-            ctx,
-            id,
-            name,
-            command,
-            reason,
-            product_problem,
-            reply,
-        )
-        .await
+        crate::response::execute(&self.bus, ctx, id, name, command, reason, reply).await
     }
 
     /// The supplier's status and owner, from the write side's own store.
@@ -58,10 +50,10 @@ impl ProductService {
             .suppliers
             .load(&id.to_string())
             .await
-            .map_err(crate::suppliers::supplier_problem)?;
-        let state = supplier.state().ok_or_else(|| {
-            crate::suppliers::supplier_problem(AggregateError::UserError(SupplierError::NotFound))
-        })?;
+            .map_err(command_problem)?;
+        let state = supplier
+            .state()
+            .ok_or_else(|| refusal_problem(&SupplierError::NotFound))?;
         Ok(SupplierFacts {
             supplier_id: id,
             status: state.status,
@@ -70,42 +62,7 @@ impl ProductService {
     }
 }
 
-/// Maps a product command failure to its problem.
-pub fn product_problem(e: AggregateError<ProductError>) -> ApiError {
-    crate::response::command_problem(e, "product", |e| {
-        let code = e.code();
-        match e {
-            ProductError::NotFound => ApiError::not_found("no product with this id"),
-            ProductError::ImageNotFound { .. } => ApiError::not_found(e.to_string()),
-            ProductError::NotOwner | ProductError::NotPermitted { .. } => {
-                ApiError::new(StatusCode::FORBIDDEN, code, "Not permitted", e.to_string())
-            }
-            ProductError::SupplierNotActive { status } => {
-                ApiError::conflict("supplier_not_active", e.to_string())
-                    .with("supplier_status", status.as_str())
-            }
-            ProductError::ThresholdNotInUnit { .. } => {
-                ApiError::validation(vec![FieldError::new("low_stock_threshold", e.to_string())])
-            }
-            ProductError::AlreadyListed
-            | ProductError::Discontinued { .. }
-            | ProductError::ImageIdInUse { .. }
-            | ProductError::ImageAlreadyFinished { .. } => ApiError::conflict(code, e.to_string()),
-        }
-    })
-}
-
 // --- request bodies ---------------------------------------------------------------------
-
-/// Money: `{"amount_minor": 1299, "currency": "EUR"}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoneyBody {
-    /// Minor units (cents), not negative.
-    pub amount_minor: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-}
 
 /// Nutrition per 100 g; each a number with at most 3 decimals.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -307,31 +264,6 @@ impl Fields {
     }
 }
 
-/// A product id from the path.
-#[derive(Debug, Clone, Copy)]
-pub struct ProductPath(pub ProductId);
-
-impl<S: Send + Sync> FromRequestParts<S> for ProductPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::validation(vec![FieldError::new("id", e.body_text())]))?;
-        let raw = params
-            .iter()
-            .find(|(k, _)| k == "id")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
-        Uuid::parse_str(raw)
-            .map(|u| Self(ProductId(u)))
-            .map_err(|_| ApiError::validation(vec![FieldError::new("id", "must be a UUID")]))
-    }
-}
-
 /// An image id from the path.
 #[derive(Debug, Clone, Copy)]
 pub struct ImagePath(pub ImageId);
@@ -343,22 +275,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ImagePath {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
-        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+        crate::request::path_uuid(parts, state, "image_id")
             .await
-            .map_err(|e| ApiError::validation(vec![FieldError::new("image_id", e.body_text())]))?;
-        let raw = params
-            .iter()
-            .find(|(k, _)| k == "image_id")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
-        Uuid::parse_str(raw)
             .map(|u| Self(ImageId(u)))
-            .map_err(|_| ApiError::validation(vec![FieldError::new("image_id", "must be a UUID")]))
     }
-}
-
-pub(crate) fn product_location(id: ProductId) -> String {
-    format!("/v1/products/{id}")
 }
 
 // --- routes -----------------------------------------------------------------------------
@@ -380,7 +300,7 @@ pub(crate) fn product_location(id: ProductId) -> String {
 pub async fn list(
     State(app): State<AppState>,
     ctx: CommandContext,
-    crate::suppliers::SupplierPath(supplier_id): crate::suppliers::SupplierPath,
+    SupplierPath(supplier_id): SupplierPath,
     ValidJson(body): ValidJson<ListProductBody>,
 ) -> Result<Accepted, ApiError> {
     let mut f = Fields::default();
@@ -389,13 +309,7 @@ pub async fn list(
     let supplier = app.products.supplier_facts(supplier_id).await?;
     // With an Idempotency-Key the id derives from it: a retry lists the same product again
     // (a no-op answering like the first time).
-    let id = ProductId(match &ctx.idempotency_key {
-        Some(key) => Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("freshline:product:{}:{key}", ctx.principal.subject).as_bytes(),
-        ),
-        None => Uuid::now_v7(),
-    });
+    let id = ProductId(crate::request::new_id(&ctx, "product"));
     let cmd = listing.command(&ctx, id, supplier);
     let done = app
         .products
@@ -602,9 +516,6 @@ pub struct BulkListBody {
     pub products: Vec<ListProductBody>,
 }
 
-/// The most items one bulk request takes.
-pub const MAX_BULK: usize = 100;
-
 /// List up to 100 products at once (a supplier's catalog import): every listing is decided by
 /// the same rules as a single one, and all are appended in one transaction, or none is.
 #[utoipa::path(
@@ -621,7 +532,7 @@ pub const MAX_BULK: usize = 100;
 pub async fn list_bulk(
     State(app): State<AppState>,
     ctx: CommandContext,
-    crate::suppliers::SupplierPath(supplier_id): crate::suppliers::SupplierPath,
+    SupplierPath(supplier_id): SupplierPath,
     ValidJson(body): ValidJson<BulkListBody>,
 ) -> Result<Accepted, ApiError> {
     let mut f = Fields::default();
@@ -646,5 +557,5 @@ pub async fn list_bulk(
             (id.to_string(), l.command(&ctx, id, supplier.clone()))
         })
         .collect();
-    crate::response::create_many(&app.products.bus, "list", items, &ctx, product_problem).await
+    crate::response::create_many(&app.products.bus, "list", items, &ctx).await
 }

@@ -1,4 +1,11 @@
-//! The answer to an accepted command, and the problem of a refused one.
+//! The answer to an accepted command, the problem of a refused one, and the one way every
+//! command route runs its command.
+
+use crate::context::CommandContext;
+use cqrs_es::{Aggregate, AggregateError};
+use domain::{Refusal, RefusalKind};
+use platform::bus::{CommandBus, Committed, Reply};
+use platform::http::{ApiError, FieldError};
 
 /// The answer of an accepted command (`201` or `202`, `{"id", "version"}`, a `Location`),
 /// rendered by the command bus and sent exactly as it stored it.
@@ -6,20 +13,44 @@ pub type Accepted = platform::bus::Answer;
 
 pub use platform::bus::{BulkCreated, CommandAccepted};
 
-/// The problem for a failed command: `rejection` maps the aggregate's own refusals; a
+/// The problem for an aggregate's refusal: its kind decides the status, its code and
+/// details fill the body. The one mapping from domain refusals to problem documents.
+pub fn refusal_problem(e: &impl Refusal) -> ApiError {
+    use axum::http::StatusCode;
+    let problem = match e.kind() {
+        RefusalKind::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, e.code(), "Not found", e.to_string())
+        }
+        RefusalKind::Invalid { field, message } => {
+            ApiError::validation(vec![FieldError::new(field, message)])
+        }
+        RefusalKind::Conflict => ApiError::conflict(e.code(), e.to_string()),
+        RefusalKind::Forbidden => ApiError::new(
+            StatusCode::FORBIDDEN,
+            e.code(),
+            "Not permitted",
+            e.to_string(),
+        ),
+        RefusalKind::Unavailable => {
+            tracing::warn!(error = %e, "a fact a command needs is unavailable");
+            ApiError::unavailable(e.to_string())
+        }
+        RefusalKind::Fault => return ApiError::internal("command", e),
+    };
+    e.details()
+        .into_iter()
+        .fold(problem, |p, (key, value)| p.with(key, value))
+}
+
+/// The problem for a failed command: the aggregate's own refusals by [`refusal_problem`]; a
 /// conflict, an unreachable store and anything unexpected read the same for every aggregate.
-pub fn command_problem<E: std::error::Error>(
-    e: cqrs_es::AggregateError<E>,
-    what: &str,
-    rejection: impl FnOnce(E) -> platform::http::ApiError,
-) -> platform::http::ApiError {
-    use cqrs_es::AggregateError as A;
-    use platform::http::ApiError;
+pub fn command_problem<E: Refusal>(e: AggregateError<E>) -> ApiError {
+    use AggregateError as A;
     match e {
-        A::UserError(e) => rejection(e),
+        A::UserError(e) => refusal_problem(&e),
         A::AggregateConflict => ApiError::conflict(
             "concurrent_modification",
-            format!("the {what} was changed concurrently; read it again and retry"),
+            "it was changed concurrently; read it again and retry",
         ),
         A::DatabaseConnectionError(e) => {
             tracing::warn!(error = %e, "event store unreachable");
@@ -30,29 +61,27 @@ pub fn command_problem<E: std::error::Error>(
             "another request with this Idempotency-Key was answered first",
         ),
         A::DeserializationError(e) | A::UnexpectedError(e) => {
-            ApiError::internal(&format!("{what} command"), e.as_ref())
+            ApiError::internal("command", e.as_ref())
         }
     }
 }
 
 /// Runs `command` on aggregate `id` through the command pipeline, with the context's metadata
-/// and its `Idempotency-Key` (the answer `reply` describes is stored with the events), mapping
-/// a failure with `problem`. Every command route goes through here.
-// One argument per thing the handlers vary; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
+/// and its `Idempotency-Key` (the answer `reply` describes is stored with the events). Every
+/// command route goes through here.
 pub(crate) async fn execute<A>(
-    bus: &platform::bus::CommandBus<A>,
-    ctx: &crate::context::CommandContext,
+    bus: &CommandBus<A>,
+    ctx: &CommandContext,
     id: impl std::fmt::Display,
     name: &'static str,
     command: A::Command,
     reason: Option<&str>,
-    problem: fn(cqrs_es::AggregateError<A::Error>) -> platform::http::ApiError,
-    reply: platform::bus::Reply,
-) -> Result<platform::bus::Committed, platform::http::ApiError>
+    reply: Reply,
+) -> Result<Committed, ApiError>
 where
-    A: cqrs_es::Aggregate,
+    A: Aggregate,
     A::Command: Clone,
+    A::Error: Refusal,
 {
     bus.execute(
         &id.to_string(),
@@ -62,27 +91,40 @@ where
         &reply.keyed(ctx.idempotency.clone()),
     )
     .await
-    .map_err(problem)
+    .map_err(command_problem)
 }
 
 /// Runs a bulk creation and answers `201` with the new ids in request order; a refused item's
 /// problem names its `index`.
-pub async fn create_many<A>(
-    bus: &platform::bus::CommandBus<A>,
+pub(crate) async fn create_many<A>(
+    bus: &CommandBus<A>,
     name: &'static str,
     items: Vec<(String, A::Command)>,
-    ctx: &crate::context::CommandContext,
-    problem: fn(cqrs_es::AggregateError<A::Error>) -> platform::http::ApiError,
-) -> Result<Accepted, platform::http::ApiError>
+    ctx: &CommandContext,
+) -> Result<Accepted, ApiError>
 where
-    A: cqrs_es::Aggregate,
+    A: Aggregate,
     A::Command: Clone,
+    A::Error: Refusal,
 {
-    let reply = platform::bus::Reply::bulk().keyed(ctx.idempotency.clone());
+    let reply = Reply::bulk().keyed(ctx.idempotency.clone());
     bus.create_many(name, items, ctx.metadata(None), &reply)
         .await
         .map_err(|(index, e)| match index {
-            Some(i) => problem(e).with("index", i),
-            None => problem(e),
+            Some(i) => command_problem(e).with("index", i),
+            None => command_problem(e),
         })
+}
+
+/// An aggregate's current state, as the command pipeline would decide on it.
+pub(crate) async fn load<A>(bus: &CommandBus<A>, id: impl std::fmt::Display) -> Result<A, ApiError>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    A::Error: Refusal,
+{
+    bus.load(&id.to_string())
+        .await
+        .map(|(a, _)| a)
+        .map_err(command_problem)
 }

@@ -2,27 +2,25 @@
 //! the mapping of supplier rejections to problem codes.
 
 use crate::context::CommandContext;
+use crate::request::{CategoryBody, Fields, ReasonBody, SupplierPath};
 use crate::response::Accepted;
 use crate::AppState;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use chrono::NaiveDate;
-use cqrs_es::AggregateError;
 use domain::supplier::{
     ApproveSupplier, RegisterSupplier, ReinstateSupplier, RejectSupplier, SubmitDocument,
     SuspendSupplier, SuspensionCode,
 };
 use domain::values::{
     Address, AddressLine, City, CountryCode, DocumentReference, Email, LegalName, Note, Phone,
-    PostalCode, ProductCategory, Reason, RegistrationNumber, ValueError,
+    PostalCode, ProductCategory, Reason, RegistrationNumber,
 };
-use domain::{DocumentKind, Supplier, SupplierCommand, SupplierError, SupplierId};
+use domain::{DocumentKind, Supplier, SupplierCommand, SupplierId};
 use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// Supplier commands.
 #[derive(Debug)]
@@ -45,89 +43,11 @@ impl SupplierService {
         reason: Option<&str>,
         reply: Reply,
     ) -> Result<Committed, ApiError> {
-        crate::response::execute(
-            &self.bus,
-            ctx,
-            id,
-            name,
-            command,
-            reason,
-            supplier_problem,
-            reply,
-        )
-        .await
+        crate::response::execute(&self.bus, ctx, id, name, command, reason, reply).await
     }
-}
-
-/// Maps a supplier command failure to its problem.
-pub fn supplier_problem(e: AggregateError<SupplierError>) -> ApiError {
-    crate::response::command_problem(e, "supplier", |e| match e {
-        SupplierError::NotFound => ApiError::not_found("no supplier with this id"),
-        SupplierError::AlreadyRegistered => ApiError::conflict("already_exists", e.to_string()),
-        SupplierError::InvalidTransition { current, .. } => {
-            ApiError::conflict("invalid_transition", e.to_string())
-                .with("current_status", current.as_str())
-        }
-        SupplierError::VerificationIncomplete { ref missing } => {
-            let missing: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
-            ApiError::conflict("verification_incomplete", e.to_string())
-                .with("missing_documents", missing)
-        }
-        SupplierError::DuplicateRegistration => {
-            ApiError::conflict("duplicate_registration", e.to_string())
-        }
-        SupplierError::CredentialsBlocked => {
-            ApiError::conflict("credentials_blocked", e.to_string())
-        }
-        SupplierError::NotOwner => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_owner",
-            "Not your supplier",
-            e.to_string(),
-        ),
-        SupplierError::DocumentExpired { .. } => {
-            ApiError::validation(vec![FieldError::new("expires_on", e.to_string())])
-        }
-        SupplierError::FactsUnavailable(ref source) => {
-            tracing::warn!(error = %source, "registration registry unavailable");
-            ApiError::unavailable("the registration registry is unavailable")
-        }
-        SupplierError::RegistrationNotReserved => ApiError::internal("supplier command", &e),
-    })
 }
 
 // --- request bodies ---------------------------------------------------------------------
-
-/// A supplier category.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CategoryBody {
-    /// Fruit.
-    Fruit,
-    /// Vegetables.
-    Vegetable,
-    /// Herbs.
-    Herb,
-    /// Dairy.
-    Dairy,
-    /// Bakery.
-    Bakery,
-    /// Other.
-    Other,
-}
-
-impl From<CategoryBody> for ProductCategory {
-    fn from(c: CategoryBody) -> Self {
-        match c {
-            CategoryBody::Fruit => Self::Fruit,
-            CategoryBody::Vegetable => Self::Vegetable,
-            CategoryBody::Herb => Self::Herb,
-            CategoryBody::Dairy => Self::Dairy,
-            CategoryBody::Bakery => Self::Bakery,
-            CategoryBody::Other => Self::Other,
-        }
-    }
-}
 
 /// A document kind.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -211,14 +131,6 @@ pub struct NoteBody {
     pub note: Option<String>,
 }
 
-/// `POST /v1/suppliers/{id}/reject` (and `/v1/products/{id}/discontinue`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    /// Why (required, 3-1000 characters).
-    pub reason: String,
-}
-
 /// What kind of reason a suspension has.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -257,38 +169,6 @@ pub struct SuspendBody {
     /// The kind of reason (default `other`).
     #[serde(default)]
     pub reason_code: SuspensionCodeBody,
-}
-
-/// Collects field errors while converting raw fields into value types.
-#[derive(Debug, Default)]
-pub(crate) struct Fields(pub(crate) Vec<FieldError>);
-
-impl Fields {
-    pub(crate) fn take<'a, T>(&mut self, name: &str, raw: &'a str) -> Option<T>
-    where
-        T: TryFrom<&'a str, Error = ValueError>,
-    {
-        T::try_from(raw)
-            .map_err(|e| self.0.push(FieldError::new(name, e)))
-            .ok()
-    }
-
-    pub(crate) fn optional<'a, T>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Option<T>>
-    where
-        T: TryFrom<&'a str, Error = ValueError>,
-    {
-        match raw {
-            None => Some(None),
-            Some(r) => self.take(name, r).map(Some),
-        }
-    }
-
-    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
-        match value {
-            Some(v) if self.0.is_empty() => Ok(v),
-            _ => Err(ApiError::validation(self.0)),
-        }
-    }
 }
 
 impl RegisterSupplierBody {
@@ -360,26 +240,6 @@ impl RegisterSupplierBody {
     }
 }
 
-/// A supplier id from the path: `422 validation_failed` on `id` when it is not a UUID.
-#[derive(Debug, Clone, Copy)]
-pub struct SupplierPath(pub SupplierId);
-
-impl<S: Send + Sync> FromRequestParts<S> for SupplierPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::validation(vec![FieldError::new("id", e.body_text())]))?;
-        Uuid::parse_str(&raw)
-            .map(|u| Self(SupplierId(u)))
-            .map_err(|_| ApiError::validation(vec![FieldError::new("id", "must be a UUID")]))
-    }
-}
-
 // --- routes -----------------------------------------------------------------------------
 
 /// Register a supplier; it starts `pending`.
@@ -401,13 +261,7 @@ pub async fn register(
 ) -> Result<Accepted, ApiError> {
     // With an Idempotency-Key the id is derived from it, so a retry that outlives its stored
     // answer registers the same supplier again: a no-op that answers like the first time.
-    let id = SupplierId(match &ctx.idempotency_key {
-        Some(key) => Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("freshline:supplier:{}:{key}", ctx.principal.subject).as_bytes(),
-        ),
-        None => Uuid::now_v7(),
-    });
+    let id = SupplierId(crate::request::new_id(&ctx, "supplier"));
     let cmd = body.into_command(&ctx, id)?;
     let done = app
         .suppliers

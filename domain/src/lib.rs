@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod order;
 pub mod payment;
 pub mod product;
+pub mod refusal;
 pub mod supplier;
 pub mod values;
 
@@ -31,6 +32,7 @@ pub use inventory::{
 pub use product::{
     Product, ProductCommand, ProductError, ProductEvent, ProductState, ProductStatus, SupplierFacts,
 };
+pub use refusal::{detail, Refusal, RefusalKind};
 pub use supplier::{
     Caller, DocumentKind, Facts, RegistrationAvailability, RegistrationRegistry, Supplier,
     SupplierCommand, SupplierError, SupplierEvent, SupplierId, SupplierServices, SupplierState,

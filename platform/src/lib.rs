@@ -5,6 +5,7 @@
 //! and the outbox relay that publishes the event store to Kafka.
 
 pub mod auth;
+pub mod blobs;
 pub mod bus;
 pub mod config;
 pub mod db;

@@ -8,7 +8,8 @@
 //! final `failed`; a store or API failure is retried with backoff and never skipped.
 
 use crate::commands::{Backoff, CommandClient, Outcome, Transient};
-use crate::images::{process_and_store, BlobKey, BlobStore, ProcessError};
+use crate::images::{process_and_store, ProcessError};
+use platform::blobs::{BlobKey, BlobStore};
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;

@@ -1,5 +1,5 @@
-//! Product images: recognising an upload, turning a stored original into the renditions the
-//! catalog shows, and the blob store both live in.
+//! Product images: turning a stored original into the renditions the catalog shows. The
+//! upload's recognition ([`sniff`]) is in `domain`, the blob store in `platform`.
 //!
 //! The upload route answers at once: it [`sniff`]s the bytes (415 unless they are JPEG, PNG or
 //! WebP, whatever the declared Content-Type), refuses more than [`MAX_IMAGE_BYTES`], stores the
@@ -15,9 +15,8 @@
 use std::fmt;
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
+use domain::product::{recognise_refused_format, sniff, ImageFormat, MAX_IMAGE_BYTES};
 use image::codecs::webp::WebPEncoder;
 use image::imageops::{self, FilterType};
 use image::metadata::Orientation;
@@ -25,12 +24,9 @@ use image::{
     DynamicImage, ExtendedColorType, ImageBuffer, ImageDecoder, ImageEncoder, ImageError,
     ImageReader, Limits, Pixel, RgbImage, RgbaImage,
 };
+use platform::blobs::{BlobKey, BlobStore, InvalidBlobKey, StoreError};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
-
-/// The largest upload accepted, in bytes (10 MiB), as the API promises.
-pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 
 /// The largest width or height decoded, in pixels. A header claiming more is refused before
 /// any pixel memory is allocated.
@@ -59,94 +55,25 @@ const MAX_CARRIED_ICC_BYTES: usize = 64 * 1024;
 // Formats and sniffing
 // ---------------------------------------------------------------------------------------------
 
-/// An image format the catalog accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ImageFormat {
-    Png,
-    Jpeg,
-    WebP,
-}
-
-impl ImageFormat {
-    /// The MIME type of this format.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Png => "image/png",
-            Self::Jpeg => "image/jpeg",
-            Self::WebP => "image/webp",
-        }
-    }
-
-    /// A stable lower-case name, for events and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpeg",
-            Self::WebP => "webp",
-        }
-    }
-
-    fn decoder_format(self) -> image::ImageFormat {
-        match self {
-            Self::Png => image::ImageFormat::Png,
-            Self::Jpeg => image::ImageFormat::Jpeg,
-            Self::WebP => image::ImageFormat::WebP,
-        }
-    }
-}
-
-impl fmt::Display for ImageFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Png => "PNG",
-            Self::Jpeg => "JPEG",
-            Self::WebP => "WebP",
-        })
-    }
-}
-
-const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-
-/// The accepted format of `bytes`, judged from their magic bytes alone (the declared
-/// Content-Type and file name are not trusted). `None` means the upload is answered 415.
+/// Where the rendition `kind` of image `image_id` of product `product_id` is stored:
+/// `products/<product_id>/<image_id>/thumb.webp` or `.../medium.webp`.
 ///
-/// A match says only that the file starts like such an image; [`process`] finds out whether
-/// the rest of it decodes.
-pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
-    if bytes.starts_with(PNG_SIGNATURE) {
-        Some(ImageFormat::Png)
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(ImageFormat::Jpeg)
-    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        Some(ImageFormat::WebP)
-    } else {
-        None
-    }
+/// # Errors
+/// Never for the two kinds there are; a file name that broke a key's rules would.
+pub fn rendition_key(
+    product_id: Uuid,
+    image_id: Uuid,
+    kind: RenditionKind,
+) -> Result<BlobKey, InvalidBlobKey> {
+    BlobKey::derived(product_id, image_id, kind.file_name())
 }
 
-/// Other image formats people upload, recognised only to give a better reason than "not an
-/// image".
-fn recognise_refused_format(bytes: &[u8]) -> Option<&'static str> {
-    const ISO_BMFF_HEIF_BRANDS: [&[u8]; 6] = [b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"];
-    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        Some("GIF")
-    } else if bytes.starts_with(b"BM") && bytes.len() >= 14 {
-        Some("BMP")
-    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
-        Some("TIFF")
-    } else if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
-        Some("JPEG XL")
-    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-        let brand = &bytes[8..12];
-        if brand == b"avif" || brand == b"avis" {
-            Some("AVIF")
-        } else if ISO_BMFF_HEIF_BRANDS.contains(&brand) {
-            Some("HEIC")
-        } else {
-            None
-        }
-    } else {
-        None
+/// The `image` crate's name for an accepted format.
+fn decoder_format(format: ImageFormat) -> image::ImageFormat {
+    match format {
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::WebP => image::ImageFormat::WebP,
     }
 }
 
@@ -443,7 +370,7 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, ImageRejection> 
         }
     }
 
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.decoder_format());
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), decoder_format(format));
     if format == ImageFormat::Png {
         // The PNG decoder takes its limits when it is built (its header is checked above).
         reader.limits(decode_limits());
@@ -597,271 +524,6 @@ where
 // Blob keys and stores
 // ---------------------------------------------------------------------------------------------
 
-/// A key in a [`BlobStore`]: `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`,
-/// none empty, none starting with `.` (so no `.` or `..` segment, and no clash with a store's
-/// temporary files), no `..` anywhere, at most 1,024 bytes. Such a key is a safe relative path
-/// on any file system and a valid S3 object key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlobKey(String);
-
-/// Why a string is not a [`BlobKey`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidBlobKey {
-    #[error("a blob key cannot be empty")]
-    Empty,
-    #[error("a blob key is at most {max} bytes, this one is {len}")]
-    TooLong { len: usize, max: usize },
-    #[error("a blob key is relative: it cannot start with '/'")]
-    Absolute,
-    #[error("a blob key cannot contain '..'")]
-    ParentReference,
-    #[error("a blob key cannot contain a backslash")]
-    Backslash,
-    #[error("a blob key cannot have an empty segment ('//' or a trailing '/')")]
-    EmptySegment,
-    #[error("a blob key segment cannot start with '.'")]
-    HiddenSegment,
-    #[error("a blob key cannot contain {0:?}")]
-    ForbiddenCharacter(char),
-}
-
-impl BlobKey {
-    const MAX_LEN: usize = 1024;
-
-    /// Validates `key`.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidBlobKey`] says which rule the key breaks.
-    pub fn parse(key: impl Into<String>) -> Result<Self, InvalidBlobKey> {
-        let key = key.into();
-        if key.is_empty() {
-            return Err(InvalidBlobKey::Empty);
-        }
-        if key.len() > Self::MAX_LEN {
-            return Err(InvalidBlobKey::TooLong {
-                len: key.len(),
-                max: Self::MAX_LEN,
-            });
-        }
-        if key.starts_with('/') {
-            return Err(InvalidBlobKey::Absolute);
-        }
-        if key.contains("..") {
-            return Err(InvalidBlobKey::ParentReference);
-        }
-        if key.contains('\\') {
-            return Err(InvalidBlobKey::Backslash);
-        }
-        if let Some(c) = key
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
-        {
-            return Err(InvalidBlobKey::ForbiddenCharacter(c));
-        }
-        for segment in key.split('/') {
-            if segment.is_empty() {
-                return Err(InvalidBlobKey::EmptySegment);
-            }
-            if segment.starts_with('.') {
-                return Err(InvalidBlobKey::HiddenSegment);
-            }
-        }
-        Ok(Self(key))
-    }
-
-    /// `products/<product_id>/<image_id>/original`: where the upload stores the file as sent.
-    pub fn original(product_id: Uuid, image_id: Uuid) -> Self {
-        Self(format!("products/{product_id}/{image_id}/original"))
-    }
-
-    /// `products/<product_id>/<image_id>/thumb.webp` or `.../medium.webp`.
-    pub fn rendition(product_id: Uuid, image_id: Uuid, kind: RenditionKind) -> Self {
-        Self(format!(
-            "products/{product_id}/{image_id}/{}",
-            kind.file_name()
-        ))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for BlobKey {
-    type Error = InvalidBlobKey;
-
-    fn try_from(key: String) -> Result<Self, Self::Error> {
-        Self::parse(key)
-    }
-}
-
-impl TryFrom<&str> for BlobKey {
-    type Error = InvalidBlobKey;
-
-    fn try_from(key: &str) -> Result<Self, Self::Error> {
-        Self::parse(key)
-    }
-}
-
-impl AsRef<str> for BlobKey {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for BlobKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A store failure. Always worth retrying: the bytes were fine, the store was not.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("could not {op} blob {key} in {root}")]
-    Io {
-        op: &'static str,
-        key: BlobKey,
-        root: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the blob store failed on {key}")]
-    Backend {
-        key: BlobKey,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-/// Where originals and renditions are kept. [`LocalDirStore`] serves local runs and tests; an
-/// S3-style object store implements the same two calls (`PutObject` with the content type,
-/// `GetObject` with "no such key" as `Ok(None)`), reporting its failures as
-/// [`StoreError::Backend`].
-#[async_trait]
-pub trait BlobStore: Send + Sync {
-    /// Stores `bytes` under `key`, replacing what was there. Readers see the old bytes or the
-    /// new ones, never a partial write.
-    async fn put(
-        &self,
-        key: &BlobKey,
-        bytes: Vec<u8>,
-        content_type: &str,
-    ) -> Result<(), StoreError>;
-
-    /// The bytes under `key`, or `None` if nothing is stored there.
-    async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError>;
-}
-
-/// A [`BlobStore`] in a directory: the key is the path below `root`. Writes go to a temporary
-/// file next to the target, are flushed to disk, then renamed over it. The content type is not
-/// kept: it follows from the key (an original's format is sniffed again when it is read).
-#[derive(Debug, Clone)]
-pub struct LocalDirStore {
-    root: PathBuf,
-}
-
-impl LocalDirStore {
-    /// A store rooted at `root`, created on the first write if missing.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The file holding `key`. [`BlobKey`]'s rules keep it inside `root`.
-    pub fn path_of(&self, key: &BlobKey) -> PathBuf {
-        key.as_str()
-            .split('/')
-            .fold(self.root.clone(), |path, segment| path.join(segment))
-    }
-
-    fn io_error(&self, op: &'static str, key: &BlobKey, source: std::io::Error) -> StoreError {
-        StoreError::Io {
-            op,
-            key: key.clone(),
-            root: self.root.clone(),
-            source,
-        }
-    }
-
-    async fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a blob path has a parent directory and a file name",
-            ));
-        };
-        tokio::fs::create_dir_all(dir).await?;
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.tmp", Uuid::new_v4().simple()));
-        let temp = dir.join(temp_name);
-
-        let written = async {
-            let mut file = tokio::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-                .await?;
-            file.write_all(bytes).await?;
-            file.sync_all().await?;
-            drop(file);
-            tokio::fs::rename(&temp, path).await
-        }
-        .await;
-        if let Err(error) = written {
-            // Best effort: the write already failed, a leftover temp file is only clutter.
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(error);
-        }
-        sync_dir(dir).await
-    }
-}
-
-/// Makes the rename itself durable.
-#[cfg(unix)]
-async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    tokio::fs::File::open(dir).await?.sync_all().await
-}
-
-#[cfg(not(unix))]
-async fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
-#[async_trait]
-impl BlobStore for LocalDirStore {
-    async fn put(
-        &self,
-        key: &BlobKey,
-        bytes: Vec<u8>,
-        _content_type: &str,
-    ) -> Result<(), StoreError> {
-        self.write_atomically(&self.path_of(key), &bytes)
-            .await
-            .map_err(|e| self.io_error("write", key, e))
-    }
-
-    async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
-        match tokio::fs::read(self.path_of(key)).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(self.io_error("read", key, e)),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Processing against a store
 // ---------------------------------------------------------------------------------------------
@@ -902,6 +564,9 @@ pub enum ProcessError {
     /// The processing task was cancelled, as when the runtime shuts down: try again.
     #[error("image processing was interrupted")]
     Interrupted(#[source] tokio::task::JoinError),
+    /// A rendition's key broke the store's rules: a defect, final.
+    #[error("a rendition key is invalid")]
+    InvalidKey(#[from] InvalidBlobKey),
 }
 
 impl ProcessError {
@@ -912,7 +577,7 @@ impl ProcessError {
 }
 
 /// Reads the original stored under `original_key`, processes it on a blocking thread and
-/// writes its renditions under [`BlobKey::rendition`]. Idempotent: running it again for the same
+/// writes its renditions under [`rendition_key`]. Idempotent: running it again for the same
 /// image writes the same renditions to the same keys.
 ///
 /// # Errors
@@ -968,8 +633,8 @@ async fn put_rendition(
     image_id: Uuid,
     kind: RenditionKind,
     rendition: Rendition,
-) -> Result<StoredRendition, StoreError> {
-    let key = BlobKey::rendition(product_id, image_id, kind);
+) -> Result<StoredRendition, ProcessError> {
+    let key = rendition_key(product_id, image_id, kind)?;
     let Rendition {
         bytes,
         width,
@@ -989,17 +654,6 @@ async fn put_rendition(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sniff_knows_the_three_accepted_signatures_and_nothing_else() {
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some(ImageFormat::Png));
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageFormat::Jpeg));
-        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8L"), Some(ImageFormat::WebP));
-        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
-        assert_eq!(sniff(b"\x89PNG"), None);
-        assert_eq!(sniff(b"GIF89a"), None);
-        assert_eq!(sniff(b""), None);
-    }
 
     #[test]
     fn a_panic_while_decoding_becomes_a_rejection() {

@@ -106,13 +106,15 @@ impl TestApp {
             db.pool.clone(),
             Arc::new(verifier),
             prometheus::Registry::new(),
-            MAX_BODY,
-            platform::ratelimit::RateLimiter::new(per_second, burst),
-            std::sync::Arc::new(sagas::images::LocalDirStore::new(blob_dir.clone())),
-            // Far more often than in production, so that every test's aggregates are loaded
-            // from snapshots too.
-            platform::bus::Snapshots::every(SNAPSHOT_EVERY),
-            platform::idempotency::DEFAULT_TTL,
+            std::sync::Arc::new(platform::blobs::LocalDirStore::new(blob_dir.clone())),
+            command_api::Options {
+                max_body_bytes: MAX_BODY,
+                limiter: platform::ratelimit::RateLimiter::new(per_second, burst),
+                // Far more often than in production, so that every test's aggregates are
+                // loaded from snapshots too.
+                snapshots: platform::bus::Snapshots::every(SNAPSHOT_EVERY),
+                ..command_api::Options::default()
+            },
         )
         .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

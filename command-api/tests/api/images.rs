@@ -122,7 +122,7 @@ async fn an_upload_is_processed_in_the_background_and_a_corrupt_one_fails() {
         &kafka_brokers(),
         &prefix,
         &format!("images-{prefix}"),
-        Arc::new(sagas::images::LocalDirStore::new(app.blob_dir.clone())),
+        Arc::new(platform::blobs::LocalDirStore::new(app.blob_dir.clone())),
         CommandClient::new(&app.base, TokenSource::Fixed(app.service("sagas"))).expect("client"),
     )
     .expect("worker");

@@ -86,9 +86,8 @@ pub enum DeliveryError {
     },
 }
 
-impl DeliveryError {
-    /// The stable machine-readable code for the problem body.
-    pub fn code(&self) -> &'static str {
+impl crate::Refusal for DeliveryError {
+    fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
             Self::AlreadyExists => "already_exists",
@@ -101,6 +100,29 @@ impl DeliveryError {
             Self::NotOwner => "not_owner",
             Self::AlreadyAssigned { .. } => "already_assigned",
             Self::InvalidTransition { .. } => "invalid_transition",
+        }
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        use crate::RefusalKind as K;
+        match self {
+            Self::NotFound => K::NotFound,
+            Self::NotOwner => K::Forbidden,
+            Self::EmptyWindow => K::invalid("ends_at", self),
+            Self::BadCapacity { .. } => K::invalid("capacity", self),
+            _ => K::Conflict,
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            Self::InvalidTransition { current, .. } => {
+                vec![crate::detail("current_status", current.as_str())]
+            }
+            Self::AlreadyAssigned { rider_id } => {
+                vec![crate::detail("rider_id", rider_id.0.to_string())]
+            }
+            _ => Vec::new(),
         }
     }
 }

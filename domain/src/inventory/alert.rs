@@ -114,6 +114,16 @@ impl cqrs_es::DomainEvent for StockAlertEvent {
 #[error("stock alerts refuse nothing")]
 pub struct NoRejection;
 
+impl crate::Refusal for NoRejection {
+    fn code(&self) -> &'static str {
+        "internal"
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        crate::RefusalKind::Fault
+    }
+}
+
 /// A product's alert state in one warehouse.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockAlert {

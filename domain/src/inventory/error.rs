@@ -81,9 +81,8 @@ pub enum InventoryError {
     },
 }
 
-impl InventoryError {
-    /// The stable machine-readable code for the problem body.
-    pub fn code(&self) -> &'static str {
+impl crate::Refusal for InventoryError {
+    fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
             Self::AlreadyReceived => "already_exists",
@@ -96,6 +95,29 @@ impl InventoryError {
             Self::BatchExpired { .. } => "batch_expired",
             Self::NotYetExpired { .. } => "not_yet_expired",
             Self::NotExpiringWithin { .. } => "not_expiring_soon",
+        }
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        use crate::RefusalKind as K;
+        match self {
+            Self::NotFound | Self::NoReservation { .. } => K::NotFound,
+            Self::ExpiryNotAfterReceipt { .. } => K::invalid("expires_at", self),
+            Self::ValueTooLarge => K::invalid("quantity", self),
+            _ => K::Conflict,
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            Self::InsufficientStock {
+                available,
+                requested,
+            } => vec![
+                crate::detail("available", available.to_string()),
+                crate::detail("requested", requested.to_string()),
+            ],
+            _ => Vec::new(),
         }
     }
 }

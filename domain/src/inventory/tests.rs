@@ -2,6 +2,7 @@
 //! plus a property test over random command sequences.
 
 use super::*;
+use crate::Refusal;
 use chrono::{TimeDelta, TimeZone};
 use cqrs_es::test::TestFramework;
 

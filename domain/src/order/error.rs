@@ -96,13 +96,13 @@ pub enum OrderError {
     },
 }
 
-impl OrderError {
-    /// The stable machine-readable code for the problem body.
-    pub fn code(&self) -> &'static str {
+impl crate::Refusal for OrderError {
+    fn code(&self) -> &'static str {
         match self {
-            Self::NotFound | Self::UnknownProduct { .. } => "not_found",
+            Self::NotFound => "not_found",
             Self::AlreadyExists => "already_exists",
-            Self::NoLines
+            Self::UnknownProduct { .. }
+            | Self::NoLines
             | Self::TooManyLines { .. }
             | Self::DuplicateProduct { .. }
             | Self::QuantityNotInUnit { .. }
@@ -116,6 +116,53 @@ impl OrderError {
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::WrongPayment => "wrong_payment",
             Self::RefundExceedsPaid { .. } => "refund_exceeds_paid",
+        }
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        use crate::RefusalKind as K;
+        let line = |index: &usize, part: &str| format!("lines[{index}].{part}");
+        match self {
+            Self::NotFound => K::NotFound,
+            Self::NotOwner => K::Forbidden,
+            Self::UnknownProduct { index } => K::Invalid {
+                field: line(index, "product_id"),
+                message: "no such product".to_owned(),
+            },
+            Self::DuplicateProduct { index, .. } | Self::MixedCurrencies { index, .. } => {
+                K::invalid(line(index, "product_id"), self)
+            }
+            Self::QuantityNotInUnit { index, message } => K::Invalid {
+                field: line(index, "quantity"),
+                message: message.clone(),
+            },
+            Self::NoLines | Self::TooManyLines { .. } | Self::TotalTooLarge => {
+                K::invalid("lines", self)
+            }
+            Self::CardTokenMissing => K::invalid("payment.card_token", self),
+            Self::AlreadyExists
+            | Self::ProductDiscontinued { .. }
+            | Self::SupplierNotActive { .. }
+            | Self::SlotOver
+            | Self::InvalidTransition { .. }
+            | Self::WrongPayment
+            | Self::RefundExceedsPaid { .. } => K::Conflict,
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use crate::detail;
+        match self {
+            Self::SupplierNotActive { index, status } => vec![
+                detail("supplier_status", status.as_str()),
+                detail("index", *index),
+            ],
+            Self::ProductDiscontinued { index } => vec![detail("index", *index)],
+            Self::InvalidTransition { current, .. } => {
+                vec![detail("current_status", current.as_str())]
+            }
+            Self::RefundExceedsPaid { paid } => vec![detail("paid_minor", *paid)],
+            _ => Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::catalog_values::{Currency, Quantity};
 use crate::values::{Address, AddressLine, City, CountryCode, PostalCode};
+use crate::Refusal;
 use uuid::Uuid;
 
 fn eur(minor: i64) -> Money {

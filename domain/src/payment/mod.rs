@@ -216,9 +216,8 @@ pub enum PaymentError {
     },
 }
 
-impl PaymentError {
-    /// The stable machine-readable code for the problem body.
-    pub fn code(&self) -> &'static str {
+impl crate::Refusal for PaymentError {
+    fn code(&self) -> &'static str {
         match self {
             Self::NotFound | Self::UnknownRefund { .. } => "not_found",
             Self::AlreadyExists => "already_exists",
@@ -229,6 +228,33 @@ impl PaymentError {
             Self::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
             Self::RefundMismatch { .. } => "refund_mismatch",
             Self::InvalidTransition { .. } => "invalid_transition",
+        }
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        use crate::RefusalKind as K;
+        match self {
+            Self::NotFound | Self::UnknownRefund { .. } => K::NotFound,
+            Self::PayeesMismatch | Self::WrongCurrency { .. } | Self::EmptyRefund => {
+                K::invalid("amount", self)
+            }
+            Self::AlreadyExists
+            | Self::CaptureExceedsAmount { .. }
+            | Self::RefundExceedsCaptured { .. }
+            | Self::RefundMismatch { .. }
+            | Self::InvalidTransition { .. } => K::Conflict,
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            Self::RefundExceedsCaptured { refundable } => {
+                vec![crate::detail("refundable_minor", *refundable)]
+            }
+            Self::InvalidTransition { current, .. } => {
+                vec![crate::detail("current_status", current.as_str())]
+            }
+            _ => Vec::new(),
         }
     }
 }

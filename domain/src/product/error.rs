@@ -61,9 +61,8 @@ pub enum ProductError {
     },
 }
 
-impl ProductError {
-    /// The stable machine-readable code for the problem body.
-    pub fn code(&self) -> &'static str {
+impl crate::Refusal for ProductError {
+    fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
             Self::AlreadyListed => "already_exists",
@@ -75,6 +74,29 @@ impl ProductError {
             Self::ImageIdInUse { .. } => "image_id_in_use",
             Self::ImageNotFound { .. } => "image_not_found",
             Self::ImageAlreadyFinished { .. } => "image_already_finished",
+        }
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        use crate::RefusalKind as K;
+        match self {
+            Self::NotFound | Self::ImageNotFound { .. } => K::NotFound,
+            Self::NotOwner | Self::NotPermitted { .. } => K::Forbidden,
+            Self::ThresholdNotInUnit { .. } => K::invalid("low_stock_threshold", self),
+            Self::AlreadyListed
+            | Self::SupplierNotActive { .. }
+            | Self::Discontinued { .. }
+            | Self::ImageIdInUse { .. }
+            | Self::ImageAlreadyFinished { .. } => K::Conflict,
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            Self::SupplierNotActive { status } => {
+                vec![crate::detail("supplier_status", status.as_str())]
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -184,9 +184,108 @@ impl Rendition {
     }
 }
 
+// --- recognising an upload -------------------------------------------------------------------
+
+/// The largest original accepted, in bytes (as a length).
+pub const MAX_IMAGE_BYTES: usize = ImageByteSize::MAX as usize;
+
+/// An image format the catalog accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageFormat {
+    Png,
+    Jpeg,
+    WebP,
+}
+
+impl ImageFormat {
+    /// The MIME type of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::WebP => "image/webp",
+        }
+    }
+
+    /// A stable lower-case name, for events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpeg",
+            Self::WebP => "webp",
+        }
+    }
+}
+
+impl fmt::Display for ImageFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Png => "PNG",
+            Self::Jpeg => "JPEG",
+            Self::WebP => "WebP",
+        })
+    }
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// The accepted format of `bytes`, judged from their magic bytes alone (the declared
+/// Content-Type and file name are not trusted). `None` means the upload is answered 415.
+///
+/// A match says only that the file starts like such an image; the image worker finds out
+/// whether the rest of it decodes.
+pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+    if bytes.starts_with(PNG_SIGNATURE) {
+        Some(ImageFormat::Png)
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageFormat::Jpeg)
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some(ImageFormat::WebP)
+    } else {
+        None
+    }
+}
+
+/// Other image formats people upload, recognised only to give a better reason than "not an
+/// image".
+pub fn recognise_refused_format(bytes: &[u8]) -> Option<&'static str> {
+    const ISO_BMFF_HEIF_BRANDS: [&[u8]; 6] = [b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"];
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("GIF")
+    } else if bytes.starts_with(b"BM") && bytes.len() >= 14 {
+        Some("BMP")
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Some("TIFF")
+    } else if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        Some("JPEG XL")
+    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        let brand = &bytes[8..12];
+        if brand == b"avif" || brand == b"avis" {
+            Some("AVIF")
+        } else if ISO_BMFF_HEIF_BRANDS.contains(&brand) {
+            Some("HEIC")
+        } else {
+            None
+        }
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sniff_knows_the_three_accepted_signatures_and_nothing_else() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some(ImageFormat::Png));
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageFormat::Jpeg));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8L"), Some(ImageFormat::WebP));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
+        assert_eq!(sniff(b"\x89PNG"), None);
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b""), None);
+    }
 
     #[test]
     fn only_jpeg_png_and_webp_up_to_ten_mebibytes_are_accepted() {

@@ -29,7 +29,10 @@ pub use command::{
 };
 pub use error::ProductError;
 pub use event::ProductEvent;
-pub use image::{ImageByteSize, ImageContentType, Rendition, Sha256Digest, StorageKey};
+pub use image::{
+    recognise_refused_format, sniff, ImageByteSize, ImageContentType, ImageFormat, Rendition,
+    Sha256Digest, StorageKey, MAX_IMAGE_BYTES,
+};
 
 use crate::catalog_values::{ImageId, Money, Nutrition, ProductId, ProductTag, Quantity, Unit};
 use crate::supplier::{Caller, SupplierId, SupplierStatus};

@@ -2,6 +2,7 @@
 //! plus a property test over random command sequences.
 
 use super::*;
+use crate::Refusal;
 use cqrs_es::test::TestFramework;
 
 const OWNER: &str = "acct-green-acres";

@@ -46,3 +46,49 @@ pub enum SupplierError {
     #[error("a fact needed for this decision is unavailable")]
     FactsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+impl crate::Refusal for SupplierError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AlreadyRegistered => "already_exists",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::VerificationIncomplete { .. } => "verification_incomplete",
+            Self::DuplicateRegistration => "duplicate_registration",
+            Self::CredentialsBlocked => "credentials_blocked",
+            Self::NotOwner => "not_owner",
+            Self::DocumentExpired { .. } => "validation_failed",
+            Self::FactsUnavailable(_) => "unavailable",
+            Self::RegistrationNotReserved => "internal",
+        }
+    }
+
+    fn kind(&self) -> crate::RefusalKind {
+        use crate::RefusalKind as K;
+        match self {
+            Self::NotFound => K::NotFound,
+            Self::NotOwner => K::Forbidden,
+            Self::DocumentExpired { .. } => K::invalid("expires_on", self),
+            Self::FactsUnavailable(_) => K::Unavailable,
+            Self::RegistrationNotReserved => K::Fault,
+            Self::AlreadyRegistered
+            | Self::InvalidTransition { .. }
+            | Self::VerificationIncomplete { .. }
+            | Self::DuplicateRegistration
+            | Self::CredentialsBlocked => K::Conflict,
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            Self::InvalidTransition { current, .. } => {
+                vec![crate::detail("current_status", current.as_str())]
+            }
+            Self::VerificationIncomplete { missing } => vec![crate::detail(
+                "missing_documents",
+                missing.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            )],
+            _ => Vec::new(),
+        }
+    }
+}

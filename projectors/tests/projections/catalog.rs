@@ -211,7 +211,7 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
         &crate::brokers(),
         &s.topic_prefix,
         &format!("images-{}", uuid::Uuid::new_v4()),
-        std::sync::Arc::new(sagas::images::LocalDirStore::new(
+        std::sync::Arc::new(platform::blobs::LocalDirStore::new(
             std::env::temp_dir().join("freshline-blobs-e2e"),
         )),
         sagas::commands::CommandClient::new(

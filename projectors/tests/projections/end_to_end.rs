@@ -54,13 +54,13 @@ impl Stack {
                 pool.clone(),
                 verifier.clone(),
                 prometheus::Registry::new(),
-                64 * 1024,
-                platform::ratelimit::RateLimiter::new(1000.0, 1000.0),
-                std::sync::Arc::new(sagas::images::LocalDirStore::new(
+                std::sync::Arc::new(platform::blobs::LocalDirStore::new(
                     std::env::temp_dir().join("freshline-blobs-e2e"),
                 )),
-                platform::bus::Snapshots::default(),
-                platform::idempotency::DEFAULT_TTL,
+                command_api::Options {
+                    limiter: platform::ratelimit::RateLimiter::new(1000.0, 1000.0),
+                    ..command_api::Options::default()
+                },
             )
             .expect("router"),
         )

@@ -3,10 +3,10 @@
 //! 127.0.0.1:9185).
 
 use anyhow::Context;
+use platform::blobs::LocalDirStore;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
 use sagas::image_worker::{ImageWorker, ImageWorkerMetrics};
-use sagas::images::LocalDirStore;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use async_trait::async_trait;
+use domain::product::{sniff, ImageFormat, MAX_IMAGE_BYTES};
 use image::{GenericImageView, ImageDecoder, Rgba, RgbaImage};
+use platform::blobs::{BlobKey, BlobStore, InvalidBlobKey, LocalDirStore, StoreError};
 use proptest::prelude::*;
 use sagas::images::{
-    process, process_and_store, sniff, BlobKey, BlobStore, ImageFormat, ImageRejection,
-    InvalidBlobKey, LocalDirStore, ProcessError, Processed, RenditionKind, StoreError,
-    MAX_DIMENSION, MAX_IMAGE_BYTES, MEDIUM_BOX, RENDITION_CONTENT_TYPE, THUMBNAIL_BOX,
+    process, process_and_store, rendition_key, ImageRejection, ProcessError, Processed,
+    RenditionKind, MAX_DIMENSION, MEDIUM_BOX, RENDITION_CONTENT_TYPE, THUMBNAIL_BOX,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -574,13 +575,15 @@ fn traversal_and_odd_keys_are_refused() {
     let image_id = Uuid::new_v4();
     for key in [
         BlobKey::original(product_id, image_id),
-        BlobKey::rendition(product_id, image_id, RenditionKind::Thumbnail),
-        BlobKey::rendition(product_id, image_id, RenditionKind::Medium),
+        rendition_key(product_id, image_id, RenditionKind::Thumbnail).expect("a valid key"),
+        rendition_key(product_id, image_id, RenditionKind::Medium).expect("a valid key"),
     ] {
         assert_eq!(BlobKey::parse(key.as_str()), Ok(key.clone()), "{key}");
     }
     assert_eq!(
-        BlobKey::rendition(product_id, image_id, RenditionKind::Thumbnail).as_str(),
+        rendition_key(product_id, image_id, RenditionKind::Thumbnail)
+            .expect("a valid key")
+            .as_str(),
         format!("products/{product_id}/{image_id}/thumb.webp")
     );
 }
@@ -620,7 +623,7 @@ async fn process_and_store_writes_both_renditions_next_to_the_original() {
     ] {
         assert_eq!(
             rendition.key,
-            BlobKey::rendition(product_id, image_id, kind)
+            rendition_key(product_id, image_id, kind).expect("a valid key")
         );
         assert_eq!(rendition.content_type, RENDITION_CONTENT_TYPE);
         assert_eq!((rendition.width, rendition.height), size);

@@ -1,0 +1,247 @@
+//! What the command routes share when reading a request: field-error collection, the bodies
+//! several resources take (money, a reason, a category, a position), path ids, and the ids
+//! new aggregates get. No resource module imports another; they all import this one.
+
+use crate::context::CommandContext;
+use axum::extract::{FromRequestParts, Path};
+use domain::catalog_values::{Money, ProductId};
+use domain::values::{ProductCategory, ValueError};
+use domain::SupplierId;
+use platform::http::{ApiError, FieldError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A supplier category.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryBody {
+    /// Fruit.
+    Fruit,
+    /// Vegetables.
+    Vegetable,
+    /// Herbs.
+    Herb,
+    /// Dairy.
+    Dairy,
+    /// Bakery.
+    Bakery,
+    /// Other.
+    Other,
+}
+
+impl From<CategoryBody> for ProductCategory {
+    fn from(c: CategoryBody) -> Self {
+        match c {
+            CategoryBody::Fruit => Self::Fruit,
+            CategoryBody::Vegetable => Self::Vegetable,
+            CategoryBody::Herb => Self::Herb,
+            CategoryBody::Dairy => Self::Dairy,
+            CategoryBody::Bakery => Self::Bakery,
+            CategoryBody::Other => Self::Other,
+        }
+    }
+}
+
+/// `POST /v1/suppliers/{id}/reject` (and `/v1/products/{id}/discontinue`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why (required, 3-1000 characters).
+    pub reason: String,
+}
+
+/// Collects field errors while converting raw fields into value types.
+#[derive(Debug, Default)]
+pub(crate) struct Fields(pub(crate) Vec<FieldError>);
+
+impl Fields {
+    pub(crate) fn take<'a, T>(&mut self, name: &str, raw: &'a str) -> Option<T>
+    where
+        T: TryFrom<&'a str, Error = ValueError>,
+    {
+        T::try_from(raw)
+            .map_err(|e| self.0.push(FieldError::new(name, e)))
+            .ok()
+    }
+
+    pub(crate) fn optional<'a, T>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Option<T>>
+    where
+        T: TryFrom<&'a str, Error = ValueError>,
+    {
+        match raw {
+            None => Some(None),
+            Some(r) => self.take(name, r).map(Some),
+        }
+    }
+
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(ApiError::validation(self.0)),
+        }
+    }
+}
+
+/// A supplier id from the path: `422 validation_failed` on `id` when it is not a UUID.
+#[derive(Debug, Clone, Copy)]
+pub struct SupplierPath(pub SupplierId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SupplierPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        path_uuid(parts, state, "id")
+            .await
+            .map(|u| Self(SupplierId(u)))
+    }
+}
+
+/// Money: `{"amount_minor": 1299, "currency": "EUR"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyBody {
+    /// Minor units (cents), not negative.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// A product id from the path.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductPath(pub ProductId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProductPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        path_uuid(parts, state, "id")
+            .await
+            .map(|u| Self(ProductId(u)))
+    }
+}
+
+/// The UUID in the path parameter `name`: `422 validation_failed` on `name` when it is
+/// missing or not a UUID.
+pub(crate) async fn path_uuid<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+    name: &str,
+) -> Result<Uuid, ApiError> {
+    let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::validation(vec![FieldError::new(name, e.body_text())]))?;
+    let raw = params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::validation(vec![FieldError::new(name, "must be a UUID")]))
+}
+
+/// Where a product is read.
+pub(crate) fn product_location(id: ProductId) -> String {
+    format!("/v1/products/{id}")
+}
+
+/// The most items one bulk request takes.
+pub const MAX_BULK: usize = 100;
+
+/// The ids in a route's path: `{id}` and, where the route has one, a second id.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids(pub Uuid, pub Option<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation(vec![FieldError::new("id", e.body_text())]))?;
+        let mut ids = params.iter().map(|(k, v)| {
+            Uuid::parse_str(v)
+                .map_err(|_| ApiError::validation(vec![FieldError::new(k, "must be a UUID")]))
+        });
+        let first = ids
+            .next()
+            .transpose()?
+            .ok_or_else(|| ApiError::validation(vec![FieldError::new("id", "missing")]))?;
+        Ok(Self(first, ids.next().transpose()?))
+    }
+}
+
+/// A position in decimal degrees: `{"lat": 52.370216, "lon": 4.895168}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeoBody {
+    /// Latitude, -90 to 90.
+    #[schema(value_type = f64)]
+    pub lat: serde_json::Number,
+    /// Longitude, -180 to 180.
+    #[schema(value_type = f64)]
+    pub lon: serde_json::Number,
+}
+
+impl GeoBody {
+    /// The point, or a field error naming the coordinate that is wrong: `{field}.lat` or
+    /// `{field}.lon` (`lat` or `lon` when `field` is empty, the body itself).
+    pub(crate) fn point(
+        &self,
+        field: &str,
+    ) -> Result<domain::fulfilment_values::GeoPoint, FieldError> {
+        use domain::fulfilment_values::GeoPoint;
+        let name = |part: &str| match field {
+            "" => part.to_owned(),
+            f => format!("{f}.{part}"),
+        };
+        let (lat, lon) = (self.lat.to_string(), self.lon.to_string());
+        // Each coordinate with a valid partner, so the error names the one at fault.
+        GeoPoint::from_degrees(&lat, "0").map_err(|_| {
+            FieldError::new(name("lat"), "a latitude in decimal degrees, -90 to 90")
+        })?;
+        GeoPoint::from_degrees("0", &lon).map_err(|_| {
+            FieldError::new(name("lon"), "a longitude in decimal degrees, -180 to 180")
+        })?;
+        GeoPoint::from_degrees(&lat, &lon).map_err(|e| FieldError::new(name("lat"), e))
+    }
+}
+
+/// A free-text reason, 1 to 500 characters.
+pub(crate) fn reason(field: &str, raw: &str) -> Result<String, ApiError> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > 500 || t.chars().any(char::is_control) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            field,
+            "1 to 500 characters, no control characters",
+        )]));
+    }
+    Ok(t.to_owned())
+}
+
+/// A new aggregate's id: derived from the caller and the request's `Idempotency-Key` when it
+/// has one (so a retry that outlives its stored answer creates nothing new), else a UUIDv7.
+pub(crate) fn new_id(ctx: &CommandContext, kind: &str) -> Uuid {
+    match &ctx.idempotency_key {
+        Some(key) => Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("freshline:{kind}:{}:{key}", ctx.principal.subject).as_bytes(),
+        ),
+        None => Uuid::now_v7(),
+    }
+}
+
+/// Money from its body: `422` on `field` when the amount is negative or the currency unknown.
+pub(crate) fn money(field: &str, m: &MoneyBody) -> Result<Money, ApiError> {
+    Money::try_from((m.amount_minor, m.currency.as_str()))
+        .map_err(|e| ApiError::validation(vec![FieldError::new(field, e)]))
+}
