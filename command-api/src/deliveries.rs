@@ -3,7 +3,7 @@
 //! the delivery partner's service) pick up, report positions, deliver or fail.
 
 use crate::context::CommandContext;
-use crate::request::{new_id, reason, GeoBody, Ids};
+use crate::request::{new_id, reason, text, GeoBody, Ids};
 use crate::response::{execute, load, Accepted};
 use crate::AppState;
 use axum::extract::State;
@@ -22,22 +22,12 @@ use std::collections::BTreeSet;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
-    let t = raw.trim();
-    if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            field,
-            format!("1 to {max} characters, no control characters"),
-        )]));
-    }
-    Ok(t.to_owned())
-}
-
 /// `POST /v1/delivery-slots`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotBody {
     /// The delivery zone (`AMS-CENTRE`).
+    #[schema(format = "zone")]
     pub zone: String,
     /// The warehouse serving it.
     pub warehouse_id: Uuid,
@@ -48,6 +38,8 @@ pub struct SlotBody {
     /// Window end (after the start).
     pub ends_at: DateTime<Utc>,
     /// How many orders it takes (1-10000).
+    #[schema(minimum = 1, maximum = 10_000)]
+    #[serde(deserialize_with = "crate::request::whole")]
     pub capacity: u32,
 }
 
@@ -153,8 +145,10 @@ pub async fn release_slot(
 #[serde(deny_unknown_fields)]
 pub struct RiderBody {
     /// Display name.
+    #[schema(format = "rider-name")]
     pub name: String,
     /// The rider's account (token subject).
+    #[schema(format = "account")]
     pub account: String,
     /// Carries a refrigerated box.
     #[serde(default)]
@@ -371,6 +365,7 @@ pub struct AssignBody {
     /// The rider (already assigned on the rider's side).
     pub rider_id: Uuid,
     /// Their distance to the warehouse when chosen, in metres.
+    #[serde(deserialize_with = "crate::request::whole")]
     pub distance_m: u32,
 }
 
@@ -395,13 +390,14 @@ pub async fn assign(
 /// `POST /v1/deliveries/{id}/cancel` and `.../fail`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReasonBody {
+pub struct FreeReasonBody {
     /// Why.
+    #[schema(format = "reason")]
     pub reason: String,
 }
 
 /// The saga cancels a delivery whose order was cancelled before pickup.
-#[utoipa::path(post, path = "/v1/deliveries/{id}/cancel", tag = "deliveries", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/deliveries/{id}/cancel", tag = "deliveries", request_body = FreeReasonBody,
     params(("id" = Uuid, Path, description = "Delivery id")),
     responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
     security(("bearer" = ["deliveries:manage"])))]
@@ -409,7 +405,7 @@ pub async fn cancel(
     State(app): State<AppState>,
     ctx: CommandContext,
     Ids(id, _): Ids,
-    ValidJson(body): ValidJson<ReasonBody>,
+    ValidJson(body): ValidJson<FreeReasonBody>,
 ) -> Result<Accepted, ApiError> {
     let why = reason("reason", &body.reason)?;
     let cmd = DeliveryCommand::Cancel {
@@ -526,7 +522,7 @@ pub async fn deliver(
 }
 
 /// Could not be delivered.
-#[utoipa::path(post, path = "/v1/deliveries/{id}/fail", tag = "deliveries", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/deliveries/{id}/fail", tag = "deliveries", request_body = FreeReasonBody,
     params(("id" = Uuid, Path, description = "Delivery id")),
     responses((status = 202, body = crate::response::CommandAccepted), (status = 409, body = platform::http::Problem)),
     security(("bearer" = ["deliveries:update"])))]
@@ -534,7 +530,7 @@ pub async fn fail(
     State(app): State<AppState>,
     ctx: CommandContext,
     Ids(id, _): Ids,
-    ValidJson(body): ValidJson<ReasonBody>,
+    ValidJson(body): ValidJson<FreeReasonBody>,
 ) -> Result<Accepted, ApiError> {
     let why = reason("reason", &body.reason)?;
     let by = caller(&app, &ctx, id).await?;

@@ -57,6 +57,7 @@ pub struct ReceiveBatchBody {
     pub warehouse_id: Uuid,
     /// Quantity in the product's unit (at most 3 decimals; whole for pieces, bunches, boxes).
     #[schema(value_type = f64)]
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub quantity: serde_json::Number,
     /// When it arrived (RFC 3339).
     pub received_at: DateTime<Utc>,
@@ -77,6 +78,7 @@ pub struct ReserveBody {
     pub order_id: Uuid,
     /// Quantity (positive, at most 3 decimals).
     #[schema(value_type = f64)]
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub quantity: serde_json::Number,
 }
 
@@ -86,8 +88,10 @@ pub struct ReserveBody {
 pub struct SpoilageBody {
     /// Quantity written off (at most what is available).
     #[schema(value_type = f64)]
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub quantity: serde_json::Number,
     /// `damaged`, `temperature_breach`, `quality`, `pest` or `other`.
+    #[schema(format = "spoilage-reason")]
     pub reason: String,
 }
 
@@ -96,6 +100,8 @@ pub struct SpoilageBody {
 #[serde(deny_unknown_fields)]
 pub struct ExpiringSoonBody {
     /// The alert horizon in hours (1-720; the scheduler's default is 48).
+    #[schema(minimum = 1, maximum = 720)]
+    #[serde(deserialize_with = "crate::request::whole")]
     pub horizon_hours: i64,
 }
 
@@ -246,6 +252,7 @@ fn receipt(
 #[serde(deny_unknown_fields)]
 pub struct BulkReceiveBody {
     /// 1 to 100 receipts (and the body within the 64 KiB limit).
+    #[schema(min_items = 1, max_items = 100)]
     pub batches: Vec<ReceiveBatchBody>,
 }
 
@@ -516,9 +523,11 @@ pub struct AssessBody {
     pub warehouse_id: Uuid,
     /// Available now.
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub available: serde_json::Number,
     /// The product's threshold.
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub threshold: serde_json::Number,
 }
 

@@ -13,6 +13,7 @@ pub mod products;
 pub mod registry;
 pub mod request;
 pub mod response;
+pub mod schema;
 pub mod settings;
 pub mod suppliers;
 
@@ -25,7 +26,9 @@ use platform::auth::Verifier;
 use platform::bus::{CommandBus, CommandMetrics, Snapshots};
 use platform::idempotency::Idempotency;
 use platform::metrics::HttpMetrics;
+use platform::openapi::SharedProblems;
 use prometheus::Registry;
+use schema::FieldRules;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -86,7 +89,7 @@ pub enum BuildError {
         deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted, response::BulkCreated)),
-    modifiers(&BearerAuth),
+    modifiers(&SharedProblems, &FieldRules),
     tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
          (name = "catalog", description = "Products and their images"),
          (name = "inventory", description = "Perishable stock batches"),
@@ -96,24 +99,6 @@ pub enum BuildError {
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT (EdDSA)")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// How the command API runs: limits, snapshots, how long answers are kept. The binary fills it
 /// from its settings; tests start from [`Options::default`].

@@ -36,20 +36,25 @@ pub struct LineBody {
     pub product_id: Uuid,
     /// Quantity in the product's unit (at most 3 decimals; whole for pieces, bunches, boxes).
     #[schema(value_type = f64)]
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub quantity: serde_json::Number,
 }
 
 /// A delivery address.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AddressBody {
+pub struct DeliveryAddressBody {
     /// Street and number.
+    #[schema(format = "address-line")]
     pub line1: String,
     /// City.
+    #[schema(format = "city")]
     pub city: String,
     /// Postal code.
+    #[schema(format = "postal-code")]
     pub postal_code: String,
     /// ISO 3166 alpha-2 country.
+    #[schema(format = "country")]
     pub country: String,
     /// Where it is, for ETAs (optional).
     pub location: Option<GeoBody>,
@@ -60,10 +65,11 @@ pub struct AddressBody {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryBody {
     /// Where.
-    pub address: AddressBody,
+    pub address: DeliveryAddressBody,
     /// The slot (from `GET /v1/delivery-slots`).
     pub slot_id: Uuid,
     /// Where order notifications go (optional).
+    #[schema(format = "email")]
     pub contact_email: Option<String>,
 }
 
@@ -84,6 +90,7 @@ pub struct PaymentBody {
     /// How.
     pub method: MethodBody,
     /// The gateway's card token (required for `card`).
+    #[schema(format = "printable")]
     pub card_token: Option<String>,
 }
 
@@ -92,6 +99,7 @@ pub struct PaymentBody {
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderBody {
     /// 1 to 50 lines, one per product.
+    #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<LineBody>,
     /// Delivery.
     pub delivery: DeliveryBody,
@@ -261,6 +269,7 @@ pub async fn place(
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     /// Why (free text, optional).
+    #[schema(format = "reason")]
     pub reason: Option<String>,
 }
 
@@ -394,8 +403,10 @@ pub struct DeliverBody {
 #[serde(deny_unknown_fields)]
 pub struct CompensateBody {
     /// `out_of_stock`, `payment_failed`, `no_delivery_capacity` or `delivery_failed`.
+    #[schema(format = "compensation")]
     pub reason: String,
     /// Free text.
+    #[schema(format = "reason")]
     pub detail: Option<String>,
 }
 
@@ -410,6 +421,7 @@ pub struct RecordRefundBody {
     /// How much went back.
     pub amount: MoneyBody,
     /// Why.
+    #[schema(format = "reason")]
     pub reason: String,
 }
 

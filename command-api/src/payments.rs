@@ -98,6 +98,7 @@ pub async fn initiate(
 #[serde(deny_unknown_fields)]
 pub struct GatewayResultBody {
     /// The gateway's reference.
+    #[schema(format = "printable")]
     pub gateway_ref: String,
     /// The amount.
     pub amount: MoneyBody,
@@ -108,8 +109,10 @@ pub struct GatewayResultBody {
 #[serde(deny_unknown_fields)]
 pub struct DeclinedBody {
     /// `card_declined`, `timeout`, or the gateway's code.
+    #[schema(format = "printable")]
     pub code: String,
     /// What the gateway said.
+    #[schema(format = "reason")]
     pub reason: String,
 }
 
@@ -118,6 +121,7 @@ pub struct DeclinedBody {
 #[serde(deny_unknown_fields)]
 pub struct CancelPaymentBody {
     /// Why.
+    #[schema(format = "reason")]
     pub reason: String,
 }
 
@@ -130,6 +134,7 @@ pub struct SagaRefundBody {
     /// How much.
     pub amount: MoneyBody,
     /// Why.
+    #[schema(format = "reason")]
     pub reason: String,
 }
 
@@ -140,6 +145,7 @@ pub struct RefundBody {
     /// How much (at most what was captured minus earlier refunds).
     pub amount: MoneyBody,
     /// Why.
+    #[schema(format = "reason")]
     pub reason: String,
 }
 
@@ -148,6 +154,7 @@ pub struct RefundBody {
 #[serde(deny_unknown_fields)]
 pub struct RefundCompletedBody {
     /// The gateway's refund reference.
+    #[schema(format = "printable")]
     pub gateway_ref: String,
 }
 

@@ -70,18 +70,23 @@ impl ProductService {
 pub struct NutritionBody {
     /// kcal per 100 g (0-900).
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 900, multiple_of = 0.001)]
     pub energy_kcal: serde_json::Number,
     /// g per 100 g.
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 100, multiple_of = 0.001)]
     pub protein_g: serde_json::Number,
     /// g per 100 g.
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 100, multiple_of = 0.001)]
     pub carbs_g: serde_json::Number,
     /// g per 100 g.
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 100, multiple_of = 0.001)]
     pub fat_g: serde_json::Number,
     /// g per 100 g.
     #[schema(value_type = f64)]
+    #[schema(minimum = 0, maximum = 100, multiple_of = 0.001)]
     pub fiber_g: serde_json::Number,
 }
 
@@ -90,22 +95,27 @@ pub struct NutritionBody {
 #[serde(deny_unknown_fields)]
 pub struct ListProductBody {
     /// Name (2-150 characters).
+    #[schema(format = "product-name")]
     pub name: String,
     /// Category.
     pub category: CategoryBody,
     /// Tags: `organic`, `imported`, `seasonal`, `local`.
     #[serde(default)]
+    #[schema(format = "product-tag")]
     pub tags: Vec<String>,
     /// `kg`, `piece`, `bunch` or `box`.
+    #[schema(format = "unit")]
     pub unit: String,
     /// Price per unit.
     pub price: MoneyBody,
     /// ISO 3166-1 alpha-2 country of origin.
+    #[schema(format = "country")]
     pub origin_country: String,
     /// Per 100 g.
     pub nutrition: Option<NutritionBody>,
     /// Below this available quantity in a warehouse a `LowStock` alert is raised (default 5).
     #[schema(value_type = Option<f64>)]
+    #[schema(minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
     pub low_stock_threshold: Option<serde_json::Number>,
 }
 
@@ -114,10 +124,12 @@ pub struct ListProductBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProductBody {
     /// New name.
+    #[schema(format = "product-name")]
     pub name: Option<String>,
     /// New price.
     pub price: Option<MoneyBody>,
     /// New tags (replace the old ones).
+    #[schema(format = "product-tag")]
     pub tags: Option<Vec<String>>,
     /// New nutrition facts.
     pub nutrition: Option<NutritionBody>,
@@ -140,8 +152,10 @@ pub struct RenditionBody {
     /// Storage key.
     pub key: String,
     /// Width in pixels.
+    #[serde(deserialize_with = "crate::request::whole")]
     pub width: u32,
     /// Height in pixels.
+    #[serde(deserialize_with = "crate::request::whole")]
     pub height: u32,
 }
 
@@ -513,6 +527,7 @@ pub async fn image_failed(
 #[serde(deny_unknown_fields)]
 pub struct BulkListBody {
     /// 1 to 100 listings (and the body within the 64 KiB limit).
+    #[schema(min_items = 1, max_items = 100)]
     pub products: Vec<ListProductBody>,
 }
 

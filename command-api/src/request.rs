@@ -48,6 +48,7 @@ impl From<CategoryBody> for ProductCategory {
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Why (required, 3-1000 characters).
+    #[schema(format = "domain-reason")]
     pub reason: String,
 }
 
@@ -105,8 +106,11 @@ impl<S: Send + Sync> FromRequestParts<S> for SupplierPath {
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
     /// Minor units (cents), not negative.
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "crate::request::whole")]
     pub amount_minor: i64,
     /// ISO 4217 code.
+    #[schema(format = "currency")]
     pub currency: String,
 }
 
@@ -186,9 +190,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
 pub struct GeoBody {
     /// Latitude, -90 to 90.
     #[schema(value_type = f64)]
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: serde_json::Number,
     /// Longitude, -180 to 180.
     #[schema(value_type = f64)]
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: serde_json::Number,
 }
 
@@ -204,28 +210,61 @@ impl GeoBody {
             "" => part.to_owned(),
             f => format!("{f}.{part}"),
         };
-        let (lat, lon) = (self.lat.to_string(), self.lon.to_string());
-        // Each coordinate with a valid partner, so the error names the one at fault.
-        GeoPoint::from_degrees(&lat, "0").map_err(|_| {
+        // Microdegrees from the number as sent, whatever its notation (`1e-5` is as valid a
+        // JSON number as `0.00001`); each checked with a valid partner, so the error names
+        // the coordinate at fault.
+        let e6 = |n: &serde_json::Number, limit: f64| {
+            n.as_f64()
+                .filter(|d| d.abs() <= limit)
+                .map(|d| (d * 1e6).round() as i32)
+        };
+        let lat = e6(&self.lat, 90.0).ok_or_else(|| {
             FieldError::new(name("lat"), "a latitude in decimal degrees, -90 to 90")
         })?;
-        GeoPoint::from_degrees("0", &lon).map_err(|_| {
+        let lon = e6(&self.lon, 180.0).ok_or_else(|| {
             FieldError::new(name("lon"), "a longitude in decimal degrees, -180 to 180")
         })?;
-        GeoPoint::from_degrees(&lat, &lon).map_err(|e| FieldError::new(name("lat"), e))
+        GeoPoint::from_e6(lat, lon).map_err(|e| FieldError::new(name("lat"), e))
     }
+}
+
+/// An integer, also when it is written as a whole float (`3006.0` is the same JSON number as
+/// `3006`; many encoders write whole floats that way).
+pub(crate) fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    // Below 2^53 every whole float is exact.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let n = serde_json::Number::deserialize(deserializer)?;
+    let i = n
+        .as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < EXACT)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number, found {n}")))?;
+    T::try_from(i).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+}
+
+/// A free text of 1 to `max` characters once trimmed, with no control characters.
+pub(crate) fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            field,
+            format!("1 to {max} characters, no control characters"),
+        )]));
+    }
+    Ok(t.to_owned())
 }
 
 /// A free-text reason, 1 to 500 characters.
 pub(crate) fn reason(field: &str, raw: &str) -> Result<String, ApiError> {
-    let t = raw.trim();
-    if t.is_empty() || t.chars().count() > 500 || t.chars().any(char::is_control) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            field,
-            "1 to 500 characters, no control characters",
-        )]));
-    }
-    Ok(t.to_owned())
+    text(field, raw, 500)
 }
 
 /// A new aggregate's id: derived from the caller and the request's `Idempotency-Key` when it

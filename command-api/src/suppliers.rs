@@ -79,13 +79,17 @@ impl From<DocumentKindBody> for DocumentKind {
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
     /// Street and number (1-200 characters).
+    #[schema(format = "address-line")]
     pub line1: String,
     /// City (1-100 characters).
+    #[schema(format = "city")]
     pub city: String,
     /// Postal code (2-12 letters, digits, spaces, dashes).
+    #[schema(format = "postal-code")]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code.
     #[schema(example = "NL")]
+    #[schema(format = "country")]
     pub country: String,
 }
 
@@ -94,19 +98,25 @@ pub struct AddressBody {
 #[serde(deny_unknown_fields)]
 pub struct RegisterSupplierBody {
     /// Legal name (2-200 characters).
+    #[schema(format = "legal-name")]
     pub legal_name: String,
     /// Company registration number (3-32 of A-Z 0-9 - / .; case and spaces ignored).
+    #[schema(format = "registration-number")]
     pub registration_number: String,
     /// Contact e-mail.
+    #[schema(format = "email")]
     pub contact_email: String,
     /// Contact phone: optional `+`, then 7-15 digits.
+    #[schema(format = "phone")]
     pub phone: String,
     /// Business address.
     pub address: AddressBody,
     /// What the supplier sells (1-6 categories).
+    #[schema(min_items = 1, max_items = 6)]
     pub categories: Vec<CategoryBody>,
     /// Admins only: the subject of the supplier account that will own this supplier.
     #[serde(default)]
+    #[schema(format = "subject")]
     pub owner_subject: Option<String>,
 }
 
@@ -117,6 +127,7 @@ pub struct SubmitDocumentBody {
     /// What the document certifies.
     pub kind: DocumentKindBody,
     /// The issuer's reference (1-100 characters).
+    #[schema(format = "document-reference")]
     pub reference: String,
     /// Last day the document is valid (YYYY-MM-DD); must not be in the past.
     pub expires_on: NaiveDate,
@@ -128,6 +139,7 @@ pub struct SubmitDocumentBody {
 pub struct NoteBody {
     /// An optional note for the record (1-1000 characters).
     #[serde(default)]
+    #[schema(format = "note")]
     pub note: Option<String>,
 }
 
@@ -165,6 +177,7 @@ impl From<SuspensionCodeBody> for SuspensionCode {
 #[serde(deny_unknown_fields)]
 pub struct SuspendBody {
     /// Why (required, 3-1000 characters).
+    #[schema(format = "domain-reason")]
     pub reason: String,
     /// The kind of reason (default `other`).
     #[serde(default)]
@@ -199,15 +212,17 @@ impl RegisterSupplierBody {
             f.0.push(FieldError::new("categories", "at most 6 categories"));
         }
         let owner = match (ctx.caller(), self.owner_subject) {
-            (domain::Caller::Admin, Some(s)) if (1..=200).contains(&s.trim().len()) => {
-                Some(s.trim().to_owned())
-            }
-            (domain::Caller::Admin, Some(_)) => {
-                f.0.push(FieldError::new(
-                    "owner_subject",
-                    "must be 1 to 200 characters",
-                ));
-                None
+            (domain::Caller::Admin, Some(s)) => {
+                match crate::request::text("owner_subject", &s, 200) {
+                    Ok(subject) => Some(subject),
+                    Err(_) => {
+                        f.0.push(FieldError::new(
+                            "owner_subject",
+                            "1 to 200 characters, no control characters",
+                        ));
+                        None
+                    }
+                }
             }
             (_, Some(_)) => {
                 f.0.push(FieldError::new(

@@ -317,7 +317,8 @@ impl TryFrom<&str> for PostalCode {
 }
 
 /// Every officially assigned ISO 3166-1 alpha-2 code.
-const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
+/// The ISO 3166-1 alpha-2 codes a [`CountryCode`] accepts, separated by spaces.
+pub const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
 BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
 CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ \
 EC EE EG EH ER ES ET FI FJ FK FM FO FR \

@@ -37,7 +37,7 @@ ratio() { awk "BEGIN { if ($2 > 0) printf \"%.2f\", $1 / $2; else print \"-\" }"
 VENV="$STATE/bench-venv"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import eventsourcing, psycopg_pool' 2>/dev/null; then
   log "installing the eventsourcing library (9.5.6) into $VENV"
-  python3 -m venv "$VENV" >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 && python3 -m venv "$VENV"; }
+  python3 -m venv "$VENV" >/dev/null
   "$VENV/bin/pip" install -q "eventsourcing==9.5.6" "psycopg[binary,pool]>=3.2" >/dev/null 2>&1 || log "could not install eventsourcing: no peer figure"
 fi
 # --- commands vs pgbench -------------------------------------------------------------------

@@ -19,6 +19,9 @@ export FRESHLINE_TEST_DATABASE_URL="$DATABASE_URL"
 export FRESHLINE_TEST_KAFKA_BROKERS="$KAFKA_BROKERS"
 export FRESHLINE_TEST_SMTP_PORT="$SMTP_PORT"
 export FRESHLINE_TEST_MAILDIR="$MAILDIR"
+# The OpenAPI conformance test drives both services with schemathesis.
+FRESHLINE_SCHEMATHESIS="$("$ROOT/infra/local/schemathesis-install.sh")"
+export FRESHLINE_SCHEMATHESIS
 t0=$SECONDS
 log "cargo fmt --check"
 cargo fmt --all -- --check

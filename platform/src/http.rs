@@ -150,6 +150,18 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// A database failure: `503 unavailable` (with `Retry-After`) when it is worth a retry (the
+    /// database unreachable, the pool exhausted, a deadlock, a cancelled statement, see
+    /// [`crate::db::is_transient`]), else `500 internal`.
+    pub fn database(context: &str, e: &sqlx::Error) -> Self {
+        if crate::db::is_transient(e) {
+            tracing::warn!(error = %e, context, "database unavailable");
+            Self::unavailable("the database is unavailable; retry")
+        } else {
+            Self::internal(context, e)
+        }
+    }
+
     /// `500 internal`: logs the cause chain once, answers a generic body.
     pub fn internal(context: &str, err: &(dyn std::error::Error + 'static)) -> Self {
         crate::telemetry::log_error_chain(context, err);
@@ -291,8 +303,16 @@ fn json_content_type(headers: &HeaderMap) -> bool {
 /// Parses JSON with the path of the first offending field.
 ///
 /// # Errors
-/// `400 malformed_json` for syntax errors, `422 validation_failed` for data errors.
+/// `400 malformed_json` for syntax errors, `422 validation_failed` for data errors and for a
+/// NUL character (`\u0000`) anywhere: no field takes one, and the event store (`jsonb`)
+/// cannot hold one.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "text must not contain the NUL character (\\u0000)",
+        )]));
+    }
     let malformed = |e: &serde_json::Error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -490,6 +510,61 @@ impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
     }
 }
 
+/// Whether JSON text holds the escape `\u0000` (not the six characters `\\u0000`).
+fn has_nul_escape(json: &[u8]) -> bool {
+    json.windows(6).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(b"\\u0000")
+            && json[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+/// Refuses a query string whose parameters carry a control character (`%00` to `%1F`, `%7F`,
+/// or one sent raw) with `422 validation_failed` naming the parameter: no filter needs one,
+/// and PostgreSQL refuses a NUL in any text.
+pub async fn refuse_control_characters(request: Request, next: Next) -> Response {
+    let bad = request.uri().query().and_then(|query| {
+        query.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = percent_decoded(value);
+            decoded
+                .iter()
+                .any(|b| *b < 0x20 || *b == 0x7F)
+                .then(|| String::from_utf8_lossy(&percent_decoded(name)).into_owned())
+        })
+    });
+    match bad {
+        Some(name) => ApiError::validation(vec![FieldError::new(
+            name,
+            "must not contain control characters",
+        )])
+        .into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// The bytes of a form-urlencoded value (`+` is a space, `%XX` a byte; a stray `%` stays).
+fn percent_decoded(raw: &str) -> Vec<u8> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// `404 not_found` for unknown routes.
 pub async fn not_found_fallback() -> ApiError {
     ApiError::not_found("no such route")
@@ -528,6 +603,22 @@ pub fn readiness(checks: &[(&str, bool)]) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_decoded_to_bytes() {
+        assert_eq!(percent_decoded("a+b%20c"), b"a b c");
+        assert_eq!(percent_decoded("%00%1f%7F"), [0, 0x1f, 0x7f]);
+        assert_eq!(percent_decoded("100%"), b"100%");
+        assert_eq!(percent_decoded("%zz%4"), b"%zz%4");
+    }
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(has_nul_escape(br#"{"a": "x\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a": "\\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a": "\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a": "u0000"}"#));
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

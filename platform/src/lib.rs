@@ -14,6 +14,7 @@ pub mod http;
 pub mod idempotency;
 pub mod kafka;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
 pub mod relay;

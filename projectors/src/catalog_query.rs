@@ -166,31 +166,41 @@ const PRODUCT_COLUMNS: &str = "p.id, p.supplier_id, s.legal_name AS supplier_nam
 
 /// Search filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSearch {
     /// Words to find in name and tags (web-search syntax: `"exact phrase"`, `-not`, `or`).
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Category.
+    #[param(pattern = "^(fruit|vegetable|herb|dairy|bakery|other)$")]
     pub category: Option<String>,
     /// A tag the product has.
+    #[param(pattern = "^(organic|imported|seasonal|local)$")]
     pub tag: Option<String>,
     /// Only this supplier's products.
     pub supplier_id: Option<Uuid>,
     /// ISO country of origin.
+    #[param(pattern = "^[A-Z]{2}$")]
     pub origin: Option<String>,
     /// Minimum price, minor units.
+    #[param(minimum = 0)]
     pub min_price: Option<i64>,
     /// Maximum price, minor units.
+    #[param(minimum = 0)]
     pub max_price: Option<i64>,
     /// `true`: only products with stock available; `false`: only without.
     pub in_stock: Option<bool>,
     /// Include discontinued products (default false).
     pub include_discontinued: Option<bool>,
     /// `relevance` (default with `q`), `price_asc`, `price_desc`, `newest` (default), `name`.
+    #[param(pattern = "^(relevance|price_asc|price_desc|newest|name)$")]
     pub sort: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// From `next_cursor`.
+    #[param(pattern = "^o\\+?[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -389,6 +399,7 @@ pub async fn get_image(
 
 /// Stock filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StockParams {
     /// Product.
@@ -452,6 +463,7 @@ pub async fn stock(
 
 /// Batch filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BatchParams {
     /// Product.
@@ -459,8 +471,10 @@ pub struct BatchParams {
     /// Warehouse.
     pub warehouse_id: Option<Uuid>,
     /// Only active batches expiring within this many hours (1-8760).
+    #[param(minimum = 1, maximum = 8760)]
     pub expiring_within: Option<i64>,
     /// Page size, 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -546,6 +560,7 @@ pub async fn batches(
 
 /// Aging filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AgingParams {
     /// Warehouse (default: all).
@@ -601,6 +616,7 @@ pub async fn aging(
 
 /// Spoilage filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SpoilageParams {
     /// Warehouse (default: all).

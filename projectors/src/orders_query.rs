@@ -11,16 +11,14 @@
 
 use crate::catalog_query::Money;
 use crate::query::{db_problem, parse_id, query_params, QueryState};
+use crate::read_your_writes::{read_your_writes, Stream};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use platform::auth::{Actor, Principal, Role};
 use platform::http::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
-use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -42,57 +40,6 @@ const GROUPS: &[&str] = &["day", "category", "supplier"];
 /// A customer sees only what belongs to them (their token subject).
 fn customer_filter(p: &Principal) -> Option<String> {
     matches!(p.actor, Actor::Person(Role::Customer)).then(|| p.subject.clone())
-}
-
-fn check_min_version(v: Option<i64>) -> Result<(), ApiError> {
-    if v.is_some_and(|v| v < 0) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "min_version",
-            "must be 0 or more",
-        )]));
-    }
-    Ok(())
-}
-
-/// Loads a row until its version reaches `min_version` (read-your-writes), waiting up to the
-/// configured time; then `503 version_not_reached` with `Retry-After`.
-async fn read_your_writes<T, F, Fut>(
-    s: &QueryState,
-    min_version: Option<i64>,
-    what: &str,
-    mut load: F,
-) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<(T, i64)>, ApiError>>,
-{
-    let deadline = tokio::time::Instant::now() + s.read_your_writes_wait;
-    loop {
-        let row = load().await?;
-        let reached = match (&row, min_version) {
-            (Some((_, v)), Some(min)) => *v >= min,
-            (None, Some(_)) => false,
-            (_, None) => true,
-        };
-        if reached {
-            return row
-                .map(|(r, _)| r)
-                .ok_or_else(|| ApiError::not_found(format!("no {what} with this id")));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "version_not_reached",
-                "Not visible yet",
-                format!(
-                    "the read model has not reached version {} of this {what} yet",
-                    min_version.unwrap_or(0)
-                ),
-            )
-            .retry_after(1));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A keyset position: newest first by time, then id.
@@ -395,9 +342,11 @@ fn order_select(schema: &str) -> String {
 
 /// Options of a single read.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionParams {
     /// Wait until the read model has reached this version of the stream (read-your-writes).
+    #[param(minimum = 0)]
     pub min_version: Option<i64>,
 }
 
@@ -415,24 +364,33 @@ pub async fn get_order(
 ) -> Result<Json<OrderView>, ApiError> {
     let id = parse_id(&raw)?;
     let p = query_params(params)?;
-    check_min_version(p.min_version)?;
     let customer = customer_filter(&principal);
     let sql = format!(
         "{} WHERE o.id = $1 AND ($2::text IS NULL OR o.customer = $2)",
         order_select(&s.schema)
     );
-    let row = read_your_writes(&s, p.min_version, "order", || async {
-        let row: Option<OrderRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(&customer)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| db_problem(&e))?;
-        Ok(row.map(|r| {
-            let v = r.version;
-            (r, v)
-        }))
-    })
+    let row = read_your_writes(
+        &s.pool,
+        s.read_your_writes_wait,
+        Stream {
+            aggregate_type: schemas::aggregate_types::ORDER,
+            id,
+            what: "order",
+        },
+        p.min_version,
+        || async {
+            let row: Option<OrderRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&customer)
+                .fetch_optional(&s.pool)
+                .await
+                .map_err(|e| db_problem(&e))?;
+            Ok(row.map(|r| {
+                let v = r.version;
+                (r, v)
+            }))
+        },
+    )
     .await?;
     let mut view = OrderView::from(row);
     let timeline: Vec<TimelineEntry> = sqlx::query_as(&format!(
@@ -452,13 +410,17 @@ pub async fn get_order(
 
 /// Filters of the order list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListParams {
     /// The customer account (a customer always sees only their own).
+    #[param(max_length = 200)]
     pub customer_id: Option<String>,
     /// `created`, `paid`, `packed`, `shipped`, `delivered` or `cancelled`.
+    #[param(pattern = "^(created|paid|packed|shipped|delivered|cancelled)$")]
     pub status: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// From `next_cursor`.
     pub cursor: Option<String>,
@@ -523,11 +485,14 @@ pub async fn list_orders(
 
 /// Filters of a supplier's incoming orders.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SupplierOrderParams {
     /// `created`, `paid`, `packed`, `shipped`, `delivered` or `cancelled`.
+    #[param(pattern = "^(created|paid|packed|shipped|delivered|cancelled)$")]
     pub status: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// From `next_cursor`.
     pub cursor: Option<String>,
@@ -766,7 +731,6 @@ pub async fn get_delivery(
 ) -> Result<Json<DeliveryView>, ApiError> {
     let id = parse_id(&raw)?;
     let p = query_params(params)?;
-    check_min_version(p.min_version)?;
     let customer = customer_filter(&principal);
     let rider =
         matches!(principal.actor, Actor::Person(Role::Rider)).then(|| principal.subject.clone());
@@ -785,19 +749,29 @@ pub async fn get_delivery(
                  SELECT 1 FROM {schema}.orders o WHERE o.id = d.order_id AND o.customer = $2))
             AND ($3::text IS NULL OR r.account = $3)"
     );
-    let r = read_your_writes(&s, p.min_version, "delivery", || async {
-        let row: Option<DeliveryRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(&customer)
-            .bind(&rider)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| db_problem(&e))?;
-        Ok(row.map(|r| {
-            let v = r.version;
-            (r, v)
-        }))
-    })
+    let r = read_your_writes(
+        &s.pool,
+        s.read_your_writes_wait,
+        Stream {
+            aggregate_type: schemas::aggregate_types::DELIVERY,
+            id,
+            what: "delivery",
+        },
+        p.min_version,
+        || async {
+            let row: Option<DeliveryRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&customer)
+                .bind(&rider)
+                .fetch_optional(&s.pool)
+                .await
+                .map_err(|e| db_problem(&e))?;
+            Ok(row.map(|r| {
+                let v = r.version;
+                (r, v)
+            }))
+        },
+    )
     .await?;
     let positions: Vec<PositionView> = sqlx::query_as(&format!(
         "SELECT sequence, lat_e6, lon_e6, eta, recorded_at FROM {schema}.delivery_positions
@@ -842,13 +816,17 @@ pub async fn get_delivery(
 
 /// Filters of the slot list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SlotParams {
     /// Delivery zone.
+    #[param(min_length = 1, max_length = 100)]
     pub zone: Option<String>,
     /// Slots starting on this UTC day, `YYYY-MM-DD`.
+    #[param(format = Date)]
     pub date: Option<String>,
     /// At most this many, 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -967,11 +945,14 @@ pub async fn delivery_slots(
 
 /// Filters of the rider list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RiderParams {
     /// Only riders on (`true`) or off (`false`) shift.
+    #[param(pattern = "^(true|false)$")]
     pub available: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// From `next_cursor`.
     pub cursor: Option<String>,
@@ -1122,22 +1103,31 @@ pub async fn get_slot(
 ) -> Result<Json<SlotView>, ApiError> {
     let id = parse_id(&raw)?;
     let p = query_params(params)?;
-    check_min_version(p.min_version)?;
     let sql = format!(
         "SELECT {SLOT_COLUMNS} FROM {}.delivery_slots WHERE id = $1",
         s.schema
     );
-    let row = read_your_writes(&s, p.min_version, "delivery slot", || async {
-        let row: Option<SlotRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| db_problem(&e))?;
-        Ok(row.map(|r| {
-            let v = r.version;
-            (r, v)
-        }))
-    })
+    let row = read_your_writes(
+        &s.pool,
+        s.read_your_writes_wait,
+        Stream {
+            aggregate_type: schemas::aggregate_types::DELIVERY_SLOT,
+            id,
+            what: "delivery slot",
+        },
+        p.min_version,
+        || async {
+            let row: Option<SlotRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&s.pool)
+                .await
+                .map_err(|e| db_problem(&e))?;
+            Ok(row.map(|r| {
+                let v = r.version;
+                (r, v)
+            }))
+        },
+    )
     .await?;
     Ok(Json(row.into()))
 }
@@ -1156,25 +1146,34 @@ pub async fn get_rider(
 ) -> Result<Json<RiderView>, ApiError> {
     let id = parse_id(&raw)?;
     let p = query_params(params)?;
-    check_min_version(p.min_version)?;
     let account =
         matches!(principal.actor, Actor::Person(Role::Rider)).then(|| principal.subject.clone());
     let sql = format!(
         "SELECT {RIDER_COLUMNS} FROM {}.riders WHERE id = $1 AND ($2::text IS NULL OR account = $2)",
         s.schema
     );
-    let row = read_your_writes(&s, p.min_version, "rider", || async {
-        let row: Option<RiderRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(&account)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| db_problem(&e))?;
-        Ok(row.map(|r| {
-            let v = r.version;
-            (r, v)
-        }))
-    })
+    let row = read_your_writes(
+        &s.pool,
+        s.read_your_writes_wait,
+        Stream {
+            aggregate_type: schemas::aggregate_types::RIDER,
+            id,
+            what: "rider",
+        },
+        p.min_version,
+        || async {
+            let row: Option<RiderRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&account)
+                .fetch_optional(&s.pool)
+                .await
+                .map_err(|e| db_problem(&e))?;
+            Ok(row.map(|r| {
+                let v = r.version;
+                (r, v)
+            }))
+        },
+    )
     .await?;
     Ok(Json(row.into()))
 }
@@ -1246,7 +1245,6 @@ pub async fn get_payment(
 ) -> Result<Json<PaymentView>, ApiError> {
     let id = parse_id(&raw)?;
     let p = query_params(params)?;
-    check_min_version(p.min_version)?;
     let customer = customer_filter(&principal);
     let sql = format!(
         "SELECT id, order_id, customer, method, status, amount_minor, currency, authorized_minor,
@@ -1256,24 +1254,35 @@ pub async fn get_payment(
            FROM {}.payments WHERE id = $1 AND ($2::text IS NULL OR customer = $2)",
         s.schema
     );
-    let view = read_your_writes(&s, p.min_version, "payment", || async {
-        let row: Option<PaymentView> = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(&customer)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| db_problem(&e))?;
-        Ok(row.map(|r| {
-            let v = r.version;
-            (r, v)
-        }))
-    })
+    let view = read_your_writes(
+        &s.pool,
+        s.read_your_writes_wait,
+        Stream {
+            aggregate_type: schemas::aggregate_types::PAYMENT,
+            id,
+            what: "payment",
+        },
+        p.min_version,
+        || async {
+            let row: Option<PaymentView> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&customer)
+                .fetch_optional(&s.pool)
+                .await
+                .map_err(|e| db_problem(&e))?;
+            Ok(row.map(|r| {
+                let v = r.version;
+                (r, v)
+            }))
+        },
+    )
     .await?;
     Ok(Json(view))
 }
 
 /// Filters of the ledger balances.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerParams {
     /// Only accounts whose name starts with this (`supplier_payable:`).
@@ -1348,13 +1357,17 @@ pub async fn ledger_balances(
 
 /// Sales analytics parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SalesParams {
     /// First day (UTC, `YYYY-MM-DD`, inclusive); default: all time.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Last day (UTC, `YYYY-MM-DD`, inclusive); default: all time.
+    #[param(format = Date)]
     pub to: Option<String>,
     /// `day` (default), `category` or `supplier`.
+    #[param(pattern = "^(day|category|supplier)$")]
     pub group_by: Option<String>,
 }
 

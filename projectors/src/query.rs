@@ -17,6 +17,7 @@ use platform::auth::{scopes, Actor, Principal, Role, Verifier};
 use platform::evidence::EvidenceSigner;
 use platform::http::{require, ApiError, FieldError, Requirement};
 use platform::metrics::HttpMetrics;
+use platform::openapi::SharedProblems;
 use prometheus::Registry;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -147,25 +148,33 @@ pub struct HistoryPage {
 
 /// Filters of the list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// `pending`, `approved`, `rejected` or `suspended`.
+    #[param(pattern = "^(pending|approved|rejected|suspended)$")]
     pub status: Option<String>,
     /// A category the supplier sells.
+    #[param(pattern = "^(fruit|vegetable|herb|dairy|bakery|other)$")]
     pub category: Option<String>,
     /// Words of the legal name.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// From `next_cursor`.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 
 /// Options of a get.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GetParams {
     /// Wait until the read model has reached this version (read-your-writes).
+    #[param(minimum = 0)]
     pub min_version: Option<i64>,
     /// The state at this instant (RFC 3339).
     pub as_of: Option<DateTime<Utc>>,
@@ -217,7 +226,8 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
          (name = "catalog", description = "Product search and images"),
          (name = "inventory", description = "Stock, batches, aging and spoilage"),
          (name = "orders", description = "Orders, payments, deliveries, slots and riders"),
-         (name = "analytics", description = "Ledger balances and sales"))
+         (name = "analytics", description = "Ledger balances and sales")),
+    modifiers(&SharedProblems)
 )]
 pub struct QueryDoc;
 
@@ -330,6 +340,7 @@ pub fn router(
         .merge(rider)
         .merge(supplier_orders)
         .merge(back_office)
+        .layer(from_fn(platform::http::refuse_control_characters))
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));
     Ok(Router::new()
@@ -468,12 +479,7 @@ pub async fn list_suppliers(
 }
 
 pub(crate) fn db_problem(e: &sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            ApiError::unavailable("the read store is unreachable")
-        }
-        other => ApiError::internal("query", other),
-    }
+    ApiError::database("query", e)
 }
 
 /// Get one supplier.
@@ -490,12 +496,7 @@ pub async fn get_supplier(
 ) -> Result<Json<SupplierView>, ApiError> {
     let id = parse_id(&raw)?;
     let p = query_params(params)?;
-    if p.min_version.is_some_and(|v| v < 0) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "min_version",
-            "must be 0 or more",
-        )]));
-    }
+    crate::read_your_writes::check_min_version(p.min_version)?;
     let owner = owner_filter(&principal);
     if let Some(at) = p.as_of {
         let row = state_as_of(&s, id, at).await?;
@@ -504,41 +505,35 @@ pub async fn get_supplier(
             _ => Err(ApiError::not_found("no supplier with this id at that time")),
         };
     }
-    let deadline = tokio::time::Instant::now() + s.read_your_writes_wait;
-    loop {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {ROW_COLUMNS} FROM {}.suppliers WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
-            s.schema
-        ))
-        .bind(id)
-        .bind(&owner)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(|e| db_problem(&e))?;
-        let reached = match (&row, p.min_version) {
-            (Some(r), Some(min)) => r.version >= min,
-            (None, Some(_)) => false,
-            (_, None) => true,
-        };
-        if reached {
-            return row
-                .map(|r| Json(r.into()))
-                .ok_or_else(|| ApiError::not_found("no supplier with this id"));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "version_not_reached",
-                "Not visible yet",
-                format!(
-                    "the read model has not reached version {} yet",
-                    p.min_version.unwrap_or(0)
-                ),
-            )
-            .retry_after(1));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM {}.suppliers WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
+        s.schema
+    );
+    let stream = crate::read_your_writes::Stream {
+        aggregate_type: schemas::aggregate_types::SUPPLIER,
+        id,
+        what: "supplier",
+    };
+    let row = crate::read_your_writes::read_your_writes(
+        &s.pool,
+        s.read_your_writes_wait,
+        stream,
+        p.min_version,
+        || async {
+            let row: Option<Row> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&owner)
+                .fetch_optional(&s.pool)
+                .await
+                .map_err(|e| db_problem(&e))?;
+            Ok(row.map(|r| {
+                let v = r.version;
+                (r, v)
+            }))
+        },
+    )
+    .await?;
+    Ok(Json(row.into()))
 }
 
 /// The supplier's state at `at`, replayed from its history with the projection's own rules:
@@ -657,7 +652,12 @@ pub async fn export_supplier_history(
     let events =
         platform::store::load_stream(&s.pool, schemas::aggregate_types::SUPPLIER, &id.to_string())
             .await
-            .map_err(|e| ApiError::internal("loading a supplier stream", &e))?;
+            .map_err(|e| match e {
+                platform::store::StoreError::Db(e) => {
+                    ApiError::database("loading a supplier stream", &e)
+                }
+                other => ApiError::internal("loading a supplier stream", &other),
+            })?;
     if events.is_empty() {
         return Err(ApiError::not_found("no supplier with this id"));
     }

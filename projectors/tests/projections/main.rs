@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 mod audit;
 mod catalog;
+mod conformance;
 mod end_to_end;
 mod fulfilment;
 mod orders;

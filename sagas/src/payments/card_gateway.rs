@@ -492,7 +492,7 @@ impl IntoResponse for Answer {
 }
 
 fn internal(e: &sqlx::Error) -> ApiError {
-    ApiError::internal("card gateway database failure", e)
+    ApiError::database("card gateway database failure", e)
 }
 
 // ---------------------------------------------------------------------------------------------

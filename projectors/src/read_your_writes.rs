@@ -1,0 +1,96 @@
+//! Read-your-writes: a get with `min_version` waits (up to the configured time) until the read
+//! model has reached that version of the stream. A version the event store does not hold is not
+//! waited for: it is answered `404` at once.
+
+use platform::http::{ApiError, FieldError};
+use sqlx::PgPool;
+use std::future::Future;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The stream a get reads, for its messages and the event store's head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stream<'a> {
+    /// The aggregate type as stored (`schemas::aggregate_types`).
+    pub aggregate_type: &'static str,
+    /// Its id.
+    pub id: Uuid,
+    /// What to call it in messages (`order`, `delivery slot`).
+    pub what: &'a str,
+}
+
+/// `422` on a negative `min_version`.
+pub(crate) fn check_min_version(v: Option<i64>) -> Result<(), ApiError> {
+    if v.is_some_and(|v| v < 0) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "min_version",
+            "must be 0 or more",
+        )]));
+    }
+    Ok(())
+}
+
+/// Loads a row (with its version) until the version reaches `min_version`, waiting up to
+/// `wait`; then `503 version_not_reached` with `Retry-After`. `404` when there is no such row
+/// (and, with `min_version`, no such stream), and when `min_version` is beyond the stream's
+/// latest version in the event store: there is nothing to wait for.
+pub(crate) async fn read_your_writes<T, F, Fut>(
+    pool: &PgPool,
+    wait: Duration,
+    stream: Stream<'_>,
+    min_version: Option<i64>,
+    mut load: F,
+) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<(T, i64)>, ApiError>>,
+{
+    check_min_version(min_version)?;
+    let not_found = || ApiError::not_found(format!("no {} with this id", stream.what));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut head_checked = false;
+    loop {
+        let row = load().await?;
+        let Some(min) = min_version else {
+            return row.map(|(r, _)| r).ok_or_else(not_found);
+        };
+        match row {
+            Some((r, v)) if v >= min => return Ok(r),
+            _ => {}
+        }
+        if !head_checked {
+            head_checked = true;
+            let head: Option<i64> = sqlx::query_scalar(
+                "SELECT max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(stream.aggregate_type)
+            .bind(stream.id.to_string())
+            .fetch_one(pool)
+            .await
+            .map_err(|e| ApiError::database("reading a stream's head", &e))?;
+            match head {
+                None => return Err(not_found()),
+                Some(head) if min > head => {
+                    return Err(ApiError::not_found(format!(
+                        "this {} has no version {min}: its latest is {head}",
+                        stream.what
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "version_not_reached",
+                "Not visible yet",
+                format!(
+                    "the read model has not reached version {min} of this {} yet",
+                    stream.what
+                ),
+            )
+            .retry_after(1));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
