@@ -31,9 +31,9 @@ pub(crate) fn check_min_version(v: Option<i64>) -> Result<(), ApiError> {
 }
 
 /// Loads a row (with its version) until the version reaches `min_version`, waiting up to
-/// `wait`; then `503 version_not_reached` with `Retry-After`. `404` when there is no such row
-/// (and, with `min_version`, no such stream), and when `min_version` is beyond the stream's
-/// latest version in the event store: there is nothing to wait for.
+/// `wait`; then `503 version_not_reached` with `Retry-After`. `404` when there is no such row,
+/// and at once when the event store holds no such stream or `min_version` is beyond its latest
+/// version: there is nothing to wait for.
 pub(crate) async fn read_your_writes<T, F, Fut>(
     pool: &PgPool,
     wait: Duration,
@@ -68,6 +68,8 @@ where
             .fetch_one(pool)
             .await
             .map_err(|e| ApiError::database("reading a stream's head", &e))?;
+            // The write was committed before its answer was sent: a version the store does
+            // not hold never comes.
             match head {
                 None => return Err(not_found()),
                 Some(head) if min > head => {
