@@ -14,9 +14,14 @@
 //!   applied.
 //! - Projections are idempotent on `(aggregate_id, sequence)` as well, so the relay's
 //!   duplicates (a batch published twice) change nothing.
-//! - An event that cannot be decoded, or that fails to apply `max_attempts` times, is recorded
-//!   in `dead_events` with the raw message and the error, counted in a metric, and the
-//!   projection goes on; `freshline projections retry-dead` applies them again.
+//! - A **transient** database failure (the connection lost, a lock wait past the statement
+//!   timeout, a deadlock, a serialization failure, the server out of disk or memory; see
+//!   `platform::db::is_transient`) never dead-letters: the whole batch is rolled back and tried
+//!   again with backoff for as long as it takes, counted in `..._transient_failures_total`.
+//!   Only a **deterministic** failure (undecodable, out of place, or an apply that fails the
+//!   same way `max_attempts` times) records the event in `dead_events` with the raw message
+//!   and the error, counted in a metric, and the projection goes on; `freshline projections
+//!   retry-dead` applies them again.
 
 use async_trait::async_trait;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -40,6 +45,8 @@ pub mod names {
     pub const DEAD: &str = "freshline_projection_dead_events_total";
     /// Consumer lag per projection, topic and partition.
     pub const LAG: &str = "freshline_projection_consumer_lag";
+    /// Batches rolled back by a transient database failure and tried again, by projection.
+    pub const TRANSIENT: &str = "freshline_projection_transient_failures_total";
 }
 
 /// Why an event could not be applied.
@@ -279,6 +286,7 @@ pub struct ProjectionMetrics {
     applied: IntCounterVec,
     skipped: IntCounterVec,
     dead: IntCounterVec,
+    transient: IntCounterVec,
     lag: IntGaugeVec,
 }
 
@@ -305,6 +313,16 @@ impl ProjectionMetrics {
                 registry,
                 IntCounterVec::new(
                     Opts::new(names::DEAD, "Events recorded as dead"),
+                    &["projection"],
+                )?,
+            )?,
+            transient: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        names::TRANSIENT,
+                        "Batches rolled back by a transient database failure and retried",
+                    ),
                     &["projection"],
                 )?,
             )?,
@@ -368,16 +386,6 @@ enum BatchError {
     Database(#[from] sqlx::Error),
     #[error("the live generation moved to {0}")]
     GenerationMoved(i32),
-}
-
-fn is_connection_error(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    )
 }
 
 /// Why the runner stopped.
@@ -457,20 +465,25 @@ impl Runner {
     /// [`RunnerError`] when PostgreSQL or Kafka fail in a way a retry does not fix.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), RunnerError> {
         let name = self.projection.name();
-        let (generation, live) = match self.cfg.generation {
-            None => (
-                prepare_live(&self.pool, self.projection.as_ref(), &self.cfg.schema).await?,
-                true,
-            ),
-            Some(g) => (g, false),
+        // Tables and offsets, tried again while the database fails transiently (a lock held
+        // on the read model, a restart): a projector waits, it does not die.
+        let mut backoff = Duration::from_millis(100);
+        let (target, offsets) = loop {
+            match self.open().await {
+                Ok(opened) => break opened,
+                Err(e) if platform::db::is_transient(&e) => {
+                    self.metrics.transient.with_label_values(&[name]).inc();
+                    platform::telemetry::log_error_chain("projection start failed; retrying", &e);
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
-        let physical = physical_schema(&self.cfg.schema, name, generation);
-        prepare(&self.pool, self.projection.as_ref(), &physical).await?;
-        let target = Target {
-            physical,
-            live_generation: live.then_some(generation),
-        };
-        let next: Offsets = Arc::new(Mutex::new(self.load_offsets(&target.physical).await?));
+        let next: Offsets = Arc::new(Mutex::new(offsets));
         let group = self
             .cfg
             .group_id
@@ -530,6 +543,9 @@ impl Runner {
                         return Err(RunnerError::GenerationMoved(g))
                     }
                     Err(BatchError::Database(e)) => {
+                        if platform::db::is_transient(&e) {
+                            self.metrics.transient.with_label_values(&[name]).inc();
+                        }
                         platform::telemetry::log_error_chain(
                             "projection batch failed; retrying",
                             &e,
@@ -557,6 +573,26 @@ impl Runner {
         }
         tracing::info!(projection = name, "projection stopped");
         Ok(())
+    }
+
+    /// Prepares the generation this runner writes and reads its stored offsets.
+    async fn open(&self) -> Result<(Target, HashMap<(String, i32), i64>), sqlx::Error> {
+        let name = self.projection.name();
+        let (generation, live) = match self.cfg.generation {
+            None => (
+                prepare_live(&self.pool, self.projection.as_ref(), &self.cfg.schema).await?,
+                true,
+            ),
+            Some(g) => (g, false),
+        };
+        let physical = physical_schema(&self.cfg.schema, name, generation);
+        prepare(&self.pool, self.projection.as_ref(), &physical).await?;
+        let offsets = self.load_offsets(&physical).await?;
+        let target = Target {
+            physical,
+            live_generation: live.then_some(generation),
+        };
+        Ok((target, offsets))
     }
 
     async fn load_offsets(
@@ -678,7 +714,8 @@ impl Runner {
                     }
                 }
             }
-            Err(err) if is_connection_error(&err) => return Err(err.into()),
+            // Transient: roll the whole batch back and try it again later, never dead.
+            Err(err) if platform::db::is_transient(&err) => return Err(err.into()),
             Err(err) => {
                 tracing::warn!(error = %err, "batch failed; applying its events one by one");
                 sqlx::query("ROLLBACK TO SAVEPOINT apply_batch")
@@ -709,14 +746,13 @@ impl Runner {
                                     .execute(&mut *tx)
                                     .await?;
                                 tries += 1;
-                                if let ApplyError::Database(e) = &err {
-                                    if is_connection_error(e) {
-                                        return Err(sqlx::Error::Protocol(format!(
-                                            "connection lost: {e}"
-                                        ))
-                                        .into());
+                                let err = match err {
+                                    // Transient: the whole batch again later, never dead.
+                                    ApplyError::Database(e) if platform::db::is_transient(&e) => {
+                                        return Err(e.into())
                                     }
-                                }
+                                    deterministic => deterministic,
+                                };
                                 let poison = matches!(err, ApplyError::Poison(_));
                                 if poison || tries >= self.cfg.max_attempts {
                                     let reason = match &err {

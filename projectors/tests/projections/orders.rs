@@ -37,7 +37,12 @@ async fn serve(app: axum::Router) -> String {
 
 impl Harness {
     async fn start() -> Self {
-        let pool = database().await;
+        Self::start_with(None).await
+    }
+
+    /// With the projectors' statements cancelled after `statement_timeout` (production: 30 s).
+    async fn start_with(statement_timeout: Option<Duration>) -> Self {
+        let (pool, url) = crate::database_with_url().await;
         // The query API reads the event store beside the read models (stream heads).
         platform::db::migrate(&pool).await.expect("migrations");
         let stream = Stream::new().await;
@@ -72,11 +77,29 @@ impl Harness {
         let queries = serve(query(Duration::from_secs(10))).await;
         let impatient = serve(query(Duration::from_millis(200))).await;
         let mut stops = Vec::new();
+        let projector_pool = match statement_timeout {
+            None => pool.clone(),
+            Some(t) => {
+                let set = format!("SET statement_timeout = {}", t.as_millis());
+                sqlx::postgres::PgPoolOptions::new()
+                    .after_connect(move |conn, _| {
+                        let set = set.clone();
+                        Box::pin(async move {
+                            sqlx::Executor::execute(conn, set.as_str())
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .expect("projector pool")
+            }
+        };
         for p in [
             Arc::new(OrdersProjection) as Arc<dyn projectors::runtime::Projection>,
             Arc::new(SupplierProjection),
         ] {
-            let (stop, _) = start(runner_for(p, &pool, &stream, "read"));
+            let (stop, _) = start(runner_for(p, &projector_pool, &stream, "read"));
             stops.push(stop);
         }
         Self {
@@ -1512,6 +1535,43 @@ async fn one_order_arriving_stream_by_stream_in_any_order_gives_the_same_rows() 
     shuffled.ledger_balances().await;
     assert!(shuffled.dead_events().await.is_empty());
     assert!(in_order.dead_events().await.is_empty());
+}
+
+/// The read model is locked for longer than the projector's statements may wait (the issue's
+/// 100 s against 30 s, scaled down to 2 s against 300 ms) while an order moves: every lock wait
+/// that times out rolls its batch back to be tried again; nothing is dead-lettered, and the
+/// order is whole once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_held_past_the_statement_timeout_delays_the_read_model_and_kills_nothing() {
+    let h = Harness::start_with(Some(Duration::from_millis(300))).await;
+    let d = delivered_order("cust-lock");
+    let n = i64::try_from(d.events.len()).expect("count");
+    // The projector is running (its first event applied) before the lock is taken.
+    h.send(&d.events[..1]).await;
+    h.consumed(1).await;
+    let mut lock = h.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE read_orders_g1.orders IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    h.send(&d.events[1..]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    lock.commit().await.expect("unlock");
+    h.consumed(n).await;
+    assert!(
+        h.dead_events().await.is_empty(),
+        "{:?}",
+        h.dead_events().await
+    );
+    let admin = h.token("admin-1", Role::Admin);
+    let (status, order) = h
+        .get(&format!("/v1/orders/{}?min_version=5", d.order.id), &admin)
+        .await;
+    assert_eq!(
+        (status, order["status"].clone()),
+        (200, json!("delivered")),
+        "{order}"
+    );
 }
 
 #[tokio::test]
