@@ -151,8 +151,13 @@ pub async fn rebuild(
             .await?;
     }
 
-    // The swap: readers and the live projector move together.
+    // The swap: readers and the live projector move together. It takes the lock start-up
+    // takes, so a projector starting meanwhile reads the new generation, never the old one
+    // (which is dropped below).
     let mut tx = pool.begin().await?;
+    sqlx::query(crate::runtime::DDL_LOCK)
+        .execute(&mut *tx)
+        .await?;
     let current: i32 = sqlx::query_scalar(&format!(
         "SELECT live FROM {}.projection_generations WHERE projection = $1 FOR UPDATE",
         cfg.schema

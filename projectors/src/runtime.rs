@@ -158,9 +158,7 @@ pub async fn prepare_live(
 ) -> Result<i32, sqlx::Error> {
     let name = projection.name();
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('freshline.projection.ddl'))")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(DDL_LOCK).execute(&mut *tx).await?;
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {view_schema}"))
         .execute(&mut *tx)
         .await?;
@@ -194,8 +192,13 @@ pub async fn prepare_live(
     Ok(live)
 }
 
+/// The lock every change to a projection's generations and views takes (start-up, the swap of
+/// a rebuild): one at a time, so a projector starting during a swap sees the new generation.
+pub const DDL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('freshline.projection.ddl'))";
+
 /// Points the projection's views at `physical` (inside the caller's transaction, so readers
-/// switch atomically).
+/// switch atomically). A view that already shows exactly `physical`'s table (same columns) is
+/// left alone: a projector restarting does not lock its readers out.
 ///
 /// # Errors
 /// When the database fails.
@@ -206,6 +209,22 @@ pub async fn point_views(
     physical: &str,
 ) -> Result<(), sqlx::Error> {
     for view in projection.views() {
+        let current: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.view_table_usage
+                             WHERE view_schema = $1 AND view_name = $2 AND table_schema = $3)
+                AND (SELECT array_agg(column_name::text ORDER BY ordinal_position)
+                       FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2)
+                  = (SELECT array_agg(column_name::text ORDER BY ordinal_position)
+                       FROM information_schema.columns WHERE table_schema = $3 AND table_name = $2)",
+        )
+        .bind(view_schema)
+        .bind(*view)
+        .bind(physical)
+        .fetch_one(&mut *conn)
+        .await?;
+        if current {
+            continue;
+        }
         sqlx::query(&format!("DROP VIEW IF EXISTS {view_schema}.{view}"))
             .execute(&mut *conn)
             .await?;
@@ -229,9 +248,7 @@ pub async fn prepare(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Several projectors may start together: serialise the DDL.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('freshline.projection.ddl'))")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(DDL_LOCK).execute(&mut *tx).await?;
     for stmt in runtime_ddl(schema)
         .into_iter()
         .chain(projection.ddl(schema))

@@ -73,8 +73,17 @@ impl Projection for SupplierProjection {
                     payload        jsonb       NOT NULL,
                     PRIMARY KEY (supplier_id, sequence))"
             ),
-            // Added with the hash chain; generations made before it gain the column here.
-            format!("ALTER TABLE {schema}.supplier_history ADD COLUMN IF NOT EXISTS hash text"),
+            // Added with the hash chain; generations made before it gain the column here. Only
+            // then: an ALTER locks readers out even when it has nothing to do.
+            format!(
+                "DO $$ BEGIN
+                   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                                   WHERE table_schema = '{schema}' AND table_name = 'supplier_history'
+                                     AND column_name = 'hash') THEN
+                     ALTER TABLE {schema}.supplier_history ADD COLUMN hash text;
+                   END IF;
+                 END $$"
+            ),
         ]
     }
 
