@@ -2,10 +2,11 @@
 //! `in_stock`), a product with its images, an image's processing status, stock by product and
 //! warehouse, batches (optionally expiring within N hours), inventory aging and spoilage.
 
-use crate::query::{db_problem, parse_id, query_params, QueryState};
+use crate::query::{db_problem, owner_filter, parse_id, query_params, QueryState};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use platform::auth::Principal;
 use platform::http::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -433,6 +434,7 @@ pub struct StockView {
     security(("bearer" = ["inventory:read"])))]
 pub async fn stock(
     State(s): State<QueryState>,
+    principal: Principal,
     params: Params<StockParams>,
 ) -> Result<Json<Vec<StockView>>, ApiError> {
     let p = query_params(params)?;
@@ -450,11 +452,13 @@ pub async fn stock(
                 count(*) AS batches, min(expires_at) AS next_expiry
            FROM {schema}.batches
           WHERE status = 'active' AND ($1::uuid IS NULL OR product_id = $1)
-            AND ($2::uuid IS NULL OR warehouse_id = $2)
-          GROUP BY product_id, warehouse_id ORDER BY product_id, warehouse_id LIMIT 1000"
+            AND ($2::uuid IS NULL OR warehouse_id = $2) AND {}
+          GROUP BY product_id, warehouse_id ORDER BY product_id, warehouse_id LIMIT 1000",
+        own_batches(schema, "supplier_id", 3)
     ))
     .bind(p.product_id)
     .bind(p.warehouse_id)
+    .bind(owner_filter(&principal))
     .fetch_all(&s.pool)
     .await
     .map_err(|e| db_problem(&e))?;
@@ -519,6 +523,7 @@ pub struct BatchView {
     security(("bearer" = ["inventory:read"])))]
 pub async fn batches(
     State(s): State<QueryState>,
+    principal: Principal,
     params: Params<BatchParams>,
 ) -> Result<Json<Vec<BatchView>>, ApiError> {
     let p = query_params(params)?;
@@ -546,12 +551,15 @@ pub async fn batches(
           WHERE ($1::uuid IS NULL OR product_id = $1) AND ($2::uuid IS NULL OR warehouse_id = $2)
             AND ($3::int8 IS NULL OR (status = 'active'
                  AND expires_at <= now() + make_interval(hours => $3::int)))
-          ORDER BY expires_at, id LIMIT $4"
+            AND {}
+          ORDER BY expires_at, id LIMIT $4",
+        own_batches(schema, "supplier_id", 5)
     ))
     .bind(p.product_id)
     .bind(p.warehouse_id)
     .bind(p.expiring_within)
     .bind(limit)
+    .bind(owner_filter(&principal))
     .fetch_all(&s.pool)
     .await
     .map_err(|e| db_problem(&e))?;
@@ -587,6 +595,7 @@ pub struct AgingBucket {
     security(("bearer" = ["inventory:read"])))]
 pub async fn aging(
     State(s): State<QueryState>,
+    principal: Principal,
     params: Params<AgingParams>,
 ) -> Result<Json<Vec<AgingBucket>>, ApiError> {
     let p = query_params(params)?;
@@ -596,7 +605,8 @@ pub async fn aging(
             SELECT on_hand, (on_hand * price_minor)::int8 AS value,
                    extract(epoch FROM expires_at - now()) / 86400 AS days
               FROM {schema}.batches
-             WHERE status = 'active' AND on_hand > 0 AND ($1::uuid IS NULL OR warehouse_id = $1))
+             WHERE status = 'active' AND on_hand > 0 AND ($1::uuid IS NULL OR warehouse_id = $1)
+               AND {})
          SELECT bucket, count(*) AS batches, trim_scale(sum(on_hand))::text AS on_hand,
                 sum(value)::int8 AS value_minor
            FROM (SELECT *, CASE WHEN days < 0 THEN 'expired_pending' WHEN days < 1 THEN '0-1d'
@@ -605,9 +615,11 @@ pub async fn aging(
                         CASE WHEN days < 0 THEN 0 WHEN days < 1 THEN 1 WHEN days < 2 THEN 2
                              WHEN days < 3 THEN 3 WHEN days < 7 THEN 4 ELSE 5 END AS ord
                    FROM b) x
-          GROUP BY bucket, ord ORDER BY ord"
+          GROUP BY bucket, ord ORDER BY ord",
+        own_batches(schema, "supplier_id", 2)
     ))
     .bind(p.warehouse_id)
+    .bind(owner_filter(&principal))
     .fetch_all(&s.pool)
     .await
     .map_err(|e| db_problem(&e))?;
@@ -646,21 +658,95 @@ pub struct SpoilageByReason {
     security(("bearer" = ["inventory:read"])))]
 pub async fn spoilage(
     State(s): State<QueryState>,
+    principal: Principal,
     params: Params<SpoilageParams>,
 ) -> Result<Json<Vec<SpoilageByReason>>, ApiError> {
     let p = query_params(params)?;
+    spoilage_between(&s, &principal, p.warehouse_id, p.since, None).await
+}
+
+/// Spoilage between two days (API.md's analytics route).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SpoilageReportParams {
+    /// First day (UTC, `YYYY-MM-DD`, inclusive); default: all time.
+    #[param(format = Date)]
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC, `YYYY-MM-DD`, inclusive); default: today.
+    #[param(format = Date)]
+    pub to: Option<NaiveDate>,
+}
+
+/// Quantity and procurement value lost, by reason, between two days (a supplier: its own).
+#[utoipa::path(get, path = "/v1/analytics/spoilage", tag = "analytics", params(SpoilageReportParams),
+    responses((status = 200, body = [SpoilageByReason]), (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["inventory:read"])))]
+pub async fn spoilage_report(
+    State(s): State<QueryState>,
+    principal: Principal,
+    params: Params<SpoilageReportParams>,
+) -> Result<Json<Vec<SpoilageByReason>>, ApiError> {
+    let p = query_params(params)?;
+    if let (Some(from), Some(to)) = (p.from, p.to) {
+        if from > to {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "to",
+                "not before from",
+            )]));
+        }
+    }
+    let day = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let until = p.to.and_then(|d| d.succ_opt()).map(day);
+    spoilage_between(&s, &principal, None, p.from.map(day), until).await
+}
+
+async fn spoilage_between(
+    s: &QueryState,
+    principal: &Principal,
+    warehouse_id: Option<Uuid>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Json<Vec<SpoilageByReason>>, ApiError> {
     let schema = &s.schema;
     let rows: Vec<SpoilageByReason> = sqlx::query_as(&format!(
         "SELECT reason, count(*) AS records, trim_scale(sum(quantity))::text AS quantity,
                 sum(value_lost)::int8 AS value_lost_minor, currency
            FROM {schema}.spoilage
-          WHERE ($1::uuid IS NULL OR warehouse_id = $1) AND ($2::timestamptz IS NULL OR occurred_at >= $2)
-          GROUP BY reason, currency ORDER BY value_lost_minor DESC, reason"
+          WHERE ($1::uuid IS NULL OR warehouse_id = $1)
+            AND ($2::timestamptz IS NULL OR occurred_at >= $2)
+            AND ($3::timestamptz IS NULL OR occurred_at < $3)
+            AND ($4::text IS NULL OR batch_id IN (
+                 SELECT id FROM {schema}.batches WHERE {}))
+          GROUP BY reason, currency ORDER BY value_lost_minor DESC, reason",
+        own_batches(schema, "supplier_id", 4)
     ))
-    .bind(p.warehouse_id)
-    .bind(p.since)
+    .bind(warehouse_id)
+    .bind(since)
+    .bind(until)
+    .bind(owner_filter(principal))
     .fetch_all(&s.pool)
     .await
     .map_err(|e| db_problem(&e))?;
     Ok(Json(rows))
+}
+
+/// Stock by days to expiry (API.md's analytics route; the same as `/v1/inventory/aging`).
+#[utoipa::path(get, path = "/v1/analytics/inventory-aging", tag = "analytics", params(AgingParams),
+    responses((status = 200, body = [AgingBucket])),
+    security(("bearer" = ["inventory:read"])))]
+pub async fn aging_report(
+    state: State<QueryState>,
+    principal: Principal,
+    params: Params<AgingParams>,
+) -> Result<Json<Vec<AgingBucket>>, ApiError> {
+    aging(state, principal, params).await
+}
+
+/// `column` names a batch of a supplier the account `$param` owns, or `$param` is null (every
+/// batch): a supplier account reads only its own stock, batches and procurement prices.
+fn own_batches(schema: &str, column: &str, param: u8) -> String {
+    format!(
+        "(${param}::text IS NULL OR {column} IN (SELECT id FROM {schema}.suppliers WHERE owner = ${param}))"
+    )
 }

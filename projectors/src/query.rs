@@ -208,6 +208,7 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
     paths(list_suppliers, get_supplier, supplier_history, export_supplier_history, evidence_keys,
         crate::catalog_query::search_products, crate::catalog_query::get_product, crate::catalog_query::get_image,
         crate::catalog_query::stock, crate::catalog_query::batches, crate::catalog_query::aging, crate::catalog_query::spoilage,
+        crate::catalog_query::aging_report, crate::catalog_query::spoilage_report,
         crate::orders_query::get_order, crate::orders_query::list_orders, crate::orders_query::supplier_orders,
         crate::orders_query::get_delivery, crate::orders_query::delivery_slots, crate::orders_query::get_slot,
         crate::orders_query::riders, crate::orders_query::get_rider,
@@ -293,6 +294,8 @@ pub fn router(
         .route("/v1/inventory/batches", get(cq::batches))
         .route("/v1/inventory/aging", get(cq::aging))
         .route("/v1/inventory/spoilage", get(cq::spoilage))
+        .route("/v1/analytics/spoilage", get(cq::spoilage_report))
+        .route("/v1/analytics/inventory-aging", get(cq::aging_report))
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::INVENTORY_READ,
@@ -370,7 +373,8 @@ async fn metrics(State(s): State<QueryState>) -> Response {
 }
 
 /// A supplier account sees only suppliers it owns.
-fn owner_filter(p: &Principal) -> Option<String> {
+/// A supplier account sees only what its suppliers own (its token subject is their owner).
+pub(crate) fn owner_filter(p: &Principal) -> Option<String> {
     matches!(p.actor, Actor::Person(Role::Supplier)).then(|| p.subject.clone())
 }
 

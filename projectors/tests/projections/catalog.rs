@@ -181,6 +181,49 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
     assert_eq!(soon, json!([]));
     let (_, aging, _) = s.get(&s.queries, "/v1/inventory/aging", &warehouse).await;
     assert_eq!(aging[0]["bucket"], "7d+");
+    // API.md's analytics routes answer the same.
+    let (status, report, _) = s
+        .get(
+            &s.queries,
+            "/v1/analytics/spoilage?from=2026-01-01&to=2030-12-31",
+            &warehouse,
+        )
+        .await;
+    assert_eq!((status, report), (200, spoilage.clone()));
+    let (status, report, _) = s
+        .get(&s.queries, "/v1/analytics/inventory-aging", &warehouse)
+        .await;
+    assert_eq!((status, report), (200, aging.clone()));
+    let (status, report, _) = s
+        .get(
+            &s.queries,
+            "/v1/analytics/spoilage?from=2026-12-02&to=2026-12-01",
+            &warehouse,
+        )
+        .await;
+    assert_eq!(
+        (status, report["code"].clone()),
+        (422, json!("validation_failed"))
+    );
+    // A supplier account reads its own batches, stock, spoilage and procurement prices, and
+    // nothing of another supplier's.
+    let (_, mine, _) = s.get(&s.queries, "/v1/inventory/batches", &owner).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    assert_eq!(mine[0]["procurement_price_minor"], 200);
+    let competitor = s.token("acct-other", Role::Supplier);
+    for path in [
+        "/v1/inventory/batches".to_owned(),
+        format!("/v1/inventory/stock?product_id={}", ids[0]),
+        "/v1/inventory/aging".to_owned(),
+        "/v1/inventory/spoilage".to_owned(),
+        "/v1/analytics/spoilage".to_owned(),
+        "/v1/analytics/inventory-aging".to_owned(),
+    ] {
+        let (status, body, _) = s.get(&s.queries, &path, &competitor).await;
+        assert_eq!((status, body.clone()), (200, json!([])), "{path}: {body}");
+    }
+    let (_, theirs, _) = s.get(&s.queries, "/v1/analytics/spoilage", &owner).await;
+    assert_eq!(theirs, spoilage);
     // A customer does not read inventory.
     assert_eq!(
         s.get(&s.queries, "/v1/inventory/stock?product_id=x", &customer)
