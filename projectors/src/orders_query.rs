@@ -371,6 +371,7 @@ pub async fn get_order(
     );
     let row = read_your_writes(
         &s.pool,
+        &s.changes,
         s.read_your_writes_wait,
         Stream {
             aggregate_type: schemas::aggregate_types::ORDER,
@@ -751,6 +752,7 @@ pub async fn get_delivery(
     );
     let r = read_your_writes(
         &s.pool,
+        &s.changes,
         s.read_your_writes_wait,
         Stream {
             aggregate_type: schemas::aggregate_types::DELIVERY,
@@ -1109,6 +1111,7 @@ pub async fn get_slot(
     );
     let row = read_your_writes(
         &s.pool,
+        &s.changes,
         s.read_your_writes_wait,
         Stream {
             aggregate_type: schemas::aggregate_types::DELIVERY_SLOT,
@@ -1154,6 +1157,7 @@ pub async fn get_rider(
     );
     let row = read_your_writes(
         &s.pool,
+        &s.changes,
         s.read_your_writes_wait,
         Stream {
             aggregate_type: schemas::aggregate_types::RIDER,
@@ -1256,6 +1260,7 @@ pub async fn get_payment(
     );
     let view = read_your_writes(
         &s.pool,
+        &s.changes,
         s.read_your_writes_wait,
         Stream {
             aggregate_type: schemas::aggregate_types::PAYMENT,

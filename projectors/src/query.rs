@@ -37,6 +37,8 @@ pub struct QueryState {
     pub(crate) read_your_writes_wait: Duration,
     /// Signs history exports; none configured means exports answer 503.
     evidence: Option<Arc<EvidenceSigner>>,
+    /// Woken when a projector commits a change (see `read_your_writes`).
+    pub(crate) changes: Arc<tokio::sync::Notify>,
 }
 
 /// A supplier as the directory shows it.
@@ -246,12 +248,18 @@ pub fn router(
     evidence: Option<Arc<EvidenceSigner>>,
 ) -> Result<Router, prometheus::Error> {
     let http_metrics = HttpMetrics::new(&registry)?;
+    let changes = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(crate::read_your_writes::listen_for_changes(
+        pool.clone(),
+        changes.clone(),
+    ));
     let state = QueryState {
         pool,
         schema: schema.to_owned(),
         registry,
         read_your_writes_wait,
         evidence,
+        changes,
     };
     let guard = from_fn_with_state(
         Requirement {
@@ -520,6 +528,7 @@ pub async fn get_supplier(
     };
     let row = crate::read_your_writes::read_your_writes(
         &s.pool,
+        &s.changes,
         s.read_your_writes_wait,
         stream,
         p.min_version,

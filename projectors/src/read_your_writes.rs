@@ -1,12 +1,41 @@
 //! Read-your-writes: a get with `min_version` waits (up to the configured time) until the read
-//! model has reached that version of the stream. A version the event store does not hold is not
+//! model has reached that version of the stream. It is woken by the projectors' notifications
+//! ([`listen_for_changes`]), not by polling; a slow re-check covers a notification lost while
+//! the listener reconnects. A version the event store does not hold is not
 //! waited for: it is answered `404` at once.
 
 use platform::http::{ApiError, FieldError};
 use sqlx::PgPool;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use uuid::Uuid;
+
+/// How long a waiting read sleeps when no notification comes (one lost during a reconnect).
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// Listens for the projectors' change notifications and wakes every waiting read; reconnects
+/// (waking everyone, a notification may have been missed) when the connection drops. Runs for
+/// as long as the process.
+pub(crate) async fn listen_for_changes(pool: PgPool, changes: Arc<Notify>) {
+    loop {
+        let listening = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(crate::runtime::CHANGED_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                changes.notify_waiters();
+            }
+        };
+        let result: Result<(), sqlx::Error> = listening.await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "change listener lost its connection; reconnecting");
+        }
+        changes.notify_waiters();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
 
 /// The stream a get reads, for its messages and the event store's head.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +65,7 @@ pub(crate) fn check_min_version(v: Option<i64>) -> Result<(), ApiError> {
 /// version: there is nothing to wait for.
 pub(crate) async fn read_your_writes<T, F, Fut>(
     pool: &PgPool,
+    changes: &Notify,
     wait: Duration,
     stream: Stream<'_>,
     min_version: Option<i64>,
@@ -50,6 +80,10 @@ where
     let deadline = tokio::time::Instant::now() + wait;
     let mut head_checked = false;
     loop {
+        // Registered before the read, so a change committed during it still wakes us.
+        let changed = changes.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let row = load().await?;
         let Some(min) = min_version else {
             return row.map(|(r, _)| r).ok_or_else(not_found);
@@ -93,6 +127,10 @@ where
             )
             .retry_after(1));
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let recheck = RECHECK.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        tokio::select! {
+            () = &mut changed => {}
+            () = tokio::time::sleep(recheck) => {}
+        }
     }
 }

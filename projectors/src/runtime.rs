@@ -192,6 +192,10 @@ pub async fn prepare_live(
     Ok(live)
 }
 
+/// The channel a projector notifies (with its name) when a batch that changed its read model
+/// commits: the query API wakes the reads waiting for a version instead of polling.
+pub const CHANGED_CHANNEL: &str = "freshline_projection_changed";
+
 /// The lock every change to a projection's generations and views takes (start-up, the swap of
 /// a rebuild): one at a time, so a projector starting during a swap sees the new generation.
 pub const DDL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('freshline.projection.ddl'))";
@@ -818,6 +822,14 @@ impl Runner {
                     sqlx::Error::Protocol("offsets moved by another consumer".into()).into(),
                 );
             }
+        }
+        if applied > 0 {
+            // Delivered when (and only if) the batch commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGED_CHANNEL)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         self.metrics
