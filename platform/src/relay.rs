@@ -65,7 +65,8 @@ pub struct RelayConfig {
     pub topic_prefix: String,
     /// Rows per batch.
     pub batch_size: i64,
-    /// Sleep when there is nothing to publish.
+    /// The longest sleep when there is nothing to publish. After a batch the relay polls
+    /// again at once, then waits 1 ms, 2 ms, 4 ms ... up to this while nothing comes.
     pub poll_interval: Duration,
 }
 
@@ -318,6 +319,9 @@ impl Relay {
         let mut last_leader_check = Instant::now();
         let mut last_lag_check = Instant::now();
         let mut backoff = Duration::from_millis(100);
+        // Adaptive: quick right after traffic, up to `poll_interval` while idle.
+        const FIRST_IDLE_WAIT: Duration = Duration::from_millis(1);
+        let mut idle_wait = FIRST_IDLE_WAIT;
         while !shutdown.is_cancelled() {
             if last_leader_check.elapsed() > Duration::from_secs(2) {
                 sqlx::query("SELECT 1")
@@ -338,14 +342,16 @@ impl Relay {
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(self.cfg.poll_interval) => continue,
+                    () = tokio::time::sleep(idle_wait) => {}
                 }
+                idle_wait = (idle_wait * 2).min(self.cfg.poll_interval);
+                continue;
             };
+            idle_wait = FIRST_IDLE_WAIT;
             let next = Checkpoint {
                 xid: last.xid_text.clone(),
                 position: last.event.global_position,
             };
-            let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cfg.batch_size;
             self.metrics
                 .lag
                 .set_oldest(rows.iter().map(|r| r.event.recorded_at).min());
@@ -404,12 +410,7 @@ impl Relay {
                     continue;
                 }
             }
-            if !full {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(self.cfg.poll_interval) => {}
-                }
-            }
+            // Straight on to the next fetch: no sleep after a batch.
         }
         tracing::info!(relay = %self.cfg.name, position = checkpoint.position, "relay stopped");
         Ok(())
