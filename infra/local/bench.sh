@@ -165,6 +165,22 @@ orders_rate=$(echo "$fulfil" | sed -n 's/.* \([0-9.]*\) orders\/s placed -> deli
 fulfil_pct=$(echo "$fulfil" | sed -n 's/.*placed -> delivered \(p50 .*\)/\1/p')
 rows+=("| orders placed -> delivered by the fulfilment saga (instant riders) | ${orders_rate} orders/s; $fulfil_pct | - | - |")
 
+# --- the whole stack at rest ---------------------------------------------------------------
+# Every process this stack started (services, PostgreSQL with its backends, Kafka), in clock
+# ticks of CPU (user + system) from /proc, over 30 s with no load.
+stack_ticks() {
+  local pid total=0
+  for pid in $( { cat "$RUN"/*.pid; for f in "$RUN"/*.pid; do pgrep -P "$(cat "$f")"; done; } 2>/dev/null | sort -u); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+log "idle: the whole stack at rest for 30 s"
+sleep 10
+idle0=$(stack_ticks); sleep 30; idle1=$(stack_ticks)
+idle_pct=$(awk -v a="$idle0" -v b="$idle1" -v hz="$(getconf CLK_TCK)" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.1f", d / hz / 30 * 100 }')
+rows+=("| the whole stack at rest for 30 s: every service, PostgreSQL and Kafka (target < 5% of one core) | ${idle_pct}% of one core | - | - |")
+
 # --- snapshots -----------------------------------------------------------------------------
 if "$BIN/freshline" bench --help 2>/dev/null | grep -q snapshots; then
   log "command latency on an aggregate with 10k events, without and with snapshots"
