@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use futures::stream::{self, StreamExt};
 use platform::config::defaults;
-use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig};
+use platform::consumer::ConsumerMetrics;
+use projectors::runtime::{Runner, RunnerConfig};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,7 +168,7 @@ async fn projection(events: usize, database_url: String, brokers: String) -> any
         Arc::new(projectors::suppliers::SupplierProjection),
         pool.clone(),
         cfg,
-        ProjectionMetrics::new(&registry)?,
+        ConsumerMetrics::new(&registry)?,
     );
     projectors::runtime::prepare_live(&pool, &projectors::suppliers::SupplierProjection, "read")
         .await?;

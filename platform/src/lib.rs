@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blobs;
 pub mod bus;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod evidence;
 pub mod http;

@@ -8,17 +8,15 @@
 //! - `batches`: every stock batch with on hand, reserved and available quantities;
 //! - `spoilage`: stock written off (spoiled or expired) with the procurement value lost.
 //!
-//! Idempotent per stream: `applied_versions` keeps each aggregate's last applied sequence, so a
-//! redelivered event changes nothing and a gap is refused (dead, retried later).
+//! The runtime hands it each stream's events once and in order (its per-stream guard).
 
-use crate::runtime::{Applied, ApplyError, Projection};
+use crate::runtime::{ApplyError, Projection};
 use async_trait::async_trait;
 use schemas::inventory::InventoryEvent;
 use schemas::product::ProductEvent;
 use schemas::supplier::SupplierEvent;
 use schemas::Envelope;
 use sqlx::PgConnection;
-use std::collections::HashMap;
 
 /// The catalog projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,11 +51,6 @@ impl Projection for CatalogProjection {
 
     fn ddl(&self, schema: &str) -> Vec<String> {
         vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {schema}.applied_versions (
-                    aggregate_type text NOT NULL, aggregate_id text NOT NULL, version bigint NOT NULL,
-                    PRIMARY KEY (aggregate_type, aggregate_id))"
-            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.catalog_suppliers (
                     id uuid PRIMARY KEY, status text NOT NULL, legal_name text NOT NULL)"
@@ -149,106 +142,41 @@ impl Projection for CatalogProjection {
         conn: &mut PgConnection,
         schema: &str,
         e: &Envelope,
-    ) -> Result<Applied, ApplyError> {
-        let stored: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT version FROM {schema}.applied_versions
-              WHERE aggregate_type = $1 AND aggregate_id = $2 FOR UPDATE"
-        ))
-        .bind(&e.aggregate_type)
-        .bind(&e.aggregate_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let applied = apply_one(conn, schema, e, stored.unwrap_or(0)).await?;
-        if applied == Applied::Changed {
-            save_versions(
-                conn,
-                schema,
-                &[(e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence)],
-            )
-            .await?;
-        }
-        Ok(applied)
+    ) -> Result<(), ApplyError> {
+        apply_one(conn, schema, e).await
     }
 
-    /// The batch's stream versions are read (locked) in one statement and written back in
-    /// one; the events themselves apply one by one.
+    /// Listings and receipts (most of any catalog's events) are gathered and written with one
+    /// statement per kind; anything else first flushes them, so order is kept.
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         schema: &str,
         events: &[Envelope],
-    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
-        let mut keys: Vec<(String, String)> = events
-            .iter()
-            .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let (types, ids): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-        let mut versions: HashMap<(String, String), i64> = sqlx::query_as::<_, (String, String, i64)>(
-            &format!(
-                "SELECT aggregate_type, aggregate_id, version FROM {schema}.applied_versions
-                  WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-                  FOR UPDATE"
-            ),
-        )
-        .bind(&types)
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(t, id, v)| ((t, id), v))
-        .collect();
-        let mut changed: HashMap<(String, String), i64> = HashMap::new();
+    ) -> Result<Vec<Result<(), String>>, sqlx::Error> {
         let mut out = Vec::with_capacity(events.len());
-        // Listings and receipts (most of any catalog's events) are gathered and written with
-        // one statement per kind; anything else first flushes them, so order is kept.
         let mut pending = Pending::default();
         for e in events {
-            let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
-            let version = versions.get(&key).copied().unwrap_or(0);
-            let outcome = match pending.take(e, version) {
+            let outcome = match pending.take(e) {
                 Some(outcome) => outcome,
                 None => {
                     pending.flush(conn, schema).await?;
-                    apply_one(conn, schema, e, version).await
+                    apply_one(conn, schema, e).await
                 }
             };
             match outcome {
-                Ok(Applied::Changed) => {
-                    versions.insert(key.clone(), e.sequence);
-                    changed.insert(key, e.sequence);
-                    out.push(Ok(Applied::Changed));
-                }
-                Ok(Applied::Duplicate) => out.push(Ok(Applied::Duplicate)),
+                Ok(()) => out.push(Ok(())),
                 Err(ApplyError::Poison(p)) => out.push(Err(p)),
                 Err(ApplyError::Database(d)) => return Err(d),
             }
         }
         pending.flush(conn, schema).await?;
-        let rows: Vec<(String, String, i64)> =
-            changed.into_iter().map(|((t, id), v)| (t, id, v)).collect();
-        save_versions(conn, schema, &rows).await?;
         Ok(out)
     }
 }
 
-/// Applies `e` to a stream whose last applied sequence is `version`.
-async fn apply_one(
-    conn: &mut PgConnection,
-    schema: &str,
-    e: &Envelope,
-    version: i64,
-) -> Result<Applied, ApplyError> {
-    if e.sequence <= version {
-        return Ok(Applied::Duplicate);
-    }
-    if e.sequence != version + 1 {
-        return Err(ApplyError::Poison(format!(
-            "sequence gap: {} {} is at {version}, event has {}",
-            e.aggregate_type, e.aggregate_id, e.sequence
-        )));
-    }
+/// Applies `e`, the next event of its stream.
+async fn apply_one(conn: &mut PgConnection, schema: &str, e: &Envelope) -> Result<(), ApplyError> {
     let id = uuid::Uuid::parse_str(&e.aggregate_id)
         .map_err(|_| ApplyError::Poison(format!("id {:?} is not a UUID", e.aggregate_id)))?;
     let poison = |err: schemas::EnvelopeError| ApplyError::Poison(err.to_string());
@@ -274,27 +202,6 @@ async fn apply_one(
             )))
         }
     }
-    Ok(Applied::Changed)
-}
-
-async fn save_versions(
-    conn: &mut PgConnection,
-    schema: &str,
-    rows: &[(String, String, i64)],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(&format!(
-        "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
-         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
-    ))
-    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
     Ok(())
 }
 
@@ -612,12 +519,12 @@ struct Pending {
 impl Pending {
     /// Takes `e` when it is a listing or a receipt in its place (the stream's next event);
     /// `None` leaves it to be applied on its own.
-    fn take(&mut self, e: &Envelope, version: i64) -> Option<Result<Applied, ApplyError>> {
+    fn take(&mut self, e: &Envelope) -> Option<Result<(), ApplyError>> {
         let creation = (e.aggregate_type == schemas::aggregate_types::PRODUCT
             && e.event_type == schemas::product::LISTED)
             || (e.aggregate_type == schemas::aggregate_types::INVENTORY_BATCH
                 && e.event_type == schemas::inventory::BATCH_RECEIVED);
-        if !creation || e.sequence != version + 1 {
+        if !creation {
             return None;
         }
         let Ok(id) = uuid::Uuid::parse_str(&e.aggregate_id) else {
@@ -639,7 +546,7 @@ impl Pending {
                 Err(err) => return Some(poison(err)),
             }
         }
-        Some(Ok(Applied::Changed))
+        Some(Ok(()))
     }
 
     /// Writes what is gathered: products first (their availability counts batches already

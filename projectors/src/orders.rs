@@ -11,13 +11,12 @@
 //!   counted once per order), and `riders` (read by the fulfilment saga to find the nearest
 //!   available rider: its columns are a contract).
 //!
-//! Idempotent per stream: `applied_versions` keeps each aggregate's last applied sequence, so a
-//! redelivered event changes nothing and a gap is refused (dead, retried later). Streams of one
+//! The runtime hands it each stream's events once and in order (its per-stream guard). Streams of one
 //! order arrive on different topics in any order; every row that combines them is computed from
 //! what is stored whichever side comes first (sums only grow, so the greatest is kept), so the
 //! final rows do not depend on the arrival order.
 
-use crate::runtime::{Applied, ApplyError, Projection};
+use crate::runtime::{ApplyError, Projection};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use schemas::aggregate_types as types;
@@ -31,7 +30,6 @@ use schemas::slot::SlotEvent;
 use schemas::Envelope;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The orders projection.
@@ -90,11 +88,6 @@ impl Projection for OrdersProjection {
 
     fn ddl(&self, schema: &str) -> Vec<String> {
         vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {schema}.applied_versions (
-                    aggregate_type text NOT NULL, aggregate_id text NOT NULL, version bigint NOT NULL,
-                    PRIMARY KEY (aggregate_type, aggregate_id))"
-            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.orders (
                     id                     uuid        PRIMARY KEY,
@@ -285,120 +278,17 @@ impl Projection for OrdersProjection {
         conn: &mut PgConnection,
         schema: &str,
         e: &Envelope,
-    ) -> Result<Applied, ApplyError> {
-        let stored: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT version FROM {schema}.applied_versions
-              WHERE aggregate_type = $1 AND aggregate_id = $2 FOR UPDATE"
-        ))
-        .bind(&e.aggregate_type)
-        .bind(&e.aggregate_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let applied = apply_one(conn, schema, e, stored.unwrap_or(0)).await?;
-        if applied == Applied::Changed {
-            save_versions(
-                conn,
-                schema,
-                &[(e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence)],
-            )
-            .await?;
-        }
-        Ok(applied)
+    ) -> Result<(), ApplyError> {
+        apply_one(conn, schema, e).await
     }
-
-    /// The batch's stream versions are read (locked) in one statement and written back in
-    /// one; the events themselves apply one by one, in order.
-    async fn apply_batch(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        events: &[Envelope],
-    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
-        let mut keys: Vec<(String, String)> = events
-            .iter()
-            .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let (types, ids): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-        let mut versions: HashMap<(String, String), i64> = sqlx::query_as::<_, (String, String, i64)>(
-            &format!(
-                "SELECT aggregate_type, aggregate_id, version FROM {schema}.applied_versions
-                  WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-                  FOR UPDATE"
-            ),
-        )
-        .bind(&types)
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(t, id, v)| ((t, id), v))
-        .collect();
-        let mut changed: HashMap<(String, String), i64> = HashMap::new();
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
-            let version = versions.get(&key).copied().unwrap_or(0);
-            match apply_one(conn, schema, e, version).await {
-                Ok(Applied::Changed) => {
-                    versions.insert(key.clone(), e.sequence);
-                    changed.insert(key, e.sequence);
-                    out.push(Ok(Applied::Changed));
-                }
-                Ok(Applied::Duplicate) => out.push(Ok(Applied::Duplicate)),
-                Err(ApplyError::Poison(p)) => out.push(Err(p)),
-                Err(ApplyError::Database(d)) => return Err(d),
-            }
-        }
-        let rows: Vec<(String, String, i64)> =
-            changed.into_iter().map(|((t, id), v)| (t, id, v)).collect();
-        save_versions(conn, schema, &rows).await?;
-        Ok(out)
-    }
-}
-
-async fn save_versions(
-    conn: &mut PgConnection,
-    schema: &str,
-    rows: &[(String, String, i64)],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(&format!(
-        "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
-         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
-    ))
-    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 fn poison(err: schemas::EnvelopeError) -> ApplyError {
     ApplyError::Poison(err.to_string())
 }
 
-/// Applies `e` to a stream whose last applied sequence is `version`.
-async fn apply_one(
-    conn: &mut PgConnection,
-    schema: &str,
-    e: &Envelope,
-    version: i64,
-) -> Result<Applied, ApplyError> {
-    if e.sequence <= version {
-        return Ok(Applied::Duplicate);
-    }
-    if e.sequence != version + 1 {
-        return Err(ApplyError::Poison(format!(
-            "sequence gap: {} {} is at {version}, event has {}",
-            e.aggregate_type, e.aggregate_id, e.sequence
-        )));
-    }
+/// Applies `e`, the next event of its stream.
+async fn apply_one(conn: &mut PgConnection, schema: &str, e: &Envelope) -> Result<(), ApplyError> {
     let id = Uuid::parse_str(&e.aggregate_id)
         .map_err(|_| ApplyError::Poison(format!("id {:?} is not a UUID", e.aggregate_id)))?;
     let payload = || e.payload.clone();
@@ -455,7 +345,7 @@ async fn apply_one(
             )))
         }
     }
-    Ok(Applied::Changed)
+    Ok(())
 }
 
 /// The order's timeline entry for `e`.

@@ -1,22 +1,35 @@
-//! Rebuilding a projection without downtime, and re-applying dead events.
+//! Rebuilding a projection without downtime, and re-applying (or skipping) dead events.
 //!
-//! A rebuild replays the projection's topics from offset 0 into a new generation's schema,
-//! with its own consumer group, while the live generation keeps serving. When the new one has
-//! caught up with the topics' high watermarks, one transaction points the views in the view
-//! schema at it and makes it live; the live projector sees the change on its next batch and
-//! continues from the new generation's own offsets. The old generation is then dropped.
+//! A rebuild fills a new generation's schema while the live generation keeps serving, from
+//! one of two sources: **Kafka** (the projection's topics from offset 0, with a consumer group
+//! of its own) or **the event store** (the `events` table in position order, set-based pages,
+//! then Kafka from the high watermarks taken before the first page: topics may have finite
+//! retention, the store never forgets). When the new generation has caught up with the topics'
+//! high watermarks, one transaction points the views in the view schema at it and makes it
+//! live; the live projector sees the change on its next batch and continues from the new
+//! generation's own offsets. The old generation is then dropped.
 
 use crate::runtime::{
-    physical_schema, point_views, prepare, prepare_live, ApplyError, Projection, ProjectionMetrics,
+    apply_guarded, physical_schema, point_views, prepare, prepare_live, Attempts, Item, Projection,
     Runner, RunnerConfig,
 };
+use platform::consumer::ConsumerMetrics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use schemas::Envelope;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// Where a rebuild reads the events from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// The projection's topics, from offset 0.
+    #[default]
+    Kafka,
+    /// The event store, then Kafka for what came after.
+    Store,
+}
 
 /// Progress of a rebuild, reported about twice a second.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +80,7 @@ pub async fn rebuild(
     pool: &PgPool,
     projection: Arc<dyn Projection>,
     cfg: &RunnerConfig,
+    source: Source,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<Rebuilt, RebuildError> {
     let started = Instant::now();
@@ -78,6 +92,26 @@ pub async fn rebuild(
         .execute(pool)
         .await?;
     prepare(pool, projection.as_ref(), &physical).await?;
+    let topics: Vec<String> = projection
+        .topics()
+        .iter()
+        .map(|t| schemas::topics::prefixed(&cfg.topic_prefix, t))
+        .collect();
+    let from_store = match source {
+        Source::Kafka => 0,
+        Source::Store => {
+            replay_store(
+                pool,
+                projection.as_ref(),
+                cfg,
+                &physical,
+                &topics,
+                started,
+                &mut on_progress,
+            )
+            .await?
+        }
+    };
 
     let mut replay_cfg = cfg.clone();
     replay_cfg.generation = Some(next);
@@ -89,19 +123,20 @@ pub async fn rebuild(
         projection.clone(),
         pool.clone(),
         replay_cfg,
-        ProjectionMetrics::new(&prometheus::Registry::new())
-            .map_err(|e| RebuildError::Replay(e.to_string()))?,
+        ConsumerMetrics::unregistered(),
     );
     let stop = CancellationToken::new();
     let replay = {
         let stop = stop.clone();
         tokio::spawn(async move { runner.run(stop).await })
     };
-    let topics: Vec<String> = projection
-        .topics()
-        .iter()
-        .map(|t| schemas::topics::prefixed(&cfg.topic_prefix, t))
-        .collect();
+    let start_offsets: i64 = sqlx::query_scalar::<_, Option<i64>>(&format!(
+        "SELECT sum(next_offset)::bigint FROM {physical}.projection_offsets WHERE projection = $1"
+    ))
+    .bind(name)
+    .fetch_one(pool)
+    .await?
+    .unwrap_or(0);
     let consumed = loop {
         if replay.is_finished() {
             let outcome = replay
@@ -119,8 +154,10 @@ pub async fn rebuild(
         .into_iter()
         .map(|(t, p, o)| ((t, p), o))
         .collect();
-        let consumed: i64 = done.values().sum();
-        let all: i64 = total.values().sum();
+        // After a replay from the store, Kafka adds only what came after it.
+        let from_kafka: i64 = done.values().sum::<i64>() - start_offsets;
+        let consumed = from_store + from_kafka.max(0);
+        let all: i64 = from_store + total.values().sum::<i64>() - start_offsets;
         let caught_up = total
             .iter()
             .all(|(k, high)| done.get(k).copied().unwrap_or(0) >= *high);
@@ -221,16 +258,121 @@ async fn high_watermarks(
     .map_err(|e| RebuildError::Replay(e.to_string()))?
 }
 
+/// Events per page of a replay from the store.
+const STORE_PAGE: i64 = 5000;
+
+/// Fills `physical` from the event store: the events of the projection's aggregate types in
+/// position order, a page per transaction, through the runtime's guard. The topics' high
+/// watermarks are taken first and become the generation's Kafka offsets: every message below
+/// them was published, so its event had committed and is in the pages; what comes after is
+/// read from Kafka (a duplicate of a replayed event is skipped by the guard). Returns the
+/// events replayed.
+async fn replay_store(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    cfg: &RunnerConfig,
+    physical: &str,
+    topics: &[String],
+    started: Instant,
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<i64, RebuildError> {
+    let name = projection.name();
+    let marks = high_watermarks(&cfg.brokers, topics).await?;
+    let types: Vec<String> = schemas::topics::ALL
+        .iter()
+        .filter(|t| projection.topics().contains(&t.name))
+        .map(|t| t.aggregate_type.to_owned())
+        .collect();
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
+            .bind(&types)
+            .fetch_one(pool)
+            .await?;
+    let attempts = Attempts::default();
+    let mut after = 0i64;
+    let mut replayed = 0i64;
+    let mut reported = Instant::now();
+    loop {
+        let rows: Vec<platform::store::EventRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM events WHERE aggregate_type = ANY($1) AND global_position > $2
+              ORDER BY global_position LIMIT $3",
+            platform::store::EVENT_COLUMNS
+        ))
+        .bind(&types)
+        .bind(after)
+        .bind(STORE_PAGE)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.global_position;
+        let items: Vec<Item> = rows
+            .into_iter()
+            .map(|row| {
+                let position = row.global_position;
+                Item {
+                    topic: "events".into(),
+                    partition: 0,
+                    offset: position,
+                    event: row.into_envelope().map_err(|e| e.to_string()),
+                    raw: Vec::new(),
+                }
+            })
+            .collect();
+        let mut tx = pool.begin().await?;
+        apply_guarded(
+            &mut tx,
+            projection,
+            physical,
+            &items,
+            cfg.max_attempts,
+            &attempts,
+        )
+        .await
+        .map_err(|e| RebuildError::Replay(format!("replaying from the store: {e}")))?;
+        tx.commit().await?;
+        replayed += i64::try_from(items.len()).unwrap_or(i64::MAX);
+        if reported.elapsed() >= Duration::from_millis(500) {
+            reported = Instant::now();
+            let per_second = replayed as f64 / started.elapsed().as_secs_f64().max(0.001);
+            on_progress(Progress {
+                consumed: replayed,
+                total,
+                per_second,
+                eta: (per_second > 0.0).then(|| {
+                    Duration::from_secs_f64((total - replayed).max(0) as f64 / per_second)
+                }),
+            });
+        }
+    }
+    let (t, p): (Vec<String>, Vec<i32>) = marks.keys().cloned().unzip();
+    let o: Vec<i64> = marks.values().copied().collect();
+    sqlx::query(&format!(
+        "INSERT INTO {physical}.projection_offsets (projection, topic, partition, next_offset)
+         SELECT $1, t, p, o FROM UNNEST($2::text[], $3::int4[], $4::int8[]) AS u(t, p, o)
+         ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+    ))
+    .bind(name)
+    .bind(&t)
+    .bind(&p)
+    .bind(&o)
+    .execute(pool)
+    .await?;
+    Ok(replayed)
+}
+
 /// What `retry_dead` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retried {
-    /// Dead events that applied now (removed from `dead_events`).
+    /// Dead or waiting events that applied now, or turned out already applied (removed from
+    /// `dead_events`).
     pub applied: u64,
-    /// Dead events that still fail (their error and attempts updated).
+    /// Events still dead or waiting (their error and attempts updated).
     pub still_dead: u64,
 }
 
-/// Applies the live generation's dead events again, oldest first; each in its own transaction.
+/// Applies the live generation's dead and waiting events again, each stream's in sequence
+/// order; each in its own transaction, through the runtime's guard (a stream whose dead event
+/// applies now goes on with the events waiting behind it).
 ///
 /// # Errors
 /// When the database fails.
@@ -241,54 +383,118 @@ pub async fn retry_dead(
 ) -> Result<Retried, sqlx::Error> {
     let live = prepare_live(pool, projection, view_schema).await?;
     let physical = physical_schema(view_schema, projection.name(), live);
-    let dead: Vec<(String, i32, i64, Vec<u8>)> = sqlx::query_as(&format!(
-        "SELECT topic, partition, kafka_offset, raw FROM {physical}.dead_events
-          WHERE projection = $1 ORDER BY dead_at, topic, partition, kafka_offset"
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
+        "SELECT topic, partition, kafka_offset FROM {physical}.dead_events
+          WHERE projection = $1 AND state <> 'skipped'
+          ORDER BY aggregate_type NULLS FIRST, aggregate_id, sequence, dead_at, topic, partition, kafka_offset"
     ))
     .bind(projection.name())
     .fetch_all(pool)
     .await?;
+    let attempts = Attempts::default();
     let mut out = Retried::default();
-    for (topic, partition, offset, raw) in dead {
+    for (topic, partition, offset) in rows {
         let mut tx = pool.begin().await?;
-        let outcome = match serde_json::from_slice::<Envelope>(&raw) {
-            Err(e) => Err(format!("undecodable envelope: {e}")),
-            Ok(envelope) => match projection.apply(&mut tx, &physical, &envelope).await {
-                Ok(_) => Ok(()),
-                Err(ApplyError::Poison(p)) => Err(p),
-                Err(ApplyError::Database(e)) => Err(format!("database: {e}")),
-            },
+        // Taken out, then applied through the guard: it goes back in (dead, or waiting) if
+        // it still cannot apply.
+        let Some((raw, tries)): Option<(Vec<u8>, i32)> = sqlx::query_as(&format!(
+            "DELETE FROM {physical}.dead_events
+              WHERE projection = $1 AND topic = $2 AND partition = $3 AND kafka_offset = $4
+              RETURNING raw, attempts"
+        ))
+        .bind(projection.name())
+        .bind(&topic)
+        .bind(partition)
+        .bind(offset)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            continue;
         };
-        match outcome {
-            Ok(()) => {
-                sqlx::query(&format!(
-                    "DELETE FROM {physical}.dead_events WHERE projection = $1 AND topic = $2 AND partition = $3 AND kafka_offset = $4"
-                ))
-                .bind(projection.name())
-                .bind(&topic)
-                .bind(partition)
-                .bind(offset)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                out.applied += 1;
+        let item = Item {
+            event: serde_json::from_slice(&raw).map_err(|e| format!("undecodable envelope: {e}")),
+            topic: topic.clone(),
+            partition,
+            offset,
+            raw,
+        };
+        if let Ok(mut a) = attempts.lock() {
+            a.insert(
+                (topic, partition, offset),
+                u32::try_from(tries).unwrap_or(0) + 1,
+            );
+        }
+        let tally = match apply_guarded(&mut tx, projection, &physical, &[item], 1, &attempts).await
+        {
+            Ok(t) => t,
+            Err(crate::runtime::GuardError::Database(e)) => return Err(e),
+            Err(crate::runtime::GuardError::Retry(r)) => {
+                return Err(sqlx::Error::Protocol(r));
             }
-            Err(error) => {
-                tx.rollback().await?;
-                sqlx::query(&format!(
-                    "UPDATE {physical}.dead_events SET error = $5, attempts = attempts + 1, dead_at = now()
-                      WHERE projection = $1 AND topic = $2 AND partition = $3 AND kafka_offset = $4"
-                ))
-                .bind(projection.name())
-                .bind(&topic)
-                .bind(partition)
-                .bind(offset)
-                .bind(error)
-                .execute(pool)
-                .await?;
-                out.still_dead += 1;
-            }
+        };
+        tx.commit().await?;
+        if tally.dead > 0 {
+            out.still_dead += 1;
+        } else {
+            out.applied += 1;
         }
     }
     Ok(out)
+}
+
+/// What `skip` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// The stream's events that waited behind the skipped one and applied now.
+    pub retried: Retried,
+}
+
+/// Gives up on one dead event of the live generation: it stays in `dead_events` as
+/// `skipped` (for the record), its stream's guard moves past it, and the events that waited
+/// behind it are applied again ([`retry_dead`]).
+///
+/// # Errors
+/// When the database fails, or there is no dead (not waiting) event at that place.
+pub async fn skip(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    view_schema: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Skipped, sqlx::Error> {
+    let live = prepare_live(pool, projection, view_schema).await?;
+    let physical = physical_schema(view_schema, projection.name(), live);
+    let mut tx = pool.begin().await?;
+    let stream: Option<(Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
+        "UPDATE {physical}.dead_events SET state = 'skipped'
+          WHERE projection = $1 AND topic = $2 AND partition = $3 AND kafka_offset = $4
+            AND state = 'dead'
+          RETURNING aggregate_type, aggregate_id, sequence"
+    ))
+    .bind(projection.name())
+    .bind(topic)
+    .bind(partition)
+    .bind(offset)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((aggregate_type, aggregate_id, sequence)) = stream else {
+        return Err(sqlx::Error::RowNotFound);
+    };
+    if let (Some(t), Some(id), Some(seq)) = (aggregate_type, aggregate_id, sequence) {
+        sqlx::query(&format!(
+            "INSERT INTO {physical}.applied_versions (aggregate_type, aggregate_id, version)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (aggregate_type, aggregate_id)
+             DO UPDATE SET version = greatest({physical}.applied_versions.version, EXCLUDED.version)"
+        ))
+        .bind(t)
+        .bind(id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    let retried = retry_dead(pool, projection, view_schema).await?;
+    Ok(Skipped { retried })
 }

@@ -1,53 +1,44 @@
-//! The projection runtime: one template every projection uses.
+//! The projection runtime: one template every projection uses, on the platform's consumer
+//! runtime (`platform::consumer`). A projection only says how an event changes its tables;
+//! the runtime owns everything else.
 //!
 //! **Delivery guarantee: each event's effect on a read model happens exactly once**, whatever
 //! crashes, redeliveries or rebalances: the events of a batch are applied and the consumed
 //! offsets are stored in ONE PostgreSQL transaction, so either both happen or neither does.
 //!
-//! - A consumer group per projection, auto-commit off. On partition assignment the consumer is
-//!   positioned at the offsets stored in PostgreSQL (never Kafka's committed offsets, which are
-//!   committed afterwards only as a courtesy to lag tools); a partition never seen starts at
-//!   the beginning.
+//! - A consumer group per projection. On partition assignment the consumer is positioned at
+//!   the offsets stored in PostgreSQL (Kafka's committed offsets are only a courtesy to lag
+//!   tools); a partition never seen starts at the beginning.
 //! - Each batch locks its partitions' offset rows (`FOR UPDATE`), skips messages below the
 //!   stored offsets, and moves each offset with a conditional update: after a rebalance, a
 //!   stale consumer's batch cannot overwrite newer offsets, it only finds its messages already
 //!   applied.
-//! - Projections are idempotent on `(aggregate_id, sequence)` as well, so the relay's
-//!   duplicates (a batch published twice) change nothing.
+//! - **The per-stream guard is the runtime's**: `applied_versions` keeps each aggregate's last
+//!   applied sequence. An event at or below it is a duplicate (the relay publishing a batch
+//!   again) and changes nothing; the next one is handed to the projection; one further ahead
+//!   (a gap) is dead.
 //! - A **transient** database failure (the connection lost, a lock wait past the statement
 //!   timeout, a deadlock, a serialization failure, the server out of disk or memory; see
-//!   `platform::db::is_transient`) never dead-letters: the whole batch is rolled back and tried
-//!   again with backoff for as long as it takes, counted in `..._transient_failures_total`.
-//!   Only a **deterministic** failure (undecodable, out of place, or an apply that fails the
-//!   same way `max_attempts` times) records the event in `dead_events` with the raw message
-//!   and the error, counted in a metric, and the projection goes on; `freshline projections
-//!   retry-dead` applies them again.
+//!   `platform::db::is_transient`) never dead-letters: the batch is rolled back and tried again
+//!   with backoff for as long as it takes. Only a **deterministic** failure (undecodable, out of
+//!   place, or an apply that fails the same way on `max_attempts` fresh transactions) records
+//!   the event in `dead_events` (state `dead`) with the raw message and the error.
+//! - A dead event **parks its stream, not the projection**: the stream's later events are
+//!   recorded behind it (state `waiting`) while every other stream goes on.
+//!   `freshline projections retry-dead` applies dead and waiting events again in stream order;
+//!   `freshline projections skip` gives up on one dead event and lets the stream go on.
 
 use async_trait::async_trait;
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use platform::consumer::{
+    ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
+};
 use schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Metric names of the read side, defined once.
-pub mod names {
-    /// Events applied, by projection.
-    pub const APPLIED: &str = "freshline_projection_events_applied_total";
-    /// Events skipped as already applied, by projection.
-    pub const SKIPPED: &str = "freshline_projection_events_skipped_total";
-    /// Events recorded as dead, by projection.
-    pub const DEAD: &str = "freshline_projection_dead_events_total";
-    /// Consumer lag per projection, topic and partition.
-    pub const LAG: &str = "freshline_projection_consumer_lag";
-    /// Batches rolled back by a transient database failure and tried again, by projection.
-    pub const TRANSIENT: &str = "freshline_projection_transient_failures_total";
-}
 
 /// Why an event could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -55,22 +46,14 @@ pub enum ApplyError {
     /// The event will never apply (undecodable, or out of place for the read model).
     #[error("{0}")]
     Poison(String),
-    /// The database refused or failed; retried up to `max_attempts` times.
+    /// The database refused or failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
 
-/// What applying an event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// The read model changed.
-    Changed,
-    /// Already applied (a duplicate); nothing changed.
-    Duplicate,
-}
-
 /// A projection: its tables and how one event changes them. Replayable: no clock, no
-/// randomness, no HTTP inside `apply`.
+/// randomness, no HTTP inside `apply`. The runtime hands it each stream's events once and in
+/// order (see the module documentation): no duplicates, no gaps.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// The projection's name (consumer group, offsets, dead events).
@@ -87,11 +70,10 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut PgConnection,
         schema: &str,
         event: &Envelope,
-    ) -> Result<Applied, ApplyError>;
+    ) -> Result<(), ApplyError>;
 
-    /// Applies a batch of events in order, set-based where the projection can. One outcome per
-    /// event: applied, duplicate, or poison (its reason). A database error fails the whole call;
-    /// the runtime then applies the events one by one to find the culprit.
+    /// Applies events in order, set-based where the projection can. One outcome per event:
+    /// applied, or poison (its reason). A database error fails the whole call.
     ///
     /// The default applies them one by one.
     async fn apply_batch(
@@ -99,11 +81,11 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut PgConnection,
         schema: &str,
         events: &[Envelope],
-    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
+    ) -> Result<Vec<Result<(), String>>, sqlx::Error> {
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             out.push(match self.apply(conn, schema, e).await {
-                Ok(a) => Ok(a),
+                Ok(()) => Ok(()),
                 Err(ApplyError::Poison(p)) => Err(p),
                 Err(ApplyError::Database(d)) => return Err(d),
             });
@@ -138,6 +120,24 @@ pub fn runtime_ddl(schema: &str) -> Vec<String> {
                 attempts    int    NOT NULL,
                 dead_at     timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (projection, topic, partition, kafka_offset))"
+        ),
+        // Parking (a dead event holds its stream's later events, `waiting`): generations made
+        // before it gain the columns here.
+        format!(
+            "ALTER TABLE {schema}.dead_events
+                ADD COLUMN IF NOT EXISTS aggregate_type text,
+                ADD COLUMN IF NOT EXISTS sequence bigint,
+                ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'dead'"
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS dead_events_stream
+                ON {schema}.dead_events (aggregate_type, aggregate_id, sequence)"
+        ),
+        // The per-stream guard: each aggregate's last applied sequence.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.applied_versions (
+                aggregate_type text NOT NULL, aggregate_id text NOT NULL, version bigint NOT NULL,
+                PRIMARY KEY (aggregate_type, aggregate_id))"
         ),
     ]
 }
@@ -281,7 +281,7 @@ pub struct RunnerConfig {
     pub max_batch: usize,
     /// How long to wait to fill a batch after its first message.
     pub max_wait: Duration,
-    /// Attempts before an event is recorded as dead.
+    /// Fresh transactions an apply may fail the same way before its event is dead.
     pub max_attempts: u32,
 }
 
@@ -295,98 +295,8 @@ impl RunnerConfig {
             group_id: None,
             generation: None,
             max_batch: 1000,
-            max_wait: Duration::from_millis(5),
+            max_wait: Duration::from_millis(1),
             max_attempts: 3,
-        }
-    }
-}
-
-/// Metrics of the runtime.
-#[derive(Debug, Clone)]
-pub struct ProjectionMetrics {
-    applied: IntCounterVec,
-    skipped: IntCounterVec,
-    dead: IntCounterVec,
-    transient: IntCounterVec,
-    lag: IntGaugeVec,
-}
-
-impl ProjectionMetrics {
-    /// Creates and registers them.
-    ///
-    /// # Errors
-    /// When already registered.
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        use platform::metrics::register;
-        Ok(Self {
-            applied: register(
-                registry,
-                IntCounterVec::new(Opts::new(names::APPLIED, "Events applied"), &["projection"])?,
-            )?,
-            skipped: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(names::SKIPPED, "Events skipped as already applied"),
-                    &["projection"],
-                )?,
-            )?,
-            dead: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(names::DEAD, "Events recorded as dead"),
-                    &["projection"],
-                )?,
-            )?,
-            transient: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(
-                        names::TRANSIENT,
-                        "Batches rolled back by a transient database failure and retried",
-                    ),
-                    &["projection"],
-                )?,
-            )?,
-            lag: register(
-                registry,
-                IntGaugeVec::new(
-                    Opts::new(names::LAG, "Messages not yet applied"),
-                    &["projection", "topic", "partition"],
-                )?,
-            )?,
-        })
-    }
-}
-
-type Offsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
-
-/// Positions newly assigned partitions at the offsets stored in PostgreSQL.
-struct SeekToStored {
-    next: Offsets,
-}
-
-impl ClientContext for SeekToStored {}
-
-impl ConsumerContext for SeekToStored {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let next = self.next.lock().map(|m| m.clone()).unwrap_or_default();
-                for mut elem in tpl.elements() {
-                    let key = (elem.topic().to_owned(), elem.partition());
-                    let offset = next
-                        .get(&key)
-                        .map_or(Offset::Beginning, |o| Offset::Offset(*o));
-                    if let Err(e) = elem.set_offset(offset) {
-                        tracing::error!(error = %e, topic = %key.0, partition = key.1, "cannot position partition");
-                    }
-                    tracing::info!(topic = %key.0, partition = key.1, ?offset, "partition assigned");
-                }
-            }
-            Rebalance::Revoke(tpl) => {
-                tracing::info!(partitions = tpl.count(), "partitions revoked");
-            }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
     }
 }
@@ -405,8 +315,19 @@ struct Target {
 enum BatchError {
     #[error("database")]
     Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Retry(String),
     #[error("the live generation moved to {0}")]
     GenerationMoved(i32),
+}
+
+impl From<GuardError> for BatchError {
+    fn from(e: GuardError) -> Self {
+        match e {
+            GuardError::Database(d) => Self::Database(d),
+            GuardError::Retry(r) => Self::Retry(r),
+        }
+    }
 }
 
 /// Why the runner stopped.
@@ -423,28 +344,367 @@ pub enum RunnerError {
     GenerationMoved(i32),
 }
 
-/// One message of a batch, copied out of the consumer.
+/// One event to apply, and where it came from.
 #[derive(Debug, Clone)]
-pub struct RawMessage {
-    /// Topic.
+pub struct Item {
+    /// Topic (or `events` when replayed from the store).
     pub topic: String,
     /// Partition.
     pub partition: i32,
-    /// Offset.
+    /// Offset (or global position).
     pub offset: i64,
-    /// The value.
-    pub payload: Vec<u8>,
+    /// The event, or why it does not decode.
+    pub event: Result<Envelope, String>,
+    /// The message as received (empty when the event came decoded from the store).
+    pub raw: Vec<u8>,
 }
 
-impl RawMessage {
-    fn from_borrowed(m: &BorrowedMessage<'_>) -> Self {
+impl Item {
+    /// From a Kafka message.
+    pub fn from_delivery(m: &Delivery) -> Self {
         Self {
-            topic: m.topic().to_owned(),
-            partition: m.partition(),
-            offset: m.offset(),
-            payload: m.payload().unwrap_or_default().to_vec(),
+            topic: m.topic.clone(),
+            partition: m.partition,
+            offset: m.offset,
+            event: m.envelope(),
+            raw: m.payload.clone(),
         }
     }
+
+    fn raw(&self) -> Vec<u8> {
+        match (&self.event, self.raw.is_empty()) {
+            (Ok(e), true) => serde_json::to_vec(e).unwrap_or_default(),
+            _ => self.raw.clone(),
+        }
+    }
+}
+
+/// Why a guarded apply did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The database failed (transient or not: the caller decides).
+    #[error("database")]
+    Database(#[from] sqlx::Error),
+    /// An apply failed in the database in a way that may not repeat: try again on a fresh
+    /// transaction (it is dead after `max_attempts`).
+    #[error("{0}")]
+    Retry(String),
+}
+
+/// Attempts so far per message that failed in the database, kept across fresh transactions.
+pub type Attempts = Mutex<HashMap<(String, i32, i64), u32>>;
+
+type StreamKey = (String, String);
+
+/// Applies `items` in order inside the caller's transaction, through the per-stream guard:
+/// duplicates skipped, the next event of each stream handed to the projection (set-based),
+/// gaps and poison recorded dead, and the later events of a stream with a dead event recorded
+/// as waiting behind it. Returns what happened (`applied` counts events that changed the read
+/// model).
+pub async fn apply_guarded(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    schema: &str,
+    items: &[Item],
+    max_attempts: u32,
+    attempts: &Attempts,
+) -> Result<Tally, GuardError> {
+    let keys: Vec<StreamKey> = {
+        let mut k: Vec<StreamKey> = items
+            .iter()
+            .filter_map(|i| i.event.as_ref().ok())
+            .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let (types, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+    let versions: HashMap<StreamKey, i64> = sqlx::query_as::<_, (String, String, i64)>(&format!(
+        "SELECT aggregate_type, aggregate_id, version FROM {schema}.applied_versions
+          WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+          FOR UPDATE"
+    ))
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(t, id, v)| ((t, id), v))
+    .collect();
+    let blocked: HashMap<StreamKey, i64> = sqlx::query_as::<_, (String, String, i64)>(&format!(
+        "SELECT aggregate_type, aggregate_id, min(sequence) FROM {schema}.dead_events
+          WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+            AND state <> 'skipped' AND sequence IS NOT NULL
+          GROUP BY 1, 2"
+    ))
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(t, id, v)| ((t, id), v))
+    .collect();
+
+    // Events found poison so far (index -> reason); each round plans without them.
+    let mut poisoned: HashMap<usize, String> = HashMap::new();
+    let plan = loop {
+        let plan = Plan::new(items, &versions, &blocked, &poisoned);
+        sqlx::query("SAVEPOINT guarded").execute(&mut *conn).await?;
+        let envelopes: Vec<Envelope> = plan
+            .ready
+            .iter()
+            .filter_map(|i| items[*i].event.as_ref().ok().cloned())
+            .collect();
+        match projection.apply_batch(conn, schema, &envelopes).await {
+            Ok(outcomes) => {
+                let mut found = false;
+                for (k, outcome) in outcomes.into_iter().enumerate() {
+                    if let Err(reason) = outcome {
+                        poisoned.insert(plan.ready[k], reason);
+                        found = true;
+                    }
+                }
+                if found {
+                    // Its stream's later events were applied too: plan again without it.
+                    sqlx::query("ROLLBACK TO SAVEPOINT guarded")
+                        .execute(&mut *conn)
+                        .await?;
+                    continue;
+                }
+                sqlx::query("RELEASE SAVEPOINT guarded")
+                    .execute(&mut *conn)
+                    .await?;
+                break plan;
+            }
+            Err(err) if platform::db::is_transient(&err) => return Err(err.into()),
+            Err(err) => {
+                tracing::warn!(projection = projection.name(), error = %err, "batch failed; applying its events one by one");
+                sqlx::query("ROLLBACK TO SAVEPOINT guarded")
+                    .execute(&mut *conn)
+                    .await?;
+                if let Some((index, reason)) = find_culprit(
+                    conn,
+                    projection,
+                    schema,
+                    items,
+                    &plan.ready,
+                    max_attempts,
+                    attempts,
+                )
+                .await?
+                {
+                    sqlx::query("ROLLBACK TO SAVEPOINT guarded")
+                        .execute(&mut *conn)
+                        .await?;
+                    poisoned.insert(index, reason);
+                    continue;
+                }
+                // Each event applies on its own: keep that.
+                sqlx::query("RELEASE SAVEPOINT guarded")
+                    .execute(&mut *conn)
+                    .await?;
+                break plan;
+            }
+        }
+    };
+    let changed: Vec<(String, String, i64)> = plan
+        .versions
+        .iter()
+        .filter(|(k, v)| versions.get(*k) != Some(*v))
+        .map(|((t, id), v)| (t.clone(), id.clone(), *v))
+        .collect();
+    if !changed.is_empty() {
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+        ))
+        .bind(changed.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|r| r.2).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (index, state, reason) in &plan.parked {
+        let item = &items[*index];
+        let tries = attempts
+            .lock()
+            .ok()
+            .and_then(|mut a| a.remove(&(item.topic.clone(), item.partition, item.offset)))
+            .unwrap_or(0)
+            .max(1);
+        record_dead(conn, projection.name(), schema, item, state, reason, tries).await?;
+    }
+    Ok(Tally {
+        applied: plan.ready.len() as u64,
+        skipped: plan.duplicates,
+        dead: plan.parked.len() as u64,
+    })
+}
+
+/// What a batch does, event by event.
+struct Plan {
+    /// Indexes handed to the projection, in order.
+    ready: Vec<usize>,
+    /// Indexes recorded in `dead_events`: (index, state, reason).
+    parked: Vec<(usize, &'static str, String)>,
+    duplicates: u64,
+    /// Every stream's version once `ready` is applied.
+    versions: HashMap<StreamKey, i64>,
+}
+
+impl Plan {
+    fn new(
+        items: &[Item],
+        versions: &HashMap<StreamKey, i64>,
+        blocked: &HashMap<StreamKey, i64>,
+        poisoned: &HashMap<usize, String>,
+    ) -> Self {
+        let mut plan = Plan {
+            ready: Vec::new(),
+            parked: Vec::new(),
+            duplicates: 0,
+            versions: versions.clone(),
+        };
+        let mut blocked = blocked.clone();
+        for (i, item) in items.iter().enumerate() {
+            let e = match &item.event {
+                Ok(e) => e,
+                Err(reason) => {
+                    plan.parked.push((i, "dead", reason.clone()));
+                    continue;
+                }
+            };
+            let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
+            if let Some(at) = blocked.get(&key).copied().filter(|at| *at <= e.sequence) {
+                plan.parked.push((
+                    i,
+                    "waiting",
+                    format!(
+                        "waits behind the dead event at sequence {at} of {} {}",
+                        e.aggregate_type, e.aggregate_id
+                    ),
+                ));
+                continue;
+            }
+            let version = plan.versions.get(&key).copied().unwrap_or(0);
+            if e.sequence <= version {
+                plan.duplicates += 1;
+                continue;
+            }
+            let reason = if let Some(reason) = poisoned.get(&i) {
+                Some(reason.clone())
+            } else if e.sequence != version + 1 {
+                Some(format!(
+                    "sequence gap: {} {} is at {version}, event has {}",
+                    e.aggregate_type, e.aggregate_id, e.sequence
+                ))
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    plan.parked.push((i, "dead", reason));
+                    blocked.insert(key, e.sequence);
+                }
+                None => {
+                    plan.versions.insert(key, e.sequence);
+                    plan.ready.push(i);
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// Applies `ready` one by one (inside the savepoint `guarded`) to find the event that fails
+/// the batch: `Some((index, reason))` for poison or a database failure seen `max_attempts`
+/// times; `None` when every event applies on its own.
+async fn find_culprit(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    schema: &str,
+    items: &[Item],
+    ready: &[usize],
+    max_attempts: u32,
+    attempts: &Attempts,
+) -> Result<Option<(usize, String)>, GuardError> {
+    for index in ready {
+        let item = &items[*index];
+        let Ok(e) = &item.event else { continue };
+        sqlx::query("SAVEPOINT one").execute(&mut *conn).await?;
+        match projection.apply(conn, schema, e).await {
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT one")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Err(ApplyError::Poison(p)) => return Ok(Some((*index, p))),
+            Err(ApplyError::Database(d)) if platform::db::is_transient(&d) => return Err(d.into()),
+            Err(ApplyError::Database(d)) => {
+                let key = (item.topic.clone(), item.partition, item.offset);
+                let tries = attempts
+                    .lock()
+                    .map(|mut a| {
+                        let n = a.entry(key).or_insert(0);
+                        *n += 1;
+                        *n
+                    })
+                    .unwrap_or(max_attempts);
+                let reason = format!("database: {d}");
+                if tries >= max_attempts {
+                    return Ok(Some((*index, reason)));
+                }
+                // Maybe not deterministic: the whole batch again, on a fresh transaction.
+                return Err(GuardError::Retry(reason));
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn record_dead(
+    conn: &mut PgConnection,
+    projection: &str,
+    schema: &str,
+    item: &Item,
+    state: &str,
+    error: &str,
+    attempts: u32,
+) -> Result<(), sqlx::Error> {
+    let envelope = item.event.as_ref().ok();
+    let correlation_id = envelope
+        .and_then(|e| e.metadata.get(schemas::metadata_keys::CORRELATION_ID))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    tracing::warn!(
+        projection, topic = %item.topic, partition = item.partition, offset = item.offset,
+        event_id = ?envelope.map(|e| e.event_id),
+        event_type = envelope.map_or("", |e| e.event_type.as_str()), correlation_id,
+        state, %error, "event recorded in dead_events"
+    );
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.dead_events (projection, topic, partition, kafka_offset, aggregate_type,
+             aggregate_id, sequence, event_type, raw, error, attempts, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (projection, topic, partition, kafka_offset) DO NOTHING"
+    ))
+    .bind(projection)
+    .bind(&item.topic)
+    .bind(item.partition)
+    .bind(item.offset)
+    .bind(envelope.map(|e| e.aggregate_type.clone()))
+    .bind(envelope.map(|e| e.aggregate_id.clone()))
+    .bind(envelope.map(|e| e.sequence))
+    .bind(envelope.map(|e| e.event_type.clone()))
+    .bind(item.raw())
+    .bind(error)
+    .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+    .bind(state)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Runs a projection until `shutdown`.
@@ -452,7 +712,7 @@ pub struct Runner {
     projection: Arc<dyn Projection>,
     pool: PgPool,
     cfg: RunnerConfig,
-    metrics: ProjectionMetrics,
+    metrics: ConsumerMetrics,
 }
 
 impl std::fmt::Debug for Runner {
@@ -464,13 +724,40 @@ impl std::fmt::Debug for Runner {
     }
 }
 
+/// The runner's batch handler for the consumer runtime.
+struct Batches<'a> {
+    runner: &'a Runner,
+    target: Target,
+    attempts: Attempts,
+}
+
+#[async_trait]
+impl Handler for Batches<'_> {
+    type Error = RunnerError;
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<RunnerError>> {
+        match self
+            .runner
+            .apply_batch(&self.target, batch, &self.attempts)
+            .await
+        {
+            Ok(tally) => Ok(tally),
+            Err(BatchError::GenerationMoved(g)) => {
+                Err(Failure::Stop(RunnerError::GenerationMoved(g)))
+            }
+            Err(BatchError::Database(e)) => Err(Failure::transient(e)),
+            Err(BatchError::Retry(r)) => Err(Failure::transient(r)),
+        }
+    }
+}
+
 impl Runner {
     /// A runner for `projection`.
     pub fn new(
         projection: Arc<dyn Projection>,
         pool: PgPool,
         cfg: RunnerConfig,
-        metrics: ProjectionMetrics,
+        metrics: ConsumerMetrics,
     ) -> Self {
         Self {
             projection,
@@ -493,7 +780,7 @@ impl Runner {
             match self.open().await {
                 Ok(opened) => break opened,
                 Err(e) if platform::db::is_transient(&e) => {
-                    self.metrics.transient.with_label_values(&[name]).inc();
+                    self.metrics.retry(name);
                     platform::telemetry::log_error_chain("projection start failed; retrying", &e);
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
@@ -504,96 +791,38 @@ impl Runner {
                 Err(e) => return Err(e.into()),
             }
         };
-        let next: Offsets = Arc::new(Mutex::new(offsets));
         let group = self
             .cfg
             .group_id
             .clone()
             .unwrap_or_else(|| format!("freshline.projection.{name}"));
-        let consumer: StreamConsumer<SeekToStored> =
-            platform::kafka::client_config(&self.cfg.brokers)
-                .set("group.id", &group)
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                .set("auto.offset.reset", "earliest")
-                .set("session.timeout.ms", "10000")
-                .create_with_context(SeekToStored { next: next.clone() })?;
         let topics: Vec<String> = self
             .projection
             .topics()
             .iter()
             .map(|t| schemas::topics::prefixed(&self.cfg.topic_prefix, t))
             .collect();
-        consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
-        tracing::info!(projection = name, %group, ?topics, "projection running");
-
-        let mut attempts: HashMap<(String, i32, i64), u32> = HashMap::new();
-        // Lag is measured by a client of its own, off this loop: on the consumer's connection
-        // a ListOffsets request waits behind the fetch long-poll, and blocking here for it
-        // stalled application.
-        let lag_stop = shutdown.child_token();
-        let _lag_guard = lag_stop.clone().drop_guard();
-        tokio::spawn(report_lag(
-            platform::kafka::client_config(&self.cfg.brokers),
-            topics.clone(),
-            next.clone(),
-            self.metrics.clone(),
-            name,
-            lag_stop,
-        ));
-        loop {
-            let first = tokio::select! {
-                () = shutdown.cancelled() => break,
-                m = consumer.recv() => m?,
-            };
-            let mut batch = vec![RawMessage::from_borrowed(&first)];
-            drop(first);
-            let deadline = tokio::time::Instant::now() + self.cfg.max_wait;
-            while batch.len() < self.cfg.max_batch {
-                match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                    Ok(Ok(m)) => batch.push(RawMessage::from_borrowed(&m)),
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => break,
-                }
-            }
-            let mut backoff = Duration::from_millis(100);
-            let advanced = loop {
-                match self.apply_batch(&target, &batch, &mut attempts).await {
-                    Ok(a) => break a,
-                    Err(BatchError::GenerationMoved(g)) => {
-                        return Err(RunnerError::GenerationMoved(g))
-                    }
-                    Err(BatchError::Database(e)) => {
-                        if platform::db::is_transient(&e) {
-                            self.metrics.transient.with_label_values(&[name]).inc();
-                        }
-                        platform::telemetry::log_error_chain(
-                            "projection batch failed; retrying",
-                            &e,
-                        );
-                        tokio::select! {
-                            () = shutdown.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            };
-            if let Ok(mut n) = next.lock() {
-                n.extend(advanced.iter().map(|(k, v)| (k.clone(), *v)));
-            }
-            // A courtesy to lag tools; positions come from PostgreSQL.
-            let mut tpl = TopicPartitionList::new();
-            for ((topic, partition), offset) in &advanced {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                    .ok();
-            }
-            if let Err(e) = consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
-                tracing::debug!(error = %e, "offset commit to Kafka failed (harmless)");
-            }
+        let mut consumer = ConsumerConfig::new(name, &self.cfg.brokers, &group, topics);
+        consumer.max_batch = self.cfg.max_batch;
+        consumer.max_wait = self.cfg.max_wait;
+        let handler = Batches {
+            runner: self,
+            target,
+            attempts: Mutex::new(HashMap::new()),
+        };
+        match platform::consumer::run(
+            &consumer,
+            &handler,
+            StartAt::Stored(offsets),
+            &self.metrics,
+            &shutdown,
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(ConsumerError::Kafka(e)) => Err(e.into()),
+            Err(ConsumerError::Stopped(e)) => Err(e),
         }
-        tracing::info!(projection = name, "projection stopped");
-        Ok(())
     }
 
     /// Prepares the generation this runner writes and reads its stored offsets.
@@ -608,37 +837,32 @@ impl Runner {
         };
         let physical = physical_schema(&self.cfg.schema, name, generation);
         prepare(&self.pool, self.projection.as_ref(), &physical).await?;
-        let offsets = self.load_offsets(&physical).await?;
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
+            "SELECT topic, partition, next_offset FROM {physical}.projection_offsets WHERE projection = $1"
+        ))
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
         let target = Target {
             physical,
             live_generation: live.then_some(generation),
         };
-        Ok((target, offsets))
-    }
-
-    async fn load_offsets(
-        &self,
-        physical: &str,
-    ) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
-            "SELECT topic, partition, next_offset FROM {physical}.projection_offsets WHERE projection = $1"
+        Ok((
+            target,
+            rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect(),
         ))
-        .bind(self.projection.name())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
     }
 
-    /// Applies a batch in one transaction; returns the new next offsets per partition.
+    /// Applies a batch in one transaction with its offsets.
     ///
     /// # Errors
     /// When the database fails; nothing of the batch is then kept.
     async fn apply_batch(
         &self,
         target: &Target,
-        batch: &[RawMessage],
-        attempts: &mut HashMap<(String, i32, i64), u32>,
-    ) -> Result<BTreeMap<(String, i32), i64>, BatchError> {
+        batch: &[Delivery],
+        attempts: &Attempts,
+    ) -> Result<Tally, BatchError> {
         let schema = &target.physical;
         let name = self.projection.name();
         let mut tx = self.pool.begin().await?;
@@ -656,150 +880,60 @@ impl Runner {
                 return Err(BatchError::GenerationMoved(live));
             }
         }
-        let mut stored: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        for m in batch {
-            stored.entry((m.topic.clone(), m.partition)).or_insert(-1);
-        }
-        for ((topic, partition), at) in stored.iter_mut() {
-            sqlx::query(&format!(
-                "INSERT INTO {schema}.projection_offsets (projection, topic, partition, next_offset)
-                 VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING"
-            ))
-            .bind(name)
-            .bind(topic.as_str())
-            .bind(*partition)
-            .execute(&mut *tx)
-            .await?;
-            *at = sqlx::query_scalar(&format!(
-                "SELECT next_offset FROM {schema}.projection_offsets
-                  WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE"
-            ))
-            .bind(name)
-            .bind(topic.as_str())
-            .bind(*partition)
-            .fetch_one(&mut *tx)
-            .await?;
-        }
+        let partitions: Vec<(String, i32)> = batch
+            .iter()
+            .map(|m| (m.topic.clone(), m.partition))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let (topics, parts): (Vec<String>, Vec<i32>) = partitions.iter().cloned().unzip();
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.projection_offsets (projection, topic, partition, next_offset)
+             SELECT $1, t, p, 0 FROM UNNEST($2::text[], $3::int4[]) AS u(t, p)
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(name)
+        .bind(&topics)
+        .bind(&parts)
+        .execute(&mut *tx)
+        .await?;
+        let stored: BTreeMap<(String, i32), i64> = sqlx::query_as::<_, (String, i32, i64)>(&format!(
+            "SELECT topic, partition, next_offset FROM {schema}.projection_offsets
+              WHERE projection = $1 AND (topic, partition) IN (SELECT * FROM UNNEST($2::text[], $3::int4[]))
+              FOR UPDATE"
+        ))
+        .bind(name)
+        .bind(&topics)
+        .bind(&parts)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(t, p, o)| ((t, p), o))
+        .collect();
         let mut next = stored.clone();
-        let (mut applied, mut skipped, mut dead) = (0u64, 0u64, 0u64);
-        // Messages to apply: past the stored offsets, decodable.
-        let mut todo: Vec<(&RawMessage, Envelope)> = Vec::with_capacity(batch.len());
+        let mut below = 0u64;
+        let mut items = Vec::with_capacity(batch.len());
         for m in batch {
             let Some(at) = next.get_mut(&(m.topic.clone(), m.partition)) else {
                 continue;
             };
             if m.offset < *at {
-                skipped += 1;
+                below += 1;
                 continue;
             }
             *at = m.offset + 1;
-            match serde_json::from_slice::<Envelope>(&m.payload) {
-                Ok(e) => todo.push((m, e)),
-                Err(e) => {
-                    self.record_dead(
-                        &mut tx,
-                        schema,
-                        m,
-                        None,
-                        &format!("undecodable envelope: {e}"),
-                        1,
-                    )
-                    .await?;
-                    dead += 1;
-                }
-            }
+            items.push(Item::from_delivery(m));
         }
-        // Fast path: the whole batch in one set-based call.
-        sqlx::query("SAVEPOINT apply_batch")
-            .execute(&mut *tx)
-            .await?;
-        let envelopes: Vec<Envelope> = todo.iter().map(|(_, e)| e.clone()).collect();
-        match self
-            .projection
-            .apply_batch(&mut tx, schema, &envelopes)
-            .await
-        {
-            Ok(outcomes) => {
-                sqlx::query("RELEASE SAVEPOINT apply_batch")
-                    .execute(&mut *tx)
-                    .await?;
-                for ((m, e), outcome) in todo.iter().zip(outcomes) {
-                    match outcome {
-                        Ok(Applied::Changed) => applied += 1,
-                        Ok(Applied::Duplicate) => skipped += 1,
-                        Err(reason) => {
-                            self.record_dead(&mut tx, schema, m, Some(e), &reason, 1)
-                                .await?;
-                            dead += 1;
-                        }
-                    }
-                }
-            }
-            // Transient: roll the whole batch back and try it again later, never dead.
-            Err(err) if platform::db::is_transient(&err) => return Err(err.into()),
-            Err(err) => {
-                tracing::warn!(error = %err, "batch failed; applying its events one by one");
-                sqlx::query("ROLLBACK TO SAVEPOINT apply_batch")
-                    .execute(&mut *tx)
-                    .await?;
-                for (m, envelope) in &todo {
-                    let mut tries = attempts
-                        .get(&(m.topic.clone(), m.partition, m.offset))
-                        .copied()
-                        .unwrap_or(0);
-                    loop {
-                        sqlx::query("SAVEPOINT apply_event")
-                            .execute(&mut *tx)
-                            .await?;
-                        match self.projection.apply(&mut tx, schema, envelope).await {
-                            Ok(outcome) => {
-                                sqlx::query("RELEASE SAVEPOINT apply_event")
-                                    .execute(&mut *tx)
-                                    .await?;
-                                match outcome {
-                                    Applied::Changed => applied += 1,
-                                    Applied::Duplicate => skipped += 1,
-                                }
-                                break;
-                            }
-                            Err(err) => {
-                                sqlx::query("ROLLBACK TO SAVEPOINT apply_event")
-                                    .execute(&mut *tx)
-                                    .await?;
-                                tries += 1;
-                                let err = match err {
-                                    // Transient: the whole batch again later, never dead.
-                                    ApplyError::Database(e) if platform::db::is_transient(&e) => {
-                                        return Err(e.into())
-                                    }
-                                    deterministic => deterministic,
-                                };
-                                let poison = matches!(err, ApplyError::Poison(_));
-                                if poison || tries >= self.cfg.max_attempts {
-                                    let reason = match &err {
-                                        ApplyError::Poison(p) => p.clone(),
-                                        ApplyError::Database(e) => format!("database: {e}"),
-                                    };
-                                    self.record_dead(
-                                        &mut tx,
-                                        schema,
-                                        m,
-                                        Some(envelope),
-                                        &reason,
-                                        tries,
-                                    )
-                                    .await?;
-                                    attempts.remove(&(m.topic.clone(), m.partition, m.offset));
-                                    dead += 1;
-                                    break;
-                                }
-                                attempts.insert((m.topic.clone(), m.partition, m.offset), tries);
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let mut tally = apply_guarded(
+            &mut tx,
+            self.projection.as_ref(),
+            schema,
+            &items,
+            self.cfg.max_attempts,
+            attempts,
+        )
+        .await?;
+        tally.skipped += below;
         for ((topic, partition), new) in &next {
             let old = stored[&(topic.clone(), *partition)];
             if *new == old {
@@ -823,7 +957,7 @@ impl Runner {
                 );
             }
         }
-        if applied > 0 {
+        if tally.applied > 0 {
             // Delivered when (and only if) the batch commits.
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANGED_CHANNEL)
@@ -832,106 +966,6 @@ impl Runner {
                 .await?;
         }
         tx.commit().await?;
-        self.metrics
-            .applied
-            .with_label_values(&[name])
-            .inc_by(applied);
-        self.metrics
-            .skipped
-            .with_label_values(&[name])
-            .inc_by(skipped);
-        self.metrics.dead.with_label_values(&[name]).inc_by(dead);
-        Ok(next)
-    }
-
-    async fn record_dead(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        m: &RawMessage,
-        envelope: Option<&Envelope>,
-        error: &str,
-        attempts: u32,
-    ) -> Result<(), sqlx::Error> {
-        let correlation_id = envelope
-            .and_then(|e| e.metadata.get(schemas::metadata_keys::CORRELATION_ID))
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        tracing::warn!(
-            projection = self.projection.name(), topic = %m.topic, partition = m.partition,
-            offset = m.offset, event_id = ?envelope.map(|e| e.event_id),
-            event_type = envelope.map_or("", |e| e.event_type.as_str()), correlation_id,
-            %error, "event recorded as dead"
-        );
-        sqlx::query(&format!(
-            "INSERT INTO {}.dead_events (projection, topic, partition, kafka_offset, aggregate_id, event_type, raw, error, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-            schema
-        ))
-        .bind(self.projection.name())
-        .bind(&m.topic)
-        .bind(m.partition)
-        .bind(m.offset)
-        .bind(envelope.map(|e| e.aggregate_id.clone()))
-        .bind(envelope.map(|e| e.event_type.clone()))
-        .bind(&m.payload)
-        .bind(error)
-        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
-        .execute(conn)
-        .await?;
-        Ok(())
-    }
-}
-
-/// Every 5 s: the high watermark of each partition of `topics` minus the projection's stored
-/// position, as the lag gauge.
-async fn report_lag(
-    config: rdkafka::ClientConfig,
-    topics: Vec<String>,
-    next: Offsets,
-    metrics: ProjectionMetrics,
-    projection: &'static str,
-    stop: CancellationToken,
-) {
-    let Ok(client) = config.create::<BaseConsumer>() else {
-        tracing::warn!(projection, "no lag client; lag is not reported");
-        return;
-    };
-    let client = Arc::new(client);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-        let (client, topics) = (client.clone(), topics.clone());
-        let marks = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            for topic in &topics {
-                let Ok(md) = client.fetch_metadata(Some(topic), Duration::from_secs(2)) else {
-                    continue;
-                };
-                for p in md.topics().iter().flat_map(|t| t.partitions()) {
-                    if let Ok((_, high)) =
-                        client.fetch_watermarks(topic, p.id(), Duration::from_secs(2))
-                    {
-                        out.push((topic.clone(), p.id(), high));
-                    }
-                }
-            }
-            out
-        })
-        .await
-        .unwrap_or_default();
-        let positions = next.lock().map(|m| m.clone()).unwrap_or_default();
-        for (topic, partition, high) in marks {
-            let at = positions
-                .get(&(topic.clone(), partition))
-                .copied()
-                .unwrap_or(0);
-            metrics
-                .lag
-                .with_label_values(&[projection, &topic, &partition.to_string()])
-                .set((high - at).max(0));
-        }
+        Ok(tally)
     }
 }

@@ -2,7 +2,7 @@
 //! history (every event, with the status before and after, the actor, reason and time), kept
 //! by one projection so the two always agree.
 
-use crate::runtime::{Applied, ApplyError, Projection};
+use crate::runtime::{ApplyError, Projection};
 use async_trait::async_trait;
 use schemas::metadata_keys as keys;
 use schemas::supplier::SupplierEvent;
@@ -84,6 +84,16 @@ impl Projection for SupplierProjection {
                    END IF;
                  END $$"
             ),
+            // The per-stream guard moved into the runtime (`applied_versions`); a generation
+            // made before that carries its versions in the directory: seed the guard once.
+            format!(
+                "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
+                 SELECT '{supplier}', id::text, version FROM {schema}.suppliers
+                  WHERE NOT EXISTS (SELECT 1 FROM {schema}.applied_versions
+                                     WHERE aggregate_type = '{supplier}')
+                 ON CONFLICT DO NOTHING",
+                supplier = schemas::aggregate_types::SUPPLIER
+            ),
         ]
     }
 
@@ -92,14 +102,13 @@ impl Projection for SupplierProjection {
         conn: &mut PgConnection,
         schema: &str,
         e: &Envelope,
-    ) -> Result<Applied, ApplyError> {
+    ) -> Result<(), ApplyError> {
         let mut out = self
             .apply_batch(conn, schema, std::slice::from_ref(e))
             .await?;
         match out.pop() {
-            Some(Ok(a)) => Ok(a),
             Some(Err(p)) => Err(ApplyError::Poison(p)),
-            None => Ok(Applied::Duplicate),
+            _ => Ok(()),
         }
     }
 
@@ -108,7 +117,7 @@ impl Projection for SupplierProjection {
         conn: &mut PgConnection,
         schema: &str,
         events: &[Envelope],
-    ) -> Result<Vec<Result<Applied, String>>, sqlx::Error> {
+    ) -> Result<Vec<Result<(), String>>, sqlx::Error> {
         let ids: Vec<uuid::Uuid> = events
             .iter()
             .filter_map(|e| uuid::Uuid::parse_str(&e.aggregate_id).ok())
@@ -130,9 +139,7 @@ impl Projection for SupplierProjection {
             .iter()
             .map(|e| {
                 let outcome = evolve(&mut rows, &mut history, e);
-                if let (Ok(Applied::Changed), Ok(id)) =
-                    (&outcome, uuid::Uuid::parse_str(&e.aggregate_id))
-                {
+                if let (Ok(()), Ok(id)) = (&outcome, uuid::Uuid::parse_str(&e.aggregate_id)) {
                     if !changed.contains(&id) {
                         changed.push(id);
                     }
@@ -266,7 +273,7 @@ pub(crate) fn evolve(
     rows: &mut HashMap<uuid::Uuid, Row>,
     history: &mut History,
     e: &Envelope,
-) -> Result<Applied, String> {
+) -> Result<(), String> {
     if e.aggregate_type != schemas::aggregate_types::SUPPLIER {
         return Err(format!("not a supplier event: {}", e.aggregate_type));
     }
@@ -274,16 +281,6 @@ pub(crate) fn evolve(
         .map_err(|_| format!("supplier id {:?} is not a UUID", e.aggregate_id))?;
     let event = SupplierEvent::decode(&e.event_type, e.event_version, e.payload.clone())
         .map_err(|err| err.to_string())?;
-    let version = rows.get(&id).map_or(0, |r| r.version);
-    if e.sequence <= version {
-        return Ok(Applied::Duplicate);
-    }
-    if e.sequence != version + 1 {
-        return Err(format!(
-            "sequence gap: supplier {id} is at version {version}, event has sequence {}",
-            e.sequence
-        ));
-    }
     let from_status = rows.get(&id).map(|r| r.status.clone());
     match &event {
         SupplierEvent::Registered(r) => {
@@ -373,5 +370,5 @@ pub(crate) fn evolve(
     history.correlation_id.push(meta(keys::CORRELATION_ID));
     history.payload.push(event.payload());
     history.hash.push(e.hash.clone());
-    Ok(Applied::Changed)
+    Ok(())
 }

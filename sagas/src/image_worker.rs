@@ -9,10 +9,12 @@
 
 use crate::commands::{Backoff, CommandClient, Outcome, Transient};
 use crate::images::{process_and_store, ProcessError};
+use async_trait::async_trait;
 use platform::blobs::{BlobKey, BlobStore};
+use platform::consumer::{
+    ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
+};
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use schemas::product::{ImageRequestedV1, ProductEvent};
 use schemas::Envelope;
 use serde_json::json;
@@ -39,6 +41,7 @@ pub struct ImageWorkerMetrics {
     images: IntCounterVec,
     retries: IntCounter,
     duration: HistogramVec,
+    consumer: ConsumerMetrics,
 }
 
 impl ImageWorkerMetrics {
@@ -71,6 +74,7 @@ impl ImageWorkerMetrics {
                     &["outcome"],
                 )?,
             )?,
+            consumer: ConsumerMetrics::new(registry)?,
         };
         for outcome in ["processed", "failed", "refused"] {
             metrics.images.with_label_values(&[outcome]);
@@ -86,7 +90,7 @@ impl ImageWorkerMetrics {
 
 /// The worker.
 pub struct ImageWorker {
-    consumer: StreamConsumer,
+    consumer: ConsumerConfig,
     store: Arc<dyn BlobStore>,
     api: CommandClient,
     metrics: ImageWorkerMetrics,
@@ -109,6 +113,45 @@ pub enum WorkerError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// Each image request of a batch processed until its outcome is recorded (a dependency down
+/// is waited out here, request by request; the outcome is posted with an idempotency key, so a
+/// request seen again records nothing twice).
+#[async_trait]
+impl Handler for ImageWorker {
+    type Error = std::convert::Infallible;
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<Self::Error>> {
+        let mut tally = Tally::default();
+        for m in batch {
+            let Ok(e) = m.envelope() else {
+                tally.skipped += 1;
+                continue;
+            };
+            if e.event_type != schemas::product::IMAGE_REQUESTED {
+                tally.skipped += 1;
+                continue;
+            }
+            match ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone()) {
+                Ok(ProductEvent::ImageRequested(r)) => {
+                    let span = tracing::info_span!(
+                        "image",
+                        image_id = %r.image_id,
+                        product_id = %e.aggregate_id,
+                        correlation_id = correlation_of(&e).unwrap_or_default(),
+                    );
+                    self.settle(&e, &r).instrument(span).await;
+                    tally.applied += 1;
+                }
+                _ => {
+                    tracing::error!(event_id = %e.event_id, "undecodable image request; skipped");
+                    tally.skipped += 1;
+                }
+            }
+        }
+        Ok(tally)
+    }
+}
+
 impl ImageWorker {
     /// A worker in consumer group `group` on the product topic (with `topic_prefix`).
     ///
@@ -121,13 +164,8 @@ impl ImageWorker {
         store: Arc<dyn BlobStore>,
         api: CommandClient,
     ) -> Result<Self, WorkerError> {
-        let consumer: StreamConsumer = platform::kafka::client_config(brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .create()?;
         let topic = schemas::topics::prefixed(topic_prefix, schemas::topics::PRODUCT);
-        consumer.subscribe(&[&topic])?;
+        let consumer = ConsumerConfig::new("image-worker", brokers, group, vec![topic]);
         Ok(Self {
             consumer,
             store,
@@ -148,44 +186,23 @@ impl ImageWorker {
     /// # Errors
     /// When Kafka fails for good.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        loop {
-            let msg = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                m = self.consumer.recv() => m?,
-            };
-            let envelope: Option<Envelope> =
-                msg.payload().and_then(|p| serde_json::from_slice(p).ok());
-            if let Some(e) = envelope {
-                if e.event_type == schemas::product::IMAGE_REQUESTED {
-                    match ProductEvent::decode(&e.event_type, e.event_version, e.payload.clone()) {
-                        Ok(ProductEvent::ImageRequested(r)) => {
-                            let span = tracing::info_span!(
-                                "image",
-                                image_id = %r.image_id,
-                                product_id = %e.aggregate_id,
-                                correlation_id = correlation_of(&e).unwrap_or_default(),
-                            );
-                            if !self.handle(&e, &r, &shutdown).instrument(span).await {
-                                return Ok(());
-                            }
-                        }
-                        _ => {
-                            tracing::error!(event_id = %e.event_id, "undecodable image request; skipped")
-                        }
-                    }
-                }
-            }
-            self.consumer.commit_message(&msg, CommitMode::Async)?;
+        match platform::consumer::run(
+            &self.consumer,
+            self,
+            StartAt::Committed,
+            &self.metrics.consumer,
+            &shutdown,
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(ConsumerError::Kafka(e)) => Err(e.into()),
+            Err(ConsumerError::Stopped(never)) => match never {},
         }
     }
 
     /// Processes one request until its outcome is recorded; `false` when shut down first.
-    async fn handle(
-        &self,
-        e: &Envelope,
-        r: &ImageRequestedV1,
-        shutdown: &CancellationToken,
-    ) -> bool {
+    async fn settle(&self, e: &Envelope, r: &ImageRequestedV1) {
         let correlation = correlation_of(e);
         let started = Instant::now();
         let mut backoff = Backoff::default();
@@ -198,16 +215,13 @@ impl ImageWorker {
                         .with_label_values(&[outcome])
                         .observe(started.elapsed().as_secs_f64());
                     tracing::info!(outcome, "image request settled");
-                    return true;
+                    return;
                 }
                 Err(t) => {
                     self.metrics.retries.inc();
                     let wait = backoff.next_delay();
                     tracing::warn!(image_id = %r.image_id, error = %t.0, ?wait, "image not done yet; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return false,
-                        () = tokio::time::sleep(wait) => {}
-                    }
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

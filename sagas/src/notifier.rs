@@ -27,13 +27,15 @@
 pub mod templates;
 
 use crate::commands::Backoff;
+use async_trait::async_trait;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
+use platform::consumer::{
+    ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
+};
 use prometheus::{IntCounterVec, Opts, Registry};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message as _;
 use schemas::{aggregate_types, Envelope};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -70,6 +72,7 @@ pub struct NotifierMetrics {
     gave_up: IntCounterVec,
     skipped: IntCounterVec,
     undecodable: IntCounterVec,
+    consumer: ConsumerMetrics,
 }
 
 impl NotifierMetrics {
@@ -111,6 +114,7 @@ impl NotifierMetrics {
                 "messages that are not a decodable envelope",
                 &["topic"],
             )?,
+            consumer: ConsumerMetrics::new(registry)?,
         };
         // Every series exists from the start at 0, so rates and alerts see it before its first
         // increment.
@@ -701,7 +705,7 @@ enum Sent {
 /// The notifier.
 pub struct Notifier {
     pool: PgPool,
-    consumer: StreamConsumer,
+    consumer: ConsumerConfig,
     mailer: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     cfg: NotifierConfig,
@@ -728,6 +732,53 @@ pub const TOPICS: [&str; 5] = [
     schemas::topics::SUPPLIER,
     schemas::topics::STOCK_ALERT,
 ];
+
+/// The consumer side: each event's recipient facts and notification recorded in one
+/// transaction, idempotent by event id (a batch tried again records nothing twice).
+#[async_trait]
+impl Handler for Notifier {
+    type Error = std::convert::Infallible;
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<Self::Error>> {
+        let mut tally = Tally::default();
+        for m in batch {
+            let decoded = m.envelope().and_then(|e| {
+                effects_of(&e)
+                    .map(|fx| (e, fx))
+                    .map_err(|err| err.to_string())
+            });
+            match decoded {
+                Err(problem) => {
+                    // Nothing to mail from it, and it will never decode: skip it, loudly.
+                    tracing::error!(topic = %m.topic, partition = m.partition, offset = m.offset, %problem, "undecodable message skipped");
+                    self.metrics
+                        .undecodable
+                        .with_label_values(&[&m.topic])
+                        .inc();
+                    tally.skipped += 1;
+                }
+                Ok((e, fx)) if fx.notification.is_some() || !fx.facts.is_empty() => {
+                    let span = tracing::info_span!(
+                        "notifier_event",
+                        event_id = %e.event_id,
+                        event_type = %e.event_type,
+                        correlation_id = correlation_of(&e).unwrap_or_default(),
+                    );
+                    record(&self.pool, &e, &fx)
+                        .instrument(span)
+                        .await
+                        .map_err(Failure::transient)?;
+                    if fx.notification.is_some() {
+                        self.wake.notify_one();
+                    }
+                    tally.applied += 1;
+                }
+                Ok(_) => tally.skipped += 1,
+            }
+        }
+        Ok(tally)
+    }
+}
 
 impl Notifier {
     /// Creates its schema, its consumer (subscribed to [`TOPICS`]) and its SMTP transport.
@@ -762,17 +813,11 @@ impl Notifier {
                 password.expose_secret().to_owned(),
             ));
         }
-        let consumer: StreamConsumer = platform::kafka::client_config(&cfg.brokers)
-            .set("group.id", &cfg.group_id)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .create()?;
         let topics: Vec<String> = TOPICS
             .iter()
             .map(|t| schemas::topics::prefixed(&cfg.topic_prefix, t))
             .collect();
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names)?;
+        let consumer = ConsumerConfig::new("notifier", &cfg.brokers, &cfg.group_id, topics);
         Ok(Self {
             pool,
             consumer,
@@ -794,85 +839,18 @@ impl Notifier {
     }
 
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), NotifierError> {
-        let mut errors = Backoff::default();
-        loop {
-            let msg = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                m = self.consumer.recv() => m,
-            };
-            let msg = match msg {
-                Ok(m) => {
-                    errors = Backoff::default();
-                    m
-                }
-                Err(e) => {
-                    platform::telemetry::log_error_chain("notifier: consuming failed", &e);
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(errors.next_delay()) => continue,
-                    }
-                }
-            };
-            let decoded = msg
-                .payload()
-                .ok_or_else(|| "no payload".to_owned())
-                .and_then(|p| serde_json::from_slice::<Envelope>(p).map_err(|e| e.to_string()))
-                .and_then(|e| {
-                    effects_of(&e)
-                        .map(|fx| (e, fx))
-                        .map_err(|err| err.to_string())
-                });
-            match decoded {
-                Err(problem) => {
-                    // Nothing to mail from it, and it will never decode: skip it, loudly.
-                    tracing::error!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %problem, "undecodable message skipped");
-                    self.metrics
-                        .undecodable
-                        .with_label_values(&[msg.topic()])
-                        .inc();
-                }
-                Ok((e, fx)) if fx.notification.is_some() || !fx.facts.is_empty() => {
-                    let span = tracing::info_span!(
-                        "notifier_event",
-                        event_id = %e.event_id,
-                        event_type = %e.event_type,
-                        correlation_id = correlation_of(&e).unwrap_or_default(),
-                    );
-                    let recorded = async {
-                        let mut backoff = Backoff::default();
-                        loop {
-                            match record(&self.pool, &e, &fx).await {
-                                Ok(()) => return true,
-                                Err(err) => {
-                                    platform::telemetry::log_error_chain(
-                                        "notifier: recording an event failed; retrying",
-                                        &err,
-                                    );
-                                    tokio::select! {
-                                        // Not recorded: the offset stays uncommitted and the
-                                        // event comes again.
-                                        () = shutdown.cancelled() => return false,
-                                        () = tokio::time::sleep(backoff.next_delay()) => {}
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    .instrument(span)
-                    .await;
-                    if !recorded {
-                        return Ok(());
-                    }
-                    if fx.notification.is_some() {
-                        self.wake.notify_one();
-                    }
-                }
-                Ok(_) => {}
-            }
-            if let Err(e) = self.consumer.commit_message(&msg, CommitMode::Async) {
-                // Harmless: the event comes again and is recognised by its id.
-                tracing::warn!(error = %e, topic = msg.topic(), "offset commit failed");
-            }
+        match platform::consumer::run(
+            &self.consumer,
+            self,
+            StartAt::Committed,
+            &self.metrics.consumer,
+            shutdown,
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(ConsumerError::Kafka(e)) => Err(e.into()),
+            Err(ConsumerError::Stopped(never)) => match never {},
         }
     }
 

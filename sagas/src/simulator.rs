@@ -9,15 +9,17 @@
 //! the delivery id and the step, so a redelivered assignment repeats nothing.
 
 use crate::commands::{Backoff, CommandClient, Outcome, Transient};
+use async_trait::async_trait;
+use platform::consumer::{
+    ConsumerConfig, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
+};
 use prometheus::{IntCounterVec, Opts, Registry};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use schemas::rider::RiderEvent;
-use schemas::Envelope;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -34,6 +36,7 @@ pub mod names {
 #[derive(Debug, Clone)]
 pub struct SimulatorMetrics {
     steps: IntCounterVec,
+    consumer: ConsumerMetrics,
 }
 
 impl SimulatorMetrics {
@@ -50,11 +53,71 @@ impl SimulatorMetrics {
                     &["step", "outcome"],
                 )?,
             )?,
+            consumer: ConsumerMetrics::new(registry)?,
         })
     }
 
     fn count(&self, step: &str, outcome: &str) {
         self.steps.with_label_values(&[step, outcome]).inc();
+    }
+}
+
+/// The consumer side: each rider assignment starts a simulated delivery (at most
+/// `concurrency` at once). Offsets run ahead of deliveries in flight only within this process;
+/// a crash loses at most what is in flight, and a real rider would call again.
+struct Assignments {
+    sim: Arc<Simulator>,
+    limit: Arc<Semaphore>,
+    inflight: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    shutdown: CancellationToken,
+}
+
+#[async_trait]
+impl Handler for Assignments {
+    type Error = std::convert::Infallible;
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<Self::Error>> {
+        let mut tally = Tally::default();
+        for m in batch {
+            let assigned = m.envelope().ok().and_then(|e| {
+                let correlation = e
+                    .metadata
+                    .get(schemas::metadata_keys::CORRELATION_ID)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                match RiderEvent::decode(&e.event_type, e.event_version, e.payload).ok()? {
+                    RiderEvent::RiderAssigned(a) => Some((a.delivery_id, a.order_id, correlation)),
+                    _ => None,
+                }
+            });
+            let Some((delivery, order, correlation)) = assigned else {
+                tally.skipped += 1;
+                continue;
+            };
+            let Ok(permit) = self.limit.clone().acquire_owned().await else {
+                break;
+            };
+            let me = self.sim.clone();
+            let stop = self.shutdown.clone();
+            let span = tracing::info_span!(
+                "simulated_delivery",
+                %delivery,
+                %order,
+                correlation_id = correlation.as_deref().unwrap_or_default(),
+            );
+            let mut inflight = self.inflight.lock().await;
+            while inflight.try_join_next().is_some() {}
+            inflight.spawn(
+                async move {
+                    me.carry(delivery, order, correlation.as_deref(), &stop)
+                        .await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+            tally.applied += 1;
+        }
+        Ok(tally)
     }
 }
 
@@ -139,66 +202,39 @@ impl Simulator {
         self: Arc<Self>,
         shutdown: CancellationToken,
     ) -> Result<(), rdkafka::error::KafkaError> {
-        let consumer: StreamConsumer = platform::kafka::client_config(&self.cfg.brokers)
-            .set("group.id", &self.cfg.group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .create()?;
-        consumer.subscribe(&[&schemas::topics::prefixed(
-            &self.cfg.topic_prefix,
-            schemas::topics::RIDER,
-        )])?;
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.cfg.concurrency.max(1)));
-        let mut inflight = tokio::task::JoinSet::new();
-        loop {
-            let msg = tokio::select! {
-                () = shutdown.cancelled() => break,
-                m = consumer.recv() => m?,
-            };
-            let assigned = msg
-                .payload()
-                .and_then(|p| serde_json::from_slice::<Envelope>(p).ok())
-                .and_then(|e| {
-                    let correlation = e
-                        .metadata
-                        .get(schemas::metadata_keys::CORRELATION_ID)
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned);
-                    match RiderEvent::decode(&e.event_type, e.event_version, e.payload).ok()? {
-                        RiderEvent::RiderAssigned(a) => {
-                            Some((a.delivery_id, a.order_id, correlation))
-                        }
-                        _ => None,
-                    }
-                });
-            if let Some((delivery, order, correlation)) = assigned {
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    break;
-                };
-                let me = self.clone();
-                let stop = shutdown.clone();
-                let span = tracing::info_span!(
-                    "simulated_delivery",
-                    %delivery,
-                    %order,
-                    correlation_id = correlation.as_deref().unwrap_or_default(),
-                );
-                inflight.spawn(
-                    async move {
-                        me.carry(delivery, order, correlation.as_deref(), &stop)
-                            .await;
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
-            }
-            // Offsets run ahead of in-flight deliveries only within this process; a crash
-            // loses at most what is in flight, and a real rider would call again.
-            consumer.commit_message(&msg, CommitMode::Async)?;
-            while inflight.try_join_next().is_some() {}
+        let consumer = ConsumerConfig::new(
+            "delivery-sim",
+            &self.cfg.brokers,
+            &self.cfg.group,
+            vec![schemas::topics::prefixed(
+                &self.cfg.topic_prefix,
+                schemas::topics::RIDER,
+            )],
+        );
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map_or_else(ConsumerMetrics::unregistered, |m| m.consumer.clone());
+        let assignments = Assignments {
+            limit: Arc::new(Semaphore::new(self.cfg.concurrency.max(1))),
+            inflight: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
+            shutdown: shutdown.clone(),
+            sim: self,
+        };
+        let outcome = platform::consumer::run(
+            &consumer,
+            &assignments,
+            StartAt::Committed,
+            &metrics,
+            &shutdown,
+        )
+        .await;
+        assignments.inflight.lock().await.shutdown().await;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(platform::consumer::ConsumerError::Kafka(e)) => Err(e),
+            Err(platform::consumer::ConsumerError::Stopped(never)) => match never {},
         }
-        inflight.shutdown().await;
-        Ok(())
     }
 
     /// Packs, picks up, rides and hands over one delivery; its commands carry the assignment's

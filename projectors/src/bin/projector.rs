@@ -3,8 +3,9 @@
 
 use anyhow::Context;
 use platform::config::{self, defaults};
+use platform::consumer::ConsumerMetrics;
 use platform::telemetry::LogFormat;
-use projectors::runtime::{Projection, ProjectionMetrics, Runner, RunnerConfig, RunnerError};
+use projectors::runtime::{Projection, Runner, RunnerConfig, RunnerError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.schema = config::string("FRESHLINE_READ_SCHEMA", "read");
     let http_addr = config::string("FRESHLINE_PROJECTOR_HTTP_ADDR", "127.0.0.1:9182");
     let registry = prometheus::Registry::new();
-    let metrics = ProjectionMetrics::new(&registry)?;
+    let metrics = ConsumerMetrics::new(&registry)?;
     let names = config::string("FRESHLINE_PROJECTIONS", "");
     let projections: Vec<Arc<dyn Projection>> = if names.trim().is_empty() {
         projectors::all()

@@ -1,7 +1,8 @@
 //! Projection runtime tests against the real Kafka and PostgreSQL: each test has its own
 //! database, topic prefix and consumer group.
 
-use projectors::runtime::{ProjectionMetrics, Runner, RunnerConfig};
+use platform::consumer::ConsumerMetrics;
+use projectors::runtime::{Runner, RunnerConfig};
 use projectors::suppliers::SupplierProjection;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
@@ -163,7 +164,7 @@ fn runner_for(
         projection,
         pool.clone(),
         cfg,
-        ProjectionMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+        ConsumerMetrics::unregistered(),
     )
 }
 
@@ -307,40 +308,110 @@ async fn messages_delivered_twice_change_nothing() {
     handle.await.expect("stopped");
 }
 
+/// Poison dead-letters alone: an undecodable message and a payload that does not match its
+/// schema are recorded dead; the poisoned stream's later events wait behind its dead event
+/// (visibly, not dead themselves) while another stream applies whole; `skip` lets the
+/// poisoned stream go on.
 #[tokio::test]
-async fn poison_is_recorded_as_dead_and_later_events_still_apply() {
+async fn poison_dead_letters_alone_and_its_stream_waits_until_skipped() {
     let pool = database().await;
     let stream = Stream::new().await;
-    let id = uuid::Uuid::now_v7().to_string();
-    let events = lifecycle(&id, 1);
+    let poisoned = uuid::Uuid::now_v7().to_string();
+    let healthy = uuid::Uuid::now_v7().to_string();
+    let events = lifecycle(&poisoned, 1);
     stream.send(&events[0]).await;
-    stream.send_raw(&id, b"{not json").await;
-    let mut wrong = envelope(&id, 2, "SupplierApproved", json!({"note": 42}));
-    wrong["payload"] = json!({"note": 42});
+    stream.send_raw(&poisoned, b"{not json").await;
+    let mut wrong = events[1].clone();
+    wrong["payload"] = json!({"kind": 42});
     stream.send(&wrong).await;
-    stream
-        .send(&envelope(&id, 2, "SupplierTeleported", json!({})))
-        .await;
-    for e in &events[1..] {
+    for e in &events[2..] {
         stream.send(e).await;
+    }
+    for e in lifecycle(&healthy, 2) {
+        stream.send(&e).await;
     }
     let (stop, handle) = start(runner(&pool, &stream, "read"));
     until_count(
         &pool,
-        "SELECT coalesce(max(version), 0) FROM read.suppliers",
+        "SELECT count(*) FROM read_suppliers_g1.dead_events",
         4,
     )
     .await;
-    let dead: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT error, attempts FROM read_suppliers_g1.dead_events ORDER BY kafka_offset",
+    until_count(
+        &pool,
+        &format!("SELECT version FROM read.suppliers WHERE id = '{healthy}'"),
+        4,
+    )
+    .await;
+    let rows: Vec<(String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT state, sequence, error FROM read_suppliers_g1.dead_events ORDER BY kafka_offset",
     )
     .fetch_all(&pool)
     .await
     .expect("dead");
-    assert_eq!(dead.len(), 3, "{dead:?}");
-    assert!(dead[0].0.starts_with("undecodable envelope"), "{dead:?}");
-    assert!(dead[1].0.contains("does not match its schema"), "{dead:?}");
-    assert!(dead[2].0.contains("unknown event type"), "{dead:?}");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1), ("dead", None), "{rows:?}");
+    assert!(rows[0].2.starts_with("undecodable envelope"), "{rows:?}");
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1),
+        ("dead", Some(2)),
+        "{rows:?}"
+    );
+    assert!(rows[1].2.contains("does not match its schema"), "{rows:?}");
+    for (row, seq) in rows[2..].iter().zip([3, 4]) {
+        assert_eq!((row.0.as_str(), row.1), ("waiting", Some(seq)), "{rows:?}");
+        assert!(
+            row.2.contains("waits behind the dead event at sequence 2"),
+            "{rows:?}"
+        );
+    }
+    let version: i64 = sqlx::query_scalar(&format!(
+        "SELECT version FROM read.suppliers WHERE id = '{poisoned}'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .expect("row");
+    assert_eq!(version, 1, "the poisoned stream waits");
+
+    // A retry changes nothing: the payload is still wrong.
+    let retried = projectors::rebuild::retry_dead(&pool, &SupplierProjection, "read")
+        .await
+        .expect("retry");
+    assert_eq!((retried.applied, retried.still_dead), (0, 4));
+    // Skipping the poison lets its stream go on; the undecodable message stays dead.
+    let (partition, offset): (i32, i64) = sqlx::query_as(
+        "SELECT partition, kafka_offset FROM read_suppliers_g1.dead_events WHERE sequence = 2",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("offset");
+    let skipped = projectors::rebuild::skip(
+        &pool,
+        &SupplierProjection,
+        "read",
+        &stream.topic,
+        partition,
+        offset,
+    )
+    .await
+    .expect("skip");
+    assert_eq!(
+        (skipped.retried.applied, skipped.retried.still_dead),
+        (2, 1)
+    );
+    let (status, version): (String, i64) = sqlx::query_as(&format!(
+        "SELECT status, version FROM read.suppliers WHERE id = '{poisoned}'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .expect("row");
+    assert_eq!((status.as_str(), version), ("suspended", 4));
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM read_suppliers_g1.dead_events ORDER BY kafka_offset")
+            .fetch_all(&pool)
+            .await
+            .expect("states");
+    assert_eq!(states, ["dead", "skipped"]);
     stop.cancel();
     handle.await.expect("stopped");
 }

@@ -1,6 +1,7 @@
 //! Rebuild without downtime equals the live read model; dead events can be applied again.
 
 use crate::{database, lifecycle, runner, snapshot, start, until_count, Stream};
+use projectors::rebuild::Source;
 use projectors::suppliers::SupplierProjection;
 use std::sync::Arc;
 
@@ -38,10 +39,15 @@ async fn a_rebuilt_read_model_equals_the_live_one_and_takes_over() {
         })
     };
     let mut reports = 0;
-    let done =
-        projectors::rebuild::rebuild(&pool, Arc::new(SupplierProjection), &cfg, |_| reports += 1)
-            .await
-            .expect("rebuild");
+    let done = projectors::rebuild::rebuild(
+        &pool,
+        Arc::new(SupplierProjection),
+        &cfg,
+        Source::Kafka,
+        |_| reports += 1,
+    )
+    .await
+    .expect("rebuild");
     assert_eq!(
         (done.from_generation, done.to_generation, done.consumed),
         (1, 2, 800)
@@ -120,9 +126,15 @@ async fn a_projector_restarting_in_a_loop_during_a_rebuild_never_fails_a_reader(
         })
     };
     let cfg = live_runner_cfg(&stream);
-    let rebuilt = projectors::rebuild::rebuild(&pool, Arc::new(SupplierProjection), &cfg, |_| {})
-        .await
-        .expect("rebuild");
+    let rebuilt = projectors::rebuild::rebuild(
+        &pool,
+        Arc::new(SupplierProjection),
+        &cfg,
+        Source::Kafka,
+        |_| {},
+    )
+    .await
+    .expect("rebuild");
     assert_eq!((rebuilt.from_generation, rebuilt.to_generation), (1, 2));
     // A few more starts after the swap, then stop.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -149,21 +161,30 @@ fn live_runner_cfg(stream: &Stream) -> projectors::runtime::RunnerConfig {
     cfg
 }
 
+/// A gap parks the stream: the event after it waits behind it (not dead), the events that fill
+/// the gap apply, and `retry-dead` then applies the parked event and the one waiting behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dead_events_apply_once_their_cause_is_fixed() {
     let pool = database().await;
     let stream = Stream::new().await;
     let id = uuid::Uuid::now_v7().to_string();
     let events = lifecycle(&id, 1);
-    // Approval arrives before the registration (a gap): dead. Then the rest.
+    // Approval and suspension arrive before the registration (a gap): dead, and waiting.
     stream.send(&events[2]).await;
+    stream.send(&events[3]).await;
     let (stop, handle) = start(runner(&pool, &stream, "read"));
     until_count(
         &pool,
         "SELECT count(*) FROM read_suppliers_g1.dead_events",
-        1,
+        2,
     )
     .await;
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM read_suppliers_g1.dead_events ORDER BY sequence")
+            .fetch_all(&pool)
+            .await
+            .expect("states");
+    assert_eq!(states, ["dead", "waiting"]);
     stream.send(&events[0]).await;
     stream.send(&events[1]).await;
     until_count(
@@ -175,20 +196,25 @@ async fn dead_events_apply_once_their_cause_is_fixed() {
     let retried = projectors::rebuild::retry_dead(&pool, &SupplierProjection, "read")
         .await
         .expect("retry");
-    assert_eq!((retried.applied, retried.still_dead), (1, 0));
-    let status: String = sqlx::query_scalar("SELECT status FROM read.suppliers")
-        .fetch_one(&pool)
-        .await
-        .expect("row");
-    assert_eq!(status, "approved");
+    assert_eq!((retried.applied, retried.still_dead), (2, 0));
+    let (status, version): (String, i64) =
+        sqlx::query_as("SELECT status, version FROM read.suppliers")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert_eq!((status.as_str(), version), ("suspended", 4));
     stream.send(&events[2]).await; // redelivered: a duplicate now
     stream.send(&events[3]).await;
-    until_count(
-        &pool,
-        "SELECT coalesce(max(version), 0) FROM read.suppliers",
-        4,
-    )
-    .await;
+    let id2 = uuid::Uuid::now_v7().to_string();
+    for e in lifecycle(&id2, 2) {
+        stream.send(&e).await;
+    }
+    until_count(&pool, "SELECT count(*) FROM read.supplier_history", 8).await;
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM read_suppliers_g1.dead_events")
+        .fetch_one(&pool)
+        .await
+        .expect("dead");
+    assert_eq!(dead, 0);
     stop.cancel();
     let _ = handle.await;
 }

@@ -29,10 +29,12 @@ pub use machine::{DeadlineKind, Next, Outcome, Saga, SagaEvent, Step};
 
 use crate::commands::CommandClient;
 use crate::payments::PaymentGateway;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use platform::consumer::{
+    ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
+};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use schemas::Envelope;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -65,6 +67,7 @@ pub struct SagaMetrics {
     instances: IntGaugeVec,
     deadlines: IntCounterVec,
     events: IntCounterVec,
+    consumer: ConsumerMetrics,
 }
 
 impl SagaMetrics {
@@ -108,6 +111,7 @@ impl SagaMetrics {
                     &["event_type"],
                 )?,
             )?,
+            consumer: ConsumerMetrics::new(registry)?,
         })
     }
 }
@@ -217,6 +221,30 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// The intake: each event of a batch recorded (a new saga, an inbox row, or nothing);
+/// recording is idempotent by event id, so a batch tried again adds nothing twice.
+#[async_trait]
+impl Handler for FulfilmentSaga {
+    type Error = std::convert::Infallible;
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<Self::Error>> {
+        let mut tally = Tally::default();
+        for m in batch {
+            match m.envelope() {
+                Ok(e) => {
+                    self.take_in(&e).await.map_err(Failure::transient)?;
+                    tally.applied += 1;
+                }
+                Err(problem) => {
+                    tracing::error!(topic = %m.topic, offset = m.offset, %problem, "undecodable message skipped by the saga");
+                    tally.skipped += 1;
+                }
+            }
+        }
+        Ok(tally)
+    }
+}
+
 /// The saga: intake, workers and the deadline poller.
 pub struct FulfilmentSaga {
     pool: PgPool,
@@ -267,16 +295,6 @@ impl FulfilmentSaga {
     /// # Errors
     /// When the consumer cannot be created.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), SagaError> {
-        let mut config = platform::kafka::client_config(&self.cfg.brokers);
-        config
-            .set("group.id", &self.cfg.group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000");
-        if let Some(id) = &self.cfg.instance_id {
-            config.set("group.instance.id", id);
-        }
-        let consumer: StreamConsumer = config.create()?;
         let topics: Vec<String> = [
             schemas::topics::ORDER,
             schemas::topics::PAYMENT,
@@ -285,8 +303,13 @@ impl FulfilmentSaga {
         .iter()
         .map(|t| schemas::topics::prefixed(&self.cfg.topic_prefix, t))
         .collect();
-        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs)?;
+        let mut consumer = ConsumerConfig::new(
+            "fulfilment-saga",
+            &self.cfg.brokers,
+            &self.cfg.group,
+            topics,
+        );
+        consumer.instance_id.clone_from(&self.cfg.instance_id);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..self.cfg.workers.max(1) {
             let me = self.clone();
@@ -299,49 +322,21 @@ impl FulfilmentSaga {
         let me = self.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { me.gauge(stop).await });
-        let result = self.intake(&consumer, &shutdown).await;
+        // The intake: an offset is done once its event is in the inbox.
+        let result = platform::consumer::run(
+            &consumer,
+            self.as_ref(),
+            StartAt::Committed,
+            &self.metrics.consumer,
+            &shutdown,
+        )
+        .await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
-        result
-    }
-
-    /// Takes events in until shutdown; an offset is committed once its event is in the inbox.
-    async fn intake(
-        &self,
-        consumer: &StreamConsumer,
-        shutdown: &CancellationToken,
-    ) -> Result<(), SagaError> {
-        loop {
-            let msg = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                m = consumer.recv() => m?,
-            };
-            let envelope: Option<Envelope> =
-                msg.payload().and_then(|p| serde_json::from_slice(p).ok());
-            if let Some(e) = envelope {
-                loop {
-                    match self.take_in(&e).await {
-                        Ok(()) => break,
-                        Err(err) => {
-                            platform::telemetry::log_error_chain(
-                                "saga intake failed; retrying",
-                                &err,
-                            );
-                            tokio::select! {
-                                () = shutdown.cancelled() => return Ok(()),
-                                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            }
-                        }
-                    }
-                }
-            } else {
-                tracing::error!(
-                    topic = msg.topic(),
-                    offset = msg.offset(),
-                    "undecodable message skipped by the saga"
-                );
-            }
-            consumer.commit_message(&msg, CommitMode::Async)?;
+        match result {
+            Ok(()) => Ok(()),
+            Err(ConsumerError::Kafka(e)) => Err(e.into()),
+            Err(ConsumerError::Stopped(never)) => match never {},
         }
     }
 
