@@ -161,7 +161,7 @@ fn every_metric_a_names_module_defines_is_on_the_dashboard() {
         "freshline_http_requests_total",
         "freshline_commands_total",
         "freshline_relay_lag_seconds",
-        "freshline_projection_consumer_lag",
+        "freshline_consumer_lag",
         "freshline_saga_steps_total",
         "freshline_notifier_sent_total",
         "freshline_image_worker_images_total",
