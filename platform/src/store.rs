@@ -19,7 +19,7 @@ use schemas::chain::{self, BrokenLink, Content, Hash};
 use schemas::envelope::{parse_version, untag_stored_payload};
 use schemas::{Envelope, EnvelopeError};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 /// The columns of an event row, in this order, for `SELECT`s that build [`EventRow`]s.
@@ -315,7 +315,7 @@ impl Append {
         self,
         pool: &PgPool,
         answer: Option<&StoredAnswer>,
-    ) -> Result<(), AppendError> {
+    ) -> Result<Appended, AppendError> {
         let n = self.events.len();
         let mut ids = Vec::with_capacity(n);
         let mut sequences = Vec::with_capacity(n);
@@ -345,13 +345,14 @@ impl Append {
         }
         // Data-modifying CTEs all run to completion whether or not the outer query reads them;
         // a unique violation in any of them undoes the whole statement.
-        sqlx::query(
+        let row = sqlx::query(
             "WITH appended AS (
                INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
                                    event_version, payload, metadata, event_id, recorded_at, hash)
                SELECT $1, e.* FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[],
                                           $6::jsonb[], $7::jsonb[], $8::uuid[],
                                           $9::timestamptz[], $10::bytea[]) AS e
+               RETURNING global_position
              ), claimed AS (
                INSERT INTO unique_claims (kind, value, aggregate_type, aggregate_id)
                SELECT c.kind, c.value, $1, c.holder
@@ -359,10 +360,15 @@ impl Append {
              ), answered AS (
                INSERT INTO idempotency_keys (principal, key, request_hash, status, response_body,
                                              location, completed_at, expires_at)
-               SELECT $14, $15, $16, $17, $18, $19, now(), now() + make_interval(secs => $20)
+               SELECT $14, $15, $16, $17,
+                      convert_to(jsonb_set(convert_from($18, 'UTF8')::jsonb, '{position}',
+                                           to_jsonb((SELECT max(global_position) FROM appended)))::text,
+                                 'UTF8'),
+                      $19, now(), now() + make_interval(secs => $20)
                 WHERE $14::text IS NOT NULL
+               RETURNING response_body
              )
-             SELECT 1",
+             SELECT (SELECT max(global_position) FROM appended), (SELECT response_body FROM answered)",
         )
         .bind(self.aggregate_type)
         .bind(ids)
@@ -384,11 +390,24 @@ impl Append {
         .bind(answer.map(|a| a.body.as_slice()))
         .bind(answer.and_then(|a| a.location.as_deref()))
         .bind(answer.map(|a| a.ttl.as_secs_f64()))
-        .execute(pool)
+        .fetch_one(pool)
         .await
         .map_err(append_error)?;
-        Ok(())
+        let (position, body): (Option<i64>, Option<Vec<u8>>) = (row.get(0), row.get(1));
+        Ok(Appended {
+            position: position.unwrap_or(0),
+            stored_body: body,
+        })
     }
+}
+
+/// What an [`Append`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The store position of its last event.
+    pub position: i64,
+    /// The stored answer's body, with the `position` added (when an answer was stored).
+    pub stored_body: Option<Vec<u8>>,
 }
 
 /// Which unique key a failed append collided on.
@@ -465,7 +484,7 @@ impl ChainedEventRepository {
                 .collect();
             append.stream(id, &head, Utc::now(), batch, &metadata)?;
         }
-        append.commit(&self.pool, None).await
+        append.commit(&self.pool, None).await.map(|_| ())
     }
 }
 

@@ -12,7 +12,7 @@ pub mod catalog_query;
 pub mod orders;
 pub mod orders_query;
 pub mod query;
-mod read_your_writes;
+pub mod read_your_writes;
 pub mod rebuild;
 pub mod runtime;
 pub mod suppliers;

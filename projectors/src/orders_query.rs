@@ -370,9 +370,8 @@ pub async fn get_order(
         order_select(&s.schema)
     );
     let row = read_your_writes(
-        &s.pool,
-        &s.changes,
-        s.read_your_writes_wait,
+        &s.fresh,
+        &principal.subject,
         Stream {
             aggregate_type: schemas::aggregate_types::ORDER,
             id,
@@ -751,9 +750,8 @@ pub async fn get_delivery(
             AND ($3::text IS NULL OR r.account = $3)"
     );
     let r = read_your_writes(
-        &s.pool,
-        &s.changes,
-        s.read_your_writes_wait,
+        &s.fresh,
+        &principal.subject,
         Stream {
             aggregate_type: schemas::aggregate_types::DELIVERY,
             id,
@@ -1100,6 +1098,7 @@ pub async fn riders(
     security(("bearer" = ["orders:read"])))]
 pub async fn get_slot(
     State(s): State<QueryState>,
+    principal: Principal,
     Path(raw): Path<String>,
     params: Params<VersionParams>,
 ) -> Result<Json<SlotView>, ApiError> {
@@ -1110,9 +1109,8 @@ pub async fn get_slot(
         s.schema
     );
     let row = read_your_writes(
-        &s.pool,
-        &s.changes,
-        s.read_your_writes_wait,
+        &s.fresh,
+        &principal.subject,
         Stream {
             aggregate_type: schemas::aggregate_types::DELIVERY_SLOT,
             id,
@@ -1156,9 +1154,8 @@ pub async fn get_rider(
         s.schema
     );
     let row = read_your_writes(
-        &s.pool,
-        &s.changes,
-        s.read_your_writes_wait,
+        &s.fresh,
+        &principal.subject,
         Stream {
             aggregate_type: schemas::aggregate_types::RIDER,
             id,
@@ -1259,9 +1256,8 @@ pub async fn get_payment(
         s.schema
     );
     let view = read_your_writes(
-        &s.pool,
-        &s.changes,
-        s.read_your_writes_wait,
+        &s.fresh,
+        &principal.subject,
         Stream {
             aggregate_type: schemas::aggregate_types::PAYMENT,
             id,

@@ -4,6 +4,7 @@
 //! holding `suppliers:read` see all. The router also serves the catalog
 //! ([`crate::catalog_query`]) and order fulfilment ([`crate::orders_query`]) routes.
 
+use crate::read_your_writes::MinPosition;
 use crate::suppliers::{evolve, History, Row};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -33,12 +34,10 @@ pub struct QueryState {
     pub(crate) pool: PgPool,
     pub(crate) schema: String,
     registry: Registry,
-    /// How long `min_version` waits before answering 503.
-    pub(crate) read_your_writes_wait: Duration,
     /// Signs history exports; none configured means exports answer 503.
     evidence: Option<Arc<EvidenceSigner>>,
-    /// Woken when a projector commits a change (see `read_your_writes`).
-    pub(crate) changes: Arc<tokio::sync::Notify>,
+    /// Reads waiting for a version or a position (see `read_your_writes`).
+    pub(crate) fresh: Arc<crate::read_your_writes::Freshness>,
 }
 
 /// A supplier as the directory shows it.
@@ -230,9 +229,12 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
          (name = "inventory", description = "Stock, batches, aging and spoilage"),
          (name = "orders", description = "Orders, payments, deliveries, slots and riders"),
          (name = "analytics", description = "Ledger balances and sales")),
-    modifiers(&SharedProblems)
+    modifiers(&MinPosition, &SharedProblems)
 )]
 pub struct QueryDoc;
+
+/// Reads of one subject that may wait for a version or position at once; more: `429`.
+pub const MAX_WAITING_READS: usize = 64;
 
 /// The query API router.
 ///
@@ -248,19 +250,22 @@ pub fn router(
     evidence: Option<Arc<EvidenceSigner>>,
 ) -> Result<Router, prometheus::Error> {
     let http_metrics = HttpMetrics::new(&registry)?;
-    let changes = Arc::new(tokio::sync::Notify::new());
-    tokio::spawn(crate::read_your_writes::listen_for_changes(
+    let fresh = crate::read_your_writes::Freshness::start(
         pool.clone(),
-        changes.clone(),
-    ));
+        schema,
+        read_your_writes_wait,
+        MAX_WAITING_READS,
+    );
     let state = QueryState {
         pool,
         schema: schema.to_owned(),
         registry,
-        read_your_writes_wait,
         evidence,
-        changes,
+        fresh: fresh.clone(),
     };
+    // `min_position`: runs after each group's access check (route layers added later run
+    // first, so it is added before them).
+    let positions = from_fn_with_state(fresh, crate::read_your_writes::wait_for_position);
     let guard = from_fn_with_state(
         Requirement {
             scope: scopes::SUPPLIERS_READ,
@@ -272,12 +277,14 @@ pub fn router(
         .route("/v1/suppliers", get(list_suppliers))
         .route("/v1/suppliers/{id}", get(get_supplier))
         .route("/v1/suppliers/{id}/history", get(supplier_history))
+        .route_layer(positions.clone())
         .route_layer(guard);
     let exports = Router::new()
         .route(
             "/v1/suppliers/{id}/history/export",
             get(export_supplier_history),
         )
+        .route_layer(positions.clone())
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::AUDIT_EXPORT,
@@ -290,6 +297,7 @@ pub fn router(
         .route("/v1/products", get(cq::search_products))
         .route("/v1/products/{id}", get(cq::get_product))
         .route("/v1/products/{id}/images/{image_id}", get(cq::get_image))
+        .route_layer(positions.clone())
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::CATALOG_READ,
@@ -304,6 +312,7 @@ pub fn router(
         .route("/v1/inventory/spoilage", get(cq::spoilage))
         .route("/v1/analytics/spoilage", get(cq::spoilage_report))
         .route("/v1/analytics/inventory-aging", get(cq::aging_report))
+        .route_layer(positions.clone())
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::INVENTORY_READ,
@@ -327,20 +336,25 @@ pub fn router(
         .route("/v1/delivery-slots", get(oq::delivery_slots))
         .route("/v1/delivery-slots/{id}", get(oq::get_slot))
         .route("/v1/payments/{id}", get(oq::get_payment))
+        .route_layer(positions.clone())
         .route_layer(order_guard(ORDER_READERS));
     let deliveries = Router::new()
         .route("/v1/deliveries/{id}", get(oq::get_delivery))
+        .route_layer(positions.clone())
         .route_layer(order_guard(DELIVERY_READERS));
     let rider = Router::new()
         .route("/v1/riders/{id}", get(oq::get_rider))
+        .route_layer(positions.clone())
         .route_layer(order_guard(RIDER_READERS));
     let supplier_orders = Router::new()
         .route("/v1/suppliers/{id}/orders", get(oq::supplier_orders))
+        .route_layer(positions.clone())
         .route_layer(order_guard(SUPPLIER_ORDER_READERS));
     let back_office = Router::new()
         .route("/v1/riders", get(oq::riders))
         .route("/v1/ledger/balances", get(oq::ledger_balances))
         .route("/v1/analytics/sales", get(oq::sales))
+        .route_layer(positions.clone())
         .route_layer(order_guard(AUDITORS));
     let authenticated = reads
         .merge(exports)
@@ -527,9 +541,8 @@ pub async fn get_supplier(
         what: "supplier",
     };
     let row = crate::read_your_writes::read_your_writes(
-        &s.pool,
-        &s.changes,
-        s.read_your_writes_wait,
+        &s.fresh,
+        &principal.subject,
         stream,
         p.min_version,
         || async {

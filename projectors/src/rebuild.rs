@@ -278,11 +278,7 @@ async fn replay_store(
 ) -> Result<i64, RebuildError> {
     let name = projection.name();
     let marks = high_watermarks(&cfg.brokers, topics).await?;
-    let types: Vec<String> = schemas::topics::ALL
-        .iter()
-        .filter(|t| projection.topics().contains(&t.name))
-        .map(|t| t.aggregate_type.to_owned())
-        .collect();
+    let types = crate::runtime::aggregate_types(projection);
     let total: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
             .bind(&types)

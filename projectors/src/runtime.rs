@@ -133,6 +133,13 @@ pub fn runtime_ddl(schema: &str) -> Vec<String> {
             "CREATE INDEX IF NOT EXISTS dead_events_stream
                 ON {schema}.dead_events (aggregate_type, aggregate_id, sequence)"
         ),
+        // Every event of the store up to `position` (of the projection's aggregate types) is
+        // applied: what `min_position` reads compare with (kept by [`Runner`]).
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.projection_watermark (
+                projection text PRIMARY KEY, position bigint NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now())"
+        ),
         // The per-stream guard: each aggregate's last applied sequence.
         format!(
             "CREATE TABLE IF NOT EXISTS {schema}.applied_versions (
@@ -140,6 +147,15 @@ pub fn runtime_ddl(schema: &str) -> Vec<String> {
                 PRIMARY KEY (aggregate_type, aggregate_id))"
         ),
     ]
+}
+
+/// The aggregate types whose events reach a projection (those of its topics).
+pub fn aggregate_types(projection: &dyn Projection) -> Vec<String> {
+    schemas::topics::ALL
+        .iter()
+        .filter(|t| projection.topics().contains(&t.name))
+        .map(|t| t.aggregate_type.to_owned())
+        .collect()
 }
 
 /// The schema holding generation `generation` of a projection's tables.
@@ -729,6 +745,8 @@ struct Batches<'a> {
     runner: &'a Runner,
     target: Target,
     attempts: Attempts,
+    /// Woken after a batch changed the read model (the watermark moves).
+    advanced: Arc<tokio::sync::Notify>,
 }
 
 #[async_trait]
@@ -741,7 +759,12 @@ impl Handler for Batches<'_> {
             .apply_batch(&self.target, batch, &self.attempts)
             .await
         {
-            Ok(tally) => Ok(tally),
+            Ok(tally) => {
+                if tally.applied > 0 {
+                    self.advanced.notify_one();
+                }
+                Ok(tally)
+            }
             Err(BatchError::GenerationMoved(g)) => {
                 Err(Failure::Stop(RunnerError::GenerationMoved(g)))
             }
@@ -805,10 +828,24 @@ impl Runner {
         let mut consumer = ConsumerConfig::new(name, &self.cfg.brokers, &group, topics);
         consumer.max_batch = self.cfg.max_batch;
         consumer.max_wait = self.cfg.max_wait;
+        let advanced = Arc::new(tokio::sync::Notify::new());
+        let watermark_stop = shutdown.child_token();
+        let _watermark_guard = watermark_stop.clone().drop_guard();
+        if target.live_generation.is_some() {
+            tokio::spawn(keep_watermark(
+                self.pool.clone(),
+                self.projection.clone(),
+                target.physical.clone(),
+                advanced.clone(),
+                watermark_stop,
+            ));
+            advanced.notify_one();
+        }
         let handler = Batches {
             runner: self,
             target,
             attempts: Mutex::new(HashMap::new()),
+            advanced,
         };
         match platform::consumer::run(
             &consumer,
@@ -968,4 +1005,112 @@ impl Runner {
         tx.commit().await?;
         Ok(tally)
     }
+}
+
+/// Events examined per watermark step at most.
+const WATERMARK_STEP: i64 = 50_000;
+
+/// Keeps `projection_watermark`: the position up to which every event of the projection's
+/// aggregate types is applied. Woken after batches that changed the read model; idle
+/// otherwise.
+///
+/// Positions are handed out when events are inserted, not when they commit, so a position may
+/// commit after a higher one. The watermark only moves up to a limit known final: the store's
+/// highest visible position `L` taken together with the snapshot's `xmax`; once every
+/// transaction below that `xmax` has ended (the current snapshot's `xmin` has passed it), no
+/// event at or below `L` can still appear.
+async fn keep_watermark(
+    pool: PgPool,
+    projection: Arc<dyn Projection>,
+    physical: String,
+    advanced: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) {
+    let name = projection.name();
+    let types = aggregate_types(projection.as_ref());
+    let mut probe: Option<(i64, String)> = None;
+    loop {
+        let pause = match watermark_step(&pool, name, &physical, &types, &mut probe).await {
+            Ok(true) => Duration::from_millis(5),
+            Ok(false) => Duration::from_secs(3600),
+            Err(e) => {
+                tracing::debug!(projection = name, error = %e, "watermark step failed; trying later");
+                probe = None;
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = advanced.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// One step; `true` when there is more to do soon (a probe waiting to become final, or more
+/// events to examine).
+async fn watermark_step(
+    pool: &PgPool,
+    name: &str,
+    physical: &str,
+    types: &[String],
+    probe: &mut Option<(i64, String)>,
+) -> Result<bool, sqlx::Error> {
+    let at: i64 = sqlx::query_scalar(&format!(
+        "SELECT coalesce((SELECT position FROM {physical}.projection_watermark WHERE projection = $1), 0)"
+    ))
+    .bind(name)
+    .fetch_one(pool)
+    .await?;
+    let Some((limit, xmax)) = probe.clone() else {
+        let (limit, xmax): (i64, String) = sqlx::query_as(
+            "SELECT coalesce((SELECT max(global_position) FROM events), 0),
+                    pg_snapshot_xmax(pg_current_snapshot())::text",
+        )
+        .fetch_one(pool)
+        .await?;
+        if limit <= at {
+            return Ok(false);
+        }
+        *probe = Some((limit, xmax));
+        return Ok(true);
+    };
+    let fin: bool =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8")
+            .bind(&xmax)
+            .fetch_one(pool)
+            .await?;
+    if !fin {
+        return Ok(true);
+    }
+    let upto = limit.min(at.saturating_add(WATERMARK_STEP));
+    let first_missing: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT min(e.global_position) FROM events e
+           LEFT JOIN {physical}.applied_versions v
+                  ON v.aggregate_type = e.aggregate_type AND v.aggregate_id = e.aggregate_id
+          WHERE e.global_position > $1 AND e.global_position <= $2
+            AND e.aggregate_type = ANY($3) AND coalesce(v.version, 0) < e.sequence"
+    ))
+    .bind(at)
+    .bind(upto)
+    .bind(types)
+    .fetch_one(pool)
+    .await?;
+    let reached = first_missing.map_or(upto, |p| p - 1);
+    if reached > at {
+        sqlx::query(&format!(
+            "INSERT INTO {physical}.projection_watermark (projection, position) VALUES ($1, $2)
+             ON CONFLICT (projection) DO UPDATE SET position = greatest(
+                 {physical}.projection_watermark.position, EXCLUDED.position), updated_at = now()"
+        ))
+        .bind(name)
+        .bind(reached)
+        .execute(pool)
+        .await?;
+    }
+    let more = first_missing.is_none() && upto < limit;
+    if !more {
+        *probe = None;
+    }
+    Ok(more)
 }

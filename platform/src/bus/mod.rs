@@ -260,6 +260,7 @@ where
             accepted.push(CommandAccepted {
                 id: id.clone(),
                 version: events.len(),
+                position: None,
             });
             for claim in events.iter().flat_map(self.claims) {
                 append.claim(&id, claim);
@@ -270,16 +271,36 @@ where
                 .map_err(|e| (Some(index), append_failure(e)))?;
         }
         let appended = append.len();
+        let unexpected =
+            |e: serde_json::Error| (None, AggregateError::UnexpectedError(Box::new(e)));
         let rendered = reply
-            .render(&BulkCreated { items: accepted })
-            .map_err(|e| (None, AggregateError::UnexpectedError(Box::new(e))));
+            .render(&BulkCreated {
+                items: accepted.clone(),
+                position: None,
+            })
+            .map_err(unexpected);
         let result = match rendered {
             Ok(mut answer) => {
                 let stored = reply.stored(&answer);
                 match append.commit(&self.pool, stored.as_ref()).await {
-                    Ok(()) => {
+                    Ok(appended) => {
                         answer.stored = stored.is_some();
-                        Ok(answer)
+                        match appended.stored_body {
+                            Some(body) => {
+                                answer.body = body;
+                                Ok(answer)
+                            }
+                            None => reply
+                                .render(&BulkCreated {
+                                    items: accepted,
+                                    position: Some(appended.position),
+                                })
+                                .map(|a| Answer {
+                                    stored: answer.stored,
+                                    ..a
+                                })
+                                .map_err(unexpected),
+                        }
                     }
                     Err(e) => Err((None, append_failure(e))),
                 }
@@ -337,6 +358,7 @@ where
             .render(&CommandAccepted {
                 id: id.to_owned(),
                 version,
+                position: None,
             })
             .map_err(|e| AggregateError::UnexpectedError(Box::new(e)))?;
         if events.is_empty() {
@@ -355,10 +377,24 @@ where
             .stream(id, &read.head, read.now, serialize::<A>(&events)?, metadata)
             .map_err(append_failure)?;
         let stored = reply.stored(&answer);
-        append
+        let appended = append
             .commit(&self.pool, stored.as_ref())
             .await
             .map_err(append_failure)?;
+        answer.body = match appended.stored_body {
+            // Sent exactly as stored (a retry with the key gets the same bytes).
+            Some(body) => body,
+            None => {
+                reply
+                    .render(&CommandAccepted {
+                        id: id.to_owned(),
+                        version,
+                        position: Some(appended.position),
+                    })
+                    .map_err(|e| AggregateError::UnexpectedError(Box::new(e)))?
+                    .body
+            }
+        };
         answer.stored = stored.is_some();
         if self.snapshots.due(version - read.last_snapshot) {
             self.save_snapshot(id, version, &aggregate, false).await;

@@ -16,6 +16,11 @@ pub struct CommandAccepted {
     /// The aggregate's version after the command; pass it as `min_version` to the query API
     /// to read your own write.
     pub version: usize,
+    /// The event store's position of the command's last event; pass it as `min_position` to
+    /// any query to read your own writes across aggregates. Absent when the command changed
+    /// nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 /// The body of a bulk creation: the new aggregates in request order.
@@ -23,6 +28,10 @@ pub struct CommandAccepted {
 pub struct BulkCreated {
     /// One entry per item, in request order.
     pub items: Vec<CommandAccepted>,
+    /// The event store's position of the last event written (see
+    /// [`CommandAccepted::position`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 /// The answer a command will give if it is accepted, described before it runs so that the bus

@@ -403,3 +403,118 @@ async fn the_list_pages_through_every_supplier_once() {
     assert_eq!(seen, ids);
     s.stop.cancel();
 }
+
+/// Read-your-writes across aggregates and projections: every command answers the event store's
+/// position; a read with `min_position` waits until the projection it reads has applied every
+/// event up to it, with no `min_version` and whatever the aggregate. A position the store does
+/// not hold, or no position at all, is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn min_position_reads_your_writes_across_aggregates() {
+    let s = Stack::start().await;
+    let owner = s.token("acct-pos", Role::Supplier);
+    let admin = s.token("admin-1", Role::Admin);
+    let registered = s
+        .post("/v1/suppliers", &owner, json!({
+            "legal_name": "Position Farm", "registration_number": "NL-POS-1", "contact_email": "p@pos.example",
+            "phone": "+31205550123", "categories": ["fruit"],
+            "address": {"line1": "Weg 2", "city": "Delft", "postal_code": "2611 AA", "country": "NL"}}))
+        .await;
+    let supplier = registered["id"].as_str().expect("id").to_owned();
+    let first = registered["position"].as_i64().expect("a position");
+    s.post(
+        &format!("/v1/suppliers/{supplier}/documents"),
+        &owner,
+        json!({"kind": "business_license", "reference": "K-P", "expires_on": "2031-01-01"}),
+    )
+    .await;
+    let approved = s
+        .post(
+            &format!("/v1/suppliers/{supplier}/approve"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    let product = s
+        .post(
+            &format!("/v1/suppliers/{supplier}/products"),
+            &owner,
+            json!({"name": "Positional plums", "category": "fruit", "tags": [], "unit": "kg",
+                   "price": {"amount_minor": 350, "currency": "EUR"}, "origin_country": "NL"}),
+        )
+        .await;
+    let last = product["position"].as_i64().expect("a position");
+    assert!(
+        first < approved["position"].as_i64().expect("position")
+            && approved["position"].as_i64() < Some(last),
+        "positions grow: {registered} {approved} {product}"
+    );
+    let product_id = product["id"].as_str().expect("id");
+
+    // The newest write's position covers the earlier ones, on other aggregates and projections.
+    let (status, body, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/products?supplier_id={supplier}&min_position={last}"),
+            &owner,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["id"], product_id, "{body}");
+    let (status, body, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/suppliers/{supplier}?min_position={last}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (200, json!("approved")),
+        "{body}"
+    );
+    let (status, body, _) = s
+        .get(
+            &s.queries,
+            &format!("/v1/suppliers?min_position={last}&status=approved"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["id"] == supplier.as_str()),
+        "{body}"
+    );
+
+    // Nothing to wait for, answered at once: a position the store does not hold (404), no
+    // position at all (422).
+    for (bad, status_wanted, code) in [
+        (
+            format!("/v1/suppliers?min_position={}", last + 1_000_000),
+            404,
+            "position_not_found",
+        ),
+        (
+            "/v1/suppliers?min_position=0".to_owned(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "/v1/suppliers?min_position=soon".to_owned(),
+            422,
+            "validation_failed",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let (status, body, _) = s.get(&s.queries, &bad, &admin).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (status_wanted, json!(code)),
+            "{bad}: {body}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{bad} waited");
+    }
+}
