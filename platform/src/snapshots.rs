@@ -71,6 +71,7 @@ struct Row {
     hash: Option<Vec<u8>>,
     recorded_at: Option<DateTime<Utc>>,
     clock: Option<DateTime<Utc>>,
+    position: Option<i64>,
 }
 
 /// Reads an aggregate as a writer needs it (see [`StreamState`]), in one statement; with
@@ -94,12 +95,13 @@ pub async fn load_stream(
                          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
                            AND e.sequence = s.last_sequence
                            AND e.hash IS NOT DISTINCT FROM s.event_hash) AS anchored,
-                NULL::bytea AS hash, NULL::timestamptz AS recorded_at, NULL::timestamptz AS clock
+                NULL::bytea AS hash, NULL::timestamptz AS recorded_at, NULL::timestamptz AS clock,
+                NULL::int8 AS position
            FROM snapshots s
           WHERE $3 AND s.aggregate_type = $1 AND s.aggregate_id = $2
          UNION ALL
          SELECT 1, sequence, event_type, event_version, payload::text, metadata, NULL, NULL,
-                NULL, NULL, NULL
+                NULL, NULL, NULL, NULL
            FROM events
           WHERE aggregate_type = $1 AND aggregate_id = $2
             AND sequence > CASE WHEN $3 THEN
@@ -108,9 +110,9 @@ pub async fn load_stream(
                            ELSE 0 END
          UNION ALL
          SELECT 2, coalesce(h.sequence, 0), NULL, NULL, '', NULL, NULL, NULL, h.hash,
-                h.recorded_at, clock_timestamp()
+                h.recorded_at, clock_timestamp(), h.global_position
            FROM (SELECT 1) one
-           LEFT JOIN LATERAL (SELECT sequence, hash, recorded_at
+           LEFT JOIN LATERAL (SELECT sequence, hash, recorded_at, global_position
                                 FROM events
                                WHERE aggregate_type = $1 AND aggregate_id = $2
                                ORDER BY sequence DESC LIMIT 1) h ON true
@@ -148,6 +150,7 @@ pub async fn load_stream(
                     sequence: row.sequence,
                     hash: row.hash.as_deref().and_then(|h| h.try_into().ok()),
                     recorded_at: row.recorded_at,
+                    position: row.position,
                 };
             }
         }

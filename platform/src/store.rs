@@ -122,6 +122,8 @@ pub struct StreamHead {
     pub hash: Option<Hash>,
     /// When the last event was recorded.
     pub recorded_at: Option<DateTime<Utc>>,
+    /// The last event's store position (when read with it).
+    pub position: Option<i64>,
 }
 
 /// A decided event in its stored form: its type, version and payload (an object tagged with
@@ -510,6 +512,7 @@ async fn read_head(
             .as_ref()
             .and_then(|(h, _)| h.as_deref().and_then(|h| h.try_into().ok())),
         recorded_at: row.map(|(_, t)| t),
+        position: None,
     })
 }
 

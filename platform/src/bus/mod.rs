@@ -358,7 +358,13 @@ where
             .render(&CommandAccepted {
                 id: id.to_owned(),
                 version,
-                position: None,
+                // Nothing appended (a command already applied, or one that changes nothing):
+                // the stream's latest position, which the read models must reach to show it.
+                position: if events.is_empty() {
+                    read.head.position
+                } else {
+                    None
+                },
             })
             .map_err(|e| AggregateError::UnexpectedError(Box::new(e)))?;
         if events.is_empty() {
