@@ -123,24 +123,24 @@ echo "$relay_out" >&2
 relay_rate=$(echo "$relay_out" | sed -n 's/^relay backlog: .* = \([0-9]*\)\/s.*/\1/p')
 record_size=$(echo "$relay_out" | sed -n 's/.*record size \([0-9]*\) B.*/\1/p')
 relay_lag=$(echo "$relay_out" | sed -n 's/^relay lag at \([0-9]*\)\/s: \(.*\) (.*/\2 at \1\/s/p')
-log "anchor: Kafka ProducerPerformance, $RELAY_EVENTS records of $record_size B, acks=all, idempotent"
+log "anchor: Kafka ProducerPerformance, $RELAY_EVENTS records of $record_size B, acks=all, idempotent, lz4"
 perf_topic="bench-anchor-$(date +%s)"
 # The same partition count as the relay's topic (the broker does not create topics itself).
 java -Xmx256m -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" \
   --create --topic "$perf_topic" --partitions 6 --replication-factor 1 >/dev/null 2>&1
 pp=$(java -Xmx512m -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.ProducerPerformance --topic "$perf_topic" \
   --num-records "$RELAY_EVENTS" --record-size "${record_size:-600}" --throughput -1 \
-  --command-property bootstrap.servers="$KAFKA_BROKERS" acks=all enable.idempotence=true 2>/dev/null \
+  --command-property bootstrap.servers="$KAFKA_BROKERS" acks=all enable.idempotence=true compression.type=lz4 2>/dev/null \
   | grep 'records sent' | tail -n 1)
 echo "$pp" >&2
 pp_rate=$(echo "$pp" | sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p')
-rows+=("| outbox relay: backlog of $RELAY_EVENTS events ($record_size B) to Kafka | ${relay_rate}/s; lag $relay_lag | ProducerPerformance, same size, acks=all: ${pp_rate%.*}/s | $(ratio "${relay_rate:-0}" "${pp_rate:-0}") |")
+rows+=("| outbox relay: backlog of $RELAY_EVENTS events ($record_size B) to Kafka | ${relay_rate}/s; lag $relay_lag | ProducerPerformance, same size, acks=all, lz4 like the relay: ${pp_rate%.*}/s | $(ratio "${relay_rate:-0}" "${pp_rate:-0}") |")
 
 # --- projection replay ---------------------------------------------------------------------
 log "projection replay of $REPLAY_EVENTS events from offset 0"
 replay=$("$BIN/freshline" bench projection --events "$REPLAY_EVENTS" | tail -n 1)
 echo "$replay" >&2
-rows+=("| projection rebuild (supplier directory + history) from offset 0 | $replay | target 50,000 events/s | - |")
+rows+=("| projection rebuild (supplier directory + history) from offset 0 | $replay | target 100,000 events/s | - |")
 
 # --- visibility at fixed rates (and the plot) ----------------------------------------------
 plot_data="$(mktemp)"
@@ -168,18 +168,23 @@ rows+=("| orders placed -> delivered by the fulfilment saga (instant riders) | $
 # --- the whole stack at rest ---------------------------------------------------------------
 # Every process this stack started (services, PostgreSQL with its backends, Kafka), in clock
 # ticks of CPU (user + system) from /proc, over 30 s with no load.
-stack_ticks() {
-  local pid total=0
-  for pid in $( { cat "$RUN"/*.pid; for f in "$RUN"/*.pid; do pgrep -P "$(cat "$f")"; done; } 2>/dev/null | sort -u); do
+# CPU ticks of one service (its pid file) and its children: "name ticks".
+service_ticks() {
+  local f="$1" pid total=0
+  for pid in $( { cat "$f"; pgrep -P "$(cat "$f")"; } 2>/dev/null | sort -u); do
     total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
   done
-  echo "$total"
+  echo "$(basename "$f" .pid) $total"
 }
+stack_ticks() { for f in "$RUN"/*.pid; do service_ticks "$f"; done; }
 log "idle: the whole stack at rest for 30 s"
 sleep 10
-idle0=$(stack_ticks); sleep 30; idle1=$(stack_ticks)
-idle_pct=$(awk -v a="$idle0" -v b="$idle1" -v hz="$(getconf CLK_TCK)" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.1f", d / hz / 30 * 100 }')
-rows+=("| the whole stack at rest for 30 s: every service, PostgreSQL and Kafka (target < 5% of one core) | ${idle_pct}% of one core | - | - |")
+stack_ticks > "$LOG/idle0.txt"; sleep 30; stack_ticks > "$LOG/idle1.txt"
+hz="$(getconf CLK_TCK)"
+idle_breakdown="$(join "$LOG/idle0.txt" "$LOG/idle1.txt" | awk -v hz="$hz" '{ d = $3 - $2; if (d < 0) d = 0; printf "%s %.1f%%, ", $1, d / hz / 30 * 100 }' | sed 's/, $//')"
+idle_pct=$(join "$LOG/idle0.txt" "$LOG/idle1.txt" | awk -v hz="$hz" '{ d = $3 - $2; if (d > 0) t += d } END { printf "%.1f", t / hz / 30 * 100 }')
+log "idle by process: $idle_breakdown"
+rows+=("| the whole stack at rest for 30 s: every service, PostgreSQL and Kafka (target < 5% of one core); by process: ${idle_breakdown} | ${idle_pct}% of one core | - | - |")
 
 # --- snapshots -----------------------------------------------------------------------------
 if "$BIN/freshline" bench --help 2>/dev/null | grep -q snapshots; then

@@ -76,7 +76,7 @@ impl Default for RelayConfig {
             name: "default".into(),
             topic_prefix: String::new(),
             batch_size: 2000,
-            poll_interval: Duration::from_millis(10),
+            poll_interval: Duration::from_millis(25),
         }
     }
 }
@@ -322,6 +322,8 @@ impl Relay {
         // Adaptive: quick right after traffic, up to `poll_interval` while idle.
         const FIRST_IDLE_WAIT: Duration = Duration::from_millis(1);
         let mut idle_wait = FIRST_IDLE_WAIT;
+        // The next batch, read while the previous one's acknowledgements were awaited.
+        let mut prefetched: Option<Vec<_>> = None;
         while !shutdown.is_cancelled() {
             if last_leader_check.elapsed() > Duration::from_secs(2) {
                 sqlx::query("SELECT 1")
@@ -330,7 +332,10 @@ impl Relay {
                     .map_err(|_| RelayError::LostLeadership)?;
                 last_leader_check = Instant::now();
             }
-            let rows = self.fetch(&checkpoint).await?;
+            let rows = match prefetched.take() {
+                Some(rows) => rows,
+                None => self.fetch(&checkpoint).await?,
+            };
             let Some(last) = rows.last() else {
                 if !self.metrics.lag.known() || last_lag_check.elapsed() > Duration::from_secs(1) {
                     // Nothing publishable: committed events may still wait behind an older
@@ -375,8 +380,13 @@ impl Relay {
                 }
             };
             self.metrics.stalled.set(0);
-            match self.publish(&outgoing).await {
+            // Reading the next batch overlaps waiting for this one's acknowledgements; it is
+            // used only if this one is published (publishing still goes batch after batch, so
+            // per-partition order is the outbox order).
+            let (published, next_rows) = tokio::join!(self.publish(&outgoing), self.fetch(&next));
+            match published {
                 Ok(()) => {
+                    prefetched = next_rows.ok();
                     backoff = Duration::from_millis(100);
                     self.save_checkpoint(&next).await?;
                     tracing::debug!(
