@@ -846,9 +846,17 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
     let mut saga = spawn();
     let started = Instant::now();
     let mut orders = Vec::with_capacity(ORDERS);
-    for (customer, body) in &bodies {
+    let mut kills = 0;
+    for (n, (customer, body)) in bodies.iter().enumerate() {
         let t = w.s.token(customer, Role::Customer);
         orders.push(w.ok("/v1/orders", &t, body.clone()).await);
+        // Killed while the orders come in, too: a saga that keeps up would otherwise settle
+        // everything before the loop below kills it at all.
+        if n % 40 == 39 {
+            saga.kill().await.expect("SIGKILL the saga");
+            kills += 1;
+            saga = spawn();
+        }
     }
     // Kill the saga with SIGKILL at random moments while the orders flow, restarting it each
     // time, until everything has settled (or the kills stop after a while and it finishes).
@@ -865,7 +873,6 @@ async fn orders_flow_through_a_saga_killed_again_and_again() {
         .await
         .unwrap_or(0)
     };
-    let mut kills = 0;
     let max_kills: u32 = std::env::var("FRESHLINE_CHAOS_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())
