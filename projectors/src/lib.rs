@@ -5,12 +5,10 @@
 //! and riders ([`orders`]). Any projection is rebuilt into fresh tables and swapped in atomically
 //! ([`rebuild`]).
 //!
-//! The query API ([`query`], [`catalog_query`], [`orders_query`]; binary `query-api`) serves them.
+//! The query API ([`query`], one module per resource; binary `query-api`) serves them.
 
 pub mod catalog;
-pub mod catalog_query;
 pub mod orders;
-pub mod orders_query;
 pub mod query;
 pub mod read_your_writes;
 pub mod rebuild;

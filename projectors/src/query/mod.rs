@@ -1,0 +1,258 @@
+//! The query API: one module per resource over the read models, one paging type
+//! ([`page`]), one read-your-writes helper ([`crate::read_your_writes`]), and the router with
+//! its OpenAPI document.
+
+pub mod analytics;
+pub mod common;
+pub mod deliveries;
+pub mod history;
+pub mod inventory;
+pub mod orders;
+pub mod page;
+pub mod payments;
+pub mod products;
+pub mod riders;
+pub mod slots;
+pub mod state;
+pub mod suppliers;
+
+pub use state::QueryState;
+
+use crate::read_your_writes::MinPosition;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use platform::auth::{scopes, Role, Verifier};
+use platform::evidence::EvidenceSigner;
+use platform::http::{require, Requirement};
+use platform::metrics::HttpMetrics;
+use platform::openapi::SharedProblems;
+use prometheus::Registry;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+
+const READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
+
+const AUDITORS: &[Role] = &[Role::Admin, Role::Auditor];
+
+const CATALOG_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Auditor,
+    Role::Supplier,
+    Role::Customer,
+    Role::Warehouse,
+];
+
+const INVENTORY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier, Role::Warehouse];
+
+/// Orders, payments, deliveries and slots: a customer's own (filtered in the handlers).
+const ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Customer];
+
+/// A delivery: its customer's, or its rider's (filtered in the handler).
+const DELIVERY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Customer, Role::Rider];
+
+/// One rider: the back office, or that rider (filtered in the handler).
+const RIDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Rider];
+
+/// A supplier's incoming orders (its own suppliers only, checked in the handler).
+const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
+
+/// The OpenAPI description served at `/openapi.json`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Freshline query API", version = "1", description = "Read models of the fresh-food marketplace. Errors are RFC 9457 problem+json with a stable `code`."),
+    paths(suppliers::list_suppliers, suppliers::get_supplier, history::supplier_history, history::export_supplier_history, history::evidence_keys,
+        products::search_products, products::get_product, products::get_image,
+        inventory::stock, inventory::batches, inventory::aging, inventory::spoilage,
+        inventory::aging_report, inventory::spoilage_report,
+        orders::get_order, orders::list_orders, orders::supplier_orders,
+        deliveries::get_delivery, slots::delivery_slots, slots::get_slot,
+        riders::riders, riders::get_rider,
+        payments::get_payment, payments::ledger_balances, analytics::sales),
+    components(schemas(suppliers::SupplierView, suppliers::SupplierPage, history::HistoryEntry, history::HistoryPage, platform::http::Problem, platform::http::FieldError,
+        products::ProductView, products::ProductPage, products::ImageView, common::Money,
+        inventory::StockView, inventory::BatchView, inventory::AgingBucket, inventory::SpoilageByReason,
+        orders::OrderView, orders::OrderPage, orders::PaymentSummary,
+        orders::DeliverySummary, orders::TimelineEntry, orders::SupplierOrderView,
+        orders::SupplierOrderPage, deliveries::DeliveryView, deliveries::DeliveryRider,
+        deliveries::PositionView, common::GeoPoint, slots::SlotView,
+        slots::SlotList, riders::RiderView, riders::RiderPage,
+        payments::PaymentView, payments::LedgerBalances, payments::AccountBalance,
+        payments::CurrencyTotal, analytics::SalesReport, analytics::SalesGroup)),
+    tags((name = "suppliers", description = "The supplier directory and history"),
+         (name = "catalog", description = "Product search and images"),
+         (name = "inventory", description = "Stock, batches, aging and spoilage"),
+         (name = "orders", description = "Orders, payments, deliveries, slots and riders"),
+         (name = "analytics", description = "Ledger balances and sales")),
+    modifiers(&MinPosition, &SharedProblems)
+)]
+pub struct QueryDoc;
+
+/// Reads of one subject that may wait for a version or position at once; more: `429`.
+pub const MAX_WAITING_READS: usize = 64;
+
+/// The query API router.
+///
+/// # Errors
+/// When metrics cannot be registered.
+pub fn router(
+    pool: PgPool,
+    schema: &str,
+    verifier: Arc<Verifier>,
+    registry: Registry,
+    read_your_writes_wait: Duration,
+    limiter: Arc<platform::ratelimit::RateLimiter>,
+    evidence: Option<Arc<EvidenceSigner>>,
+) -> Result<Router, prometheus::Error> {
+    let http_metrics = HttpMetrics::new(&registry)?;
+    let fresh = crate::read_your_writes::Freshness::start(
+        pool.clone(),
+        schema,
+        read_your_writes_wait,
+        MAX_WAITING_READS,
+    );
+    let state = QueryState {
+        pool,
+        schema: schema.to_owned(),
+        registry,
+        evidence,
+        fresh: fresh.clone(),
+    };
+    // `min_position`: runs after each group's access check (route layers added later run
+    // first, so it is added before them).
+    let positions = from_fn_with_state(fresh, crate::read_your_writes::wait_for_position);
+    let guard = from_fn_with_state(
+        Requirement {
+            scope: scopes::SUPPLIERS_READ,
+            roles: READERS,
+        },
+        require,
+    );
+    let reads = Router::new()
+        .route("/v1/suppliers", get(suppliers::list_suppliers))
+        .route("/v1/suppliers/{id}", get(suppliers::get_supplier))
+        .route("/v1/suppliers/{id}/history", get(history::supplier_history))
+        .route_layer(positions.clone())
+        .route_layer(guard);
+    let exports = Router::new()
+        .route(
+            "/v1/suppliers/{id}/history/export",
+            get(history::export_supplier_history),
+        )
+        .route_layer(positions.clone())
+        .route_layer(from_fn_with_state(
+            Requirement {
+                scope: scopes::AUDIT_EXPORT,
+                roles: AUDITORS,
+            },
+            require,
+        ));
+    let catalog = Router::new()
+        .route("/v1/products", get(products::search_products))
+        .route("/v1/products/{id}", get(products::get_product))
+        .route(
+            "/v1/products/{id}/images/{image_id}",
+            get(products::get_image),
+        )
+        .route_layer(positions.clone())
+        .route_layer(from_fn_with_state(
+            Requirement {
+                scope: scopes::CATALOG_READ,
+                roles: CATALOG_READERS,
+            },
+            require,
+        ));
+    let inventory = Router::new()
+        .route("/v1/inventory/stock", get(inventory::stock))
+        .route("/v1/inventory/batches", get(inventory::batches))
+        .route("/v1/inventory/aging", get(inventory::aging))
+        .route("/v1/inventory/spoilage", get(inventory::spoilage))
+        .route("/v1/analytics/spoilage", get(inventory::spoilage_report))
+        .route(
+            "/v1/analytics/inventory-aging",
+            get(inventory::aging_report),
+        )
+        .route_layer(positions.clone())
+        .route_layer(from_fn_with_state(
+            Requirement {
+                scope: scopes::INVENTORY_READ,
+                roles: INVENTORY_READERS,
+            },
+            require,
+        ));
+    let order_guard = |roles| {
+        from_fn_with_state(
+            Requirement {
+                scope: scopes::ORDERS_READ,
+                roles,
+            },
+            require,
+        )
+    };
+    let orders = Router::new()
+        .route("/v1/orders", get(orders::list_orders))
+        .route("/v1/orders/{id}", get(orders::get_order))
+        .route("/v1/delivery-slots", get(slots::delivery_slots))
+        .route("/v1/delivery-slots/{id}", get(slots::get_slot))
+        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route_layer(positions.clone())
+        .route_layer(order_guard(ORDER_READERS));
+    let deliveries = Router::new()
+        .route("/v1/deliveries/{id}", get(deliveries::get_delivery))
+        .route_layer(positions.clone())
+        .route_layer(order_guard(DELIVERY_READERS));
+    let rider = Router::new()
+        .route("/v1/riders/{id}", get(riders::get_rider))
+        .route_layer(positions.clone())
+        .route_layer(order_guard(RIDER_READERS));
+    let supplier_orders = Router::new()
+        .route("/v1/suppliers/{id}/orders", get(orders::supplier_orders))
+        .route_layer(positions.clone())
+        .route_layer(order_guard(SUPPLIER_ORDER_READERS));
+    let back_office = Router::new()
+        .route("/v1/riders", get(riders::riders))
+        .route("/v1/ledger/balances", get(payments::ledger_balances))
+        .route("/v1/analytics/sales", get(analytics::sales))
+        .route_layer(positions.clone())
+        .route_layer(order_guard(AUDITORS));
+    let authenticated = reads
+        .merge(exports)
+        .merge(catalog)
+        .merge(inventory)
+        .merge(orders)
+        .merge(deliveries)
+        .merge(rider)
+        .merge(supplier_orders)
+        .merge(back_office)
+        .layer(from_fn(platform::http::refuse_control_characters))
+        .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
+        .layer(from_fn_with_state(verifier, platform::http::authenticate));
+    Ok(Router::new()
+        .merge(authenticated)
+        .route("/v1/audit/keys", get(history::evidence_keys))
+        .route("/healthz", get(platform::http::healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(QueryDoc::openapi()) }))
+        .fallback(platform::http::not_found_fallback)
+        .method_not_allowed_fallback(platform::http::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(from_fn_with_state(
+            http_metrics,
+            platform::metrics::track_http,
+        ))
+        .layer(from_fn(platform::http::correlate))
+        .with_state(state))
+}
+
+async fn readyz(State(s): State<QueryState>) -> Response {
+    platform::http::readiness(&[("postgres", platform::db::ping(&s.pool).await)])
+}
+
+async fn metrics(State(s): State<QueryState>) -> Response {
+    platform::metrics::render(&s.registry)
+}
