@@ -29,7 +29,7 @@ const RECHECK: Duration = Duration::from_millis(250);
 pub(crate) struct Freshness {
     pool: PgPool,
     schema: String,
-    changes: Arc<Notify>,
+    changes: Arc<Changes>,
     wait: Duration,
     max_waiting: usize,
     waiting: Mutex<HashMap<String, usize>>,
@@ -63,7 +63,7 @@ impl Freshness {
         wait: Duration,
         max_waiting: usize,
     ) -> Arc<Self> {
-        let changes = Arc::new(Notify::new());
+        let changes = Arc::new(Changes::new());
         tokio::spawn(listen_for_changes(pool.clone(), changes.clone()));
         Arc::new(Self {
             pool,
@@ -102,24 +102,65 @@ impl Freshness {
     }
 }
 
-/// Listens for the projectors' change notifications and wakes every waiting read; reconnects
-/// (waking everyone, a notification may have been missed) when the connection drops. Runs for
-/// as long as the process.
-async fn listen_for_changes(pool: PgPool, changes: Arc<Notify>) {
+/// One signal per projection: a notification wakes only the reads waiting on the projection
+/// that changed.
+#[derive(Debug)]
+struct Changes {
+    by_projection: HashMap<&'static str, Notify>,
+    other: Notify,
+}
+
+impl Changes {
+    fn new() -> Self {
+        Self {
+            by_projection: crate::all()
+                .iter()
+                .map(|p| (p.name(), Notify::new()))
+                .collect(),
+            other: Notify::new(),
+        }
+    }
+
+    fn of(&self, projection: &str) -> &Notify {
+        self.by_projection.get(projection).unwrap_or(&self.other)
+    }
+
+    fn wake_all(&self) {
+        for n in self.by_projection.values() {
+            n.notify_waiters();
+        }
+        self.other.notify_waiters();
+    }
+}
+
+/// The projection a `min_version` read of `aggregate_type` reads (a supplier's directory
+/// entry; everything else with a version is an orders read).
+fn projection_of(aggregate_type: &str) -> &'static str {
+    if aggregate_type == schemas::aggregate_types::SUPPLIER {
+        "suppliers"
+    } else {
+        "orders"
+    }
+}
+
+/// Listens for the projectors' change notifications (the payload names the projection) and
+/// wakes the reads waiting on that projection; reconnects (waking everyone, a notification may
+/// have been missed) when the connection drops. Runs for as long as the process.
+async fn listen_for_changes(pool: PgPool, changes: Arc<Changes>) {
     loop {
         let listening = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
             listener.listen(crate::runtime::CHANGED_CHANNEL).await?;
             loop {
-                listener.recv().await?;
-                changes.notify_waiters();
+                let n = listener.recv().await?;
+                changes.of(n.payload()).notify_waiters();
             }
         };
         let result: Result<(), sqlx::Error> = listening.await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "change listener lost its connection; reconnecting");
         }
-        changes.notify_waiters();
+        changes.wake_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
@@ -167,7 +208,10 @@ where
     let mut waiting = None;
     loop {
         // Registered before the read, so a change committed during it still wakes us.
-        let changed = fresh.changes.notified();
+        let changed = fresh
+            .changes
+            .of(projection_of(stream.aggregate_type))
+            .notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let row = load().await?;
@@ -342,7 +386,10 @@ impl Freshness {
         }
         let mut waiting = None;
         loop {
-            let changed = self.changes.notified();
+            let changed = self
+                .changes
+                .of(projections.first().copied().unwrap_or_default())
+                .notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             let mut behind = None;
@@ -478,7 +525,7 @@ mod tests {
         let fresh = Freshness {
             pool: PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy pool"),
             schema: "read".into(),
-            changes: Arc::new(Notify::new()),
+            changes: Arc::new(Changes::new()),
             wait: Duration::from_secs(1),
             max_waiting: 2,
             waiting: Mutex::new(HashMap::new()),
