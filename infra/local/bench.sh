@@ -177,7 +177,8 @@ service_ticks() {
   echo "$(basename "$f" .pid) $total"
 }
 stack_ticks() { for f in "$RUN"/*.pid; do service_ticks "$f"; done; }
-log "idle: the whole stack at rest for 30 s"
+log "idle: the whole stack at rest for 30 s (the benchmarks' own topics deleted first)"
+"$ROOT/infra/local/drop-test-topics.sh"
 sleep 10
 stack_ticks > "$LOG/idle0.txt"; sleep 30; stack_ticks > "$LOG/idle1.txt"
 hz="$(getconf CLK_TCK)"

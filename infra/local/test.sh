@@ -34,6 +34,8 @@ timeout --kill-after=30 "${FRESHLINE_TEST_TIMEOUT_SECS:-1500}" \
   cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$LOG/test.log"
 status=${PIPESTATUS[0]}
 set -e
+# Each test made its own topics; thousands of partitions left behind keep the broker busy.
+"$ROOT/infra/local/drop-test-topics.sh"
 passed=$(grep -Eo '[0-9]+ passed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
 log "suite finished in $((SECONDS - t0))s"
