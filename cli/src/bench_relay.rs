@@ -102,6 +102,8 @@ pub async fn run(
     // Steady phase: `rate` events/s appended one by one; lag = consumed at - appended at.
     let steady = tokio::spawn({
         let pool = pool.clone();
+        // As a writer does: a notification after each commit wakes the relay.
+        let appended = platform::relay::AppendSignal::start(pool.clone());
         async move {
             let mut tick =
                 tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
@@ -110,6 +112,7 @@ pub async fn run(
                 tick.tick().await;
                 let g = total + 1 + i64::try_from(i).unwrap_or(0);
                 insert(g, g).execute(&pool).await?;
+                appended.raise();
             }
             anyhow::Ok(n)
         }

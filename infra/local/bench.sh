@@ -117,8 +117,8 @@ registrations "keyed registrations at a fixed 1000/s, whole stack (target p99 < 
 registrations "unkeyed registrations via command-api, 8 clients, whole stack (what keys cost)" --count "$COUNT" --concurrency 8 --unkeyed
 
 # --- relay vs ProducerPerformance ----------------------------------------------------------
-log "relay: $RELAY_EVENTS events backlog, then publish lag at 1000/s"
-relay_out=$("$BIN/freshline" bench relay --events "$RELAY_EVENTS" --rate 1000 --seconds "$(scale 10 5)")
+log "relay: $RELAY_EVENTS events backlog, then publish lag at 2000/s"
+relay_out=$("$BIN/freshline" bench relay --events "$RELAY_EVENTS" --rate 2000 --seconds "$(scale 10 5)")
 echo "$relay_out" >&2
 relay_rate=$(echo "$relay_out" | sed -n 's/^relay backlog: .* = \([0-9]*\)\/s.*/\1/p')
 record_size=$(echo "$relay_out" | sed -n 's/.*record size \([0-9]*\) B.*/\1/p')

@@ -32,6 +32,24 @@ pub fn pool(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Er
         .connect_lazy_with(options))
 }
 
+/// A listener on `channels` over a connection of its own (same settings as `pool`), so that
+/// listening never takes one of the pool's connections away from its statements.
+///
+/// # Errors
+/// When the database is unreachable.
+pub async fn listener(
+    pool: &PgPool,
+    channels: &[&str],
+) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*pool.connect_options()).clone())
+        .await?;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
+    listener.listen_all(channels.iter().copied()).await?;
+    Ok(listener)
+}
+
 /// Applies every pending migration (takes PostgreSQL's advisory lock, so concurrent starts are
 /// safe).
 ///

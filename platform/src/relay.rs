@@ -56,6 +56,63 @@ pub mod names {
     pub const STALLED: &str = "freshline_relay_stalled";
 }
 
+/// The channel writers notify (after their commit, never inside it) when they appended: the
+/// relay wakes at once instead of waiting for its next poll.
+pub const APPENDED_CHANNEL: &str = "freshline_events_appended";
+
+/// A writer's side of [`APPENDED_CHANNEL`]: [`AppendSignal::raise`] after each commit; one task
+/// sends the notifications, one at a time, so any number of commits while one is sent make one
+/// more (a NOTIFY is its own tiny transaction, outside every command's: commits never queue
+/// behind the notification queue's lock).
+#[derive(Debug, Clone, Default)]
+pub struct AppendSignal {
+    raised: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl AppendSignal {
+    /// Starts the sending task on `pool` (nothing is sent outside a Tokio runtime).
+    pub fn start(pool: PgPool) -> Self {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Self::default();
+        };
+        let raised = Arc::new(tokio::sync::Notify::new());
+        let weak = Arc::downgrade(&raised);
+        runtime.spawn(async move {
+            loop {
+                let Some(raised) = weak.upgrade() else { return };
+                let woke = tokio::time::timeout(Duration::from_secs(60), raised.notified())
+                    .await
+                    .is_ok();
+                if !woke {
+                    // Ends with the last signal's owner (every bus dropped).
+                    if Arc::strong_count(&raised) == 1 {
+                        return;
+                    }
+                    continue;
+                }
+                drop(raised);
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(APPENDED_CHANNEL)
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(error = %e, "append notification not sent (the relay polls anyway)");
+                }
+            }
+        });
+        Self {
+            raised: Some(raised),
+        }
+    }
+
+    /// Says that events were committed.
+    pub fn raise(&self) {
+        if let Some(r) = &self.raised {
+            r.notify_one();
+        }
+    }
+}
+
 /// Relay settings.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -66,7 +123,9 @@ pub struct RelayConfig {
     /// Rows per batch.
     pub batch_size: i64,
     /// The longest sleep when there is nothing to publish. After a batch the relay polls
-    /// again at once, then waits 1 ms, 2 ms, 4 ms ... up to this while nothing comes.
+    /// again at once, then waits 1 ms, 2 ms, 4 ms ... up to this while nothing comes; a
+    /// writer's notification ([`AppendSignal`]) wakes it at once (without the notification
+    /// listener, at most 25 ms).
     pub poll_interval: Duration,
 }
 
@@ -76,7 +135,7 @@ impl Default for RelayConfig {
             name: "default".into(),
             topic_prefix: String::new(),
             batch_size: 2000,
-            poll_interval: Duration::from_millis(25),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -319,9 +378,13 @@ impl Relay {
         let mut last_leader_check = Instant::now();
         let mut last_lag_check = Instant::now();
         let mut backoff = Duration::from_millis(100);
-        // Adaptive: quick right after traffic, up to `poll_interval` while idle.
+        // Adaptive: quick right after traffic, up to `poll_interval` while idle; woken at once
+        // by a writer's notification (see [`AppendSignal`]). Without the listener, polls stay
+        // short.
         const FIRST_IDLE_WAIT: Duration = Duration::from_millis(1);
+        const UNSIGNALLED_POLL: Duration = Duration::from_millis(25);
         let mut idle_wait = FIRST_IDLE_WAIT;
+        let mut listener = self.listen().await;
         // The next batch, read while the previous one's acknowledgements were awaited.
         let mut prefetched: Option<Vec<_>> = None;
         while !shutdown.is_cancelled() {
@@ -345,11 +408,32 @@ impl Relay {
                         .set_oldest(self.oldest_unpublished(&checkpoint).await?);
                     last_lag_check = Instant::now();
                 }
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(idle_wait) => {}
+                let cap = if listener.is_some() {
+                    self.cfg.poll_interval
+                } else {
+                    self.cfg.poll_interval.min(UNSIGNALLED_POLL)
+                };
+                let signalled = match listener.as_mut() {
+                    Some(l) => tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(idle_wait) => Some(true),
+                        n = l.recv() => n.is_ok().then_some(false),
+                    },
+                    None => tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(idle_wait) => Some(true),
+                    },
+                };
+                match signalled {
+                    // The timer: wait longer next time.
+                    Some(true) => idle_wait = (idle_wait * 2).min(cap),
+                    // A writer committed: read now.
+                    Some(false) => idle_wait = FIRST_IDLE_WAIT,
+                    None => {
+                        tracing::warn!(relay = %self.cfg.name, "append listener lost; polling every {UNSIGNALLED_POLL:?}");
+                        listener = None;
+                    }
                 }
-                idle_wait = (idle_wait * 2).min(self.cfg.poll_interval);
                 continue;
             };
             idle_wait = FIRST_IDLE_WAIT;
@@ -424,6 +508,18 @@ impl Relay {
         }
         tracing::info!(relay = %self.cfg.name, position = checkpoint.position, "relay stopped");
         Ok(())
+    }
+
+    /// A listener on [`APPENDED_CHANNEL`]; `None` (the relay then polls more often) when it
+    /// cannot be had.
+    async fn listen(&self) -> Option<sqlx::postgres::PgListener> {
+        match crate::db::listener(&self.pool, &[APPENDED_CHANNEL]).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(relay = %self.cfg.name, error = %e, "no append listener; polling");
+                None
+            }
+        }
     }
 
     /// The stored checkpoint (the start of the store when there is none).

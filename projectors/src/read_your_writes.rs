@@ -149,8 +149,8 @@ fn projection_of(aggregate_type: &str) -> &'static str {
 async fn listen_for_changes(pool: PgPool, changes: Arc<Changes>) {
     loop {
         let listening = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(crate::runtime::CHANGED_CHANNEL).await?;
+            let mut listener =
+                platform::db::listener(&pool, &[crate::runtime::CHANGED_CHANNEL]).await?;
             loop {
                 let n = listener.recv().await?;
                 changes.of(n.payload()).notify_waiters();

@@ -1010,6 +1010,9 @@ impl Runner {
 /// Events examined per watermark step at most.
 const WATERMARK_STEP: i64 = 50_000;
 
+/// The shortest time between two watermark steps.
+const WATERMARK_GAP: Duration = Duration::from_millis(100);
+
 /// Keeps `projection_watermark`: the position up to which every event of the projection's
 /// aggregate types is applied. Woken after batches that changed the read model; idle
 /// otherwise.
@@ -1031,7 +1034,7 @@ async fn keep_watermark(
     let mut probe: Option<(i64, String)> = None;
     loop {
         let pause = match watermark_step(&pool, name, &physical, &types, &mut probe).await {
-            Ok(true) => Duration::from_millis(5),
+            Ok(true) => WATERMARK_GAP,
             Ok(false) => Duration::from_secs(3600),
             Err(e) => {
                 tracing::debug!(projection = name, error = %e, "watermark step failed; trying later");
@@ -1039,10 +1042,16 @@ async fn keep_watermark(
                 Duration::from_secs(1)
             }
         };
+        // At most one step per gap, however many batches commit meanwhile: the watermark
+        // only narrows what a `min_position` read looks at, it is not on the read's path.
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(WATERMARK_GAP) => {}
+        }
         tokio::select! {
             () = stop.cancelled() => return,
             () = advanced.notified() => {}
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(pause.saturating_sub(WATERMARK_GAP)) => {}
         }
     }
 }

@@ -29,7 +29,10 @@ impl Settings {
                 name: config::string("FRESHLINE_RELAY_NAME", "default"),
                 topic_prefix: config::string("FRESHLINE_TOPIC_PREFIX", ""),
                 batch_size: config::parse("FRESHLINE_RELAY_BATCH_SIZE", 2000)?,
-                poll_interval: Duration::from_millis(config::parse("FRESHLINE_RELAY_POLL_MS", 25)?),
+                poll_interval: Duration::from_millis(config::parse(
+                    "FRESHLINE_RELAY_POLL_MS",
+                    1000,
+                )?),
             },
             http_addr: config::string("FRESHLINE_RELAY_HTTP_ADDR", defaults::RELAY_ADDR),
             create_topics: config::parse("FRESHLINE_RELAY_CREATE_TOPICS", true)?,

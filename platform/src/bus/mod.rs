@@ -80,6 +80,7 @@ pub struct CommandBus<A: Aggregate> {
     upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
     snapshots: Snapshots,
     claims: ClaimsOf<A::Event>,
+    appended: crate::relay::AppendSignal,
 }
 
 impl<A: Aggregate> std::fmt::Debug for CommandBus<A> {
@@ -113,6 +114,7 @@ where
         upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
     ) -> Self {
         Self {
+            appended: crate::relay::AppendSignal::start(pool.clone()),
             pool,
             services,
             metrics,
@@ -284,6 +286,7 @@ where
                 let stored = reply.stored(&answer);
                 match append.commit(&self.pool, stored.as_ref()).await {
                     Ok(appended) => {
+                        self.appended.raise();
                         answer.stored = stored.is_some();
                         match appended.stored_body {
                             Some(body) => {
@@ -387,6 +390,7 @@ where
             .commit(&self.pool, stored.as_ref())
             .await
             .map_err(append_failure)?;
+        self.appended.raise();
         answer.body = match appended.stored_body {
             // Sent exactly as stored (a retry with the key gets the same bytes).
             Some(body) => body,

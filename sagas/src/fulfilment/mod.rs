@@ -252,6 +252,8 @@ pub struct FulfilmentSaga {
     runner: Arc<steps::Runner>,
     metrics: SagaMetrics,
     wake: Arc<Notify>,
+    /// Raised when a step is put off to a later time (the due poller looks again).
+    rescheduled: Arc<Notify>,
 }
 
 impl std::fmt::Debug for FulfilmentSaga {
@@ -287,6 +289,7 @@ impl FulfilmentSaga {
             cfg,
             metrics,
             wake: Arc::new(Notify::new()),
+            rescheduled: Arc::new(Notify::new()),
         })
     }
 
@@ -311,14 +314,17 @@ impl FulfilmentSaga {
         );
         consumer.instance_id.clone_from(&self.cfg.instance_id);
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..self.cfg.workers.max(1) {
+        for n in 0..self.cfg.workers.max(1) {
             let me = self.clone();
             let stop = shutdown.clone();
-            tasks.spawn(async move { me.work(stop).await });
+            tasks.spawn(async move { me.work(n, stop).await });
         }
         let me = self.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { me.deadlines(stop).await });
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { me.due(stop).await });
         let me = self.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { me.gauge(stop).await });
@@ -500,17 +506,56 @@ impl FulfilmentSaga {
 
     /// One worker: claims a due saga (or one with unapplied events), applies its events, runs
     /// its next step, stores the result; repeats.
-    async fn work(&self, shutdown: CancellationToken) {
+    ///
+    /// New events wake a worker at once; a worker that ran a step wakes another (there may be
+    /// more); steps due later (retries) are woken by [`Self::due`]. A slow poll covers a wake-up
+    /// missed while every worker was busy.
+    async fn work(&self, _n: usize, shutdown: CancellationToken) {
+        let poll = self.cfg.poll_interval * 10;
         while !shutdown.is_cancelled() {
             match self.run_one().await {
-                Ok(true) => continue,
+                Ok(true) => {
+                    self.wake.notify_one();
+                    continue;
+                }
                 Ok(false) => {}
                 Err(e) => platform::telemetry::log_error_chain("saga worker failed", &e),
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.cfg.poll_interval) => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Wakes the workers when a saga's next step falls due: sleeps until the earliest
+    /// `next_at` (at most a second), or until a step is rescheduled.
+    async fn due(&self, shutdown: CancellationToken) {
+        loop {
+            let next: Result<Option<DateTime<Utc>>, sqlx::Error> = sqlx::query_scalar(
+                "SELECT min(next_at) FROM fulfilment.sagas WHERE status = 'running'",
+            )
+            .fetch_one(&self.pool)
+            .await;
+            let now = Utc::now();
+            let wait = match next {
+                Ok(Some(at)) if at <= now => {
+                    self.wake.notify_waiters();
+                    self.cfg.poll_interval
+                }
+                Ok(Some(at)) => (at - now).to_std().unwrap_or_default(),
+                Ok(None) => Duration::from_secs(1),
+                Err(e) => {
+                    platform::telemetry::log_error_chain("saga due poll failed", &e);
+                    Duration::from_secs(1)
+                }
+            }
+            .min(Duration::from_secs(1));
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.rescheduled.notified() => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -696,6 +741,9 @@ impl FulfilmentSaga {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if next_at.is_some_and(|at| at > Utc::now()) {
+            self.rescheduled.notify_one();
+        }
         tracing::debug!(status, "saga step stored");
         Ok(())
     }
