@@ -314,10 +314,10 @@ impl FulfilmentSaga {
         );
         consumer.instance_id.clone_from(&self.cfg.instance_id);
         let mut tasks = tokio::task::JoinSet::new();
-        for n in 0..self.cfg.workers.max(1) {
+        for _ in 0..self.cfg.workers.max(1) {
             let me = self.clone();
             let stop = shutdown.clone();
-            tasks.spawn(async move { me.work(n, stop).await });
+            tasks.spawn(async move { me.work(stop).await });
         }
         let me = self.clone();
         let stop = shutdown.clone();
@@ -510,7 +510,7 @@ impl FulfilmentSaga {
     /// New events wake a worker at once; a worker that ran a step wakes another (there may be
     /// more); steps due later (retries) are woken by [`Self::due`]. A slow poll covers a wake-up
     /// missed while every worker was busy.
-    async fn work(&self, _n: usize, shutdown: CancellationToken) {
+    async fn work(&self, shutdown: CancellationToken) {
         let poll = self.cfg.poll_interval * 10;
         while !shutdown.is_cancelled() {
             match self.run_one().await {
