@@ -8,12 +8,14 @@
 //! The query API ([`query`], one module per resource; binary `query-api`) serves them.
 
 pub mod catalog;
+pub mod guard;
 pub mod orders;
 pub mod query;
 pub mod read_your_writes;
 pub mod rebuild;
 pub mod runtime;
 pub mod suppliers;
+mod watermark;
 
 /// Every projection, by name.
 pub fn all() -> Vec<std::sync::Arc<dyn runtime::Projection>> {

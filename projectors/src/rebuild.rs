@@ -9,9 +9,9 @@
 //! live; the live projector sees the change on its next batch and continues from the new
 //! generation's own offsets. The old generation is then dropped.
 
+use crate::guard::{apply_guarded, Attempts, GuardError, Item};
 use crate::runtime::{
-    apply_guarded, physical_schema, point_views, prepare, prepare_live, Attempts, Item, Projection,
-    Runner, RunnerConfig,
+    physical_schema, point_views, prepare, prepare_live, Projection, Runner, RunnerConfig,
 };
 use platform::consumer::ConsumerMetrics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -423,8 +423,8 @@ pub async fn retry_dead(
         let tally = match apply_guarded(&mut tx, projection, &physical, &[item], 1, &attempts).await
         {
             Ok(t) => t,
-            Err(crate::runtime::GuardError::Database(e)) => return Err(e),
-            Err(crate::runtime::GuardError::Retry(r)) => {
+            Err(GuardError::Database(e)) => return Err(e),
+            Err(GuardError::Retry(r)) => {
                 return Err(sqlx::Error::Protocol(r));
             }
         };
