@@ -265,32 +265,14 @@ where
     }
 }
 
-/// The projections a route reads, by its path.
-fn projections_of(path: &str) -> &'static [&'static str] {
-    const CATALOG: &[&str] = &["catalog"];
-    const ORDERS: &[&str] = &["orders"];
-    const SUPPLIERS: &[&str] = &["suppliers"];
-    if path.starts_with("/v1/suppliers/") && path.ends_with("/orders") {
-        ORDERS
-    } else if path.starts_with("/v1/suppliers") {
-        SUPPLIERS
-    } else if path.starts_with("/v1/products")
-        || path.starts_with("/v1/inventory")
-        || path.starts_with("/v1/analytics/spoilage")
-        || path.starts_with("/v1/analytics/inventory-aging")
-    {
-        CATALOG
-    } else if path.starts_with("/v1/orders")
-        || path.starts_with("/v1/payments")
-        || path.starts_with("/v1/deliver")
-        || path.starts_with("/v1/riders")
-        || path.starts_with("/v1/ledger")
-        || path.starts_with("/v1/analytics/sales")
-    {
-        ORDERS
-    } else {
-        &[]
-    }
+/// What a group of routes waits on for `min_position`: the read-your-writes state and the one
+/// projection its routes read (named where the router builds the group).
+#[derive(Debug, Clone)]
+pub(crate) struct Positions {
+    /// Waiting reads.
+    pub fresh: Arc<Freshness>,
+    /// The projection the group's routes read.
+    pub projection: &'static str,
 }
 
 /// `min_position` from a query string: `None` when absent; `422` when not a position.
@@ -332,7 +314,7 @@ fn without_min_position(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
 /// Middleware: a read with `min_position` is served once every projection its route reads has
 /// applied every event of the store up to that position (the handler ignores the parameter).
 pub(crate) async fn wait_for_position(
-    State(fresh): State<Arc<Freshness>>,
+    State(Positions { fresh, projection }): State<Positions>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -349,23 +331,17 @@ pub(crate) async fn wait_for_position(
         Some(Authenticated(Ok(p))) => p.subject.clone(),
         _ => String::new(),
     };
-    let projections = projections_of(request.uri().path());
-    match fresh.reach(&subject, projections, position).await {
+    match fresh.reach(&subject, projection, position).await {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
 }
 
 impl Freshness {
-    /// Waits until each of `projections` has applied every event up to `position`; `503
+    /// Waits until `projection` has applied every event up to `position`; `503
     /// position_not_reached` after the wait, `404 position_not_found` for a position the store
     /// does not hold.
-    async fn reach(
-        &self,
-        subject: &str,
-        projections: &[&str],
-        position: i64,
-    ) -> Result<(), ApiError> {
+    async fn reach(&self, subject: &str, projection: &str, position: i64) -> Result<(), ApiError> {
         let deadline = tokio::time::Instant::now() + self.wait;
         // A position the store does not hold never comes (a command's was committed before
         // its answer was sent).
@@ -386,20 +362,12 @@ impl Freshness {
         }
         let mut waiting = None;
         loop {
-            let changed = self
-                .changes
-                .of(projections.first().copied().unwrap_or_default())
-                .notified();
+            let changed = self.changes.of(projection).notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let mut behind = None;
-            for projection in projections {
-                if !self.passed(projection, position).await? {
-                    behind = Some(*projection);
-                    break;
-                }
+            if self.passed(projection, position).await? {
+                return Ok(());
             }
-            let Some(behind) = behind else { return Ok(()) };
             if waiting.is_none() {
                 waiting = Some(self.wait_as(subject)?);
             }
@@ -408,7 +376,7 @@ impl Freshness {
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     "position_not_reached",
                     "Not visible yet",
-                    format!("the {behind} read model has not reached position {position} yet"),
+                    format!("the {projection} read model has not reached position {position} yet"),
                 )
                 .retry_after(1));
             }
@@ -459,8 +427,8 @@ impl Freshness {
     }
 }
 
-/// An OpenAPI modifier: `min_position` on every read that waits for it (every `GET` whose
-/// route reads a projection). Runs before the shared problems, which then add its `422`.
+/// An OpenAPI modifier: `min_position` on every read that waits for it (every authenticated
+/// `GET`: each group of read routes has the layer, named with its projection). Runs before the shared problems, which then add its `422`.
 #[derive(Debug, Clone, Copy)]
 pub struct MinPosition;
 
@@ -469,11 +437,12 @@ impl utoipa::Modify for MinPosition {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
         use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
         use utoipa::openapi::{RefOr, Required};
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for item in openapi.paths.paths.values_mut() {
             let Some(get) = item.get.as_mut() else {
                 continue;
             };
-            if projections_of(path).is_empty() {
+            // Every authenticated read sits behind the `min_position` layer of its group.
+            if get.security.as_ref().is_none_or(|s| s.is_empty()) {
                 continue;
             }
             get.responses

@@ -124,7 +124,15 @@ pub fn router(
     };
     // `min_position`: runs after each group's access check (route layers added later run
     // first, so it is added before them).
-    let positions = from_fn_with_state(fresh, crate::read_your_writes::wait_for_position);
+    let positions = |projection: &'static str| {
+        from_fn_with_state(
+            crate::read_your_writes::Positions {
+                fresh: fresh.clone(),
+                projection,
+            },
+            crate::read_your_writes::wait_for_position,
+        )
+    };
     let guard = from_fn_with_state(
         Requirement {
             scope: scopes::SUPPLIERS_READ,
@@ -136,14 +144,14 @@ pub fn router(
         .route("/v1/suppliers", get(suppliers::list_suppliers))
         .route("/v1/suppliers/{id}", get(suppliers::get_supplier))
         .route("/v1/suppliers/{id}/history", get(history::supplier_history))
-        .route_layer(positions.clone())
+        .route_layer(positions("suppliers"))
         .route_layer(guard);
     let exports = Router::new()
         .route(
             "/v1/suppliers/{id}/history/export",
             get(history::export_supplier_history),
         )
-        .route_layer(positions.clone())
+        .route_layer(positions("suppliers"))
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::AUDIT_EXPORT,
@@ -158,7 +166,7 @@ pub fn router(
             "/v1/products/{id}/images/{image_id}",
             get(products::get_image),
         )
-        .route_layer(positions.clone())
+        .route_layer(positions("catalog"))
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::CATALOG_READ,
@@ -176,7 +184,7 @@ pub fn router(
             "/v1/analytics/inventory-aging",
             get(inventory::aging_report),
         )
-        .route_layer(positions.clone())
+        .route_layer(positions("catalog"))
         .route_layer(from_fn_with_state(
             Requirement {
                 scope: scopes::INVENTORY_READ,
@@ -199,25 +207,25 @@ pub fn router(
         .route("/v1/delivery-slots", get(slots::delivery_slots))
         .route("/v1/delivery-slots/{id}", get(slots::get_slot))
         .route("/v1/payments/{id}", get(payments::get_payment))
-        .route_layer(positions.clone())
+        .route_layer(positions("orders"))
         .route_layer(order_guard(ORDER_READERS));
     let deliveries = Router::new()
         .route("/v1/deliveries/{id}", get(deliveries::get_delivery))
-        .route_layer(positions.clone())
+        .route_layer(positions("orders"))
         .route_layer(order_guard(DELIVERY_READERS));
     let rider = Router::new()
         .route("/v1/riders/{id}", get(riders::get_rider))
-        .route_layer(positions.clone())
+        .route_layer(positions("orders"))
         .route_layer(order_guard(RIDER_READERS));
     let supplier_orders = Router::new()
         .route("/v1/suppliers/{id}/orders", get(orders::supplier_orders))
-        .route_layer(positions.clone())
+        .route_layer(positions("orders"))
         .route_layer(order_guard(SUPPLIER_ORDER_READERS));
     let back_office = Router::new()
         .route("/v1/riders", get(riders::riders))
         .route("/v1/ledger/balances", get(payments::ledger_balances))
         .route("/v1/analytics/sales", get(analytics::sales))
-        .route_layer(positions.clone())
+        .route_layer(positions("orders"))
         .route_layer(order_guard(AUDITORS));
     let authenticated = reads
         .merge(exports)
