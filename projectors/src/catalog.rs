@@ -49,6 +49,19 @@ impl Projection for CatalogProjection {
         ]
     }
 
+    fn read_indexes(&self, schema: &str) -> Vec<String> {
+        vec![
+            format!("CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)"),
+            format!("CREATE INDEX IF NOT EXISTS products_category_price ON {schema}.products (category, price_minor)"),
+            format!("CREATE INDEX IF NOT EXISTS products_price ON {schema}.products (price_minor, id)"),
+            format!("CREATE INDEX IF NOT EXISTS products_tags ON {schema}.products USING gin (tags)"),
+            // The default sort (newest) and the name sort walk these instead of sorting.
+            format!("CREATE INDEX IF NOT EXISTS products_newest ON {schema}.products (created_at DESC, id)"),
+            format!("CREATE INDEX IF NOT EXISTS products_name ON {schema}.products (name, id)"),
+            format!("CREATE INDEX IF NOT EXISTS spoilage_time ON {schema}.spoilage (occurred_at)"),
+        ]
+    }
+
     fn ddl(&self, schema: &str) -> Vec<String> {
         vec![
             format!(
@@ -77,14 +90,7 @@ impl Projection for CatalogProjection {
                     created_at          timestamptz NOT NULL,
                     updated_at          timestamptz NOT NULL)"
             ),
-            format!("CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)"),
             format!("CREATE INDEX IF NOT EXISTS products_supplier ON {schema}.products (supplier_id)"),
-            format!("CREATE INDEX IF NOT EXISTS products_category_price ON {schema}.products (category, price_minor)"),
-            format!("CREATE INDEX IF NOT EXISTS products_price ON {schema}.products (price_minor, id)"),
-            format!("CREATE INDEX IF NOT EXISTS products_tags ON {schema}.products USING gin (tags)"),
-            // The default sort (newest) and the name sort walk these instead of sorting.
-            format!("CREATE INDEX IF NOT EXISTS products_newest ON {schema}.products (created_at DESC, id)"),
-            format!("CREATE INDEX IF NOT EXISTS products_name ON {schema}.products (name, id)"),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.product_images (
                     image_id     uuid        PRIMARY KEY,
@@ -133,7 +139,6 @@ impl Projection for CatalogProjection {
                     occurred_at    timestamptz NOT NULL,
                     PRIMARY KEY (batch_id, sequence))"
             ),
-            format!("CREATE INDEX IF NOT EXISTS spoilage_time ON {schema}.spoilage (occurred_at)"),
         ]
     }
 

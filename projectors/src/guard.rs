@@ -55,6 +55,79 @@ pub enum GuardError {
     /// transaction (it is dead after `max_attempts`).
     #[error("{0}")]
     Retry(String),
+    /// [`Care::Fast`] met a failing event: the transaction is spoilt; run the batch again on a
+    /// fresh one with [`Care::Careful`].
+    #[error("an event of the batch failed: apply it again with care")]
+    NeedsCare,
+}
+
+/// How a batch is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Care {
+    /// In one go, no savepoints: any failing event fails the call with
+    /// [`GuardError::NeedsCare`] (the common case costs no extra round trips).
+    Fast,
+    /// Inside savepoints: a failing event is found, recorded dead, and the rest applied.
+    Careful,
+}
+
+/// What a guarded apply did, and the stream versions it moved (not written yet: see
+/// [`write_versions`] and [`versions_upsert`]).
+#[derive(Debug, Default)]
+pub struct Guarded {
+    /// Applied, skipped and dead events.
+    pub tally: Tally,
+    /// `(aggregate_type, aggregate_id, version)` of every stream that moved.
+    pub moved: Vec<(String, String, i64)>,
+}
+
+impl Guarded {
+    /// The moved versions as the three arrays [`versions_upsert`] binds.
+    pub fn moved_columns(&self) -> (Vec<String>, Vec<String>, Vec<i64>) {
+        let mut out = (
+            Vec::with_capacity(self.moved.len()),
+            Vec::with_capacity(self.moved.len()),
+            Vec::with_capacity(self.moved.len()),
+        );
+        for (t, id, v) in &self.moved {
+            out.0.push(t.clone());
+            out.1.push(id.clone());
+            out.2.push(*v);
+        }
+        out
+    }
+}
+
+/// The statement moving stream versions in `schema.applied_versions`, its arrays bound at
+/// `$types`, `$ids` and `$versions` (e.g. `"$1"`); usable on its own or as a CTE.
+pub fn versions_upsert(schema: &str, types: &str, ids: &str, versions: &str) -> String {
+    format!(
+        "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
+         SELECT * FROM UNNEST({types}::text[], {ids}::text[], {versions}::int8[])
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+    )
+}
+
+/// Writes the versions `guarded` moved.
+///
+/// # Errors
+/// When the database fails.
+pub async fn write_versions(
+    conn: &mut PgConnection,
+    schema: &str,
+    guarded: &Guarded,
+) -> Result<(), sqlx::Error> {
+    if guarded.moved.is_empty() {
+        return Ok(());
+    }
+    let (types, ids, versions) = guarded.moved_columns();
+    sqlx::query(&versions_upsert(schema, "$1", "$2", "$3"))
+        .bind(types)
+        .bind(ids)
+        .bind(versions)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Attempts so far per message that failed in the database, kept across fresh transactions.
@@ -66,15 +139,17 @@ type StreamKey = (String, String);
 /// duplicates skipped, the next event of each stream handed to the projection (set-based),
 /// gaps and poison recorded dead, and the later events of a stream with a dead event recorded
 /// as waiting behind it. Returns what happened (`applied` counts events that changed the read
-/// model).
+/// model) and the stream versions to write with the batch's other bookkeeping.
 pub async fn apply_guarded(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     schema: &str,
     items: &[Item],
+    care: Care,
     max_attempts: u32,
     attempts: &Attempts,
-) -> Result<Tally, GuardError> {
+) -> Result<Guarded, GuardError> {
+    let careful = care == Care::Careful;
     let keys: Vec<StreamKey> = {
         let mut k: Vec<StreamKey> = items
             .iter()
@@ -86,37 +161,39 @@ pub async fn apply_guarded(
         k
     };
     let (types, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
-    let versions: HashMap<StreamKey, i64> = sqlx::query_as::<_, (String, String, i64)>(&format!(
-        "SELECT aggregate_type, aggregate_id, version FROM {schema}.applied_versions
-          WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-          FOR UPDATE"
+    // Each stream's version (locked: one applier per stream at a time) and the first
+    // sequence still dead in it, in one round trip.
+    let mut versions: HashMap<StreamKey, i64> = HashMap::new();
+    let mut blocked: HashMap<StreamKey, i64> = HashMap::new();
+    let rows: Vec<(bool, String, String, i64)> = sqlx::query_as(&format!(
+        "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[]) AS k(t, id)),
+              v AS (SELECT aggregate_type, aggregate_id, version FROM {schema}.applied_versions
+                     WHERE (aggregate_type, aggregate_id) IN (SELECT t, id FROM k)
+                       FOR UPDATE),
+              d AS (SELECT aggregate_type, aggregate_id, min(sequence) AS sequence
+                      FROM {schema}.dead_events
+                     WHERE (aggregate_type, aggregate_id) IN (SELECT t, id FROM k)
+                       AND state <> 'skipped' AND sequence IS NOT NULL
+                     GROUP BY 1, 2)
+         SELECT false, aggregate_type, aggregate_id, version FROM v
+         UNION ALL
+         SELECT true, aggregate_type, aggregate_id, sequence FROM d"
     ))
     .bind(&types)
     .bind(&ids)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(t, id, v)| ((t, id), v))
-    .collect();
-    let blocked: HashMap<StreamKey, i64> = sqlx::query_as::<_, (String, String, i64)>(&format!(
-        "SELECT aggregate_type, aggregate_id, min(sequence) FROM {schema}.dead_events
-          WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-            AND state <> 'skipped' AND sequence IS NOT NULL
-          GROUP BY 1, 2"
-    ))
-    .bind(&types)
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(t, id, v)| ((t, id), v))
-    .collect();
+    .await?;
+    for (dead, t, id, v) in rows {
+        if dead { &mut blocked } else { &mut versions }.insert((t, id), v);
+    }
 
     // Events found poison so far (index -> reason); each round plans without them.
     let mut poisoned: HashMap<usize, String> = HashMap::new();
     let plan = loop {
         let plan = Plan::new(items, &versions, &blocked, &poisoned);
-        sqlx::query("SAVEPOINT guarded").execute(&mut *conn).await?;
+        if careful {
+            sqlx::query("SAVEPOINT guarded").execute(&mut *conn).await?;
+        }
         let envelopes: Vec<Envelope> = plan
             .ready
             .iter()
@@ -132,18 +209,24 @@ pub async fn apply_guarded(
                     }
                 }
                 if found {
+                    if !careful {
+                        return Err(GuardError::NeedsCare);
+                    }
                     // Its stream's later events were applied too: plan again without it.
                     sqlx::query("ROLLBACK TO SAVEPOINT guarded")
                         .execute(&mut *conn)
                         .await?;
                     continue;
                 }
-                sqlx::query("RELEASE SAVEPOINT guarded")
-                    .execute(&mut *conn)
-                    .await?;
+                if careful {
+                    sqlx::query("RELEASE SAVEPOINT guarded")
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 break plan;
             }
             Err(err) if platform::db::is_transient(&err) => return Err(err.into()),
+            Err(_) if !careful => return Err(GuardError::NeedsCare),
             Err(err) => {
                 tracing::warn!(projection = projection.name(), error = %err, "batch failed; applying its events one by one");
                 sqlx::query("ROLLBACK TO SAVEPOINT guarded")
@@ -174,24 +257,12 @@ pub async fn apply_guarded(
             }
         }
     };
-    let changed: Vec<(String, String, i64)> = plan
+    let moved: Vec<(String, String, i64)> = plan
         .versions
         .iter()
         .filter(|(k, v)| versions.get(*k) != Some(*v))
         .map(|((t, id), v)| (t.clone(), id.clone(), *v))
         .collect();
-    if !changed.is_empty() {
-        sqlx::query(&format!(
-            "INSERT INTO {schema}.applied_versions (aggregate_type, aggregate_id, version)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
-             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
-        ))
-        .bind(changed.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|r| r.2).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-    }
     for (index, state, reason) in &plan.parked {
         let item = &items[*index];
         let tries = attempts
@@ -202,10 +273,13 @@ pub async fn apply_guarded(
             .max(1);
         record_dead(conn, projection.name(), schema, item, state, reason, tries).await?;
     }
-    Ok(Tally {
-        applied: plan.ready.len() as u64,
-        skipped: plan.duplicates,
-        dead: plan.parked.len() as u64,
+    Ok(Guarded {
+        tally: Tally {
+            applied: plan.ready.len() as u64,
+            skipped: plan.duplicates,
+            dead: plan.parked.len() as u64,
+        },
+        moved,
     })
 }
 

@@ -86,6 +86,14 @@ impl Projection for OrdersProjection {
         ]
     }
 
+    fn read_indexes(&self, schema: &str) -> Vec<String> {
+        vec![
+            format!("CREATE INDEX IF NOT EXISTS orders_customer_created ON {schema}.orders (customer, created_at DESC, id DESC)"),
+            format!("CREATE INDEX IF NOT EXISTS orders_status_created ON {schema}.orders (status, created_at DESC, id DESC)"),
+            format!("CREATE INDEX IF NOT EXISTS orders_created ON {schema}.orders (created_at DESC, id DESC)"),
+        ]
+    }
+
     fn ddl(&self, schema: &str) -> Vec<String> {
         vec![
             format!(
@@ -115,9 +123,6 @@ impl Projection for OrdersProjection {
                     created_at             timestamptz NOT NULL,
                     updated_at             timestamptz NOT NULL)"
             ),
-            format!("CREATE INDEX IF NOT EXISTS orders_customer_created ON {schema}.orders (customer, created_at DESC, id DESC)"),
-            format!("CREATE INDEX IF NOT EXISTS orders_status_created ON {schema}.orders (status, created_at DESC, id DESC)"),
-            format!("CREATE INDEX IF NOT EXISTS orders_created ON {schema}.orders (created_at DESC, id DESC)"),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.order_lines (
                     order_id         uuid        NOT NULL,

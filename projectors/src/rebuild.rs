@@ -9,9 +9,10 @@
 //! live; the live projector sees the change on its next batch and continues from the new
 //! generation's own offsets. The old generation is then dropped.
 
-use crate::guard::{apply_guarded, Attempts, GuardError, Item};
+use crate::guard::{apply_guarded, write_versions, Attempts, Care, GuardError, Item};
 use crate::runtime::{
-    physical_schema, point_views, prepare, prepare_live, Projection, Runner, RunnerConfig,
+    physical_schema, point_views, prepare, prepare_live, Projection, ReadIndexes, Runner,
+    RunnerConfig,
 };
 use platform::consumer::ConsumerMetrics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -91,7 +92,13 @@ pub async fn rebuild(
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {physical} CASCADE"))
         .execute(pool)
         .await?;
-    prepare(pool, projection.as_ref(), &physical).await?;
+    prepare(
+        pool,
+        projection.as_ref(),
+        &physical,
+        ReadIndexes::AfterReplay,
+    )
+    .await?;
     let topics: Vec<String> = projection
         .topics()
         .iter()
@@ -180,6 +187,9 @@ pub async fn rebuild(
         .map_err(|e| RebuildError::Replay(e.to_string()))?
         .map_err(|e| RebuildError::Replay(e.to_string()))?;
 
+    // The read indexes, built in bulk now that the tables are full (much cheaper than
+    // maintaining them row by row during the replay).
+    prepare(pool, projection.as_ref(), &physical, ReadIndexes::Now).await?;
     // Fresh tables have no planner statistics yet: gather them before readers arrive, or the
     // first queries plan as if the tables were empty.
     for view in projection.views() {
@@ -261,6 +271,24 @@ async fn high_watermarks(
 /// Events per page of a replay from the store.
 const STORE_PAGE: i64 = 5000;
 
+/// The page of the store's events of `types` after `after`, in position order.
+async fn read_page(
+    pool: PgPool,
+    types: Vec<String>,
+    after: i64,
+) -> Result<Vec<platform::store::EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {} FROM events WHERE aggregate_type = ANY($1) AND global_position > $2
+          ORDER BY global_position LIMIT $3",
+        platform::store::EVENT_COLUMNS
+    ))
+    .bind(&types)
+    .bind(after)
+    .bind(STORE_PAGE)
+    .fetch_all(&pool)
+    .await
+}
+
 /// Fills `physical` from the event store: the events of the projection's aggregate types in
 /// position order, a page per transaction, through the runtime's guard. The topics' high
 /// watermarks are taken first and become the generation's Kafka offsets: every message below
@@ -285,22 +313,16 @@ async fn replay_store(
             .fetch_one(pool)
             .await?;
     let attempts = Attempts::default();
-    let mut after = 0i64;
     let mut replayed = 0i64;
     let mut reported = Instant::now();
+    // The next page is read (on another connection) while this one is applied.
+    let mut next = tokio::spawn(read_page(pool.clone(), types.clone(), 0));
     loop {
-        let rows: Vec<platform::store::EventRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM events WHERE aggregate_type = ANY($1) AND global_position > $2
-              ORDER BY global_position LIMIT $3",
-            platform::store::EVENT_COLUMNS
-        ))
-        .bind(&types)
-        .bind(after)
-        .bind(STORE_PAGE)
-        .fetch_all(pool)
-        .await?;
+        let rows = next
+            .await
+            .map_err(|e| RebuildError::Replay(e.to_string()))??;
         let Some(last) = rows.last() else { break };
-        after = last.global_position;
+        next = tokio::spawn(read_page(pool.clone(), types.clone(), last.global_position));
         let items: Vec<Item> = rows
             .into_iter()
             .map(|row| {
@@ -314,18 +336,33 @@ async fn replay_store(
                 }
             })
             .collect();
-        let mut tx = pool.begin().await?;
-        apply_guarded(
-            &mut tx,
-            projection,
-            physical,
-            &items,
-            cfg.max_attempts,
-            &attempts,
-        )
-        .await
-        .map_err(|e| RebuildError::Replay(format!("replaying from the store: {e}")))?;
-        tx.commit().await?;
+        let mut care = Care::Fast;
+        loop {
+            let mut tx = pool.begin().await?;
+            match apply_guarded(
+                &mut tx,
+                projection,
+                physical,
+                &items,
+                care,
+                cfg.max_attempts,
+                &attempts,
+            )
+            .await
+            {
+                Ok(guarded) => {
+                    write_versions(&mut tx, physical, &guarded).await?;
+                    tx.commit().await?;
+                    break;
+                }
+                Err(GuardError::NeedsCare) => care = Care::Careful,
+                Err(e) => {
+                    return Err(RebuildError::Replay(format!(
+                        "replaying from the store: {e}"
+                    )))
+                }
+            }
+        }
         replayed += i64::try_from(items.len()).unwrap_or(i64::MAX);
         if reported.elapsed() >= Duration::from_millis(500) {
             reported = Instant::now();
@@ -420,14 +457,25 @@ pub async fn retry_dead(
                 u32::try_from(tries).unwrap_or(0) + 1,
             );
         }
-        let tally = match apply_guarded(&mut tx, projection, &physical, &[item], 1, &attempts).await
+        let guarded = match apply_guarded(
+            &mut tx,
+            projection,
+            &physical,
+            &[item],
+            Care::Careful,
+            1,
+            &attempts,
+        )
+        .await
         {
-            Ok(t) => t,
+            Ok(g) => g,
             Err(GuardError::Database(e)) => return Err(e),
-            Err(GuardError::Retry(r)) => {
-                return Err(sqlx::Error::Protocol(r));
+            Err(e @ (GuardError::Retry(_) | GuardError::NeedsCare)) => {
+                return Err(sqlx::Error::Protocol(e.to_string()));
             }
         };
+        write_versions(&mut tx, &physical, &guarded).await?;
+        let tally = guarded.tally;
         tx.commit().await?;
         if tally.dead > 0 {
             out.still_dead += 1;

@@ -9,10 +9,12 @@
 //! - A consumer group per projection. On partition assignment the consumer is positioned at
 //!   the offsets stored in PostgreSQL (Kafka's committed offsets are only a courtesy to lag
 //!   tools); a partition never seen starts at the beginning.
-//! - Each batch locks its partitions' offset rows (`FOR UPDATE`), skips messages below the
-//!   stored offsets, and moves each offset with a conditional update: after a rebalance, a
-//!   stale consumer's batch cannot overwrite newer offsets, it only finds its messages already
-//!   applied.
+//! - Each batch skips messages below its partitions' stored offsets (read and locked, or
+//!   remembered from the runner's last batch) and moves each offset with a conditional update
+//!   from the value it used: after a rebalance, a stale consumer's batch cannot overwrite newer
+//!   offsets; it fails, forgets what it remembered and tries again from the stored values.
+//! - A batch is applied in one go; only when one of its events fails is it applied again, on
+//!   a fresh transaction, with a savepoint per try (see `guard::Care`).
 //! - **The per-stream guard is the runtime's**: `applied_versions` keeps each aggregate's last
 //!   applied sequence. An event at or below it is a duplicate (the relay publishing a batch
 //!   again) and changes nothing; the next one is handed to the projection; one further ahead
@@ -28,7 +30,7 @@
 //!   `freshline projections retry-dead` applies dead and waiting events again in stream order;
 //!   `freshline projections skip` gives up on one dead event and lets the stream go on.
 
-use crate::guard::{apply_guarded, Attempts, GuardError, Item};
+use crate::guard::{self, apply_guarded, Attempts, Care, GuardError, Item};
 use async_trait::async_trait;
 use platform::consumer::{
     ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
@@ -65,6 +67,11 @@ pub trait Projection: Send + Sync + 'static {
     fn ddl(&self, schema: &str) -> Vec<String>;
     /// The tables readers see, as views of the live generation in the view schema.
     fn views(&self) -> &'static [&'static str];
+    /// Indexes only readers use (applying events never needs them; idempotent DDL): a rebuild
+    /// builds them in bulk after its replay instead of row by row during it.
+    fn read_indexes(&self, _schema: &str) -> Vec<String> {
+        Vec::new()
+    }
     /// Applies one event inside the batch's transaction.
     async fn apply(
         &self,
@@ -198,10 +205,7 @@ pub async fn prepare_live(
     .fetch_one(&mut *tx)
     .await?;
     let physical = physical_schema(view_schema, name, live);
-    for stmt in runtime_ddl(&physical)
-        .into_iter()
-        .chain(projection.ddl(&physical))
-    {
+    for stmt in generation_ddl(projection, &physical, ReadIndexes::Now) {
         sqlx::query(&stmt).execute(&mut *tx).await?;
     }
     point_views(&mut tx, projection, view_schema, &physical).await?;
@@ -258,6 +262,30 @@ pub async fn point_views(
     Ok(())
 }
 
+/// When the projection's [`Projection::read_indexes`] are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadIndexes {
+    /// With the tables.
+    Now,
+    /// Later, once the generation is filled (a rebuild).
+    AfterReplay,
+}
+
+/// The DDL of a generation in `schema`: the runtime's tables, the projection's, and its
+/// read indexes unless they come after the replay.
+pub fn generation_ddl(
+    projection: &dyn Projection,
+    schema: &str,
+    indexes: ReadIndexes,
+) -> Vec<String> {
+    let mut ddl = runtime_ddl(schema);
+    ddl.extend(projection.ddl(schema));
+    if indexes == ReadIndexes::Now {
+        ddl.extend(projection.read_indexes(schema));
+    }
+    ddl
+}
+
 /// Creates the runtime's and the projection's tables in `schema`.
 ///
 /// # Errors
@@ -266,14 +294,12 @@ pub async fn prepare(
     pool: &PgPool,
     projection: &dyn Projection,
     schema: &str,
+    indexes: ReadIndexes,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Several projectors may start together: serialise the DDL.
     sqlx::query(DDL_LOCK).execute(&mut *tx).await?;
-    for stmt in runtime_ddl(schema)
-        .into_iter()
-        .chain(projection.ddl(schema))
-    {
+    for stmt in generation_ddl(projection, schema, indexes) {
         sqlx::query(&stmt).execute(&mut *tx).await?;
     }
     tx.commit().await
@@ -336,6 +362,8 @@ enum BatchError {
     Retry(String),
     #[error("the live generation moved to {0}")]
     GenerationMoved(i32),
+    #[error("an event failed: the batch is applied again with care")]
+    NeedsCare,
 }
 
 impl From<GuardError> for BatchError {
@@ -343,6 +371,7 @@ impl From<GuardError> for BatchError {
         match e {
             GuardError::Database(d) => Self::Database(d),
             GuardError::Retry(r) => Self::Retry(r),
+            GuardError::NeedsCare => Self::NeedsCare,
         }
     }
 }
@@ -383,6 +412,8 @@ struct Batches<'a> {
     runner: &'a Runner,
     target: Target,
     attempts: Attempts,
+    /// The offsets this runner stored last, per partition.
+    offsets: Mutex<HashMap<(String, i32), i64>>,
     /// Woken after a batch changed the read model (the watermark moves).
     advanced: Arc<tokio::sync::Notify>,
 }
@@ -394,7 +425,7 @@ impl Handler for Batches<'_> {
     async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<RunnerError>> {
         match self
             .runner
-            .apply_batch(&self.target, batch, &self.attempts)
+            .apply_batch(&self.target, batch, &self.attempts, &self.offsets)
             .await
         {
             Ok(tally) => {
@@ -408,6 +439,7 @@ impl Handler for Batches<'_> {
             }
             Err(BatchError::Database(e)) => Err(Failure::transient(e)),
             Err(BatchError::Retry(r)) => Err(Failure::transient(r)),
+            Err(e @ BatchError::NeedsCare) => Err(Failure::transient(e.to_string())),
         }
     }
 }
@@ -483,6 +515,7 @@ impl Runner {
             runner: self,
             target,
             attempts: Mutex::new(HashMap::new()),
+            offsets: Mutex::new(offsets.clone()),
             advanced,
         };
         match platform::consumer::run(
@@ -511,7 +544,13 @@ impl Runner {
             Some(g) => (g, false),
         };
         let physical = physical_schema(&self.cfg.schema, name, generation);
-        prepare(&self.pool, self.projection.as_ref(), &physical).await?;
+        // A rebuild's generation gets its read indexes when its replay is done.
+        let indexes = if live {
+            ReadIndexes::Now
+        } else {
+            ReadIndexes::AfterReplay
+        };
+        prepare(&self.pool, self.projection.as_ref(), &physical, indexes).await?;
         let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
             "SELECT topic, partition, next_offset FROM {physical}.projection_offsets WHERE projection = $1"
         ))
@@ -528,22 +567,58 @@ impl Runner {
         ))
     }
 
-    /// Applies a batch in one transaction with its offsets.
+    /// Applies a batch in one transaction with its offsets: in one go, and when one of its
+    /// events fails, again on a fresh transaction finding that event.
     ///
     /// # Errors
-    /// When the database fails; nothing of the batch is then kept.
+    /// When the database fails; nothing of the batch is then kept (and the offsets known are
+    /// forgotten: the next try reads them).
     async fn apply_batch(
         &self,
         target: &Target,
         batch: &[Delivery],
         attempts: &Attempts,
+        known: &Mutex<HashMap<(String, i32), i64>>,
+    ) -> Result<Tally, BatchError> {
+        let mut outcome = self
+            .try_batch(target, batch, attempts, known, Care::Fast)
+            .await;
+        if matches!(
+            outcome,
+            Err(BatchError::Database(_) | BatchError::NeedsCare)
+        ) {
+            // Whatever was read is suspect (another consumer may have moved the offsets).
+            if let Ok(mut k) = known.lock() {
+                k.clear();
+            }
+        }
+        if matches!(outcome, Err(BatchError::NeedsCare)) {
+            outcome = self
+                .try_batch(target, batch, attempts, known, Care::Careful)
+                .await;
+        }
+        outcome
+    }
+
+    /// One try at a batch. Round trips: BEGIN, the generation (live runner), the offsets (only
+    /// when this runner does not know them from its last batch), the guard's read, the
+    /// projection's statements, one statement writing stream versions, offsets and the change
+    /// signal, COMMIT.
+    async fn try_batch(
+        &self,
+        target: &Target,
+        batch: &[Delivery],
+        attempts: &Attempts,
+        known: &Mutex<HashMap<(String, i32), i64>>,
+        care: Care,
     ) -> Result<Tally, BatchError> {
         let schema = &target.physical;
         let name = self.projection.name();
         let mut tx = self.pool.begin().await?;
         if let Some(generation) = target.live_generation {
             // Shared lock: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
-            // sees a swap that committed before it.
+            // sees a swap that committed before it (and never writes a generation being
+            // dropped).
             let live: i32 = sqlx::query_scalar(&format!(
                 "SELECT live FROM {}.projection_generations WHERE projection = $1 FOR SHARE",
                 self.cfg.schema
@@ -561,30 +636,18 @@ impl Runner {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let (topics, parts): (Vec<String>, Vec<i32>) = partitions.iter().cloned().unzip();
-        sqlx::query(&format!(
-            "INSERT INTO {schema}.projection_offsets (projection, topic, partition, next_offset)
-             SELECT $1, t, p, 0 FROM UNNEST($2::text[], $3::int4[]) AS u(t, p)
-             ON CONFLICT DO NOTHING"
-        ))
-        .bind(name)
-        .bind(&topics)
-        .bind(&parts)
-        .execute(&mut *tx)
-        .await?;
-        let stored: BTreeMap<(String, i32), i64> = sqlx::query_as::<_, (String, i32, i64)>(&format!(
-            "SELECT topic, partition, next_offset FROM {schema}.projection_offsets
-              WHERE projection = $1 AND (topic, partition) IN (SELECT * FROM UNNEST($2::text[], $3::int4[]))
-              FOR UPDATE"
-        ))
-        .bind(name)
-        .bind(&topics)
-        .bind(&parts)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(t, p, o)| ((t, p), o))
-        .collect();
+        // The offsets stored by this runner's last batch: still true unless another consumer
+        // moved them, which the conditional update below finds (and the batch is retried).
+        let remembered: Option<BTreeMap<(String, i32), i64>> = known.lock().ok().and_then(|k| {
+            partitions
+                .iter()
+                .map(|p| k.get(p).map(|o| (p.clone(), *o)))
+                .collect()
+        });
+        let stored = match remembered {
+            Some(stored) => stored,
+            None => read_offsets(&mut tx, schema, name, &partitions).await?,
+        };
         let mut next = stored.clone();
         let mut below = 0u64;
         let mut items = Vec::with_capacity(batch.len());
@@ -599,48 +662,82 @@ impl Runner {
             *at = m.offset + 1;
             items.push(Item::from_delivery(m));
         }
-        let mut tally = apply_guarded(
+        let guarded = apply_guarded(
             &mut tx,
             self.projection.as_ref(),
             schema,
             &items,
+            care,
             self.cfg.max_attempts,
             attempts,
         )
         .await?;
+        let mut tally = guarded.tally;
         tally.skipped += below;
-        for ((topic, partition), new) in &next {
-            let old = stored[&(topic.clone(), *partition)];
-            if *new == old {
-                continue;
-            }
-            // Conditional: only from the offset this transaction read (and locked).
-            let moved = sqlx::query(&format!(
-                "UPDATE {schema}.projection_offsets SET next_offset = $4, updated_at = now()
-                  WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $5"
-            ))
-            .bind(name)
-            .bind(topic.as_str())
-            .bind(*partition)
-            .bind(*new)
-            .bind(old)
-            .execute(&mut *tx)
-            .await?;
-            if moved.rows_affected() != 1 {
-                return Err(
-                    sqlx::Error::Protocol("offsets moved by another consumer".into()).into(),
-                );
-            }
-        }
-        if tally.applied > 0 {
-            // Delivered when (and only if) the batch commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANGED_CHANNEL)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+
+        // Stream versions, offsets (only from the values read or remembered) and the signal
+        // (delivered when, and only if, the batch commits), in one statement.
+        let moves: Vec<(&(String, i32), i64, i64)> = next
+            .iter()
+            .map(|(k, new)| (k, *new, stored[k]))
+            .filter(|(_, new, old)| new != old)
+            .collect();
+        let (types, ids, versions) = guarded.moved_columns();
+        let (moved, _signalled): (i64, i64) = sqlx::query_as(&format!(
+            "WITH v AS ({upsert}),
+                  o AS (UPDATE {schema}.projection_offsets AS po
+                           SET next_offset = u.new, updated_at = now()
+                          FROM UNNEST($2::text[], $3::int4[], $4::int8[], $5::int8[])
+                               AS u(topic, partition, new, old)
+                         WHERE po.projection = $1 AND po.topic = u.topic
+                           AND po.partition = u.partition AND po.next_offset = u.old
+                        RETURNING 1),
+                  n AS (SELECT pg_notify($9, $1) WHERE $10)
+             SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM n)",
+            upsert = guard::versions_upsert(schema, "$6", "$7", "$8")
+        ))
+        .bind(name)
+        .bind(moves.iter().map(|m| m.0 .0.clone()).collect::<Vec<_>>())
+        .bind(moves.iter().map(|m| m.0 .1).collect::<Vec<_>>())
+        .bind(moves.iter().map(|m| m.1).collect::<Vec<_>>())
+        .bind(moves.iter().map(|m| m.2).collect::<Vec<_>>())
+        .bind(types)
+        .bind(ids)
+        .bind(versions)
+        .bind(CHANGED_CHANNEL)
+        .bind(tally.applied > 0)
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(moved).ok() != Some(moves.len()) {
+            return Err(sqlx::Error::Protocol("offsets moved by another consumer".into()).into());
         }
         tx.commit().await?;
+        if let Ok(mut k) = known.lock() {
+            k.extend(next);
+        }
         Ok(tally)
     }
+}
+
+/// Reads (creating at 0 when new) and locks the stored offsets of `partitions`.
+async fn read_offsets(
+    conn: &mut PgConnection,
+    schema: &str,
+    name: &str,
+    partitions: &[(String, i32)],
+) -> Result<BTreeMap<(String, i32), i64>, sqlx::Error> {
+    let (topics, parts): (Vec<String>, Vec<i32>) = partitions.iter().cloned().unzip();
+    // A no-op update on conflict locks and returns the existing row.
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
+        "INSERT INTO {schema}.projection_offsets AS po (projection, topic, partition, next_offset)
+         SELECT $1, t, p, 0 FROM UNNEST($2::text[], $3::int4[]) AS u(t, p)
+         ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = po.next_offset
+         RETURNING topic, partition, next_offset"
+    ))
+    .bind(name)
+    .bind(&topics)
+    .bind(&parts)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
 }

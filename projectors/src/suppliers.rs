@@ -31,6 +31,17 @@ impl Projection for SupplierProjection {
         &["suppliers", "supplier_history"]
     }
 
+    fn read_indexes(&self, schema: &str) -> Vec<String> {
+        vec![
+            format!("CREATE INDEX IF NOT EXISTS suppliers_status ON {schema}.suppliers (status, id)"),
+            format!("CREATE INDEX IF NOT EXISTS suppliers_categories ON {schema}.suppliers USING gin (categories)"),
+            format!(
+                "CREATE INDEX IF NOT EXISTS suppliers_name_search ON {schema}.suppliers
+                   USING gin (to_tsvector('simple', legal_name))"
+            ),
+        ]
+    }
+
     fn ddl(&self, schema: &str) -> Vec<String> {
         vec![
             format!(
@@ -50,12 +61,6 @@ impl Projection for SupplierProjection {
                     version             bigint      NOT NULL,
                     created_at          timestamptz NOT NULL,
                     updated_at          timestamptz NOT NULL)"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS suppliers_status ON {schema}.suppliers (status, id)"),
-            format!("CREATE INDEX IF NOT EXISTS suppliers_categories ON {schema}.suppliers USING gin (categories)"),
-            format!(
-                "CREATE INDEX IF NOT EXISTS suppliers_name_search ON {schema}.suppliers
-                   USING gin (to_tsvector('simple', legal_name))"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.supplier_history (
