@@ -17,6 +17,9 @@ pub struct CommandContext {
     pub principal: Principal,
     /// Correlation id of the request.
     pub correlation_id: String,
+    /// The event that caused the command (`X-Causation-Id`, sent by sagas and workers); a
+    /// command given by a person is caused by its request (the correlation id).
+    pub causation_id: Option<uuid::Uuid>,
     /// The request's `Idempotency-Key`, if any.
     pub idempotency_key: Option<String>,
     /// The key with its request hash, for storing the answer with the command's events.
@@ -36,9 +39,26 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
         let Ok(CorrelationId(correlation_id)) =
             CorrelationId::from_request_parts(parts, state).await;
         let idempotency = parts.extensions.get::<IdempotencyKey>().cloned();
+        let causation_id = match parts.headers.get(platform::http::CAUSATION_HEADER) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            axum::http::StatusCode::BAD_REQUEST,
+                            "invalid_causation_id",
+                            "Invalid causation id",
+                            "X-Causation-Id must be the id (a UUID) of the event that caused the command",
+                        )
+                    })?,
+            ),
+        };
         Ok(Self {
             principal,
             correlation_id,
+            causation_id,
             idempotency_key: idempotency.as_ref().map(|k| k.key.clone()),
             idempotency,
             received_at: Utc::now(),
@@ -83,7 +103,11 @@ impl CommandContext {
             m.insert(keys::REASON.to_owned(), r.to_owned());
         }
         m.insert(keys::CORRELATION_ID.to_owned(), self.correlation_id.clone());
-        m.insert(keys::CAUSATION_ID.to_owned(), self.correlation_id.clone());
+        m.insert(
+            keys::CAUSATION_ID.to_owned(),
+            self.causation_id
+                .map_or_else(|| self.correlation_id.clone(), |c| c.to_string()),
+        );
         if let Some(k) = &self.idempotency_key {
             m.insert(keys::IDEMPOTENCY_KEY.to_owned(), k.clone());
         }

@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Request header carrying a correlation id (echoed on the response).
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// Request header naming the event that caused a command (a UUID); recorded as
+/// `causation_id` on the events the command appends.
+pub const CAUSATION_HEADER: &str = "x-causation-id";
 
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -565,9 +568,15 @@ fn percent_decoded(raw: &str) -> Vec<u8> {
     out
 }
 
-/// `404 not_found` for unknown routes.
+/// `404 route_not_found` for unknown routes: a code of its own, so a client never takes a
+/// wrong path for "that thing does not exist" (`not_found`).
 pub async fn not_found_fallback() -> ApiError {
-    ApiError::not_found("no such route")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "Not found",
+        "no such route",
+    )
 }
 
 /// `405 method_not_allowed` for known routes with another method.

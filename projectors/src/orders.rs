@@ -157,6 +157,17 @@ impl Projection for OrdersProjection {
                     PRIMARY KEY (aggregate_type, aggregate_id, sequence))"
             ),
             format!("CREATE INDEX IF NOT EXISTS order_timeline_order ON {schema}.order_timeline (order_id, occurred_at)"),
+            // Added with causation; generations made before it gain the column here (only
+            // then: an ALTER locks readers out even when it has nothing to do).
+            format!(
+                "DO $$ BEGIN
+                   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                                   WHERE table_schema = '{schema}' AND table_name = 'order_timeline'
+                                     AND column_name = 'causation_id') THEN
+                     ALTER TABLE {schema}.order_timeline ADD COLUMN causation_id text;
+                   END IF;
+                 END $$"
+            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.payments (
                     id                     uuid        PRIMARY KEY,
@@ -379,8 +390,8 @@ async fn timeline(
     }
     sqlx::query(&format!(
         "INSERT INTO {schema}.order_timeline (aggregate_type, aggregate_id, sequence, order_id,
-             event_type, occurred_at, actor, reason, correlation_id, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+             event_type, occurred_at, actor, reason, correlation_id, detail, causation_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
     ))
     .bind(&e.aggregate_type)
     .bind(&e.aggregate_id)
@@ -392,6 +403,7 @@ async fn timeline(
     .bind(meta(keys::REASON))
     .bind(meta(keys::CORRELATION_ID))
     .bind(detail)
+    .bind(meta(keys::CAUSATION_ID))
     .execute(conn)
     .await?;
     Ok(())

@@ -1,7 +1,17 @@
-//! How sagas act: commands to command-api over HTTP with the `sagas` service token, each with a
-//! deterministic `Idempotency-Key`. An answer is one of three things, and callers branch on
-//! them differently (STYLE 9): done, refused by the domain (compensate or give up), or a
-//! transient failure (try again later).
+//! How sagas act: commands to command-api over HTTP with the service's own token, each with a
+//! deterministic `Idempotency-Key`, its flow's correlation id and the id of the event that
+//! caused it. An answer is one of three things, and callers branch on them differently
+//! (STYLE 9):
+//!
+//! - **done** (2xx);
+//! - **refused by the domain**: a `404`/`409` problem whose `code` is one the caller said it
+//!   knows for this call (`insufficient_stock` for a reservation, ...): the caller's "no"
+//!   branch (compensate, plan again, give up);
+//! - **failed** ([`CallError`]): *transient* (the network, a timeout, 408, 429, 5xx, a lost
+//!   race) or a *fault* (401/403: a token or scope problem; 404/405/415: a route that is not
+//!   there; 422: a request the saga built wrongly; any code the caller does not know). Both are
+//!   retried with backoff and never taken for a "no": a misconfiguration must not cancel
+//!   orders or drop refunds. Faults are counted, logged and reported by `/readyz`.
 
 use platform::auth::{self, Actor, Signer};
 use serde_json::Value;
@@ -13,9 +23,9 @@ use std::time::{Duration, Instant};
 pub enum Outcome {
     /// Accepted (2xx), with the answer's body.
     Done(Value),
-    /// Refused by the domain or the contract (4xx other than 408/429): final.
+    /// Refused by the domain with a code the caller knows for this call: final.
     Refused {
-        /// HTTP status.
+        /// HTTP status (404 or 409).
         status: u16,
         /// The problem's `code`.
         code: String,
@@ -24,10 +34,61 @@ pub enum Outcome {
     },
 }
 
-/// A failure worth retrying: the network, a timeout, 408, 429 or 5xx.
+/// Why a command did not come to an [`Outcome`]: try again later either way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The network, a timeout, 408, 429, 5xx, a lost race.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// An answer the caller has no branch for: a token or scope problem, a missing route, a
+    /// request built wrongly, an unknown code. A defect or a misconfiguration, never a "no".
+    #[error("fault: {0}")]
+    Fault(String),
+}
+
+/// A failure worth retrying (kept for callers that only tell transient from done).
 #[derive(Debug, thiserror::Error)]
 #[error("transient: {0}")]
 pub struct Transient(pub String);
+
+impl From<CallError> for Transient {
+    fn from(e: CallError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Why a command is sent: the flow it belongs to and the event that caused it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cause<'a> {
+    /// The flow's correlation id (`X-Correlation-Id`).
+    pub correlation_id: Option<&'a str>,
+    /// The event that caused the command (`X-Causation-Id`); recorded as `causation_id` on
+    /// the events it appends.
+    pub event_id: Option<uuid::Uuid>,
+}
+
+impl<'a> Cause<'a> {
+    /// Caused by `event_id`, in the flow `correlation_id`.
+    pub fn new(correlation_id: Option<&'a str>, event_id: Option<uuid::Uuid>) -> Self {
+        Self {
+            correlation_id,
+            event_id,
+        }
+    }
+}
+
+/// How long before a token's expiry it is no longer sent (clocks drift).
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+/// `exp` of a JWT (read, not verified: the sender only needs to know when to stop using it).
+fn token_expiry(token: &str) -> Option<i64> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?["exp"].as_i64()
+}
 
 /// Where the service token comes from.
 #[derive(Debug)]
@@ -48,9 +109,20 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
-    fn token(&self) -> Result<String, Transient> {
+    fn token(&self) -> Result<String, CallError> {
         match self {
-            Self::Fixed(t) => Ok(t.clone()),
+            Self::Fixed(t) => {
+                // An expired token is reported, not sent: every answer to it would be a 401.
+                if let Some(exp) = token_expiry(t) {
+                    let margin = i64::try_from(EXPIRY_MARGIN.as_secs()).unwrap_or(30);
+                    if exp - margin <= chrono::Utc::now().timestamp() {
+                        return Err(CallError::Fault(format!(
+                            "the service token expired (exp {exp}); give the service a new one"
+                        )));
+                    }
+                }
+                Ok(t.clone())
+            }
             Self::Minted {
                 service,
                 signer,
@@ -59,7 +131,7 @@ impl TokenSource {
             } => {
                 let mut guard = current
                     .lock()
-                    .map_err(|_| Transient("token cache poisoned".into()))?;
+                    .map_err(|_| CallError::Transient("token cache poisoned".into()))?;
                 if let Some((t, renew_at)) = guard.as_ref() {
                     if Instant::now() < *renew_at {
                         return Ok(t.clone());
@@ -74,7 +146,7 @@ impl TokenSource {
                 );
                 let t = signer
                     .sign(&claims)
-                    .map_err(|e| Transient(format!("minting a token: {e}")))?;
+                    .map_err(|e| CallError::Fault(format!("minting a token: {e}")))?;
                 *guard = Some((t.clone(), Instant::now() + Duration::from_secs(1800)));
                 Ok(t)
             }
@@ -88,6 +160,8 @@ pub struct CommandClient {
     http: reqwest::Client,
     base: String,
     token: TokenSource,
+    /// The last fault and when, until an answer comes back done or refused.
+    fault: Mutex<Option<(Instant, String)>>,
 }
 
 impl CommandClient {
@@ -102,48 +176,96 @@ impl CommandClient {
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             token,
+            fault: Mutex::new(None),
         })
     }
 
-    /// Sends `body` to `path` with `idempotency_key` and `correlation_id`.
+    /// Whether the last answer was not a fault (for `/readyz`): `Err` says what is wrong.
     ///
     /// # Errors
-    /// [`Transient`] when it is worth trying again.
+    /// The last fault, while no answer since was done or refused.
+    pub fn health(&self) -> Result<(), String> {
+        match self.fault.lock().map(|f| f.clone()) {
+            Ok(Some((_, why))) => Err(why),
+            _ => Ok(()),
+        }
+    }
+
+    fn note(&self, fault: Option<&str>) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = fault.map(|why| (Instant::now(), why.to_owned()));
+        }
+    }
+
+    /// Sends `body` to `path` with `idempotency_key` and `cause`; `refusals` are the problem
+    /// codes this call has a branch for (see the module documentation).
+    ///
+    /// # Errors
+    /// [`CallError`]: transient, or a fault; both are worth trying again later.
     pub async fn post(
         &self,
         path: &str,
         body: &Value,
         idempotency_key: &str,
-        correlation_id: Option<&str>,
-    ) -> Result<Outcome, Transient> {
+        cause: Cause<'_>,
+        refusals: &[&str],
+    ) -> Result<Outcome, CallError> {
+        let out = self
+            .send(path, body, idempotency_key, cause, refusals)
+            .await;
+        match &out {
+            Err(CallError::Fault(why)) => {
+                tracing::error!(path, fault = %why, "command answered with a fault; retrying later");
+                self.note(Some(&format!("{path}: {why}")));
+            }
+            Ok(_) => self.note(None),
+            Err(CallError::Transient(_)) => {}
+        }
+        out
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        idempotency_key: &str,
+        cause: Cause<'_>,
+        refusals: &[&str],
+    ) -> Result<Outcome, CallError> {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(self.token.token()?)
             .header("idempotency-key", idempotency_key)
             .json(body);
-        if let Some(c) = correlation_id {
-            req = req.header("x-correlation-id", c);
+        if let Some(c) = cause.correlation_id {
+            req = req.header(platform::http::CORRELATION_HEADER, c);
         }
-        let r = req.send().await.map_err(|e| Transient(e.to_string()))?;
+        if let Some(e) = cause.event_id {
+            req = req.header(platform::http::CAUSATION_HEADER, e.to_string());
+        }
+        let r = req
+            .send()
+            .await
+            .map_err(|e| CallError::Transient(e.to_string()))?;
         let status = r.status().as_u16();
         let body: Value = r.json().await.unwrap_or(Value::Null);
+        let code = body["code"].as_str().unwrap_or_default().to_owned();
         match status {
             200..=299 => Ok(Outcome::Done(body)),
-            408 | 429 | 500..=599 => Err(Transient(format!("{status}: {body}"))),
+            408 | 429 | 500..=599 => Err(CallError::Transient(format!("{status}: {body}"))),
             // Lost a race with another writer of the same aggregate (the same command again
             // is decided on the fresh state), or the first attempt under this key is still
             // running (a retry after a crash): both are worth trying again.
-            409 if body["code"] == "concurrent_modification"
-                || body["code"] == "idempotency_in_progress" =>
-            {
-                Err(Transient(format!("{status}: {body}")))
+            409 if code == "concurrent_modification" || code == "idempotency_in_progress" => {
+                Err(CallError::Transient(format!("{status}: {body}")))
             }
-            _ => Ok(Outcome::Refused {
+            404 | 409 if refusals.contains(&code.as_str()) => Ok(Outcome::Refused {
                 status,
-                code: body["code"].as_str().unwrap_or_default().to_owned(),
+                code,
                 problem: body,
             }),
+            _ => Err(CallError::Fault(format!("{status} {code}: {body}"))),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! the same `Idempotency-Key`, which the product aggregate takes as a no-op. A bad image is a
 //! final `failed`; a store or API failure is retried with backoff and never skipped.
 
-use crate::commands::{Backoff, CommandClient, Outcome, Transient};
+use crate::commands::{Backoff, Cause, CommandClient, Outcome, Transient};
 use crate::images::{process_and_store, ProcessError};
 use async_trait::async_trait;
 use platform::blobs::{BlobKey, BlobStore};
@@ -274,7 +274,9 @@ impl ImageWorker {
                 }
             }
         };
-        match self.api.post(&path, &body, &key, correlation).await? {
+        let cause = Cause::new(correlation, Some(e.event_id));
+        let refusals = ["image_already_finished", "image_not_found", "not_found"];
+        match self.api.post(&path, &body, &key, cause, &refusals).await? {
             Outcome::Done(_) => Ok(outcome),
             Outcome::Refused {
                 status,

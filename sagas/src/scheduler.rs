@@ -11,7 +11,7 @@
 //! table (`scheduler.stock_levels`) only keeps it from asking about levels that did not move.
 //! A command that fails transiently is asked again on the next tick.
 
-use crate::commands::{CommandClient, Outcome, Transient};
+use crate::commands::{CallError, Cause, CommandClient, Outcome};
 use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 use serde_json::json;
@@ -212,17 +212,31 @@ impl Scheduler {
         correlation_id: Option<&str>,
         report: &mut TickReport,
     ) -> bool {
-        let (done, result) = match self.api.post(path, &body, key, correlation_id).await {
+        // Time causes these commands, not an event.
+        let cause = Cause::new(correlation_id, None);
+        let refusals = [
+            "not_yet_expired",
+            "batch_expired",
+            "not_expiring_soon",
+            "invalid_transition",
+            "not_found",
+        ];
+        let (done, result) = match self.api.post(path, &body, key, cause, &refusals).await {
             Ok(Outcome::Done(_)) => (true, "done"),
             Ok(Outcome::Refused { status, code, .. }) => {
                 tracing::debug!(path, status, %code, "refused");
                 report.refused += 1;
                 (false, "refused")
             }
-            Err(Transient(why)) => {
+            Err(CallError::Transient(why)) => {
                 tracing::warn!(path, %why, "deferred to the next tick");
                 report.deferred += 1;
                 (false, "deferred")
+            }
+            Err(CallError::Fault(why)) => {
+                tracing::error!(path, %why, "fault; deferred to the next tick");
+                report.deferred += 1;
+                (false, "fault")
             }
         };
         if let Some(m) = &self.metrics {

@@ -8,7 +8,7 @@
 //! offset after its commands are answered; every command carries an idempotency key made of
 //! the delivery id and the step, so a redelivered assignment repeats nothing.
 
-use crate::commands::{Backoff, CommandClient, Outcome, Transient};
+use crate::commands::{Backoff, Cause, CommandClient, Outcome};
 use async_trait::async_trait;
 use platform::consumer::{
     ConsumerConfig, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
@@ -86,11 +86,13 @@ impl Handler for Assignments {
                     .and_then(|v| v.as_str())
                     .map(str::to_owned);
                 match RiderEvent::decode(&e.event_type, e.event_version, e.payload).ok()? {
-                    RiderEvent::RiderAssigned(a) => Some((a.delivery_id, a.order_id, correlation)),
+                    RiderEvent::RiderAssigned(a) => {
+                        Some((a.delivery_id, a.order_id, correlation, e.event_id))
+                    }
                     _ => None,
                 }
             });
-            let Some((delivery, order, correlation)) = assigned else {
+            let Some((delivery, order, correlation, cause)) = assigned else {
                 tally.skipped += 1;
                 continue;
             };
@@ -109,8 +111,13 @@ impl Handler for Assignments {
             while inflight.try_join_next().is_some() {}
             inflight.spawn(
                 async move {
-                    me.carry(delivery, order, correlation.as_deref(), &stop)
-                        .await;
+                    me.carry(
+                        delivery,
+                        order,
+                        Cause::new(correlation.as_deref(), Some(cause)),
+                        &stop,
+                    )
+                    .await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -238,12 +245,12 @@ impl Simulator {
     }
 
     /// Packs, picks up, rides and hands over one delivery; its commands carry the assignment's
-    /// correlation id (the order's, passed on by the saga).
+    /// correlation id (the order's, passed on by the saga) and the assignment as their cause.
     async fn carry(
         &self,
         delivery: Uuid,
         order: Uuid,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
         shutdown: &CancellationToken,
     ) {
         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
@@ -296,7 +303,16 @@ impl Simulator {
                 // A refusal is remembered under its key, so asking again after one needs a
                 // new key (the step itself is idempotent in the domain).
                 let key = format!("sim:{delivery}:{step}:{}", patience.attempts());
-                match client.post(&path, &body, &key, correlation).await {
+                match client
+                    .post(
+                        &path,
+                        &body,
+                        &key,
+                        cause,
+                        &["invalid_transition", "not_found"],
+                    )
+                    .await
+                {
                     Ok(Outcome::Done(_)) => {
                         self.count(step, "done");
                         break;
@@ -319,7 +335,7 @@ impl Simulator {
                         tracing::info!(%delivery, step, status, %code, "simulated step refused; leaving this delivery");
                         return;
                     }
-                    Err(Transient(t)) => {
+                    Err(t) => {
                         self.count(step, "retried");
                         let wait = backoff.next_delay();
                         tracing::warn!(%delivery, step, error = %t, ?wait, "simulated step failed; retrying");

@@ -87,6 +87,9 @@ pub struct TimelineEntry {
     pub reason: Option<String>,
     /// Correlation id of the request.
     pub correlation_id: Option<String>,
+    /// What caused the command that appended it: the id of the event a saga or worker acted
+    /// on, or the request's correlation id for a command a person gave.
+    pub causation_id: Option<String>,
     /// The event's payload (with `batch_id` for reservations).
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
@@ -293,7 +296,7 @@ pub async fn get_order(
     let mut view = OrderView::from(row);
     let timeline: Vec<TimelineEntry> = sqlx::query_as(&format!(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, occurred_at, actor, reason,
-                correlation_id, detail
+                correlation_id, causation_id, detail
            FROM {}.order_timeline WHERE order_id = $1
           ORDER BY occurred_at, aggregate_type, aggregate_id, sequence",
         s.schema

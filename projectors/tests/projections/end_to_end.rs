@@ -147,6 +147,11 @@ impl Stack {
             .expect("sign")
     }
 
+    /// A token with these claims, signed with the stack's key.
+    pub(crate) fn sign(&self, claims: &auth::Claims) -> String {
+        self.signer.sign(claims).expect("sign")
+    }
+
     pub(crate) fn service_token(&self, service: &str) -> String {
         self.signer
             .sign(&auth::claims(

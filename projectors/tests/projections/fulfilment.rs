@@ -19,27 +19,27 @@ use uuid::Uuid;
 const WAREHOUSE: &str = "0190f0e0-0000-7000-8000-0000000000c1";
 
 /// What a scenario needs around the stack.
-struct World {
-    s: Stack,
-    http: reqwest::Client,
-    gateway: String,
-    stop: CancellationToken,
-    admin: String,
-    owner: String,
-    supplier: String,
+pub(crate) struct World {
+    pub(crate) s: Stack,
+    pub(crate) http: reqwest::Client,
+    pub(crate) gateway: String,
+    pub(crate) stop: CancellationToken,
+    pub(crate) admin: String,
+    pub(crate) owner: String,
+    pub(crate) supplier: String,
     /// Sold by the kg, plenty of stock, no cold chain.
-    apples: String,
+    pub(crate) apples: String,
     /// Sold by the piece, little stock, cold chain.
-    milk: String,
-    slot: String,
+    pub(crate) milk: String,
+    pub(crate) slot: String,
 }
 
-struct Options {
-    riders_on_shift: bool,
-    simulate: Option<SimulatorConfig>,
-    saga: bool,
-    payment_timeout: Duration,
-    rider_timeout: Duration,
+pub(crate) struct Options {
+    pub(crate) riders_on_shift: bool,
+    pub(crate) simulate: Option<SimulatorConfig>,
+    pub(crate) saga: bool,
+    pub(crate) payment_timeout: Duration,
+    pub(crate) rider_timeout: Duration,
 }
 
 impl Default for Options {
@@ -54,7 +54,7 @@ impl Default for Options {
     }
 }
 
-async fn until<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn until<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f().await {
@@ -66,7 +66,7 @@ async fn until<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) 
 }
 
 impl World {
-    async fn start(opts: Options) -> Self {
+    pub(crate) async fn start(opts: Options) -> Self {
         // Warnings and the saga's own refusals show when a test fails (cargo captures them).
         platform::telemetry::init(
             platform::telemetry::LogFormat::Pretty,
@@ -197,21 +197,37 @@ impl World {
             tokio::spawn(async move { sim.run(stop).await.expect("simulator") });
         }
         if opts.saga {
-            let saga = Arc::new(
-                FulfilmentSaga::new(
-                    w.s.pool.clone(),
-                    w.client(&w.s.service_token("sagas")),
-                    Arc::new(HttpCardGateway::new(&w.gateway_config()).expect("gateway client")),
-                    w.saga_config(&opts),
-                    SagaMetrics::new(&prometheus::Registry::new()).expect("metrics"),
-                )
-                .await
-                .expect("saga"),
-            );
-            let stop = w.stop.clone();
-            tokio::spawn(async move { saga.run(stop).await.expect("saga") });
+            let mut cfg = w.saga_config(&opts);
+            cfg.group = format!("saga-{}", Uuid::new_v4());
+            w.spawn_saga(&w.s.service_token("sagas"), cfg).await;
         }
         w
+    }
+
+    /// Runs a saga acting with `token` until the returned token (or the world) stops; the
+    /// saga's task ends with it.
+    pub(crate) async fn spawn_saga(
+        &self,
+        token: &str,
+        cfg: SagaConfig,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let saga = Arc::new(
+            FulfilmentSaga::new(
+                self.s.pool.clone(),
+                self.client(token),
+                Arc::new(HttpCardGateway::new(&self.gateway_config()).expect("gateway client")),
+                cfg,
+                SagaMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+            )
+            .await
+            .expect("saga"),
+        );
+        let stop = self.stop.child_token();
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move { saga.run(stop).await.expect("saga") })
+        };
+        (stop, task)
     }
 
     fn gateway_config(&self) -> HttpCardGatewayConfig {
@@ -221,7 +237,7 @@ impl World {
         }
     }
 
-    fn saga_config(&self, opts: &Options) -> SagaConfig {
+    pub(crate) fn saga_config(&self, opts: &Options) -> SagaConfig {
         let mut cfg = SagaConfig::new(&crate::brokers());
         cfg.topic_prefix = self.s.topic_prefix.clone();
         cfg.group = format!("saga-{}", Uuid::new_v4());
@@ -236,7 +252,7 @@ impl World {
         CommandClient::new(&self.s.commands, TokenSource::Fixed(token.to_owned())).expect("client")
     }
 
-    async fn send(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn send(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.s.commands))
@@ -250,7 +266,7 @@ impl World {
     }
 
     /// Posts and expects success; the new aggregate's id.
-    async fn ok(&self, path: &str, token: &str, body: Value) -> String {
+    pub(crate) async fn ok(&self, path: &str, token: &str, body: Value) -> String {
         let (status, b) = self.send(path, token, body).await;
         assert!((200..300).contains(&status), "{path}: {status} {b}");
         b["id"].as_str().unwrap_or_default().to_owned()
@@ -273,7 +289,7 @@ impl World {
             "payment": {"method": method, "card_token": token}})
     }
 
-    async fn place(
+    pub(crate) async fn place(
         &self,
         customer: &str,
         lines: Value,
@@ -290,7 +306,7 @@ impl World {
     }
 
     /// Waits until the saga of `order` has ended; its status (`delivered` or `compensated`).
-    async fn settled(&self, order: &str, secs: u64) -> String {
+    pub(crate) async fn settled(&self, order: &str, secs: u64) -> String {
         let id = Uuid::parse_str(order).expect("uuid");
         let pool = self.s.pool.clone();
         until(&format!("the saga of {order} to end"), secs, async || {
@@ -301,7 +317,7 @@ impl World {
     }
 
     /// The order's read model once it shows `status`.
-    async fn order_shows(&self, order: &str, status: &str) -> Value {
+    pub(crate) async fn order_shows(&self, order: &str, status: &str) -> Value {
         let t = self.admin.clone();
         until(&format!("order {order} to show {status}"), 30, async || {
             let (code, body, _) = self
@@ -314,7 +330,7 @@ impl World {
     }
 
     /// The gateway's record of a payment (authorizations, captures, refunds).
-    async fn at_gateway(&self, payment: &str) -> Value {
+    pub(crate) async fn at_gateway(&self, payment: &str) -> Value {
         self.http
             .get(format!("{}/v1/payments/{payment}", self.gateway))
             .send()
@@ -327,7 +343,7 @@ impl World {
 
     /// Per currency, the ledger's balances sum to zero (once the projection caught up with
     /// every payment event in the store).
-    async fn ledger_balances_to_zero(&self) {
+    pub(crate) async fn ledger_balances_to_zero(&self) {
         let pool = self.s.pool.clone();
         until("the ledger to catch up with the payment streams", 30, async || {
             let pending: i64 = sqlx::query_scalar(
@@ -362,7 +378,7 @@ impl World {
         assert_eq!(bad, 0);
     }
 
-    async fn captures_of(&self, order: &str) -> usize {
+    pub(crate) async fn captures_of(&self, order: &str) -> usize {
         let payment = self.order_shows_any(order).await["payment"]["id"]
             .as_str()
             .unwrap_or_default()
@@ -371,7 +387,7 @@ impl World {
         g["captures"].as_array().map_or(0, Vec::len)
     }
 
-    async fn order_shows_any(&self, order: &str) -> Value {
+    pub(crate) async fn order_shows_any(&self, order: &str) -> Value {
         let t = self.admin.clone();
         until(
             &format!("order {order} in the read model"),
@@ -388,7 +404,7 @@ impl World {
     }
 }
 
-fn lines(w: &World, apples_kg: f64, milk: i64) -> Value {
+pub(crate) fn lines(w: &World, apples_kg: f64, milk: i64) -> Value {
     let mut l = vec![];
     if apples_kg > 0.0 {
         l.push(json!({"product_id": w.apples, "quantity": apples_kg}));

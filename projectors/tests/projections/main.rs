@@ -18,6 +18,7 @@ mod end_to_end;
 mod fulfilment;
 mod orders;
 mod rebuild;
+mod saga_faults;
 mod scheduler;
 
 fn env_or(key: &str, default: &str) -> String {

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.payment_timeout =
         Duration::from_secs(config::parse("FRESHLINE_PAYMENT_TIMEOUT_SECS", 120)?);
     cfg.rider_timeout = Duration::from_secs(config::parse("FRESHLINE_RIDER_TIMEOUT_SECS", 600)?);
+    cfg.lease = Duration::from_secs(config::parse("FRESHLINE_SAGA_LEASE_SECS", 60)?);
     let pool = platform::db::pool(
         &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
         u32::try_from(cfg.workers + 4).unwrap_or(20),
@@ -43,9 +44,28 @@ async fn main() -> anyhow::Result<()> {
     let saga = Arc::new(FulfilmentSaga::new(pool.clone(), api, gateway, cfg, metrics).await?);
     let shutdown = CancellationToken::new();
     let http_addr = config::string("FRESHLINE_SAGA_HTTP_ADDR", "127.0.0.1:9183");
-    let http = platform::ops::spawn_server(&http_addr, pool, registry, shutdown.clone())
-        .await
-        .with_context(|| format!("binding {http_addr}"))?;
+    // Ready while PostgreSQL answers and command-api's last answer was not a fault (a token
+    // or scope problem is retried, never taken for a "no", and reported here).
+    let commands: platform::ops::Check = {
+        let saga = saga.clone();
+        Arc::new(move || {
+            let healthy = saga.commands_health();
+            Box::pin(async move {
+                if let Err(why) = &healthy {
+                    tracing::warn!(fault = %why, "not ready: command-api answers with a fault");
+                }
+                healthy.is_ok()
+            })
+        })
+    };
+    let http = platform::ops::spawn_server_with(
+        &http_addr,
+        registry,
+        vec![platform::ops::postgres(pool), ("command-api", commands)],
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
     tracing::info!("fulfilment saga running");
     saga.run(shutdown).await?;

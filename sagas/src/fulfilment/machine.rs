@@ -177,6 +177,9 @@ pub struct Saga {
     pub cancel: Option<Cancellation>,
     /// Set when nothing is left to do (an administrator's refund can still come later).
     pub outcome: Option<Outcome>,
+    /// The last event the saga took in: the cause of the commands it sends next.
+    #[serde(default)]
+    pub last_event: Option<Uuid>,
 }
 
 /// The next thing to do for a saga.
@@ -627,6 +630,7 @@ impl Saga {
             refunds: vec![],
             cancel: None,
             outcome: None,
+            last_event: None,
         }
     }
 }

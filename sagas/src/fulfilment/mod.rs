@@ -15,7 +15,10 @@
 //! **Delivery guarantee: every event is applied to its saga exactly once in effect, and every
 //! step takes effect at most once.** The intake writes each event into `fulfilment.inbox`
 //! (keyed by event id) before committing its Kafka offset, so a redelivery adds nothing; a
-//! worker applies inbox rows and runs steps while holding the saga's row lock, and every step
+//! worker claims a saga by a lease (one short statement; no transaction stays open while it
+//! calls other services), applies its inbox rows and runs its steps, writing each result back
+//! with a compare-and-set on the lease (a worker whose lease ran out and was taken over has
+//! its write refused); every step
 //! is a command (or gateway call) with a deterministic idempotency key (order id + step), so a
 //! step retried after a crash is answered from the first attempt instead of acting twice.
 //! Transient failures back off and retry; domain refusals take the compensation branch.
@@ -27,7 +30,7 @@ mod steps;
 
 pub use machine::{DeadlineKind, Next, Outcome, Saga, SagaEvent, Step};
 
-use crate::commands::CommandClient;
+use crate::commands::{Cause, CommandClient};
 use crate::payments::PaymentGateway;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -138,6 +141,9 @@ pub struct SagaConfig {
     pub rider_timeout: Duration,
     /// How often workers look for due sagas when not woken.
     pub poll_interval: Duration,
+    /// How long a claim holds a saga without writing back; past it, another worker takes the
+    /// saga over and the late write-back is refused.
+    pub lease: Duration,
     /// Returned goods that need the cold chain, or expire within this, are written off
     /// instead of received back.
     pub restock_min_shelf_life: Duration,
@@ -156,6 +162,7 @@ impl SagaConfig {
             payment_timeout: Duration::from_secs(120),
             rider_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_millis(200),
+            lease: Duration::from_secs(60),
             restock_min_shelf_life: Duration::from_secs(12 * 3600),
         }
     }
@@ -197,6 +204,9 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
             correlation_id text,
             created_at     timestamptz NOT NULL DEFAULT now(),
             updated_at     timestamptz NOT NULL DEFAULT now())",
+        // A claim is a lease: the worker holding it (a fresh id per claim) and until when.
+        "ALTER TABLE fulfilment.sagas ADD COLUMN IF NOT EXISTS lease_owner uuid",
+        "ALTER TABLE fulfilment.sagas ADD COLUMN IF NOT EXISTS lease_until timestamptz",
         "CREATE INDEX IF NOT EXISTS sagas_due ON fulfilment.sagas (next_at) WHERE status = 'running'",
         "CREATE INDEX IF NOT EXISTS sagas_payment ON fulfilment.sagas (payment_id)",
         "CREATE INDEX IF NOT EXISTS sagas_delivery ON fulfilment.sagas (delivery_id)",
@@ -291,6 +301,15 @@ impl FulfilmentSaga {
             wake: Arc::new(Notify::new()),
             rescheduled: Arc::new(Notify::new()),
         })
+    }
+
+    /// Whether command-api's last answer to the saga was not a fault (an expired token, a
+    /// missing scope or route, ...): `/readyz` reports it.
+    ///
+    /// # Errors
+    /// The fault, while no answer since went through.
+    pub fn commands_health(&self) -> Result<(), String> {
+        self.runner.api.health()
     }
 
     /// Runs intake, workers and deadlines until `shutdown`.
@@ -465,7 +484,8 @@ impl FulfilmentSaga {
         placed: &schemas::order::OrderPlacedV1,
         e: &Envelope,
     ) -> Result<(), sqlx::Error> {
-        let saga = Saga::start(order_id, placed, e.occurred_at);
+        let mut saga = Saga::start(order_id, placed, e.occurred_at);
+        saga.last_event = Some(e.event_id);
         let delivery_id =
             domain::fulfilment_values::DeliveryId::of_order(domain::OrderId(order_id));
         let correlation = e
@@ -560,192 +580,288 @@ impl FulfilmentSaga {
         }
     }
 
-    /// Runs one step of one saga; `false` when nothing was due.
+    /// Claims a due saga (or one with unapplied events) and carries it forward; `false` when
+    /// nothing was due.
     pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let row: Option<(Uuid, serde_json::Value, i32, Option<String>)> = sqlx::query_as(
-            "SELECT order_id, state, attempts, correlation_id FROM fulfilment.sagas
-              WHERE order_id = ANY(ARRAY(
-                    (SELECT order_id FROM fulfilment.sagas
-                      WHERE status = 'running' AND next_at <= now() ORDER BY next_at LIMIT 64)
-                    UNION
-                    (SELECT order_id FROM fulfilment.inbox WHERE applied_at IS NULL LIMIT 64)))
-              LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((order_id, state, attempts, correlation)) = row else {
+        let Some(claim) = self.claim().await? else {
             return Ok(false);
         };
-        // Every log line of this step, and the commands it sends, carry the order's
+        // Every log line of this claim, and the commands it sends, carry the order's
         // correlation id (its OrderPlaced's, passed on with every command).
         let span = tracing::info_span!(
             "saga_step",
-            %order_id,
-            correlation_id = correlation.as_deref().unwrap_or_default(),
+            order_id = %claim.order_id,
+            correlation_id = claim.correlation.as_deref().unwrap_or_default(),
             step = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        self.advance(tx, order_id, state, attempts, correlation)
-            .instrument(span)
-            .await?;
+        self.advance(claim).instrument(span).await?;
         Ok(true)
     }
 
-    /// Applies the claimed saga's inbox, runs its next step and stores the result, under the
-    /// row lock `tx` holds.
-    async fn advance(
-        &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        order_id: Uuid,
-        state: serde_json::Value,
-        attempts: i32,
-        correlation: Option<String>,
-    ) -> Result<(), sqlx::Error> {
+    /// Takes a lease on one saga that is due or has unapplied events, and is neither parked
+    /// nor leased (an expired lease is taken over). One short statement: no transaction stays
+    /// open while the saga's steps call other services.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn claim(&self) -> Result<Option<Claim>, sqlx::Error> {
+        let lease = lease_interval(self.cfg.lease);
+        let row: Option<(Uuid, serde_json::Value, i32, Option<String>, Uuid)> = sqlx::query_as(
+            "WITH candidate AS (
+                 SELECT order_id FROM fulfilment.sagas
+                  WHERE order_id = ANY(ARRAY(
+                          (SELECT order_id FROM fulfilment.sagas
+                            WHERE status = 'running' AND next_at <= now() ORDER BY next_at LIMIT 64)
+                          UNION
+                          (SELECT i.order_id FROM fulfilment.inbox i
+                             JOIN fulfilment.sagas s USING (order_id)
+                            WHERE i.applied_at IS NULL AND s.status <> 'parked'
+                              AND (s.lease_until IS NULL OR s.lease_until < now())
+                            LIMIT 64)))
+                    AND status <> 'parked'
+                    AND (lease_until IS NULL OR lease_until < now())
+                  LIMIT 1 FOR UPDATE SKIP LOCKED)
+             UPDATE fulfilment.sagas s
+                SET lease_owner = gen_random_uuid(), lease_until = now() + make_interval(secs => $1),
+                    -- Due again when the lease runs out (a worker that dies is taken over).
+                    next_at = CASE WHEN s.status = 'running' THEN now() + make_interval(secs => $1) END
+               FROM candidate c WHERE s.order_id = c.order_id
+             RETURNING s.order_id, s.state, s.attempts, s.correlation_id, s.lease_owner",
+        )
+        .bind(lease)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(
+            row.map(|(order_id, state, attempts, correlation, lease)| Claim {
+                order_id,
+                state,
+                attempts,
+                correlation,
+                lease,
+            }),
+        )
+    }
+
+    /// Applies the claimed saga's inbox and runs its steps, writing each step's result back
+    /// under the lease before the next (a compare-and-set on it: a worker whose lease was
+    /// taken over has its write refused and stops). An order is carried forward while its
+    /// steps go through, up to [`STEPS_PER_CLAIM`]. `false` when the lease was taken over
+    /// meanwhile: this worker's result was refused.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn advance(&self, claim: Claim) -> Result<bool, sqlx::Error> {
         let span = tracing::Span::current();
+        let Claim {
+            order_id,
+            state,
+            mut attempts,
+            correlation,
+            lease,
+        } = claim;
         let Ok(mut saga) = serde_json::from_value::<Saga>(state) else {
             span.record("outcome", "parked");
-            tracing::error!("saga state unreadable; parked");
-            sqlx::query("UPDATE fulfilment.sagas SET status = 'parked', updated_at = now() WHERE order_id = $1")
-                .bind(order_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(());
+            tracing::error!("saga state unreadable; parked until an operator acts");
+            let parked = sqlx::query(
+                "UPDATE fulfilment.sagas
+                    SET status = 'parked', next_at = NULL, lease_owner = NULL, lease_until = NULL,
+                        last_error = 'state unreadable', updated_at = now()
+                  WHERE order_id = $1 AND lease_owner = $2",
+            )
+            .bind(order_id)
+            .bind(lease)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            return Ok(parked == 1);
         };
-        let pending: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
-            "UPDATE fulfilment.inbox SET applied_at = now()
-              WHERE order_id = $1 AND applied_at IS NULL RETURNING event_id, event",
-        )
-        .bind(order_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (event_id, event) in pending {
-            match serde_json::from_value::<SagaEvent>(event) {
-                Ok(e) => saga.on_event(e),
-                Err(err) => {
-                    tracing::error!(%event_id, error = %err, "inbox event unreadable; skipped")
+        let mut ran = 0;
+        loop {
+            // Events taken in since the last step (marked applied with its result).
+            let pending: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
+                "SELECT event_id, event FROM fulfilment.inbox
+                  WHERE order_id = $1 AND applied_at IS NULL ORDER BY seq",
+            )
+            .bind(order_id)
+            .fetch_all(&self.pool)
+            .await?;
+            let applied: Vec<Uuid> = pending.iter().map(|(id, _)| *id).collect();
+            for (event_id, event) in pending {
+                match serde_json::from_value::<SagaEvent>(event) {
+                    Ok(e) => {
+                        if !matches!(e, SagaEvent::Deadline(_)) {
+                            saga.last_event = Some(event_id);
+                        }
+                        saga.on_event(e);
+                    }
+                    Err(err) => {
+                        tracing::error!(%event_id, error = %err, "inbox event unreadable; skipped")
+                    }
                 }
             }
-        }
-        // One order's steps run back to back while they go through (up to a bound), instead of
-        // each going to the back of the queue of every due saga.
-        let mut ran = 0;
-        let (status, next_at, attempts, step, error) = loop {
-            let out = match saga.next_step() {
-                Next::Done(outcome) => {
-                    let status = match outcome {
-                        Outcome::Delivered => "delivered",
-                        Outcome::Compensated => "compensated",
-                    };
-                    saga.outcome = Some(outcome);
-                    (status, None, 0, None, None)
+            let cause = Cause::new(correlation.as_deref(), saga.last_event);
+            let result = self.step(&mut saga, attempts, cause).await;
+            ran += 1;
+            let runnable = result.status == "running"
+                && result.error.is_none()
+                && result.next_at.is_some_and(|t| t <= Utc::now());
+            let go_on = runnable && ran < STEPS_PER_CLAIM;
+            if !self
+                .write_back(order_id, lease, &saga, &result, &applied, go_on)
+                .await?
+            {
+                span.record("outcome", "lease_lost");
+                tracing::warn!("the saga's lease was taken over; this worker's result is dropped (its commands are idempotent)");
+                self.metrics
+                    .steps
+                    .with_label_values(&["claim", "lease_lost"])
+                    .inc();
+                return Ok(false);
+            }
+            attempts = result.attempts;
+            if !go_on {
+                if result.next_at.is_some_and(|at| at > Utc::now()) {
+                    self.rescheduled.notify_one();
                 }
-                Next::Wait => ("waiting", None, 0, None, None),
-                Next::Run(step) => {
-                    let name = step.name();
-                    span.record("step", name);
-                    let started = std::time::Instant::now();
-                    let result = self
-                        .runner
-                        .run(&mut saga, &step, correlation.as_deref())
-                        .await;
-                    self.metrics
-                        .duration
-                        .with_label_values(&[name])
-                        .observe(started.elapsed().as_secs_f64());
-                    match result {
-                        Ok(steps::Progress::Done) => {
-                            span.record("outcome", "done");
-                            self.metrics.steps.with_label_values(&[name, "done"]).inc();
-                            ("running", Some(Utc::now()), 0, Some(name), None)
-                        }
-                        Ok(steps::Progress::RetryIn(wait)) => {
-                            span.record("outcome", "waiting");
-                            self.metrics
-                                .steps
-                                .with_label_values(&[name, "waiting"])
-                                .inc();
-                            (
-                                "running",
-                                Some(Utc::now() + wait),
-                                attempts,
-                                Some(name),
-                                None,
-                            )
-                        }
-                        Err(steps::StepError::Transient(t)) => {
-                            span.record("outcome", "transient");
-                            self.metrics
-                                .steps
-                                .with_label_values(&[name, "transient"])
-                                .inc();
-                            tracing::warn!(error = %t, "saga step failed transiently; backing off");
-                            (
+                tracing::debug!(status = result.status, "saga step stored");
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Runs the saga's next step (if any) and says what to store.
+    async fn step(&self, saga: &mut Saga, attempts: i32, cause: Cause<'_>) -> StepResult {
+        let span = tracing::Span::current();
+        let result = |status, next_at, attempts, step, error| StepResult {
+            status,
+            next_at,
+            attempts,
+            step,
+            error,
+        };
+        match saga.next_step() {
+            Next::Done(outcome) => {
+                let status = match outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::Compensated => "compensated",
+                };
+                saga.outcome = Some(outcome);
+                result(status, None, 0, None, None)
+            }
+            Next::Wait => result("waiting", None, 0, None, None),
+            Next::Run(step) => {
+                let name = step.name();
+                span.record("step", name);
+                let started = std::time::Instant::now();
+                let outcome = self.runner.run(saga, &step, cause).await;
+                self.metrics
+                    .duration
+                    .with_label_values(&[name])
+                    .observe(started.elapsed().as_secs_f64());
+                let (label, out) = match outcome {
+                    Ok(steps::Progress::Done) => (
+                        "done",
+                        result("running", Some(Utc::now()), 0, Some(name), None),
+                    ),
+                    Ok(steps::Progress::RetryIn(wait)) => (
+                        "waiting",
+                        result(
+                            "running",
+                            Some(Utc::now() + wait),
+                            attempts,
+                            Some(name),
+                            None,
+                        ),
+                    ),
+                    Err(steps::StepError::Transient(t)) => {
+                        tracing::warn!(error = %t, "saga step failed transiently; backing off");
+                        (
+                            "transient",
+                            result(
                                 "running",
                                 Some(Utc::now() + backoff(attempts)),
                                 attempts.saturating_add(1),
                                 Some(name),
                                 Some(t),
-                            )
-                        }
-                        Err(steps::StepError::Stuck(t)) => {
-                            span.record("outcome", "stuck");
-                            self.metrics.steps.with_label_values(&[name, "stuck"]).inc();
-                            tracing::error!(problem = %t, "saga step refused unexpectedly; retrying slowly");
-                            (
+                            ),
+                        )
+                    }
+                    // A fault (a token, a scope, a route, a request built wrongly, an answer
+                    // the step has no branch for): never a "no"; retried with backoff.
+                    Err(steps::StepError::Stuck(t)) => {
+                        tracing::error!(problem = %t, "saga step met a fault; retrying with backoff");
+                        (
+                            "stuck",
+                            result(
                                 "running",
-                                Some(Utc::now() + chrono::TimeDelta::seconds(30)),
+                                Some(Utc::now() + backoff(attempts)),
                                 attempts.saturating_add(1),
                                 Some(name),
                                 Some(t),
-                            )
-                        }
+                            ),
+                        )
                     }
-                }
-            };
-            ran += 1;
-            let runnable =
-                out.0 == "running" && out.4.is_none() && out.1.is_some_and(|t| t <= Utc::now());
-            if runnable && ran < STEPS_PER_CLAIM {
-                continue;
+                };
+                span.record("outcome", label);
+                self.metrics.steps.with_label_values(&[name, label]).inc();
+                out
             }
-            break out;
-        };
-        if step == Some("assign_rider") {
-            let due = Utc::now()
-                + chrono::TimeDelta::from_std(self.cfg.rider_timeout)
-                    .unwrap_or(chrono::TimeDelta::MAX);
-            sqlx::query(
-                "INSERT INTO fulfilment.deadlines (order_id, kind, due_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(order_id)
-            .bind(DeadlineKind::Rider.as_str())
-            .bind(due)
-            .execute(&mut *tx)
-            .await?;
         }
-        sqlx::query(
-            "UPDATE fulfilment.sagas SET state = $2, status = $3, next_at = $4, attempts = $5,
-                    last_step = COALESCE($6, last_step), last_error = $7, updated_at = now()
-              WHERE order_id = $1",
+    }
+
+    /// Stores a step's result if this worker still holds the lease (keeping it when
+    /// `keep_lease`, else letting it go), marks the events it saw applied and arms the rider
+    /// deadline. `false` when the lease was taken over: nothing is written.
+    async fn write_back(
+        &self,
+        order_id: Uuid,
+        lease: Uuid,
+        saga: &Saga,
+        r: &StepResult,
+        applied: &[Uuid],
+        keep_lease: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let rider_due = (r.step == Some("assign_rider")).then(|| {
+            Utc::now()
+                + chrono::TimeDelta::from_std(self.cfg.rider_timeout)
+                    .unwrap_or(chrono::TimeDelta::MAX)
+        });
+        let stored: i64 = sqlx::query_scalar(
+            "WITH s AS (
+                 UPDATE fulfilment.sagas
+                    SET state = $3, status = $4, attempts = $6,
+                        last_step = COALESCE($7, last_step), last_error = $8, updated_at = now(),
+                        lease_owner = CASE WHEN $9 THEN lease_owner END,
+                        lease_until = CASE WHEN $9 THEN now() + make_interval(secs => $10) END,
+                        next_at = CASE WHEN $9 THEN now() + make_interval(secs => $10) ELSE $5 END
+                  WHERE order_id = $1 AND lease_owner = $2
+                  RETURNING order_id),
+               i AS (
+                 UPDATE fulfilment.inbox SET applied_at = now()
+                  WHERE event_id = ANY($11) AND order_id IN (SELECT order_id FROM s)),
+               d AS (
+                 INSERT INTO fulfilment.deadlines (order_id, kind, due_at)
+                 SELECT order_id, $12, $13 FROM s WHERE $13::timestamptz IS NOT NULL
+                 ON CONFLICT DO NOTHING)
+             SELECT count(*) FROM s",
         )
         .bind(order_id)
-        .bind(serde_json::to_value(&saga).unwrap_or_default())
-        .bind(status)
-        .bind(next_at)
-        .bind(attempts)
-        .bind(step)
-        .bind(error)
-        .execute(&mut *tx)
+        .bind(lease)
+        .bind(serde_json::to_value(saga).unwrap_or_default())
+        .bind(r.status)
+        .bind(r.next_at)
+        .bind(r.attempts)
+        .bind(r.step)
+        .bind(r.error.as_deref())
+        .bind(keep_lease)
+        .bind(lease_interval(self.cfg.lease))
+        .bind(applied)
+        .bind(DeadlineKind::Rider.as_str())
+        .bind(rider_due)
+        .fetch_one(&self.pool)
         .await?;
-        tx.commit().await?;
-        if next_at.is_some_and(|at| at > Utc::now()) {
-            self.rescheduled.notify_one();
-        }
-        tracing::debug!(status, "saga step stored");
-        Ok(())
+        Ok(stored == 1)
     }
 
     /// Turns passed deadlines into inbox events.
@@ -819,10 +935,38 @@ impl FulfilmentSaga {
     }
 }
 
-/// Steps one claim may run for one saga before it goes back to the queue. One: a crash loses
-/// at most one step's record (more steps per claim widen the window in which a reservation made
-/// before the crash is forgotten; see the closing note).
-const STEPS_PER_CLAIM: u32 = 1;
+/// Steps one claim may run for one saga before it goes back to the queue. Each step's result
+/// is stored before the next runs, so a crash loses at most the step in flight (whose commands
+/// are answered from their idempotency keys when it runs again).
+const STEPS_PER_CLAIM: u32 = 64;
+
+/// A saga taken by a worker.
+#[derive(Debug)]
+pub struct Claim {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its stored state.
+    state: serde_json::Value,
+    attempts: i32,
+    correlation: Option<String>,
+    /// The lease: a fresh id per claim, compared on every write-back.
+    pub lease: Uuid,
+}
+
+/// What a step leaves to store.
+#[derive(Debug)]
+struct StepResult {
+    status: &'static str,
+    next_at: Option<DateTime<Utc>>,
+    attempts: i32,
+    step: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// A lease length in seconds (`make_interval(secs => ...)`).
+fn lease_interval(d: Duration) -> f64 {
+    d.as_secs_f64().max(0.001)
+}
 
 /// 200 ms doubling to 30 s.
 fn backoff(attempts: i32) -> chrono::TimeDelta {

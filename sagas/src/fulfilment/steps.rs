@@ -5,7 +5,7 @@
 
 use super::machine::{RefundTask, ReservationStatus, Saga, Step};
 use super::SagaConfig;
-use crate::commands::{CommandClient, Outcome};
+use crate::commands::{CallError, Cause, CommandClient, Outcome};
 use crate::payments::{AuthorizeRequest, GatewayError, GatewayOutcome, PaymentGateway};
 use chrono::{DateTime, Utc};
 use domain::catalog_values::{BatchId, PositiveQuantity, Quantity};
@@ -62,12 +62,16 @@ impl Runner {
         path: &str,
         body: Value,
         key: &str,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
+        refusals: &[&str],
     ) -> Result<Outcome, StepError> {
         self.api
-            .post(path, &body, key, correlation)
+            .post(path, &body, key, cause, refusals)
             .await
-            .map_err(|t| StepError::Transient(t.0))
+            .map_err(|e| match e {
+                CallError::Transient(t) => StepError::Transient(t),
+                CallError::Fault(f) => StepError::Stuck(format!("{path}: {f}")),
+            })
     }
 
     /// Runs `step`, recording its effect in `saga`.
@@ -75,7 +79,7 @@ impl Runner {
         &self,
         saga: &mut Saga,
         step: &Step,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
     ) -> Result<Progress, StepError> {
         let o = saga.order_id;
         let key = |suffix: &str| format!("fulfil:{o}:{suffix}");
@@ -95,7 +99,14 @@ impl Runner {
                         &format!("/v1/inventory/batches/{batch_id}/reservations"),
                         json!({"order_id": o, "quantity": decimal_number(&r.quantity)}),
                         &key(&format!("reserve:{batch_id}:{}", r.round)),
-                        correlation,
+                        cause,
+                        &[
+                            "insufficient_stock",
+                            "batch_expired",
+                            "not_found",
+                            "reservation_mismatch",
+                            "reservation_released",
+                        ],
                     )
                     .await?;
                 let status = match out {
@@ -144,7 +155,8 @@ impl Runner {
                         "/v1/payments",
                         json!({"order_id": o}),
                         &key("payment"),
-                        correlation,
+                        cause,
+                        &["already_exists"],
                     )
                     .await?
                 {
@@ -178,13 +190,13 @@ impl Runner {
                             "authorized",
                             json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
                             &key("authorized"),
-                            correlation,
+                            cause,
                         )
                         .await?;
                         saga.authorization_ref = Some(reference);
                     }
                     GatewayOutcome::Declined { code, reason } => {
-                        self.decline(saga, &code, &reason, correlation).await?;
+                        self.decline(saga, &code, &reason, cause).await?;
                     }
                 }
                 Ok(Progress::Done)
@@ -202,13 +214,13 @@ impl Runner {
                             "captured",
                             json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
                             &key("captured"),
-                            correlation,
+                            cause,
                         )
                         .await?;
                         saga.capture_ref = Some(reference);
                     }
                     GatewayOutcome::Declined { code, reason } => {
-                        self.decline(saga, &code, &reason, correlation).await?;
+                        self.decline(saga, &code, &reason, cause).await?;
                     }
                 }
                 Ok(Progress::Done)
@@ -220,7 +232,8 @@ impl Runner {
                         &format!("/v1/orders/{o}/paid"),
                         json!({"payment_id": saga.payment_id, "amount": money(amount, &saga.currency)}),
                         &key("paid"),
-                        correlation,
+                        cause,
+                        &["invalid_transition"],
                     )
                     .await?;
                 self.order_answer(saga, out, "mark paid", |s| s.order_paid = true)
@@ -231,7 +244,8 @@ impl Runner {
                         &format!("/v1/delivery-slots/{}/bookings", saga.slot_id),
                         json!({"order_id": o}),
                         &key("slot"),
-                        correlation,
+                        cause,
+                        &["slot_full", "slot_closed", "not_found"],
                     )
                     .await?
                 {
@@ -265,7 +279,8 @@ impl Runner {
                         "/v1/deliveries",
                         json!({"order_id": o, "cold_chain": cold}),
                         &key("delivery"),
-                        correlation,
+                        cause,
+                        &[],
                     )
                     .await?
                 {
@@ -287,7 +302,7 @@ impl Runner {
                 }
                 Ok(Progress::Done)
             }
-            Step::AssignRider => self.assign_rider(saga, correlation).await,
+            Step::AssignRider => self.assign_rider(saga, cause).await,
             Step::RecordRider => {
                 let (Some(d), Some((rider, distance, _))) = (saga.delivery_id, saga.rider) else {
                     return Ok(Progress::Done);
@@ -297,7 +312,8 @@ impl Runner {
                         &format!("/v1/deliveries/{d}/assign"),
                         json!({"rider_id": rider, "distance_m": distance}),
                         &key(&format!("record-rider:{rider}:{distance}")),
-                        correlation,
+                        cause,
+                        &["already_assigned"],
                     )
                     .await?
                 {
@@ -328,7 +344,8 @@ impl Runner {
                         &format!("/v1/inventory/batches/{batch_id}/reservations/{o}/commit"),
                         json!({}),
                         &key(&format!("commit:{batch_id}")),
-                        correlation,
+                        cause,
+                        &["reservation_released"],
                     )
                     .await?;
                 match out {
@@ -356,7 +373,8 @@ impl Runner {
                         &format!("/v1/orders/{o}/ship"),
                         json!({"delivery_id": d, "rider_id": rider}),
                         &key("ship"),
-                        correlation,
+                        cause,
+                        &["invalid_transition"],
                     )
                     .await?;
                 self.order_answer(saga, out, "ship", |s| s.shipped = true)
@@ -368,7 +386,7 @@ impl Runner {
                     "captured",
                     json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
                     &key("cash"),
-                    correlation,
+                    cause,
                 )
                 .await?;
                 saga.capture_ref = Some(reference);
@@ -380,7 +398,8 @@ impl Runner {
                         &format!("/v1/orders/{o}/deliver"),
                         json!({"delivery_id": saga.delivery_id}),
                         &key("deliver"),
-                        correlation,
+                        cause,
+                        &["invalid_transition"],
                     )
                     .await?;
                 self.order_answer(saga, out, "deliver", |s| s.order_delivered = true)
@@ -411,7 +430,8 @@ impl Runner {
                             &format!("/v1/riders/{rider}/assignments/{d}/release"),
                             json!({}),
                             &key(&format!("release-rider:{rider}")),
-                            correlation,
+                            cause,
+                            &[],
                         )
                         .await?
                     {
@@ -426,7 +446,7 @@ impl Runner {
                 saga.rider_released = true;
                 Ok(Progress::Done)
             }
-            Step::Refund { refund_id } => self.refund(saga, *refund_id, correlation).await,
+            Step::Refund { refund_id } => self.refund(saga, *refund_id, cause).await,
             Step::CancelOrder => {
                 let Some(c) = saga.cancel.clone() else {
                     return Ok(Progress::Done);
@@ -436,7 +456,8 @@ impl Runner {
                         &format!("/v1/orders/{o}/compensate"),
                         json!({"reason": c.reason, "detail": c.detail}),
                         &key("cancel"),
-                        correlation,
+                        cause,
+                        &["invalid_transition"],
                     )
                     .await?;
                 match out {
@@ -456,14 +477,15 @@ impl Runner {
                 }
                 Ok(Progress::Done)
             }
-            Step::SettlePayment => self.settle_payment(saga, correlation).await,
+            Step::SettlePayment => self.settle_payment(saga, cause).await,
             Step::Release { batch_id } => {
                 match self
                     .post(
                         &format!("/v1/inventory/batches/{batch_id}/reservations/{o}/release"),
                         json!({}),
                         &key(&format!("release:{batch_id}")),
-                        correlation,
+                        cause,
+                        &["reservation_committed", "not_found", "no_reservation"],
                     )
                     .await?
                 {
@@ -472,7 +494,10 @@ impl Runner {
                     Outcome::Refused { code, .. } if code == "reservation_committed" => {
                         set_status(saga, *batch_id, ReservationStatus::Committed);
                     }
-                    Outcome::Refused { code, .. } if code == "not_found" => {
+                    // Never made, or gone with its batch: nothing is held.
+                    Outcome::Refused { code, .. }
+                        if code == "not_found" || code == "no_reservation" =>
+                    {
                         set_status(saga, *batch_id, ReservationStatus::Released);
                     }
                     Outcome::Refused {
@@ -483,7 +508,7 @@ impl Runner {
                 }
                 Ok(Progress::Done)
             }
-            Step::ReturnStock { batch_id } => self.return_stock(saga, *batch_id, correlation).await,
+            Step::ReturnStock { batch_id } => self.return_stock(saga, *batch_id, cause).await,
             Step::ReleaseSlot => {
                 if saga.slot_booked {
                     match self
@@ -491,7 +516,8 @@ impl Runner {
                             &format!("/v1/delivery-slots/{}/bookings/{o}/release", saga.slot_id),
                             json!({}),
                             &key("release-slot"),
-                            correlation,
+                            cause,
+                            &[],
                         )
                         .await?
                     {
@@ -519,7 +545,8 @@ impl Runner {
                             &format!("/v1/deliveries/{d}/cancel"),
                             json!({"reason": format!("order cancelled: {reason}")}),
                             &key("cancel-delivery"),
-                            correlation,
+                            cause,
+                            &["invalid_transition", "not_found"],
                         )
                         .await?
                     {
@@ -549,14 +576,15 @@ impl Runner {
         what: &str,
         body: Value,
         key: &str,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
     ) -> Result<(), StepError> {
         match self
             .post(
                 &format!("/v1/payments/{}/{what}", saga.payment_id),
                 body,
                 key,
-                correlation,
+                cause,
+                &[],
             )
             .await?
         {
@@ -574,14 +602,14 @@ impl Runner {
         saga: &mut Saga,
         code: &str,
         reason: &str,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
     ) -> Result<(), StepError> {
         self.record_payment(
             saga,
             "declined",
             json!({"code": code, "reason": if reason.is_empty() { code } else { reason }}),
             &format!("fulfil:{}:declined", saga.order_id),
-            correlation,
+            cause,
         )
         .await?;
         saga.give_up("payment_failed", Some(format!("{code}: {reason}")));
@@ -694,11 +722,7 @@ impl Runner {
         Ok(Progress::Done)
     }
 
-    async fn assign_rider(
-        &self,
-        saga: &mut Saga,
-        correlation: Option<&str>,
-    ) -> Result<Progress, StepError> {
+    async fn assign_rider(&self, saga: &mut Saga, cause: Cause<'_>) -> Result<Progress, StepError> {
         let Some(delivery) = saga.delivery_id else {
             return Ok(Progress::Done);
         };
@@ -761,7 +785,8 @@ impl Runner {
                     &format!("/v1/riders/{rider}/assignments"),
                     json!({"delivery_id": delivery, "order_id": saga.order_id, "cold_chain": saga.cold_chain}),
                     &format!("fulfil:{}:rider:{rider}:{}", saga.order_id, saga.rider_round),
-                    correlation,
+                    cause,
+                    &["rider_unavailable", "rider_busy", "not_cold_chain_capable", "not_found", "invalid_transition"],
                 )
                 .await?
             {
@@ -782,7 +807,7 @@ impl Runner {
         &self,
         saga: &mut Saga,
         refund_id: Uuid,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
     ) -> Result<Progress, StepError> {
         let Some(task) = saga
             .refunds
@@ -800,7 +825,8 @@ impl Runner {
                     &format!("/v1/payments/{p}/refunds"),
                     json!({"refund_id": refund_id, "amount": money(task.amount_minor, &saga.currency), "reason": task.reason}),
                     &key("request"),
-                    correlation,
+                    cause,
+                    &["refund_exceeds_captured", "invalid_transition"],
                 )
                 .await?
             {
@@ -846,7 +872,8 @@ impl Runner {
                     &format!("/v1/payments/{p}/refunds/{refund_id}/completed"),
                     json!({"gateway_ref": task.gateway_ref}),
                     &key("completed"),
-                    correlation,
+                    cause,
+                    &[],
                 )
                 .await?
             {
@@ -865,7 +892,8 @@ impl Runner {
                 &format!("/v1/orders/{}/refunds", saga.order_id),
                 json!({"payment_id": p, "refund_id": refund_id, "amount": money(task.amount_minor, &saga.currency), "reason": task.reason}),
                 &key("order"),
-                correlation,
+                cause,
+                &[],
             )
             .await?
         {
@@ -883,7 +911,7 @@ impl Runner {
     async fn settle_payment(
         &self,
         saga: &mut Saga,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
     ) -> Result<Progress, StepError> {
         let reason = saga
             .cancel
@@ -925,7 +953,8 @@ impl Runner {
                         &format!("/v1/payments/{}/cancel", saga.payment_id),
                         json!({"reason": format!("order cancelled: {reason}")}),
                         &format!("fulfil:{}:cancel-payment", saga.order_id),
-                        correlation,
+                        cause,
+                        &["invalid_transition"],
                     )
                     .await?
                 {
@@ -948,7 +977,7 @@ impl Runner {
         &self,
         saga: &mut Saga,
         batch_id: Uuid,
-        correlation: Option<&str>,
+        cause: Cause<'_>,
     ) -> Result<Progress, StepError> {
         let Some(r) = saga
             .reservations
@@ -985,7 +1014,8 @@ impl Runner {
                                "received_at": now, "expires_at": expires_at, "cold_chain": false,
                                "procurement_price": money(price, &currency)}),
                         &format!("fulfil:{}:return:{batch_id}", saga.order_id),
-                        correlation,
+                        cause,
+                        &["already_exists"],
                     )
                     .await?;
                 if let Outcome::Refused { code, problem, .. } = out {
