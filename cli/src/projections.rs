@@ -48,6 +48,9 @@ pub enum ProjectionsCommand {
         /// Its offset.
         #[arg(long)]
         offset: i64,
+        /// Why it is given up (recorded with the skip).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         conn: Connection,
     },
@@ -191,17 +194,26 @@ pub async fn run(cmd: ProjectionsCommand) -> anyhow::Result<()> {
             topic,
             partition,
             offset,
+            reason,
             conn,
         } => {
             let projection = projection(&name)?;
             let pool = platform::db::pool(&secrecy::SecretString::from(conn.database_url), 2)?;
+            let by = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            );
             let r = projectors::rebuild::skip(
                 &pool,
                 projection.as_ref(),
                 &conn.schema,
-                &topic,
-                partition,
-                offset,
+                &projectors::rebuild::SkipRequest {
+                    topic: &topic,
+                    partition,
+                    offset,
+                    by: &by,
+                    reason: &reason,
+                },
             )
             .await
             .with_context(|| format!("no dead event of {name} at {topic}/{partition}@{offset}"))?;

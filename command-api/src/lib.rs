@@ -80,7 +80,7 @@ pub enum BuildError {
         inventory::receive, inventory::reserve, inventory::release, inventory::commit,
         inventory::spoilage, inventory::expire, inventory::expiring_soon, inventory::assess,
         orders::place, orders::cancel, orders::pack, orders::paid, orders::ship, orders::deliver,
-        orders::compensate, orders::record_refund,
+        orders::compensate, orders::record_refund, orders::force_compensation,
         payments::initiate, payments::authorized, payments::captured, payments::declined,
         payments::cancel, payments::request_refund, payments::refund, payments::refund_completed,
         deliveries::create_slot, deliveries::book_slot, deliveries::release_slot,
@@ -219,6 +219,7 @@ pub fn router(
     const STOCK_KEEPERS: &[Role] = &[Role::Admin, Role::Warehouse];
     const CUSTOMERS: &[Role] = &[Role::Customer];
     const CANCELLERS: &[Role] = &[Role::Customer, Role::Admin];
+    const OPERATORS: &[Role] = &[Role::Admin];
     const PACKERS: &[Role] = &[Role::Supplier, Role::Warehouse, Role::Admin];
     const RIDERS: &[Role] = &[Role::Rider, Role::Admin];
     let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
@@ -402,6 +403,14 @@ pub fn router(
         .route(
             "/v1/orders/{id}/compensate",
             command(post(orders::compensate), scopes::ORDERS_MANAGE, NOBODY),
+        )
+        .route(
+            "/v1/ops/orders/{id}/compensate",
+            command(
+                post(orders::force_compensation),
+                scopes::OPS_WRITE,
+                OPERATORS,
+            ),
         )
         .route(
             "/v1/orders/{id}/refunds",

@@ -508,6 +508,52 @@ pub async fn deliver(
     Ok(done.answer)
 }
 
+/// `POST /v1/ops/orders/{id}/compensate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForceCompensationBody {
+    /// Why the operator gives the order up (recorded on the order's cancellation).
+    #[schema(format = "reason", min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// An operator gives an order up (a saga stuck on it, say): the order is cancelled with
+/// reason `admin` and the operator's words, recorded as the order's `OrderCancelled`; its
+/// saga then releases stock, refunds and frees slot and rider like for any cancellation (a
+/// parked saga first needs `POST /v1/ops/sagas/{order_id}/retry` on the query API).
+#[utoipa::path(post, path = "/v1/ops/orders/{id}/compensate", tag = "orders", request_body = ForceCompensationBody,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 202, description = "Cancelled; compensation follows", body = crate::response::CommandAccepted),
+        (status = 404, body = platform::http::Problem),
+        (status = 409, description = "`invalid_transition` (shipped, delivered or cancelled)", body = platform::http::Problem),
+        (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["ops:write"])))]
+pub async fn force_compensation(
+    State(app): State<AppState>,
+    ctx: CommandContext,
+    Ids(id, _): Ids,
+    ValidJson(body): ValidJson<ForceCompensationBody>,
+) -> Result<Accepted, ApiError> {
+    let detail = reason("reason", &body.reason)?;
+    let cmd = OrderCommand::Cancel {
+        reason: CancelReason::Admin,
+        detail: Some(detail.clone()),
+        by: Canceller::Admin,
+    };
+    let done = execute(
+        &app.fulfilment.orders,
+        &ctx,
+        id,
+        "force compensation",
+        cmd,
+        Some(detail.as_str()),
+        Reply::changed(order_location(id)),
+    )
+    .await?;
+    Ok(done.answer)
+}
+
 /// The saga cancels an order it cannot carry through (out of stock, payment failed, no slot
 /// or rider, delivery failed).
 #[utoipa::path(post, path = "/v1/orders/{id}/compensate", tag = "orders", request_body = CompensateBody,

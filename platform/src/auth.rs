@@ -56,6 +56,10 @@ pub mod scopes {
     pub const DELIVERIES_PLAN: &str = "deliveries:plan";
     /// Book slots, schedule deliveries, assign and release riders.
     pub const DELIVERIES_MANAGE: &str = "deliveries:manage";
+    /// See the runtime's state: sagas by status, projections' dead events.
+    pub const OPS_READ: &str = "ops:read";
+    /// Act on it: retry a saga, retry or skip dead events.
+    pub const OPS_WRITE: &str = "ops:write";
 }
 
 /// The role of a person.
@@ -109,6 +113,8 @@ impl Role {
                 CATALOG_READ,
                 INVENTORY_WRITE,
                 INVENTORY_READ,
+                OPS_READ,
+                OPS_WRITE,
             ],
             Self::Supplier => &[
                 SUPPLIERS_REGISTER,

@@ -493,9 +493,37 @@ pub struct Skipped {
     pub retried: Retried,
 }
 
+/// Which dead event to give up on, who gives it up and why (recorded with it).
+#[derive(Debug, Clone, Copy)]
+pub struct SkipRequest<'a> {
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Who (a token subject, `cli`).
+    pub by: &'a str,
+    /// Why.
+    pub reason: &'a str,
+}
+
+/// The schema of the projection's live generation (prepared if need be).
+///
+/// # Errors
+/// When the database fails.
+pub async fn live_schema(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    view_schema: &str,
+) -> Result<String, sqlx::Error> {
+    let live = prepare_live(pool, projection, view_schema).await?;
+    Ok(physical_schema(view_schema, projection.name(), live))
+}
+
 /// Gives up on one dead event of the live generation: it stays in `dead_events` as
-/// `skipped` (for the record), its stream's guard moves past it, and the events that waited
-/// behind it are applied again ([`retry_dead`]).
+/// `skipped` (for the record, with who and why), its stream's guard moves past it, and the
+/// events that waited behind it are applied again ([`retry_dead`]).
 ///
 /// # Errors
 /// When the database fails, or there is no dead (not waiting) event at that place.
@@ -503,23 +531,23 @@ pub async fn skip(
     pool: &PgPool,
     projection: &dyn Projection,
     view_schema: &str,
-    topic: &str,
-    partition: i32,
-    offset: i64,
+    what: &SkipRequest<'_>,
 ) -> Result<Skipped, sqlx::Error> {
     let live = prepare_live(pool, projection, view_schema).await?;
     let physical = physical_schema(view_schema, projection.name(), live);
     let mut tx = pool.begin().await?;
     let stream: Option<(Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
-        "UPDATE {physical}.dead_events SET state = 'skipped'
+        "UPDATE {physical}.dead_events SET state = 'skipped', skipped_by = $5, skip_reason = $6
           WHERE projection = $1 AND topic = $2 AND partition = $3 AND kafka_offset = $4
             AND state = 'dead'
           RETURNING aggregate_type, aggregate_id, sequence"
     ))
     .bind(projection.name())
-    .bind(topic)
-    .bind(partition)
-    .bind(offset)
+    .bind(what.topic)
+    .bind(what.partition)
+    .bind(what.offset)
+    .bind(what.by)
+    .bind(what.reason)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((aggregate_type, aggregate_id, sequence)) = stream else {

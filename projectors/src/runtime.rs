@@ -135,7 +135,9 @@ pub fn runtime_ddl(schema: &str) -> Vec<String> {
             "ALTER TABLE {schema}.dead_events
                 ADD COLUMN IF NOT EXISTS aggregate_type text,
                 ADD COLUMN IF NOT EXISTS sequence bigint,
-                ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'dead'"
+                ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'dead',
+                ADD COLUMN IF NOT EXISTS skipped_by text,
+                ADD COLUMN IF NOT EXISTS skip_reason text"
         ),
         format!(
             "CREATE INDEX IF NOT EXISTS dead_events_stream

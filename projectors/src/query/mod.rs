@@ -7,6 +7,7 @@ pub mod common;
 pub mod deliveries;
 pub mod history;
 pub mod inventory;
+pub mod ops;
 pub mod orders;
 pub mod page;
 pub mod payments;
@@ -22,7 +23,7 @@ use crate::read_your_writes::MinPosition;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::auth::{scopes, Role, Verifier};
 use platform::evidence::EvidenceSigner;
@@ -58,6 +59,9 @@ const DELIVERY_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Customer, 
 /// One rider: the back office, or that rider (filtered in the handler).
 const RIDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Rider];
 
+/// Operators: administrators (with `ops:read` / `ops:write`).
+const OPERATORS: &[Role] = &[Role::Admin];
+
 /// A supplier's incoming orders (its own suppliers only, checked in the handler).
 const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
 
@@ -72,7 +76,8 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
         orders::get_order, orders::list_orders, orders::supplier_orders,
         deliveries::get_delivery, slots::delivery_slots, slots::get_slot,
         riders::riders, riders::get_rider,
-        payments::get_payment, payments::ledger_balances, analytics::sales),
+        payments::get_payment, payments::ledger_balances, analytics::sales,
+        ops::sagas, ops::saga, ops::retry_saga, ops::dead_events, ops::retry_dead, ops::skip_dead),
     components(schemas(suppliers::SupplierView, suppliers::SupplierPage, history::HistoryEntry, history::HistoryPage, platform::http::Problem, platform::http::FieldError,
         products::ProductView, products::ProductPage, products::ImageView, common::Money,
         inventory::StockView, inventory::BatchView, inventory::AgingBucket, inventory::SpoilageByReason,
@@ -82,12 +87,15 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
         deliveries::PositionView, common::GeoPoint, slots::SlotView,
         slots::SlotList, riders::RiderView, riders::RiderPage,
         payments::PaymentView, payments::LedgerBalances, payments::AccountBalance,
-        payments::CurrencyTotal, analytics::SalesReport, analytics::SalesGroup)),
+        payments::CurrencyTotal, analytics::SalesReport, analytics::SalesGroup,
+        ops::SagaView, ops::SagaPage, ops::SagaDetail, ops::OpsDone, ops::DeadEventView,
+        ops::DeadEventPage, ops::RetriedView, ops::SkipBody)),
     tags((name = "suppliers", description = "The supplier directory and history"),
          (name = "catalog", description = "Product search and images"),
          (name = "inventory", description = "Stock, batches, aging and spoilage"),
          (name = "orders", description = "Orders, payments, deliveries, slots and riders"),
-         (name = "analytics", description = "Ledger balances and sales")),
+         (name = "analytics", description = "Ledger balances and sales"),
+         (name = "ops", description = "Operators' controls: sagas and dead events")),
     modifiers(&MinPosition, &SharedProblems)
 )]
 pub struct QueryDoc;
@@ -227,7 +235,37 @@ pub fn router(
         .route("/v1/analytics/sales", get(analytics::sales))
         .route_layer(positions("orders"))
         .route_layer(order_guard(AUDITORS));
+    let ops_guard = |scope| {
+        from_fn_with_state(
+            Requirement {
+                scope,
+                roles: OPERATORS,
+            },
+            require,
+        )
+    };
+    let ops_reads = Router::new()
+        .route("/v1/ops/sagas", get(ops::sagas))
+        .route("/v1/ops/sagas/{order_id}", get(ops::saga))
+        .route(
+            "/v1/ops/projections/{name}/dead-events",
+            get(ops::dead_events),
+        )
+        .route_layer(ops_guard(scopes::OPS_READ));
+    let ops_writes = Router::new()
+        .route("/v1/ops/sagas/{order_id}/retry", post(ops::retry_saga))
+        .route(
+            "/v1/ops/projections/{name}/dead-events/retry",
+            post(ops::retry_dead),
+        )
+        .route(
+            "/v1/ops/projections/{name}/dead-events/skip",
+            post(ops::skip_dead),
+        )
+        .route_layer(ops_guard(scopes::OPS_WRITE));
     let authenticated = reads
+        .merge(ops_reads)
+        .merge(ops_writes)
         .merge(exports)
         .merge(catalog)
         .merge(inventory)

@@ -23,6 +23,7 @@ pub(crate) struct World {
     pub(crate) s: Stack,
     pub(crate) http: reqwest::Client,
     pub(crate) gateway: String,
+    pub(crate) gateway_timeout: Duration,
     pub(crate) stop: CancellationToken,
     pub(crate) admin: String,
     pub(crate) owner: String,
@@ -40,6 +41,8 @@ pub(crate) struct Options {
     pub(crate) saga: bool,
     pub(crate) payment_timeout: Duration,
     pub(crate) rider_timeout: Duration,
+    /// How long the simulated card gateway takes to answer.
+    pub(crate) gateway_latency: Duration,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             saga: true,
             payment_timeout: Duration::from_secs(60),
             rider_timeout: Duration::from_secs(60),
+            gateway_latency: Duration::ZERO,
         }
     }
 }
@@ -78,7 +82,7 @@ impl World {
             "127.0.0.1:0",
             s.pool.clone(),
             CardGatewayConfig {
-                latency: Duration::ZERO,
+                latency: opts.gateway_latency,
                 timeout_sleep: Duration::from_secs(30),
             },
             &prometheus::Registry::new(),
@@ -91,6 +95,7 @@ impl World {
         let owner = s.token("acct-farm", Role::Supplier);
         let mut w = Self {
             http: reqwest::Client::new(),
+            gateway_timeout: opts.gateway_latency + Duration::from_millis(800),
             gateway,
             stop,
             admin,
@@ -233,7 +238,7 @@ impl World {
     fn gateway_config(&self) -> HttpCardGatewayConfig {
         HttpCardGatewayConfig {
             base_url: self.gateway.clone(),
-            timeout: Duration::from_millis(800),
+            timeout: self.gateway_timeout,
         }
     }
 

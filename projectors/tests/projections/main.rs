@@ -16,6 +16,7 @@ mod catalog;
 mod conformance;
 mod end_to_end;
 mod fulfilment;
+mod ops;
 mod orders;
 mod rebuild;
 mod saga_faults;
@@ -390,9 +391,13 @@ async fn poison_dead_letters_alone_and_its_stream_waits_until_skipped() {
         &pool,
         &SupplierProjection,
         "read",
-        &stream.topic,
-        partition,
-        offset,
+        &projectors::rebuild::SkipRequest {
+            topic: &stream.topic,
+            partition,
+            offset,
+            by: "test",
+            reason: "poison: the producer's bug, fixed since",
+        },
     )
     .await
     .expect("skip");

@@ -147,8 +147,68 @@ async fn a_bad_service_token_is_a_fault_and_the_refund_comes_once_the_token_is_g
     w.s.stop.cancel();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_card_gateway_holds_back_nothing_but_its_own_orders() {
+    let w = World::start(Options {
+        gateway_latency: Duration::from_secs(3),
+        simulate: None,
+        ..Options::default()
+    })
+    .await;
+    for i in 0..20 {
+        w.place(
+            &format!("cust-{i}"),
+            lines(&w, 1.0, 0),
+            "card",
+            Some("tok_approved"),
+        )
+        .await;
+    }
+    // The sagas are waiting on the gateway now: every worker in a 3 s call.
+    let pool = w.s.pool.clone();
+    until("the sagas to call the gateway", 30, async || {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM fulfilment.sagas WHERE lease_owner IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .ok()?;
+        (n > 0).then_some(())
+    })
+    .await;
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        let id = w
+            .ok(
+                "/v1/suppliers",
+                &w.owner.clone(),
+                json!({
+                "legal_name": format!("Quick Farm {round}"),
+                "registration_number": format!("NL-Q-{}", &Uuid::new_v4().simple().to_string()[..12]),
+                "contact_email": "q@farm.example", "phone": "+31205550100", "categories": ["fruit"],
+                "address": {"line1": "Dijk 2", "city": "Delft", "postal_code": "2611 AA", "country": "NL"}}),
+            )
+            .await;
+        let (code, body, _) =
+            w.s.get(
+                &w.s.queries,
+                &format!("/v1/suppliers/{id}?min_version=1"),
+                &w.admin,
+            )
+            .await;
+        let took = started.elapsed();
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            took < Duration::from_secs(1),
+            "registered and readable in {took:?} while the gateway is slow"
+        );
+    }
+    w.stop.cancel();
+    w.s.stop.cancel();
+}
+
 /// A saga over `pool` that acts through nothing reachable (its steps fail transiently).
-async fn offline_saga(pool: sqlx::PgPool, lease: Duration) -> FulfilmentSaga {
+pub(crate) async fn offline_saga(pool: sqlx::PgPool, lease: Duration) -> FulfilmentSaga {
     let mut cfg = SagaConfig::new(&crate::brokers());
     cfg.lease = lease;
     let api = CommandClient::new("http://127.0.0.1:9", TokenSource::Fixed("x.y.z".into()))
@@ -170,7 +230,7 @@ async fn offline_saga(pool: sqlx::PgPool, lease: Duration) -> FulfilmentSaga {
 }
 
 /// A stored saga with `state`, due now, with one unapplied inbox event.
-async fn insert_saga(pool: &sqlx::PgPool, state: serde_json::Value) -> Uuid {
+pub(crate) async fn insert_saga(pool: &sqlx::PgPool, state: serde_json::Value) -> Uuid {
     let order = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO fulfilment.sagas (order_id, payment_id, delivery_id, status, state, next_at)
