@@ -32,7 +32,7 @@ SECS="$(scale 15 5)"
 COUNT="$(scale 20000 3000)"
 RELAY_EVENTS="$(scale 200000 20000)"
 REPLAY_EVENTS="$(scale 1000000 100000)"
-ORDERS="$(scale 500 100)"
+ORDERS="$(scale 1000 100)"
 if ! command -v gnuplot >/dev/null 2>&1; then
   log "installing gnuplot (for the plot)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 \

@@ -437,7 +437,11 @@ impl utoipa::Modify for MinPosition {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
         use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
         use utoipa::openapi::{RefOr, Required};
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in &mut openapi.paths.paths {
+            // Operators read the runtime's own state (sagas, dead events), not a read model.
+            if path.starts_with("/v1/ops/") {
+                continue;
+            }
             let Some(get) = item.get.as_mut() else {
                 continue;
             };

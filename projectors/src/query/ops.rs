@@ -119,7 +119,7 @@ pub async fn sagas(
         return Err(ApiError::validation(errors));
     }
     let (after_at, after_id) = page.after.unzip();
-    let rows: Vec<SagaView> = sqlx::query_as(&format!(
+    let rows: Result<Vec<SagaView>, _> = sqlx::query_as(&format!(
         "SELECT {} FROM fulfilment.sagas
           WHERE ($1::text IS NULL OR {} = $1)
             AND ($2::timestamptz IS NULL OR (updated_at, order_id) < ($2, $3))
@@ -132,8 +132,13 @@ pub async fn sagas(
     .bind(after_id)
     .bind(page.fetch())
     .fetch_all(&s.pool)
-    .await
-    .map_err(|e| sagas_problem(&e))?;
+    .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        // No saga has run against this database: none to list.
+        Err(e) if is_missing_table(&e) => Vec::new(),
+        Err(e) => return Err(db_problem(&e)),
+    };
     let (items, next_cursor) = page.page(rows, |r| (r.updated_at, r.order_id));
     Ok(Json(SagaPage { items, next_cursor }))
 }
@@ -241,11 +246,13 @@ pub async fn retry_saga(
 }
 
 /// The saga tables may not exist yet (no saga ever ran against this database).
+fn is_missing_table(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01"))
+}
+
 fn sagas_problem(e: &sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(d) = e {
-        if d.code().as_deref() == Some("42P01") {
-            return ApiError::not_found("no saga has run against this database");
-        }
+    if is_missing_table(e) {
+        return ApiError::not_found("no saga for this order");
     }
     db_problem(e)
 }
@@ -393,17 +400,21 @@ pub async fn retry_dead(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipBody {
-    /// Its topic.
-    #[schema(min_length = 1, max_length = 249)]
+    /// Its topic (Kafka's topic names: letters, digits, `.`, `_`, `-`; or `events` for a
+    /// replay from the store).
+    #[schema(min_length = 1, max_length = 249, pattern = "^[A-Za-z0-9._-]+$")]
     pub topic: String,
     /// Its partition.
     #[schema(minimum = 0)]
+    #[serde(deserialize_with = "platform::http::whole")]
     pub partition: i32,
     /// Its offset.
     #[schema(minimum = 0)]
+    #[serde(deserialize_with = "platform::http::whole")]
     pub offset: i64,
-    /// Why it is given up (recorded with the skip).
-    #[schema(min_length = 1, max_length = 500)]
+    /// Why it is given up (recorded with the skip): 1 to 500 characters once trimmed, no
+    /// control characters.
+    #[schema(min_length = 1, max_length = 500, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub reason: String,
 }
 
@@ -425,8 +436,22 @@ pub async fn skip_dead(
     let projection = projection(&name)?;
     let reason = body.reason.trim();
     let mut errors = Vec::new();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        errors.push(FieldError::new("reason", "1 to 500 characters"));
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            "reason",
+            "1 to 500 characters, no control characters",
+        ));
+    }
+    let topic_ok = (1..=249).contains(&body.topic.len())
+        && body
+            .topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !topic_ok {
+        errors.push(FieldError::new(
+            "topic",
+            "1 to 249 of letters, digits, '.', '_' and '-'",
+        ));
     }
     if body.partition < 0 {
         errors.push(FieldError::new("partition", "0 or more"));
