@@ -3,7 +3,7 @@
 //! projection, gaps and poison recorded dead, and a dead event's later stream events parked
 //! behind it as `waiting`.
 
-use crate::runtime::{ApplyError, Projection};
+use crate::projection::{ApplyError, Projection};
 use platform::consumer::{Delivery, Tally};
 use schemas::Envelope;
 use sqlx::PgConnection;

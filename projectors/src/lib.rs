@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod guard;
 pub mod orders;
+pub mod projection;
 pub mod query;
 pub mod read_your_writes;
 pub mod rebuild;

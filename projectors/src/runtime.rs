@@ -30,77 +30,19 @@
 //!   `freshline projections retry-dead` applies dead and waiting events again in stream order;
 //!   `freshline projections skip` gives up on one dead event and lets the stream go on.
 
+pub use crate::projection::{aggregate_types, ApplyError, Projection};
+
 use crate::guard::{self, apply_guarded, Attempts, Care, GuardError, Item};
 use async_trait::async_trait;
 use platform::consumer::{
     ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
 };
-use schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Why an event could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// The event will never apply (undecodable, or out of place for the read model).
-    #[error("{0}")]
-    Poison(String),
-    /// The database refused or failed.
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-}
-
-/// A projection: its tables and how one event changes them. Replayable: no clock, no
-/// randomness, no HTTP inside `apply`. The runtime hands it each stream's events once and in
-/// order (see the module documentation): no duplicates, no gaps.
-#[async_trait]
-pub trait Projection: Send + Sync + 'static {
-    /// The projection's name (consumer group, offsets, dead events).
-    fn name(&self) -> &'static str;
-    /// The topics it reads (without prefix).
-    fn topics(&self) -> &'static [&'static str];
-    /// DDL creating its tables in `schema` (idempotent).
-    fn ddl(&self, schema: &str) -> Vec<String>;
-    /// The tables readers see, as views of the live generation in the view schema.
-    fn views(&self) -> &'static [&'static str];
-    /// Indexes only readers use (applying events never needs them; idempotent DDL): a rebuild
-    /// builds them in bulk after its replay instead of row by row during it.
-    fn read_indexes(&self, _schema: &str) -> Vec<String> {
-        Vec::new()
-    }
-    /// Applies one event inside the batch's transaction.
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        event: &Envelope,
-    ) -> Result<(), ApplyError>;
-
-    /// Applies events in order, set-based where the projection can. One outcome per event:
-    /// applied, or poison (its reason). A database error fails the whole call.
-    ///
-    /// The default applies them one by one.
-    async fn apply_batch(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        events: &[Envelope],
-    ) -> Result<Vec<Result<(), String>>, sqlx::Error> {
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            out.push(match self.apply(conn, schema, e).await {
-                Ok(()) => Ok(()),
-                Err(ApplyError::Poison(p)) => Err(p),
-                Err(ApplyError::Database(d)) => return Err(d),
-            });
-        }
-        Ok(out)
-    }
-}
 
 /// DDL of the runtime's own tables in `schema`.
 pub fn runtime_ddl(schema: &str) -> Vec<String> {
@@ -157,15 +99,6 @@ pub fn runtime_ddl(schema: &str) -> Vec<String> {
                 PRIMARY KEY (aggregate_type, aggregate_id))"
         ),
     ]
-}
-
-/// The aggregate types whose events reach a projection (those of its topics).
-pub fn aggregate_types(projection: &dyn Projection) -> Vec<String> {
-    schemas::topics::ALL
-        .iter()
-        .filter(|t| projection.topics().contains(&t.name))
-        .map(|t| t.aggregate_type.to_owned())
-        .collect()
 }
 
 /// The schema holding generation `generation` of a projection's tables.

@@ -1,7 +1,7 @@
 //! A projection's watermark: the store position up to which every event of its aggregate
 //! types is applied, what `min_position` reads compare with.
 
-use crate::runtime::{aggregate_types, Projection};
+use crate::projection::{aggregate_types, Projection};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
