@@ -28,7 +28,7 @@ use platform::idempotency::Idempotency;
 use platform::metrics::HttpMetrics;
 use platform::openapi::SharedProblems;
 use prometheus::Registry;
-use schema::FieldRules;
+use schema::{CausationHeader, FieldRules};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -89,7 +89,7 @@ pub enum BuildError {
         deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted, response::BulkCreated)),
-    modifiers(&SharedProblems, &FieldRules),
+    modifiers(&CausationHeader, &SharedProblems, &FieldRules),
     tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
          (name = "catalog", description = "Products and their images"),
          (name = "inventory", description = "Perishable stock batches"),

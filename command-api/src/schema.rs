@@ -97,6 +97,50 @@ fn pattern(name: &str) -> Option<String> {
     })
 }
 
+/// The OpenAPI modifier that declares `X-Causation-Id` on every command: the id of the event
+/// that caused it (sagas and workers send it), recorded as the appended events'
+/// `causation_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct CausationHeader;
+
+impl utoipa::Modify for CausationHeader {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        use utoipa::openapi::Required;
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("X-Causation-Id")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "The id of the event that caused this command (a saga or worker \
+                             acting on it); recorded as `causation_id` on the events it appends \
+                             (without it: the request's correlation id). Not a UUID: `400 \
+                             invalid_causation_id`",
+                        ))
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+                        ))
+                        .build(),
+                );
+            }
+        }
+    }
+}
+
 /// The OpenAPI modifier that states every named rule in the component schemas.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldRules;
