@@ -160,8 +160,9 @@ pub struct CommandClient {
     http: reqwest::Client,
     base: String,
     token: TokenSource,
-    /// The last fault and when, until an answer comes back done or refused.
-    fault: Mutex<Option<(Instant, String)>>,
+    /// The last fault and when, until an answer comes back done or refused (shared with the
+    /// readiness check, see [`CommandClient::readiness_check`]).
+    fault: std::sync::Arc<Mutex<Option<(Instant, String)>>>,
 }
 
 impl CommandClient {
@@ -176,8 +177,27 @@ impl CommandClient {
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             token,
-            fault: Mutex::new(None),
+            fault: std::sync::Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// A `/readyz` check (named `command-api`): ready while command-api's last answer to this
+    /// client was not a fault (an expired token, a missing scope or route, ...); a fault is
+    /// retried, never taken for a "no", and reported here until an answer goes through.
+    pub fn readiness_check(&self) -> (&'static str, platform::ops::Check) {
+        let fault = self.fault.clone();
+        (
+            "command-api",
+            std::sync::Arc::new(move || {
+                let last = fault.lock().ok().and_then(|f| f.clone());
+                Box::pin(async move {
+                    if let Some((_, why)) = &last {
+                        tracing::warn!(fault = %why, "not ready: command-api answers with a fault");
+                    }
+                    last.is_none()
+                })
+            }),
+        )
     }
 
     /// Whether the last answer was not a fault (for `/readyz`): `Err` says what is wrong.
@@ -325,4 +345,58 @@ pub fn client_for_service(service: &str, token_var: &str) -> anyhow::Result<Comm
         &config::string("FRESHLINE_COMMAND_API_URL", "http://127.0.0.1:8080"),
         token,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn token_expiring_at(exp: i64) -> String {
+        let part = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.sig",
+            part(serde_json::json!({"alg": "EdDSA"})),
+            part(serde_json::json!({"sub": "svc-sagas", "exp": exp}))
+        )
+    }
+
+    #[tokio::test]
+    async fn an_expired_fixed_token_is_a_fault_reported_by_readiness_and_never_sent() {
+        // Nothing listens there: a request actually sent would fail as transient instead.
+        let client = CommandClient::new(
+            "http://127.0.0.1:9",
+            TokenSource::Fixed(token_expiring_at(chrono::Utc::now().timestamp() - 60)),
+        )
+        .expect("client");
+        let (name, ready) = client.readiness_check();
+        assert_eq!(name, "command-api");
+        assert!(ready().await, "ready before any answer");
+        let out = client
+            .post("/v1/x", &Value::Null, "k", Cause::default(), &[])
+            .await;
+        assert!(
+            matches!(&out, Err(CallError::Fault(f)) if f.contains("expired")),
+            "{out:?}"
+        );
+        assert!(!ready().await, "a fault makes the service not ready");
+        assert!(client.health().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_network_failure_is_transient_and_does_not_touch_readiness() {
+        let client = CommandClient::new(
+            "http://127.0.0.1:9",
+            TokenSource::Fixed(token_expiring_at(chrono::Utc::now().timestamp() + 3600)),
+        )
+        .expect("client");
+        let (_, ready) = client.readiness_check();
+        let out = client
+            .post("/v1/x", &Value::Null, "k", Cause::default(), &[])
+            .await;
+        assert!(matches!(out, Err(CallError::Transient(_))), "{out:?}");
+        assert!(ready().await);
+    }
 }

@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
         &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
     );
     let api = sagas::commands::client_from_settings()?;
+    // Ready while PostgreSQL answers and command-api's last answer was not a fault.
+    let commands = api.readiness_check();
     let mut cfg = SagaConfig::new(&config::string(
         "FRESHLINE_KAFKA_BROKERS",
         defaults::KAFKA_BROKERS,
@@ -44,24 +46,10 @@ async fn main() -> anyhow::Result<()> {
     let saga = Arc::new(FulfilmentSaga::new(pool.clone(), api, gateway, cfg, metrics).await?);
     let shutdown = CancellationToken::new();
     let http_addr = config::string("FRESHLINE_SAGA_HTTP_ADDR", "127.0.0.1:9183");
-    // Ready while PostgreSQL answers and command-api's last answer was not a fault (a token
-    // or scope problem is retried, never taken for a "no", and reported here).
-    let commands: platform::ops::Check = {
-        let saga = saga.clone();
-        Arc::new(move || {
-            let healthy = saga.commands_health();
-            Box::pin(async move {
-                if let Err(why) = &healthy {
-                    tracing::warn!(fault = %why, "not ready: command-api answers with a fault");
-                }
-                healthy.is_ok()
-            })
-        })
-    };
     let http = platform::ops::spawn_server_with(
         &http_addr,
         registry,
-        vec![platform::ops::postgres(pool), ("command-api", commands)],
+        vec![platform::ops::postgres(pool), commands],
         shutdown.clone(),
     )
     .await

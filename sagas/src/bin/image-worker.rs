@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
         &config::string("FRESHLINE_LOG", "info"),
     );
     let api = sagas::commands::client_from_settings()?;
+    let commands = api.readiness_check();
     let store = Arc::new(LocalDirStore::new(config::string(
         "FRESHLINE_BLOB_DIR",
         defaults::BLOB_DIR,
@@ -36,10 +37,11 @@ async fn main() -> anyhow::Result<()> {
         defaults::IMAGE_WORKER_ADDR,
     );
     // Its dependencies (Kafka, the blob store, command-api) are retried, never fatal: ready
-    // while alive.
-    let http = platform::ops::spawn_server_with(&http_addr, registry, vec![], shutdown.clone())
-        .await
-        .with_context(|| format!("binding {http_addr}"))?;
+    // while command-api's last answer was not a fault (a token or scope problem).
+    let http =
+        platform::ops::spawn_server_with(&http_addr, registry, vec![commands], shutdown.clone())
+            .await
+            .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
     tracing::info!("image worker running");
     let outcome = worker.run(shutdown.clone()).await;

@@ -16,6 +16,7 @@ async fn main() -> anyhow::Result<()> {
         &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
     );
     let api = sagas::commands::client_from_settings()?;
+    let commands = api.readiness_check();
     let pool = platform::db::pool(
         &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
         4,
@@ -31,9 +32,15 @@ async fn main() -> anyhow::Result<()> {
         .with_metrics(SchedulerMetrics::new(&registry)?);
     let shutdown = CancellationToken::new();
     let http_addr = config::string("FRESHLINE_SCHEDULER_HTTP_ADDR", defaults::SCHEDULER_ADDR);
-    let http = platform::ops::spawn_server(&http_addr, pool, registry, shutdown.clone())
-        .await
-        .with_context(|| format!("binding {http_addr}"))?;
+    // Ready while PostgreSQL answers and command-api's last answer was not a fault.
+    let http = platform::ops::spawn_server_with(
+        &http_addr,
+        registry,
+        vec![platform::ops::postgres(pool), commands],
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());
     let every = Duration::from_secs(config::parse("FRESHLINE_SCHEDULER_INTERVAL_SECS", 30)?);
     tracing::info!(?every, "scheduler running");

@@ -303,15 +303,6 @@ impl FulfilmentSaga {
         })
     }
 
-    /// Whether command-api's last answer to the saga was not a fault (an expired token, a
-    /// missing scope or route, ...): `/readyz` reports it.
-    ///
-    /// # Errors
-    /// The fault, while no answer since went through.
-    pub fn commands_health(&self) -> Result<(), String> {
-        self.runner.api.health()
-    }
-
     /// Runs intake, workers and deadlines until `shutdown`.
     ///
     /// # Errors
