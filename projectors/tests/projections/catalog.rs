@@ -207,8 +207,12 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
     );
     // A supplier account reads its own batches, stock, spoilage and procurement prices, and
     // nothing of another supplier's.
-    let (_, mine, _) = s.get(&s.queries, "/v1/inventory/batches", &owner).await;
-    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    // (Which batches are its own comes from the supplier directory, another projection than
+    // the catalog waited for above: wait for it too.)
+    let mine = eventually(&s, "/v1/inventory/batches", &owner, |b| {
+        b.as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
     assert_eq!(mine[0]["procurement_price_minor"], 200);
     let competitor = s.token("acct-other", Role::Supplier);
     for path in [
