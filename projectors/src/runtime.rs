@@ -518,10 +518,7 @@ impl Runner {
         let mut outcome = self
             .try_batch(target, batch, attempts, known, Care::Fast)
             .await;
-        if matches!(
-            outcome,
-            Err(BatchError::Database(_) | BatchError::NeedsCare)
-        ) {
+        if matches!(outcome, Err(BatchError::Database(_))) {
             // Whatever was read is suspect (another consumer may have moved the offsets).
             if let Ok(mut k) = known.lock() {
                 k.clear();

@@ -334,6 +334,18 @@ impl World {
         .await
     }
 
+    /// The order's read model once it is cancelled and refunded in full (the order's and the
+    /// payment's streams are projected each at their own pace: both are waited for).
+    pub(crate) async fn refunded_in_full(&self, order: &str) -> Value {
+        until("the refund to show", 30, async || {
+            let o = self.order_shows(order, "cancelled").await;
+            (o["refunded_minor"] == o["total"]["amount_minor"]
+                && o["payment"]["status"] == "refunded")
+                .then_some(o)
+        })
+        .await
+    }
+
     /// The gateway's record of a payment (authorizations, captures, refunds).
     pub(crate) async fn at_gateway(&self, payment: &str) -> Value {
         self.http

@@ -247,12 +247,7 @@ async fn an_operator_forces_a_stuck_order_to_compensate_with_a_reason() {
         .await;
     assert_eq!(code, 202, "{body}");
     assert_eq!(w.settled(&order, 60).await, "compensated");
-    let o = until("the refund to show", 30, async || {
-        let o = w.order_shows(&order, "cancelled").await;
-        (o["refunded_minor"] == o["total"]["amount_minor"] && o["payment"]["status"] == "refunded")
-            .then_some(o)
-    })
-    .await;
+    let o = w.refunded_in_full(&order).await;
     assert_eq!(o["cancel_reason"], "admin", "{o}");
     let cancelled = o["timeline"]
         .as_array()

@@ -115,13 +115,7 @@ async fn a_bad_service_token_is_a_fault_and_the_refund_comes_once_the_token_is_g
     // A good token again: the order is refunded, once.
     let (_good, _task) = w.spawn_saga(&w.s.service_token("sagas"), cfg).await;
     assert_eq!(w.settled(&order, 60).await, "compensated");
-    let o = until("the refund to show", 30, async || {
-        let o = w.order_shows(&order, "cancelled").await;
-        // The order's and the payment's streams are projected each at their own pace.
-        (o["refunded_minor"] == o["total"]["amount_minor"] && o["payment"]["status"] == "refunded")
-            .then_some(o)
-    })
-    .await;
+    let o = w.refunded_in_full(&order).await;
     assert_eq!(o["cancel_reason"], "customer_request", "{o}");
     assert_eq!(gateway_refunds(&w, &order).await, 1);
     assert_eq!(w.captures_of(&order).await, 1);

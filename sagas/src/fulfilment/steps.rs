@@ -32,8 +32,8 @@ pub(crate) enum Progress {
 pub(crate) enum StepError {
     /// Worth retrying with backoff: network, timeouts, 5xx, 429, the database.
     Transient(String),
-    /// Refused in a way the saga has no branch for (a bug or a misconfiguration, e.g. a
-    /// missing scope): retried slowly and reported.
+    /// A fault: an answer the step has no branch for (a bug or a misconfiguration, e.g. an
+    /// expired token or a missing scope): never a "no"; retried with backoff and reported.
     Stuck(String),
 }
 
