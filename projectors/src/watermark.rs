@@ -108,7 +108,8 @@ async fn watermark_step(
     .bind(at)
     .bind(upto)
     .bind(types)
-    .fetch_one(pool)
+    // No row when every event in the range is applied (the usual case once caught up).
+    .fetch_optional(pool)
     .await?;
     let reached = first_missing.map_or(upto, |p| p - 1);
     if reached > at {

@@ -522,4 +522,25 @@ async fn min_position_reads_your_writes_across_aggregates() {
         );
         assert!(started.elapsed() < Duration::from_secs(5), "{bad} waited");
     }
+
+    // Caught up, the suppliers projection's watermark moves to the newest position it covers
+    // (what keeps a `min_position` read from looking past it).
+    let schema = projectors::runtime::physical_schema("read", "suppliers", 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let at: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT position FROM {schema}.projection_watermark WHERE projection = 'suppliers'"
+        ))
+        .fetch_optional(&s.pool)
+        .await
+        .expect("watermark");
+        if at.is_some_and(|a| a >= approved["position"].as_i64().expect("position")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the suppliers watermark stays at {at:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
