@@ -156,10 +156,19 @@ pub enum LoadCommand {
         /// Placements in flight.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Orders placed per second (0: as fast as `concurrency` allows).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
         /// Riders put on shift at the warehouse first, so the run measures the saga rather
         /// than the rider pool.
         #[arg(long, default_value_t = 100)]
         riders: usize,
+        /// Kafka brokers (each order's end is seen on the orders topic).
+        #[arg(long, env = "FRESHLINE_KAFKA_BROKERS", default_value = defaults::KAFKA_BROKERS)]
+        brokers: String,
+        /// The stack's topic prefix.
+        #[arg(long, env = "FRESHLINE_TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
         /// The signing key.
         #[arg(long, env = "FRESHLINE_SIGNING_KEY", default_value = defaults::SIGNING_KEY_PATH)]
         key: PathBuf,
@@ -637,20 +646,28 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
             query,
             count,
             concurrency,
+            rate,
             riders,
+            brokers,
+            topic_prefix,
             key,
         } => {
-            let report = crate::fulfilment_demo::load(
-                &reqwest::Client::new(),
-                api.trim_end_matches('/'),
-                query.trim_end_matches('/'),
-                &signer(&key)?,
+            let signer = signer(&key)?;
+            let target = crate::fulfilment_load::Target {
+                client: &reqwest::Client::new(),
+                api: api.trim_end_matches('/'),
+                query: query.trim_end_matches('/'),
+                brokers: &brokers,
+                topic_prefix: &topic_prefix,
+                signer: &signer,
+            };
+            let shape = crate::fulfilment_load::Shape {
                 count,
                 concurrency,
+                rate,
                 riders,
-            )
-            .await?;
-            println!("{report}");
+            };
+            println!("{}", crate::fulfilment_load::load(&target, shape).await?);
             return Ok(());
         }
         LoadCommand::Suppliers {

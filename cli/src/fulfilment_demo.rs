@@ -6,13 +6,12 @@
 
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
-use futures::stream::{self, StreamExt};
 use platform::auth::{self, Actor, Role};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 /// Where the demo warehouses are (Amsterdam, Rotterdam, Utrecht), as `(lat, lon)`.
-const LOCATIONS: [(f64, f64); 3] = [(52.3791, 4.9003), (51.9244, 4.4777), (52.0907, 5.1214)];
+pub(crate) const LOCATIONS: [(f64, f64); 3] =
+    [(52.3791, 4.9003), (51.9244, 4.4777), (52.0907, 5.1214)];
 
 /// What was seeded.
 #[derive(Debug, Default)]
@@ -25,13 +24,13 @@ pub struct Seeded {
     pub orders: usize,
 }
 
-struct Caller<'a> {
-    client: &'a reqwest::Client,
-    base: &'a str,
+pub(crate) struct Caller<'a> {
+    pub(crate) client: &'a reqwest::Client,
+    pub(crate) base: &'a str,
 }
 
 impl Caller<'_> {
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         token: &str,
@@ -51,7 +50,7 @@ impl Caller<'_> {
         Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
-    async fn get(&self, base: &str, path: &str, token: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn get(&self, base: &str, path: &str, token: &str) -> anyhow::Result<Value> {
         let r = self
             .client
             .get(format!("{base}{path}"))
@@ -63,7 +62,7 @@ impl Caller<'_> {
     }
 }
 
-fn token(signer: &auth::Signer, sub: &str, role: Role) -> anyhow::Result<String> {
+pub(crate) fn token(signer: &auth::Signer, sub: &str, role: Role) -> anyhow::Result<String> {
     Ok(signer.sign(&auth::claims(
         sub,
         &Actor::Person(role),
@@ -229,169 +228,4 @@ pub async fn seed(
         }
     }
     Ok(seeded)
-}
-
-/// Places `count` card orders (`concurrency` at a time) into a new slot at the first demo
-/// warehouse and waits for each to end; a one-line report.
-///
-/// # Errors
-/// When the API refuses the setup, or the orders do not end within ten minutes.
-pub async fn load(
-    client: &reqwest::Client,
-    api: &str,
-    query: &str,
-    signer: &auth::Signer,
-    count: usize,
-    concurrency: usize,
-    riders: usize,
-) -> anyhow::Result<String> {
-    let c = Caller { client, base: api };
-    let admin = token(signer, "load-admin-fulfilment", Role::Admin)?;
-    let warehouse = crate::catalog_demo::WAREHOUSES[0];
-    let (lat, lon) = LOCATIONS[0];
-    let starts = Utc::now() + Span::hours(2);
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    for k in 0..riders {
-        let account = format!("load-rider-{}-{k}", &run[..8]);
-        let (status, answer) = c
-            .post(
-                "/v1/riders",
-                &admin,
-                &format!("load-rider:{run}:{k}"),
-                json!({"name": format!("Load rider {k}"), "account": account, "cold_chain_capable": true}),
-            )
-            .await?;
-        if status != 201 {
-            bail!("registering a load rider: {status} {answer}");
-        }
-        let rider = answer["id"].as_str().context("rider id")?.to_owned();
-        let t = token(signer, &account, Role::Rider)?;
-        let offset = (k as f64) * 0.0005;
-        let (status, answer) = c
-            .post(
-                &format!("/v1/riders/{rider}/availability"),
-                &t,
-                &format!("load-rider-shift:{run}:{k}"),
-                json!({"available": true, "location": {"lat": lat + offset, "lon": lon}}),
-            )
-            .await?;
-        if status != 202 {
-            bail!("putting a load rider on shift: {status} {answer}");
-        }
-    }
-    let (status, slot) = c
-        .post(
-            "/v1/delivery-slots",
-            &admin,
-            &format!("load-slot:{run}"),
-            json!({"zone": "LOAD", "warehouse_id": warehouse, "warehouse_location": {"lat": lat, "lon": lon},
-                   "starts_at": starts.to_rfc3339(), "ends_at": (starts + Span::hours(3)).to_rfc3339(),
-                   "capacity": 10_000}),
-        )
-        .await?;
-    if status != 201 {
-        bail!("opening the load slot: {status} {slot}");
-    }
-    let slot = slot["id"].as_str().context("slot id")?.to_owned();
-    let rows = c
-        .get(
-            query,
-            &format!("/v1/inventory/stock?warehouse_id={warehouse}"),
-            &admin,
-        )
-        .await?;
-    let products: Vec<String> = rows
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| {
-                    r["available"]
-                        .as_str()
-                        .and_then(|q| q.parse::<f64>().ok())
-                        .is_some_and(|q| q >= 50.0)
-                })
-                .filter_map(|r| r["product_id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    if products.is_empty() {
-        bail!("no product with stock at the demo warehouse (run `make up`)");
-    }
-    let customers: Vec<String> = (0..32)
-        .map(|k| token(signer, &format!("load-customer-{k}"), Role::Customer))
-        .collect::<anyhow::Result<_>>()?;
-    let started = Instant::now();
-    let placed: Vec<anyhow::Result<(String, Instant)>> = stream::iter(0..count)
-        .map(|i| {
-            let (c, slot, products, customers, run) = (&c, &slot, &products, &customers, &run);
-            async move {
-                let body = json!({
-                    "lines": [{"product_id": products[i % products.len()], "quantity": 1}],
-                    "payment": {"method": "card", "card_token": "tok_approved"},
-                    "delivery": {"slot_id": slot, "address": {"line1": "Dam 1", "city": "Amsterdam",
-                                 "postal_code": "1012 JS", "country": "NL", "location": {"lat": 52.373, "lon": 4.893}}}});
-                let at = Instant::now();
-                let (status, answer) = c
-                    .post("/v1/orders", &customers[i % customers.len()], &format!("load-order:{run}:{i}"), body)
-                    .await?;
-                if status != 201 {
-                    bail!("placing a load order: {status} {answer}");
-                }
-                Ok((answer["id"].as_str().context("order id")?.to_owned(), at))
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let placed: Vec<(String, Instant)> = placed.into_iter().collect::<anyhow::Result<_>>()?;
-    let placing = started.elapsed();
-    let mut pending: Vec<(String, Instant)> = placed;
-    let mut took: Vec<Duration> = Vec::with_capacity(count);
-    let (mut delivered, mut cancelled) = (0usize, 0usize);
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while !pending.is_empty() {
-        let checked: Vec<((String, Instant), Option<String>)> = stream::iter(pending)
-            .map(|(id, at)| {
-                let (c, admin) = (&c, &admin);
-                async move {
-                    let o = c.get(query, &format!("/v1/orders/{id}"), admin).await.ok();
-                    let status = o.and_then(|o| o["status"].as_str().map(str::to_owned));
-                    ((id, at), status)
-                }
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        pending = Vec::new();
-        for ((id, at), status) in checked {
-            match status.as_deref() {
-                Some("delivered") => {
-                    delivered += 1;
-                    took.push(at.elapsed());
-                }
-                Some("cancelled") => cancelled += 1,
-                _ => pending.push((id, at)),
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("{} orders had not ended after ten minutes", pending.len());
-        }
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    took.sort();
-    let pct = |p: f64| {
-        took.get(((took.len() as f64 * p) as usize).min(took.len().saturating_sub(1)))
-            .map_or(0.0, Duration::as_secs_f64)
-    };
-    Ok(format!(
-        "fulfilment: {count} orders placed in {:.1} s, all ended in {secs:.1} s: {delivered} delivered, {cancelled} cancelled; \
-         {:.1} orders/s placed -> delivered; placed -> delivered p50 {:.2} s, p99 {:.2} s",
-        placing.as_secs_f64(),
-        delivered as f64 / secs.max(1e-9),
-        pct(0.50),
-        pct(0.99)
-    ))
 }

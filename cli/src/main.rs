@@ -22,6 +22,7 @@ mod catalog_demo;
 mod demo;
 mod events;
 mod fulfilment_demo;
+mod fulfilment_load;
 mod projections;
 mod token;
 

@@ -175,7 +175,33 @@ fulfil=$("$BIN/freshline" load fulfilment --count "$ORDERS" --concurrency 16)
 echo "$fulfil" >&2
 orders_rate=$(echo "$fulfil" | sed -n 's/.* \([0-9.]*\) orders\/s placed -> delivered.*/\1/p')
 fulfil_pct=$(echo "$fulfil" | sed -n 's/.*placed -> delivered \(p50 .*\)/\1/p')
-rows+=("| orders placed -> delivered by the fulfilment saga (instant riders) | ${orders_rate} orders/s; $fulfil_pct | - | - |")
+rows+=("| orders placed -> delivered by the fulfilment saga (instant riders), $ORDERS orders (target >= 100 orders/s) | ${orders_rate} orders/s; $fulfil_pct | - | - |")
+log "fulfilment: orders placed at a steady 10/s"
+paced=$("$BIN/freshline" load fulfilment --count "$(scale 300 100)" --rate 10 --concurrency 16)
+echo "$paced" >&2
+rows+=("| orders placed -> delivered at a steady 10 orders/s (target p50 < 1 s) | $(echo "$paced" | sed -n 's/.*placed -> delivered \(p50 .*\)/\1/p') | - | - |")
+
+# --- relay lag while the card gateway is slow -----------------------------------------------
+# A saga step waiting on the gateway must hold no transaction open (which would hold back what
+# the relay may publish, cluster-wide): the relay's lag is measured again while card orders
+# wait 3 s on every gateway call.
+log "relay lag while the card gateway answers in 3 s"
+restart_gateway() {
+  if is_running card-gateway; then kill -TERM "$(cat "$RUN/card-gateway.pid")" 2>/dev/null || true; rm -f "$RUN/card-gateway.pid"; sleep 1; fi
+  nohup env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 FRESHLINE_GATEWAY_LATENCY_MS="$1" "$BIN/card-gateway" >>"$LOG/card-gateway.log" 2>&1 < /dev/null &
+  echo $! > "$RUN/card-gateway.pid"
+  wait_for "card-gateway" 60 curl -fsS http://127.0.0.1:8090/readyz
+}
+restart_gateway 3000
+"$BIN/freshline" load fulfilment --count 48 --concurrency 16 > "$LOG/slow-gateway-orders.txt" 2>&1 &
+slow_orders=$!
+sleep 8
+relay_slow=$("$BIN/freshline" bench relay --events 1000 --rate 2000 --seconds "$(scale 10 5)")
+echo "$relay_slow" >&2
+wait "$slow_orders" || log "the slow-gateway orders did not all end: $(tail -n 1 "$LOG/slow-gateway-orders.txt")"
+restart_gateway 0
+relay_slow_lag=$(echo "$relay_slow" | sed -n 's/^relay lag at \([0-9]*\)\/s: \(.*\) (.*/\2 at \1\/s/p')
+rows+=("| outbox relay lag while 16 card orders at a time wait 3 s on the gateway (target: p99 as without) | $relay_slow_lag | the same measurement without them: $relay_lag | - |")
 
 # --- the whole stack at rest ---------------------------------------------------------------
 # Every process this stack started (services, PostgreSQL with its backends, Kafka), in clock

@@ -1,0 +1,339 @@
+//! `freshline load fulfilment`: card orders placed as fast as `concurrency` allows or at a
+//! fixed rate, each timed from its placement until the query API shows it delivered.
+//!
+//! An order's end is seen on Kafka (its `OrderDelivered` or `OrderCancelled` on the orders
+//! topic), then confirmed with one read of the order at that event's version: the figure is
+//! what a customer would see, and the measurement costs the stack one read per order instead
+//! of polling every pending order (which, at 1,000 orders in flight, was a load of its own).
+
+use crate::fulfilment_demo::{token, Caller, LOCATIONS};
+use anyhow::{bail, Context};
+use chrono::{Duration as Span, Utc};
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use platform::auth::{self, Role};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Where the load runs.
+pub struct Target<'a> {
+    /// HTTP client.
+    pub client: &'a reqwest::Client,
+    /// command-api base URL.
+    pub api: &'a str,
+    /// query-api base URL.
+    pub query: &'a str,
+    /// Kafka brokers.
+    pub brokers: &'a str,
+    /// Topic prefix of the stack.
+    pub topic_prefix: &'a str,
+    /// Signs the load's tokens.
+    pub signer: &'a auth::Signer,
+}
+
+/// How much load.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Orders placed.
+    pub count: usize,
+    /// Placements in flight at most.
+    pub concurrency: usize,
+    /// Orders placed per second (0: as fast as `concurrency` allows).
+    pub rate: u32,
+    /// Riders put on shift first.
+    pub riders: usize,
+}
+
+/// An order's final event, as seen on the orders topic.
+struct Ended {
+    order_id: String,
+    sequence: i64,
+    delivered: bool,
+}
+
+/// Reads the orders topic from its current end (every partition assigned at its high
+/// watermark before the first order is placed, so no group has to settle) and passes on each
+/// order's final event.
+fn watch_endings(
+    brokers: &str,
+    topic: &str,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Ended>> {
+    let consumer: StreamConsumer = platform::kafka::client_config(brokers)
+        .set(
+            "group.id",
+            format!("load-fulfilment-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .context("reading the orders topic's partitions")?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or_default();
+    if partitions == 0 {
+        bail!("topic {topic} has no partitions (is the stack up?)");
+    }
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..i32::try_from(partitions)? {
+        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        assignment.add_partition_offset(topic, p, Offset::Offset(high))?;
+    }
+    consumer.assign(&assignment)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok(message) = consumer.recv().await else {
+                continue;
+            };
+            let Some(Ok(envelope)) = message
+                .payload()
+                .map(serde_json::from_slice::<schemas::Envelope>)
+            else {
+                continue;
+            };
+            let delivered = match envelope.event_type.as_str() {
+                "OrderDelivered" => true,
+                "OrderCancelled" => false,
+                _ => continue,
+            };
+            let ended = Ended {
+                order_id: envelope.aggregate_id,
+                sequence: envelope.sequence,
+                delivered,
+            };
+            if tx.send(ended).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Places the orders and waits for each to end; a one-line report.
+///
+/// # Errors
+/// When the API refuses the setup, or the orders do not end within ten minutes.
+pub async fn load(t: &Target<'_>, shape: Shape) -> anyhow::Result<String> {
+    let c = Caller {
+        client: t.client,
+        base: t.api,
+    };
+    let admin = token(t.signer, "load-admin-fulfilment", Role::Admin)?;
+    let (slot, products) = set_up(&c, t, &admin, shape.riders).await?;
+    let customers: Vec<String> = (0..32)
+        .map(|k| token(t.signer, &format!("load-customer-{k}"), Role::Customer))
+        .collect::<anyhow::Result<_>>()?;
+    let mut endings = watch_endings(
+        t.brokers,
+        &schemas::topics::prefixed(t.topic_prefix, schemas::topics::ORDER),
+    )?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let count = shape.count;
+
+    // Placements, paced when a rate is given; each answers (order id, placed at).
+    let (placed_tx, mut placed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let placing = {
+        let (client, api) = (t.client.clone(), t.api.to_owned());
+        let (slot, run) = (slot.clone(), run.clone());
+        tokio::spawn(async move {
+            let c = Caller {
+                client: &client,
+                base: &api,
+            };
+            let pace = (shape.rate > 0).then(|| {
+                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(shape.rate)))
+            });
+            let pace = tokio::sync::Mutex::new(pace);
+            let started = Instant::now();
+            let results: Vec<anyhow::Result<()>> = stream::iter(0..count)
+                .map(|i| {
+                    let (c, slot, products, customers, run, pace, tx) =
+                        (&c, &slot, &products, &customers, &run, &pace, &placed_tx);
+                    async move {
+                        if let Some(tick) = pace.lock().await.as_mut() {
+                            tick.tick().await;
+                        }
+                        let body = json!({
+                            "lines": [{"product_id": products[i % products.len()], "quantity": 1}],
+                            "payment": {"method": "card", "card_token": "tok_approved"},
+                            "delivery": {"slot_id": slot, "address": {"line1": "Dam 1", "city": "Amsterdam",
+                                         "postal_code": "1012 JS", "country": "NL", "location": {"lat": 52.373, "lon": 4.893}}}});
+                        let at = Instant::now();
+                        let (status, answer) = c
+                            .post("/v1/orders", &customers[i % customers.len()], &format!("load-order:{run}:{i}"), body)
+                            .await?;
+                        if status != 201 {
+                            bail!("placing a load order: {status} {answer}");
+                        }
+                        let id = answer["id"].as_str().context("order id")?.to_owned();
+                        let _ = tx.send((id, at));
+                        Ok(())
+                    }
+                })
+                .buffer_unordered(shape.concurrency.max(1))
+                .collect()
+                .await;
+            results.into_iter().collect::<anyhow::Result<()>>()?;
+            anyhow::Ok(started.elapsed())
+        })
+    };
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(600);
+    let mut placed: HashMap<String, Instant> = HashMap::with_capacity(count);
+    // Final events seen before their placement's answer came back.
+    let mut early: HashMap<String, Ended> = HashMap::new();
+    let mut confirming = FuturesUnordered::new();
+    let mut took: Vec<Duration> = Vec::with_capacity(count);
+    let (mut delivered, mut cancelled) = (0usize, 0usize);
+    let confirm = |id: String, sequence: i64, at: Instant| {
+        let (c, admin, query) = (&c, &admin, t.query);
+        async move {
+            // The query API holds the read until the order's projection has the event.
+            let o = c
+                .get(
+                    query,
+                    &format!("/v1/orders/{id}?min_version={sequence}"),
+                    admin,
+                )
+                .await?;
+            if o["status"] != "delivered" {
+                bail!("order {id} delivered on Kafka but reads {}", o["status"]);
+            }
+            anyhow::Ok(at.elapsed())
+        }
+    };
+    while delivered + cancelled < count {
+        let ended = tokio::select! {
+            Some((id, at)) = placed_rx.recv() => match early.remove(&id) {
+                Some(e) => { placed.insert(id, at); e }
+                None => { placed.insert(id, at); continue; }
+            },
+            Some(e) = endings.recv() => e,
+            Some(done) = confirming.next(), if !confirming.is_empty() => {
+                took.push(done?);
+                delivered += 1;
+                continue;
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {
+                bail!("{} of {count} orders had not ended after ten minutes", count - delivered - cancelled)
+            }
+        };
+        let Some(at) = placed.remove(&ended.order_id) else {
+            early.insert(ended.order_id.clone(), ended);
+            continue;
+        };
+        if ended.delivered {
+            confirming.push(confirm(ended.order_id, ended.sequence, at));
+        } else {
+            cancelled += 1;
+        }
+    }
+    let placing = placing.await??;
+    let secs = started.elapsed().as_secs_f64();
+    took.sort();
+    let pct = |p: f64| {
+        took.get(((took.len() as f64 * p) as usize).min(took.len().saturating_sub(1)))
+            .map_or(0.0, Duration::as_secs_f64)
+    };
+    let paced = if shape.rate > 0 {
+        format!(" at {}/s", shape.rate)
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "fulfilment: {count} orders placed{paced} in {:.1} s, all ended in {secs:.1} s: {delivered} delivered, {cancelled} cancelled; \
+         {:.1} orders/s placed -> delivered; placed -> delivered p50 {:.2} s, p99 {:.2} s",
+        placing.as_secs_f64(),
+        delivered as f64 / secs.max(1e-9),
+        pct(0.50),
+        pct(0.99)
+    ))
+}
+
+/// Riders on shift at the first demo warehouse, a slot there with room for every order, and
+/// the products with stock to order.
+async fn set_up(
+    c: &Caller<'_>,
+    t: &Target<'_>,
+    admin: &str,
+    riders: usize,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let warehouse = crate::catalog_demo::WAREHOUSES[0];
+    let (lat, lon) = LOCATIONS[0];
+    let starts = Utc::now() + Span::hours(2);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    for k in 0..riders {
+        let account = format!("load-rider-{}-{k}", &run[..8]);
+        let (status, answer) = c
+            .post(
+                "/v1/riders",
+                admin,
+                &format!("load-rider:{run}:{k}"),
+                json!({"name": format!("Load rider {k}"), "account": account, "cold_chain_capable": true}),
+            )
+            .await?;
+        if status != 201 {
+            bail!("registering a load rider: {status} {answer}");
+        }
+        let rider = answer["id"].as_str().context("rider id")?.to_owned();
+        let rider_token = token(t.signer, &account, Role::Rider)?;
+        let offset = (k as f64) * 0.0005;
+        let (status, answer) = c
+            .post(
+                &format!("/v1/riders/{rider}/availability"),
+                &rider_token,
+                &format!("load-rider-shift:{run}:{k}"),
+                json!({"available": true, "location": {"lat": lat + offset, "lon": lon}}),
+            )
+            .await?;
+        if status != 202 {
+            bail!("putting a load rider on shift: {status} {answer}");
+        }
+    }
+    let (status, slot) = c
+        .post(
+            "/v1/delivery-slots",
+            admin,
+            &format!("load-slot:{run}"),
+            json!({"zone": "LOAD", "warehouse_id": warehouse, "warehouse_location": {"lat": lat, "lon": lon},
+                   "starts_at": starts.to_rfc3339(), "ends_at": (starts + Span::hours(3)).to_rfc3339(),
+                   "capacity": 10_000}),
+        )
+        .await?;
+    if status != 201 {
+        bail!("opening the load slot: {status} {slot}");
+    }
+    let slot = slot["id"].as_str().context("slot id")?.to_owned();
+    let rows = c
+        .get(
+            t.query,
+            &format!("/v1/inventory/stock?warehouse_id={warehouse}"),
+            admin,
+        )
+        .await?;
+    let products: Vec<String> = rows
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| {
+                    r["available"]
+                        .as_str()
+                        .and_then(|q| q.parse::<f64>().ok())
+                        .is_some_and(|q| q >= 50.0)
+                })
+                .filter_map(|r| r["product_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if products.is_empty() {
+        bail!("no product with stock at the demo warehouse (run `make up`)");
+    }
+    Ok((slot, products))
+}
