@@ -598,7 +598,15 @@ impl FulfilmentSaga {
     /// When the database fails.
     pub async fn claim(&self) -> Result<Option<Claim>, sqlx::Error> {
         let lease = lease_interval(self.cfg.lease);
-        let row: Option<(Uuid, serde_json::Value, i32, Option<String>, Uuid)> = sqlx::query_as(
+        type Row = (
+            Uuid,
+            serde_json::Value,
+            i32,
+            Option<String>,
+            Uuid,
+            serde_json::Value,
+        );
+        let row: Option<Row> = sqlx::query_as(
             "WITH candidate AS (
                  SELECT order_id FROM fulfilment.sagas
                   WHERE order_id = ANY(ARRAY(
@@ -618,18 +626,22 @@ impl FulfilmentSaga {
                     -- Due again when the lease runs out (a worker that dies is taken over).
                     next_at = CASE WHEN s.status = 'running' THEN now() + make_interval(secs => $1) END
                FROM candidate c WHERE s.order_id = c.order_id
-             RETURNING s.order_id, s.state, s.attempts, s.correlation_id, s.lease_owner",
+             RETURNING s.order_id, s.state, s.attempts, s.correlation_id, s.lease_owner,
+                       (SELECT coalesce(jsonb_agg(jsonb_build_array(i.event_id, i.event) ORDER BY i.seq), '[]')
+                          FROM fulfilment.inbox i
+                         WHERE i.order_id = s.order_id AND i.applied_at IS NULL)",
         )
         .bind(lease)
         .fetch_optional(&self.pool)
         .await?;
         Ok(
-            row.map(|(order_id, state, attempts, correlation, lease)| Claim {
+            row.map(|(order_id, state, attempts, correlation, lease, inbox)| Claim {
                 order_id,
                 state,
                 attempts,
                 correlation,
                 lease,
+                inbox: inbox_events(inbox),
             }),
         )
     }
@@ -650,6 +662,7 @@ impl FulfilmentSaga {
             mut attempts,
             correlation,
             lease,
+            inbox,
         } = claim;
         let Ok(mut saga) = serde_json::from_value::<Saga>(state) else {
             span.record("outcome", "parked");
@@ -668,17 +681,12 @@ impl FulfilmentSaga {
             return Ok(parked == 1);
         };
         let mut ran = 0;
+        // Events taken in and not yet applied: read with the claim, then with each write-back
+        // (marked applied with the result of the step that saw them).
+        let mut pending = inbox;
         loop {
-            // Events taken in since the last step (marked applied with its result).
-            let pending: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
-                "SELECT event_id, event FROM fulfilment.inbox
-                  WHERE order_id = $1 AND applied_at IS NULL ORDER BY seq",
-            )
-            .bind(order_id)
-            .fetch_all(&self.pool)
-            .await?;
             let applied: Vec<Uuid> = pending.iter().map(|(id, _)| *id).collect();
-            for (event_id, event) in pending {
+            for (event_id, event) in std::mem::take(&mut pending) {
                 match serde_json::from_value::<SagaEvent>(event) {
                     Ok(e) => {
                         if !matches!(e, SagaEvent::Deadline(_)) {
@@ -698,10 +706,10 @@ impl FulfilmentSaga {
                 && result.error.is_none()
                 && result.next_at.is_some_and(|t| t <= Utc::now());
             let go_on = runnable && ran < STEPS_PER_CLAIM;
-            if !self
+            let Some(arrived) = self
                 .write_back(order_id, lease, &saga, &result, &applied, go_on)
                 .await?
-            {
+            else {
                 span.record("outcome", "lease_lost");
                 tracing::warn!("the saga's lease was taken over; this worker's result is dropped (its commands are idempotent)");
                 self.metrics
@@ -709,7 +717,8 @@ impl FulfilmentSaga {
                     .with_label_values(&["claim", "lease_lost"])
                     .inc();
                 return Ok(false);
-            }
+            };
+            pending = arrived;
             attempts = result.attempts;
             if !go_on {
                 if result.next_at.is_some_and(|at| at > Utc::now()) {
@@ -803,7 +812,8 @@ impl FulfilmentSaga {
 
     /// Stores a step's result if this worker still holds the lease (keeping it when
     /// `keep_lease`, else letting it go), marks the events it saw applied and arms the rider
-    /// deadline. `false` when the lease was taken over: nothing is written.
+    /// deadline. Answers, when the lease is kept, the events taken in since (for the next
+    /// step); `None` when the lease was taken over: nothing is written.
     async fn write_back(
         &self,
         order_id: Uuid,
@@ -812,13 +822,13 @@ impl FulfilmentSaga {
         r: &StepResult,
         applied: &[Uuid],
         keep_lease: bool,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Option<Vec<(Uuid, serde_json::Value)>>, sqlx::Error> {
         let rider_due = (r.step == Some("assign_rider")).then(|| {
             Utc::now()
                 + chrono::TimeDelta::from_std(self.cfg.rider_timeout)
                     .unwrap_or(chrono::TimeDelta::MAX)
         });
-        let stored: i64 = sqlx::query_scalar(
+        let (stored, arrived): (i64, serde_json::Value) = sqlx::query_as(
             "WITH s AS (
                  UPDATE fulfilment.sagas
                     SET state = $3, status = $4, attempts = $6,
@@ -835,7 +845,10 @@ impl FulfilmentSaga {
                  INSERT INTO fulfilment.deadlines (order_id, kind, due_at)
                  SELECT order_id, $12, $13 FROM s WHERE $13::timestamptz IS NOT NULL
                  ON CONFLICT DO NOTHING)
-             SELECT count(*) FROM s",
+             SELECT (SELECT count(*) FROM s),
+                    (SELECT coalesce(jsonb_agg(jsonb_build_array(event_id, event) ORDER BY seq), '[]')
+                       FROM fulfilment.inbox
+                      WHERE $9 AND order_id = $1 AND applied_at IS NULL AND event_id <> ALL($11))",
         )
         .bind(order_id)
         .bind(lease)
@@ -852,7 +865,7 @@ impl FulfilmentSaga {
         .bind(rider_due)
         .fetch_one(&self.pool)
         .await?;
-        Ok(stored == 1)
+        Ok((stored == 1).then(|| inbox_events(arrived)))
     }
 
     /// Turns passed deadlines into inbox events.
@@ -942,6 +955,26 @@ pub struct Claim {
     correlation: Option<String>,
     /// The lease: a fresh id per claim, compared on every write-back.
     pub lease: Uuid,
+    /// Its inbox events not applied yet, in arrival order.
+    inbox: Vec<(Uuid, serde_json::Value)>,
+}
+
+/// Inbox events as the claim and the write-back read them: `[[event_id, event], ...]`.
+fn inbox_events(rows: serde_json::Value) -> Vec<(Uuid, serde_json::Value)> {
+    match rows {
+        serde_json::Value::Array(rows) => rows
+            .into_iter()
+            .filter_map(|row| match row {
+                serde_json::Value::Array(mut pair) if pair.len() == 2 => {
+                    let event = pair.pop()?;
+                    let id = pair.pop()?.as_str().and_then(|s| Uuid::parse_str(s).ok())?;
+                    Some((id, event))
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// What a step leaves to store.
