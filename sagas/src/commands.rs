@@ -181,13 +181,13 @@ impl CommandClient {
         })
     }
 
-    /// A `/readyz` check (named `command-api`): ready while command-api's last answer to this
+    /// A `/readyz` check named `name`: ready while command-api's last answer to this
     /// client was not a fault (an expired token, a missing scope or route, ...); a fault is
     /// retried, never taken for a "no", and reported here until an answer goes through.
-    pub fn readiness_check(&self) -> (&'static str, platform::ops::Check) {
+    pub fn readiness_check(&self, name: &'static str) -> (&'static str, platform::ops::Check) {
         let fault = self.fault.clone();
         (
-            "command-api",
+            name,
             std::sync::Arc::new(move || {
                 let last = fault.lock().ok().and_then(|f| f.clone());
                 Box::pin(async move {
@@ -371,7 +371,7 @@ mod tests {
             TokenSource::Fixed(token_expiring_at(chrono::Utc::now().timestamp() - 60)),
         )
         .expect("client");
-        let (name, ready) = client.readiness_check();
+        let (name, ready) = client.readiness_check("command-api");
         assert_eq!(name, "command-api");
         assert!(ready().await, "ready before any answer");
         let out = client
@@ -392,7 +392,7 @@ mod tests {
             TokenSource::Fixed(token_expiring_at(chrono::Utc::now().timestamp() + 3600)),
         )
         .expect("client");
-        let (_, ready) = client.readiness_check();
+        let (_, ready) = client.readiness_check("command-api");
         let out = client
             .post("/v1/x", &Value::Null, "k", Cause::default(), &[])
             .await;

@@ -17,6 +17,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let warehouse = sagas::commands::client_for_service("warehouse", "FRESHLINE_WAREHOUSE_TOKEN")?;
     let delivery = sagas::commands::client_for_service("delivery", "FRESHLINE_DELIVERY_TOKEN")?;
+    let checks = vec![
+        warehouse.readiness_check("command-api (warehouse token)"),
+        delivery.readiness_check("command-api (delivery token)"),
+    ];
     let mut cfg = SimulatorConfig::new(&config::string(
         "FRESHLINE_KAFKA_BROKERS",
         defaults::KAFKA_BROKERS,
@@ -30,8 +34,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let shutdown = CancellationToken::new();
     let http_addr = config::string("FRESHLINE_SIM_HTTP_ADDR", defaults::DELIVERY_SIM_ADDR);
-    // Its only dependencies (Kafka, command-api) are retried: ready while alive.
-    let http = platform::ops::spawn_server_with(&http_addr, registry, vec![], shutdown.clone())
+    // Ready while command-api's last answer to each of its tokens was not a fault (Kafka is
+    // retried).
+    let http = platform::ops::spawn_server_with(&http_addr, registry, checks, shutdown.clone())
         .await
         .with_context(|| format!("binding {http_addr}"))?;
     platform::ops::cancel_on_signal(shutdown.clone());

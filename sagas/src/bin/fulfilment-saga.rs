@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let api = sagas::commands::client_from_settings()?;
     // Ready while PostgreSQL answers and command-api's last answer was not a fault.
-    let commands = api.readiness_check();
+    let commands = api.readiness_check("command-api");
     let mut cfg = SagaConfig::new(&config::string(
         "FRESHLINE_KAFKA_BROKERS",
         defaults::KAFKA_BROKERS,

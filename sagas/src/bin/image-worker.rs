@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         &config::string("FRESHLINE_LOG", "info"),
     );
     let api = sagas::commands::client_from_settings()?;
-    let commands = api.readiness_check();
+    let commands = api.readiness_check("command-api");
     let store = Arc::new(LocalDirStore::new(config::string(
         "FRESHLINE_BLOB_DIR",
         defaults::BLOB_DIR,

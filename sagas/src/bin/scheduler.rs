@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
         &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
     );
     let api = sagas::commands::client_from_settings()?;
-    let commands = api.readiness_check();
+    let commands = api.readiness_check("command-api");
     let pool = platform::db::pool(
         &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
         4,

@@ -634,16 +634,16 @@ impl FulfilmentSaga {
         .bind(lease)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(order_id, state, attempts, correlation, lease, inbox)| Claim {
+        Ok(row.map(
+            |(order_id, state, attempts, correlation, lease, inbox)| Claim {
                 order_id,
                 state,
                 attempts,
                 correlation,
                 lease,
                 inbox: inbox_events(inbox),
-            }),
-        )
+            },
+        ))
     }
 
     /// Applies the claimed saga's inbox and runs its steps, writing each step's result back
