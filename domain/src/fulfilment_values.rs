@@ -8,41 +8,27 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use schemas::common::{AddressV1, GeoPointV1};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use uuid::Uuid;
 
-macro_rules! fulfilment_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub Uuid);
+use crate::adapter::id_type;
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
-
-fulfilment_id!(
+id_type!(
     /// A payment's id (one per order, see [`PaymentId::of_order`]).
     PaymentId
 );
-fulfilment_id!(
+id_type!(
     /// A delivery's id (one per order, see [`DeliveryId::of_order`]).
     DeliveryId
 );
-fulfilment_id!(
+id_type!(
     /// A delivery slot's id.
     SlotId
 );
-fulfilment_id!(
+id_type!(
     /// A rider's id.
     RiderId
 );
-fulfilment_id!(
+id_type!(
     /// A refund's id.
     RefundId
 );

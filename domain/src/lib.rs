@@ -11,6 +11,7 @@
 //! The `cqrs_es::Aggregate` implementations are thin adapters that gather facts and call the
 //! pure functions; the framework's own IO (the event store) lives in the services.
 
+mod adapter;
 pub mod catalog_values;
 pub mod delivery;
 pub mod fulfilment_values;

@@ -744,49 +744,26 @@ impl Delivery {
     }
 }
 
-macro_rules! plain_aggregate {
-    ($agg:ty, $type:expr, $cmd:ty, $event:ty) => {
-        impl cqrs_es::Aggregate for $agg {
-            const TYPE: &'static str = $type;
-            type Command = $cmd;
-            type Event = $event;
-            type Error = DeliveryError;
-            type Services = ();
+use crate::adapter::cqrs_aggregate;
 
-            async fn handle(
-                &mut self,
-                command: $cmd,
-                _services: &(),
-                sink: &cqrs_es::event_sink::EventSink<Self>,
-            ) -> Result<(), DeliveryError> {
-                for event in self.decide(command)? {
-                    sink.write(event, self).await;
-                }
-                Ok(())
-            }
-
-            fn apply(&mut self, event: $event) {
-                self.evolve(event);
-            }
-        }
-    };
-}
-
-plain_aggregate!(
+cqrs_aggregate!(
     DeliverySlot,
     schemas::aggregate_types::DELIVERY_SLOT,
     SlotCommand,
-    SlotEvent
+    SlotEvent,
+    DeliveryError
 );
-plain_aggregate!(
+cqrs_aggregate!(
     Rider,
     schemas::aggregate_types::RIDER,
     RiderCommand,
-    RiderEvent
+    RiderEvent,
+    DeliveryError
 );
-plain_aggregate!(
+cqrs_aggregate!(
     Delivery,
     schemas::aggregate_types::DELIVERY,
     DeliveryCommand,
-    DeliveryEvent
+    DeliveryEvent,
+    DeliveryError
 );

@@ -3,8 +3,6 @@
 //! threshold, then nothing however often it is assessed, until `StockRecovered` re-arms it.
 
 use crate::catalog_values::{stored_quantity, ProductId, Quantity, StoredValueError, WarehouseId};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::Aggregate;
 use schemas::inventory::{self as wire, LowStockV1};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -136,8 +134,11 @@ impl StockAlert {
         self.low
     }
 
-    /// An alert when the level crosses the threshold, nothing otherwise.
-    pub fn decide(&self, cmd: AssessStock) -> Vec<StockAlertEvent> {
+    /// An alert when the level crosses the threshold, nothing otherwise (never refused).
+    ///
+    /// # Errors
+    /// None: the result is a `Result` only to fit the adapter every aggregate shares.
+    pub fn decide(&self, cmd: AssessStock) -> Result<Vec<StockAlertEvent>, NoRejection> {
         let below = cmd.available < cmd.threshold;
         let level = Level {
             product_id: cmd.product_id,
@@ -145,11 +146,11 @@ impl StockAlert {
             available: cmd.available,
             threshold: cmd.threshold,
         };
-        match (self.low, below) {
+        Ok(match (self.low, below) {
             (false, true) => vec![StockAlertEvent::LowStock(level)],
             (true, false) => vec![StockAlertEvent::StockRecovered(level)],
             _ => vec![],
-        }
+        })
     }
 
     /// Applies an event.
@@ -158,29 +159,13 @@ impl StockAlert {
     }
 }
 
-impl Aggregate for StockAlert {
-    const TYPE: &'static str = schemas::aggregate_types::STOCK_ALERT;
-    type Command = AssessStock;
-    type Event = StockAlertEvent;
-    type Error = NoRejection;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: AssessStock,
-        _services: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), NoRejection> {
-        for event in self.decide(command) {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: StockAlertEvent) {
-        self.evolve(event);
-    }
-}
+crate::adapter::cqrs_aggregate!(
+    StockAlert,
+    schemas::aggregate_types::STOCK_ALERT,
+    AssessStock,
+    StockAlertEvent,
+    NoRejection
+);
 
 #[cfg(test)]
 mod tests {
@@ -199,7 +184,7 @@ mod tests {
         let mut alert = StockAlert::default();
         let mut out = Vec::new();
         for l in levels {
-            for e in alert.decide(assess(l)) {
+            for e in alert.decide(assess(l)).expect("never refused") {
                 out.push(match e {
                     StockAlertEvent::LowStock(_) => "low",
                     StockAlertEvent::StockRecovered(_) => "recovered",
@@ -219,7 +204,10 @@ mod tests {
 
     #[test]
     fn the_stored_form_round_trips() {
-        let e = StockAlert::default().decide(assess("2.5")).remove(0);
+        let e = StockAlert::default()
+            .decide(assess("2.5"))
+            .expect("never refused")
+            .remove(0);
         let stored = serde_json::to_value(&e).expect("serialise");
         assert_eq!(stored["LowStock"]["available"], "2.5");
         let back: StockAlertEvent = serde_json::from_value(stored).expect("deserialise");

@@ -512,26 +512,10 @@ impl Order {
     }
 }
 
-impl cqrs_es::Aggregate for Order {
-    const TYPE: &'static str = schemas::aggregate_types::ORDER;
-    type Command = OrderCommand;
-    type Event = OrderEvent;
-    type Error = OrderError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: OrderCommand,
-        _services: &(),
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), OrderError> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: OrderEvent) {
-        self.evolve(event);
-    }
-}
+crate::adapter::cqrs_aggregate!(
+    Order,
+    schemas::aggregate_types::ORDER,
+    OrderCommand,
+    OrderEvent,
+    OrderError
+);

@@ -503,26 +503,10 @@ impl Payment {
     }
 }
 
-impl cqrs_es::Aggregate for Payment {
-    const TYPE: &'static str = schemas::aggregate_types::PAYMENT;
-    type Command = PaymentCommand;
-    type Event = PaymentEvent;
-    type Error = PaymentError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: PaymentCommand,
-        _services: &(),
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), PaymentError> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: PaymentEvent) {
-        self.evolve(event);
-    }
-}
+crate::adapter::cqrs_aggregate!(
+    Payment,
+    schemas::aggregate_types::PAYMENT,
+    PaymentCommand,
+    PaymentEvent,
+    PaymentError
+);
