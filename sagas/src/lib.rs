@@ -5,8 +5,8 @@
 //! - [`images`] turns uploaded product images into stored thumbnail and medium renditions;
 //!   [`image_worker`] (binary `image-worker`) runs it for every upload, from Kafka;
 //! - [`commands`] is how sagas act: command-api over HTTP with deterministic idempotency keys.
-//! - [`payments`] is the payment gateway port, its HTTP adapter, and the simulated card gateway
-//!   (binary `card-gateway`) that local runs and tests pay through.
+//! - [`payments`] is the payment gateway port and its HTTP adapter (the simulated card gateway
+//!   that local runs and tests pay through is in the `simulators` crate).
 //!
 //! - [`scheduler`] (binary `scheduler`) expires batches, raises expiring-soon and low-stock
 //!   alerts.
@@ -15,7 +15,8 @@
 //!   payments, deliveries, stock and supplier decisions, at least once and deduplicated per
 //!   event.
 //!
-//! Still to come: the fulfilment saga.
+//! - [`fulfilment`] (binary `fulfilment-saga`) carries every order through stock, payment and
+//!   delivery, and compensates when a step fails.
 
 pub mod commands;
 pub mod fulfilment;
@@ -24,4 +25,3 @@ pub mod images;
 pub mod notifier;
 pub mod payments;
 pub mod scheduler;
-pub mod simulator;

@@ -8,12 +8,12 @@
 //! offset after its commands are answered; every command carries an idempotency key made of
 //! the delivery id and the step, so a redelivered assignment repeats nothing.
 
-use crate::commands::{Backoff, Cause, CommandClient, Outcome};
 use async_trait::async_trait;
 use platform::consumer::{
     ConsumerConfig, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
 };
 use prometheus::{IntCounterVec, Opts, Registry};
+use sagas::commands::{Backoff, Cause, CommandClient, Outcome};
 use schemas::rider::RiderEvent;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};

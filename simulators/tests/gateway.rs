@@ -1,16 +1,16 @@
 //! The simulated card gateway through `HttpCardGateway`, on port 0 with its own database: each
 //! test token, idempotency, the money rules under concurrency, and bad requests.
 
-use crate::support::{database, database_with_url};
-use sagas::payments::card_gateway::{self, CardGatewayConfig};
 use sagas::payments::{
     AuthorizeRequest, GatewayError, GatewayOutcome, HttpCardGateway, HttpCardGatewayConfig,
     PaymentGateway,
 };
 use serde_json::{json, Value};
+use simulators::card_gateway::{self, CardGatewayConfig};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_support::{database, database_with_url};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

@@ -8,17 +8,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The PostgreSQL cluster tests create their databases in.
-pub fn admin_database_url() -> String {
-    std::env::var("FRESHLINE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| platform::config::defaults::DATABASE_URL.to_owned())
-}
-
-/// The Kafka brokers tests use.
-pub fn kafka_brokers() -> String {
-    std::env::var("FRESHLINE_TEST_KAFKA_BROKERS")
-        .unwrap_or_else(|_| platform::config::defaults::KAFKA_BROKERS.to_owned())
-}
+pub use test_support::brokers as kafka_brokers;
 
 /// A fresh database with the schema applied.
 pub struct TestDb {
@@ -29,19 +19,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
-        let admin_url = admin_database_url();
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&admin_url)
-            .await
-            .expect("PostgreSQL is up (run `make up` or infra/local/infra-up.sh)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create test database");
-        admin.close().await;
-        let (base, _) = admin_url.rsplit_once('/').expect("url has a database");
-        let url = format!("{base}/{name}");
-        let pool = platform::db::pool(&secrecy::SecretString::from(url.clone()), 20).expect("pool");
+        let (pool, url) = test_support::database_with_url().await;
+        let name = url
+            .rsplit_once('/')
+            .expect("url has a database")
+            .1
+            .to_owned();
         platform::db::migrate(&pool).await.expect("migrations");
         Self { name, url, pool }
     }

@@ -22,38 +22,7 @@ mod rebuild;
 mod saga_faults;
 mod scheduler;
 
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
-
-fn brokers() -> String {
-    env_or(
-        "FRESHLINE_TEST_KAFKA_BROKERS",
-        platform::config::defaults::KAFKA_BROKERS,
-    )
-}
-
-async fn database() -> PgPool {
-    database_with_url().await.0
-}
-
-/// A fresh database, and its URL (to connect again, as a restarted process would).
-async fn database_with_url() -> (PgPool, String) {
-    let admin_url = env_or(
-        "FRESHLINE_TEST_DATABASE_URL",
-        platform::config::defaults::DATABASE_URL,
-    );
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = PgPool::connect(&admin_url).await.expect("PostgreSQL is up");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .expect("create db");
-    admin.close().await;
-    let (base, _) = admin_url.rsplit_once('/').expect("db in url");
-    let url = format!("{base}/{name}");
-    (PgPool::connect(&url).await.expect("connect"), url)
-}
+use test_support::{brokers, database, database_with_url};
 
 struct Stream {
     prefix: String,
@@ -63,10 +32,7 @@ struct Stream {
 
 impl Stream {
     async fn new() -> Self {
-        let prefix = format!("p{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        platform::kafka::ensure_topics(&brokers(), &prefix, schemas::topics::ALL, 1)
-            .await
-            .expect("Kafka is up");
+        let prefix = test_support::topic_prefix('p').await;
         let producer =
             platform::kafka::idempotent_producer(&brokers(), "projection-test").expect("producer");
         let topic = schemas::topics::prefixed(&prefix, schemas::topics::SUPPLIER);

@@ -1,7 +1,6 @@
-//! Payments: the port sagas use to move money ([`PaymentGateway`]), its HTTP adapter
-//! ([`HttpCardGateway`]), and a simulated card gateway ([`card_gateway`], binary
-//! `card-gateway`) that behaves like a payment provider's test mode, with its state in
-//! PostgreSQL.
+//! Payments: the port sagas use to move money ([`PaymentGateway`]) and its HTTP adapter
+//! ([`HttpCardGateway`]). The simulated card gateway it talks to in local runs and tests (a
+//! payment provider's test mode) is `simulators::card_gateway`.
 //!
 //! Every call carries an idempotency key chosen by the caller (saga id + step): a call that
 //! failed with [`GatewayError::Transient`] is retried with the **same** key, and the gateway then
@@ -10,7 +9,6 @@
 //! [`GatewayError::Rejected`] is a contract error (refund more than captured, capture of an
 //! unknown or voided authorization): retrying it cannot help.
 
-pub mod card_gateway;
 mod http;
 
 pub use http::{HttpCardGateway, HttpCardGatewayConfig};

@@ -1,9 +1,7 @@
-//! Integration tests of the sagas crate, one binary: `helpers` builds the inputs, `support`
-//! reaches the real PostgreSQL, Kafka and SMTP sink, each other module covers one part of the
-//! crate.
+//! Integration tests of the sagas crate, one binary: `helpers` builds the inputs (the real
+//! PostgreSQL, Kafka and SMTP sink are reached through `test_support`), each other module
+//! covers one part of the crate.
 
-mod gateway;
 mod helpers;
 mod images;
 mod notifier;
-mod support;

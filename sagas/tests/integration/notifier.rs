@@ -2,12 +2,12 @@
 //! starts it; mails land in its Maildir). Every test has its own database, topic prefix,
 //! consumer group and addresses, since the sink is shared.
 
-use crate::support::{brokers, closed_port, database_with_url, maildir, smtp_port, until};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sagas::notifier::{Kind, Notifier, NotifierConfig, NotifierMetrics};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
+use test_support::{brokers, closed_port, database_with_url, maildir, smtp_port, until};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

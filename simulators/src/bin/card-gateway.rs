@@ -1,9 +1,9 @@
-//! The simulated card gateway binary (see `sagas::payments::card_gateway`): a payment
+//! The simulated card gateway binary (see `simulators::card_gateway`): a payment
 //! provider's test mode for local runs, its state in PostgreSQL schema `card_gateway`.
 
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use sagas::payments::card_gateway::{self, CardGatewayConfig};
+use simulators::card_gateway::{self, CardGatewayConfig};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]

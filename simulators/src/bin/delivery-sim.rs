@@ -1,10 +1,10 @@
-//! Simulated warehouse and riders (see `sagas::simulator`), for local runs and benchmarks, with
+//! Simulated warehouse and riders (see `simulators::delivery`), for local runs and benchmarks, with
 //! `/healthz`, `/readyz` and `/metrics` on `FRESHLINE_SIM_HTTP_ADDR` (default 127.0.0.1:9187).
 
 use anyhow::Context;
 use platform::config::{self, defaults};
 use platform::telemetry::LogFormat;
-use sagas::simulator::{Simulator, SimulatorConfig, SimulatorMetrics};
+use simulators::delivery::{Simulator, SimulatorConfig, SimulatorMetrics};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
