@@ -1,5 +1,8 @@
-//! `freshline`: the command line for operators and analysts.
+//! `freshline`: every Freshline service, and the command line for operators and analysts, in
+//! one executable (its dependencies compile and link once).
 //!
+//! - `freshline serve command-api | outbox-relay | query-api | projector | fulfilment-saga |
+//!   notifier | image-worker | scheduler`: run one service (settings from `FRESHLINE_*`);
 //! - `freshline token keygen | mint | jwks`: Ed25519 signing keys and tokens for people and
 //!   services (local development and tests; production tokens come from the identity provider);
 //! - `freshline topics create`: the Kafka topics defined in `schemas`;
@@ -43,6 +46,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one service until SIGTERM or Ctrl-C.
+    #[command(subcommand)]
+    Serve(Service),
     /// Signing keys and tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -70,6 +76,42 @@ enum Command {
     /// Verify and export the tamper-evident history.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+/// The services (each reads its settings from `FRESHLINE_*`; see the README).
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum Service {
+    /// The write side's HTTP API.
+    CommandApi,
+    /// Publishes the event store to Kafka.
+    OutboxRelay,
+    /// The read side's HTTP API.
+    QueryApi,
+    /// Keeps the read models (`FRESHLINE_PROJECTIONS` chooses which).
+    Projector,
+    /// Carries orders through stock, payment and delivery; compensates.
+    FulfilmentSaga,
+    /// E-mails about orders, payments, deliveries, stock and suppliers.
+    Notifier,
+    /// Renditions of uploaded product images.
+    ImageWorker,
+    /// Batch expiry, expiring-soon and low-stock alerts.
+    Scheduler,
+}
+
+impl Service {
+    async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Self::CommandApi => command_api::serve::command_api().await,
+            Self::OutboxRelay => command_api::serve::outbox_relay().await,
+            Self::QueryApi => projectors::serve::query_api().await,
+            Self::Projector => projectors::serve::projector().await,
+            Self::FulfilmentSaga => sagas::serve::fulfilment_saga().await,
+            Self::Notifier => sagas::serve::notifier().await,
+            Self::ImageWorker => sagas::serve::image_worker().await,
+            Self::Scheduler => sagas::serve::scheduler().await,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +146,7 @@ enum DbCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(service) => service.run().await,
         Command::Token(t) => token::run(t),
         Command::Topics(TopicsCommand::Create {
             brokers,

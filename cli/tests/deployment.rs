@@ -126,14 +126,32 @@ fn workspace() -> Workspace {
     Workspace { bins, src_dirs }
 }
 
-/// The service binaries: every binary but the CLI.
-fn service_bins() -> BTreeSet<String> {
-    let mut bins = workspace().bins;
+/// Every service a deployment runs, with its command line: `freshline serve <name>` for each
+/// service `freshline serve --help` lists, and `freshline-sim <name>` for each simulator.
+fn deployed_services() -> BTreeMap<String, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_freshline"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("freshline serve --help runs");
+    assert!(out.status.success(), "freshline serve --help fails");
+    let help = String::from_utf8(out.stdout).expect("help is text");
+    let mut services: BTreeMap<String, String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(|name| (name.to_owned(), format!("{CLI} serve {name}")))
+        .collect();
     assert!(
-        bins.remove(CLI),
-        "the workspace builds the `{CLI}` CLI binary"
+        services.len() >= 8,
+        "freshline serve lists its services: {help}"
     );
-    bins
+    for name in simulators::serve::NAMES {
+        services.insert(name.to_owned(), format!("freshline-sim {name}"));
+    }
+    services
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -489,30 +507,33 @@ fn fail_on(problems: &[String], what: &str) {
 
 #[test]
 fn every_service_binary_runs_in_compose_and_in_kubernetes() {
-    let bins = service_bins();
+    let wanted = deployed_services();
     let services = compose_services(&compose());
     let objects = k8s_objects();
     let mut problems = Vec::new();
-    for bin in &bins {
-        match services.get(bin) {
-            None => problems.push(format!("{COMPOSE}: services.{bin} is missing")),
-            Some(s) if first_word(&s["command"]) != *bin => problems.push(format!(
-                "{COMPOSE}: services.{bin}.command runs {:?}, not {bin}",
+    for (name, command) in &wanted {
+        match services.get(name) {
+            None => problems.push(format!("{COMPOSE}: services.{name} is missing")),
+            Some(s) if command_line(&s["command"]) != *command => problems.push(format!(
+                "{COMPOSE}: services.{name}.command runs {:?}, not {command:?}",
                 command_line(&s["command"])
             )),
             Some(_) => {}
         }
-        match k8s_workload(&objects, bin) {
+        match k8s_workload(&objects, name) {
             None => problems.push(format!(
-                "infra/k8s: no Deployment or StatefulSet named {bin}"
+                "infra/k8s: no Deployment or StatefulSet named {name}"
             )),
             Some(o) => {
                 let runs = o
                     .containers()
                     .iter()
-                    .any(|c| first_word(&c["command"]) == *bin);
+                    .any(|c| command_line(&c["command"]) == *command);
                 if !runs {
-                    problems.push(format!("{}: no container's command runs {bin}", o.at()));
+                    problems.push(format!(
+                        "{}: no container's command runs {command:?}",
+                        o.at()
+                    ));
                 }
             }
         }
@@ -552,7 +573,7 @@ fn the_cli_migrates_and_creates_topics_before_the_services_start() {
             "{COMPOSE}: services.init.restart must be \"no\" (it runs once)"
         ));
     }
-    for bin in service_bins() {
+    for bin in deployed_services().into_keys() {
         let Some(svc) = services.get(&bin) else {
             problems.push(format!("{COMPOSE}: services.{bin} is missing"));
             continue;

@@ -604,3 +604,4 @@ async fn metrics(State(app): State<AppState>) -> Response {
 async fn openapi() -> impl IntoResponse {
     axum::Json(ApiDoc::openapi())
 }
+pub mod serve;

@@ -169,7 +169,7 @@ done
 # --- fulfilment saga -----------------------------------------------------------------------
 log "fulfilment: $ORDERS orders with instant simulated riders"
 if is_running delivery-sim; then kill -TERM "$(cat "$RUN/delivery-sim.pid")" 2>/dev/null || true; rm -f "$RUN/delivery-sim.pid"; sleep 1; fi
-nohup env FRESHLINE_SIM_STEP_DELAY_MS=0 "$BIN/delivery-sim" >>"$LOG/delivery-sim.log" 2>&1 < /dev/null &
+nohup env FRESHLINE_SIM_STEP_DELAY_MS=0 "$BIN/freshline-sim" delivery-sim >>"$LOG/delivery-sim.log" 2>&1 < /dev/null &
 echo $! > "$RUN/delivery-sim.pid"
 fulfil=$("$BIN/freshline" load fulfilment --count "$ORDERS" --concurrency 16)
 echo "$fulfil" >&2
@@ -188,7 +188,7 @@ rows+=("| orders placed -> delivered at a steady 10 orders/s (target p50 < 1 s) 
 log "relay lag while the card gateway answers in 3 s"
 restart_gateway() {
   if is_running card-gateway; then kill -TERM "$(cat "$RUN/card-gateway.pid")" 2>/dev/null || true; rm -f "$RUN/card-gateway.pid"; sleep 1; fi
-  nohup env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 FRESHLINE_GATEWAY_LATENCY_MS="$1" "$BIN/card-gateway" >>"$LOG/card-gateway.log" 2>&1 < /dev/null &
+  nohup env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 FRESHLINE_GATEWAY_LATENCY_MS="$1" "$BIN/freshline-sim" card-gateway >>"$LOG/card-gateway.log" 2>&1 < /dev/null &
   echo $! > "$RUN/card-gateway.pid"
   wait_for "card-gateway" 60 curl -fsS http://127.0.0.1:8090/readyz
 }

@@ -40,37 +40,37 @@ start_service() {
   wait_for "$name ($ready)" 60 curl -fsS "$ready"
 }
 start_service command-api http://127.0.0.1:8080/readyz \
-  env FRESHLINE_HTTP_ADDR=127.0.0.1:8080 "$BIN/command-api"
+  env FRESHLINE_HTTP_ADDR=127.0.0.1:8080 "$BIN/freshline" serve command-api
 start_service outbox-relay http://127.0.0.1:9181/readyz \
-  env FRESHLINE_RELAY_HTTP_ADDR=127.0.0.1:9181 "$BIN/outbox-relay"
+  env FRESHLINE_RELAY_HTTP_ADDR=127.0.0.1:9181 "$BIN/freshline" serve outbox-relay
 
 start_service query-api http://127.0.0.1:8081/readyz \
-  env FRESHLINE_HTTP_ADDR=127.0.0.1:8081 "$BIN/query-api"
+  env FRESHLINE_HTTP_ADDR=127.0.0.1:8081 "$BIN/freshline" serve query-api
 start_service projector http://127.0.0.1:9182/readyz \
-  env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/projector"
+  env FRESHLINE_PROJECTOR_HTTP_ADDR=127.0.0.1:9182 "$BIN/freshline" serve projector
 # The simulated card gateway (a provider's test mode) and the notifier (mail to the SMTP sink).
 start_service card-gateway http://127.0.0.1:8090/readyz \
-  env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 "$BIN/card-gateway"
+  env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 "$BIN/freshline-sim" card-gateway
 start_service notifier http://127.0.0.1:9184/readyz \
-  env FRESHLINE_NOTIFIER_HTTP_ADDR=127.0.0.1:9184 FRESHLINE_SMTP_PORT="$SMTP_PORT" "$BIN/notifier"
+  env FRESHLINE_NOTIFIER_HTTP_ADDR=127.0.0.1:9184 FRESHLINE_SMTP_PORT="$SMTP_PORT" "$BIN/freshline" serve notifier
 
 # The fulfilment saga (orders through stock, payment and delivery), after the card gateway.
 start_service fulfilment-saga http://127.0.0.1:9183/readyz \
   env FRESHLINE_SAGA_HTTP_ADDR=127.0.0.1:9183 FRESHLINE_SAGA_INSTANCE_ID=local-0 \
-  FRESHLINE_CARD_GATEWAY_URL=http://127.0.0.1:8090 "$BIN/fulfilment-saga"
+  FRESHLINE_CARD_GATEWAY_URL=http://127.0.0.1:8090 "$BIN/freshline" serve fulfilment-saga
 
 # Background workers, each with /healthz, /readyz and /metrics on an ops port: the image
 # worker, the expiry/stock scheduler and the simulated warehouse staff and riders (pack, pick
 # up, ride and hand over every assigned delivery, a few seconds a step, so orders can be
 # watched moving).
 start_service image-worker http://127.0.0.1:9185/readyz \
-  env FRESHLINE_IMAGE_WORKER_HTTP_ADDR=127.0.0.1:9185 "$BIN/image-worker"
+  env FRESHLINE_IMAGE_WORKER_HTTP_ADDR=127.0.0.1:9185 "$BIN/freshline" serve image-worker
 start_service scheduler http://127.0.0.1:9186/readyz \
   env FRESHLINE_SCHEDULER_HTTP_ADDR=127.0.0.1:9186 FRESHLINE_SCHEDULER_INTERVAL_SECS=15 \
-  "$BIN/scheduler"
+  "$BIN/freshline" serve scheduler
 start_service delivery-sim http://127.0.0.1:9187/readyz \
   env FRESHLINE_SIM_HTTP_ADDR=127.0.0.1:9187 \
-  FRESHLINE_SIM_STEP_DELAY_MS="${FRESHLINE_SIM_STEP_DELAY_MS:-3000}" "$BIN/delivery-sim"
+  FRESHLINE_SIM_STEP_DELAY_MS="${FRESHLINE_SIM_STEP_DELAY_MS:-3000}" "$BIN/freshline-sim" delivery-sim
 
 # Prometheus, only when asked (it is an apt install the first time): every service above,
 # every 5 s, with infra/prometheus/prometheus.yml.

@@ -31,3 +31,4 @@ pub fn all() -> Vec<std::sync::Arc<dyn runtime::Projection>> {
 pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn runtime::Projection>> {
     all().into_iter().find(|p| p.name() == name)
 }
+pub mod serve;

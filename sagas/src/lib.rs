@@ -25,3 +25,4 @@ pub mod images;
 pub mod notifier;
 pub mod payments;
 pub mod scheduler;
+pub mod serve;

@@ -8,3 +8,4 @@
 
 pub mod card_gateway;
 pub mod delivery;
+pub mod serve;

@@ -8,7 +8,7 @@
 use crate::helpers::{batch_body, order_body, supplier_body, TestApp};
 use rand::Rng;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// How many keyed commands each scenario sends (each with one kill somewhere in it).
@@ -48,7 +48,7 @@ impl Process {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_command-api"))
+        let child = crate::helpers::child_process("crash::command_api_process")
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -360,5 +360,18 @@ async fn two_concurrent_requests_with_one_key_act_once_and_answer_alike() {
         )
         .await;
         assert_eq!(effects, 1, "{key}: one transaction acted");
+    }
+}
+
+/// command-api as its own OS process, for the tests above to SIGKILL: this test binary run
+/// again with only this test ([`crate::helpers::child_process`]), which then serves command-api
+/// as `freshline serve command-api` does, from the environment the parent set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by the crash tests as a child process"]
+async fn command_api_process() {
+    if crate::helpers::is_child() {
+        command_api::serve::command_api()
+            .await
+            .expect("command-api serves");
     }
 }

@@ -482,3 +482,27 @@ pub fn batch_body(product: &str, supplier: &str, quantity: Value) -> Value {
         "cold_chain": true, "procurement_price": {"amount_minor": 120, "currency": "EUR"}
     })
 }
+
+/// The environment variable that tells a test run as a child process (see [`child_process`])
+/// to serve instead of returning at once.
+pub const CHILD: &str = "FRESHLINE_TEST_CHILD";
+
+/// This test binary run again with only the ignored test `test` (which serves a service the
+/// way `freshline serve` does, from the environment the parent sets), for a test to SIGKILL.
+pub fn child_process(test: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    c.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, "1");
+    c
+}
+
+/// Whether this run is a child process started by [`child_process`].
+pub fn is_child() -> bool {
+    std::env::var(CHILD).as_deref() == Ok("1")
+}

@@ -216,13 +216,14 @@ async fn a_relay_killed_mid_stream_loses_nothing_when_restarted() {
     let total = aggregates * per_aggregate;
 
     let spawn = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_outbox-relay"))
+        tokio::process::Command::from(crate::helpers::child_process("relay::relay_process"))
             .env("FRESHLINE_DATABASE_URL", &db.url)
             .env("FRESHLINE_KAFKA_BROKERS", kafka_brokers())
             .env("FRESHLINE_TOPIC_PREFIX", &prefix)
             .env("FRESHLINE_RELAY_HTTP_ADDR", "127.0.0.1:0")
             .env("FRESHLINE_RELAY_BATCH_SIZE", "500")
             .env("FRESHLINE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn outbox-relay")
@@ -319,4 +320,17 @@ async fn a_command_arrives_on_its_topic_in_the_documented_envelope() {
     assert_eq!(headers["event_version"], "1");
     assert_eq!(headers["correlation_id"], "corr-e2e");
     relay.cancel();
+}
+
+/// The outbox relay as its own OS process, for the test above to SIGKILL: this test binary run
+/// again with only this test ([`crate::helpers::child_process`]), which then runs the relay as
+/// `freshline serve outbox-relay` does, from the environment the parent set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by the relay kill test as a child process"]
+async fn relay_process() {
+    if crate::helpers::is_child() {
+        command_api::serve::outbox_relay()
+            .await
+            .expect("the relay runs");
+    }
 }

@@ -729,8 +729,8 @@ async fn no_rider_in_time_and_a_customer_cancelling_are_both_undone() {
 }
 
 /// The fulfilment saga as its own OS process, for the chaos test to SIGKILL: this very test
-/// binary run again with only this test, which then runs the saga (the same code as the
-/// `fulfilment-saga` binary) until it is killed.
+/// binary run again with only this test, which then runs the saga (the same code as
+/// `freshline serve fulfilment-saga`) until it is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "run by orders_flow_through_a_saga_killed_again_and_again as a child process"]
 async fn saga_process() {

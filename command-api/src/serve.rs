@@ -1,16 +1,74 @@
-//! The outbox relay binary: publishes the event store to Kafka (see `platform::relay`), and
-//! serves `/healthz`, `/readyz` and `/metrics`.
+//! The services this crate runs (`freshline serve command-api`, `freshline serve outbox-relay`):
+//! each reads its settings from the environment, serves until SIGTERM or Ctrl-C, and stops
+//! cleanly.
 
+use crate::settings::Settings;
 use anyhow::Context;
+use platform::auth::Verifier;
 use platform::config::{self, defaults};
 use platform::relay::{Relay, RelayConfig, RelayMetrics};
 use platform::telemetry::LogFormat;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// command-api: the write side's HTTP API (commands, `/openapi.json`, health, metrics).
+///
+/// # Errors
+/// When a setting is invalid or a dependency cannot be reached at start.
+pub async fn command_api() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    platform::telemetry::init(settings.log_format, &settings.log_filter);
+    let pool = platform::db::pool(&settings.database_url, settings.db_max_connections)?;
+    platform::db::migrate(&pool)
+        .await
+        .context("running migrations")?;
+    let verifier = Verifier::from_settings(
+        settings.jwks_url.as_deref(),
+        &settings.jwks_path,
+        &settings.audience,
+        settings.issuer.as_deref(),
+        std::time::Duration::from_secs(settings.jwks_refresh_secs),
+    )
+    .await
+    .context("loading verifying keys")?;
+    // Answers older than their time to live go; one purge a minute from every instance is
+    // cheap (an index range scan), so no instance needs to be the one that does it.
+    let purge = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(platform::idempotency::purge_loop(
+        pool.clone(),
+        std::time::Duration::from_secs(60),
+        purge.clone(),
+    ));
+    let app = crate::router(
+        pool,
+        verifier,
+        prometheus::Registry::new(),
+        std::sync::Arc::new(platform::blobs::LocalDirStore::new(&settings.blob_dir)),
+        crate::Options {
+            max_body_bytes: settings.max_body_bytes,
+            limiter: platform::ratelimit::RateLimiter::new(
+                settings.rate_per_sec,
+                settings.rate_burst,
+            ),
+            snapshots: platform::bus::Snapshots::every(settings.snapshot_every),
+            idempotency_ttl: std::time::Duration::from_secs(settings.idempotency_ttl_secs),
+        },
+    )?;
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(addr = %settings.http_addr, "command-api listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(platform::shutdown_signal())
+        .await?;
+    purge.cancel();
+    platform::telemetry::shutdown();
+    Ok(())
+}
+
 /// The relay's configuration, from `FRESHLINE_*` variables.
 #[derive(Debug)]
-struct Settings {
+struct RelaySettings {
     database_url: secrecy::SecretString,
     brokers: String,
     relay: RelayConfig,
@@ -20,7 +78,7 @@ struct Settings {
     log_filter: String,
 }
 
-impl Settings {
+impl RelaySettings {
     fn from_env() -> Result<Self, config::ConfigError> {
         Ok(Self {
             database_url: config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
@@ -42,9 +100,13 @@ impl Settings {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let s = Settings::from_env()?;
+/// The outbox relay: publishes the event store to Kafka (see `platform::relay`), and
+/// serves `/healthz`, `/readyz` and `/metrics`.
+///
+/// # Errors
+/// When a setting is invalid or a dependency cannot be reached at start.
+pub async fn outbox_relay() -> anyhow::Result<()> {
+    let s = RelaySettings::from_env()?;
     platform::telemetry::init(s.log_format, &s.log_filter);
     let pool = platform::db::pool(&s.database_url, 4)?;
     platform::db::migrate(&pool)
