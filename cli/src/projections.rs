@@ -199,10 +199,7 @@ pub async fn run(cmd: ProjectionsCommand) -> anyhow::Result<()> {
         } => {
             let projection = projection(&name)?;
             let pool = platform::db::pool(&secrecy::SecretString::from(conn.database_url), 2)?;
-            let by = format!(
-                "cli:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            );
+            let by = format!("cli:{}", platform::config::string("USER", "unknown"));
             let r = projectors::rebuild::skip(
                 &pool,
                 projection.as_ref(),

@@ -5,9 +5,8 @@
 use crate::settings::Settings;
 use anyhow::Context;
 use platform::auth::Verifier;
-use platform::config::{self, defaults};
+use platform::config::{self, defaults, Common};
 use platform::relay::{Relay, RelayConfig, RelayMetrics};
-use platform::telemetry::LogFormat;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -17,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn command_api() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    platform::telemetry::init(settings.log_format, &settings.log_filter);
-    let pool = platform::db::pool(&settings.database_url, settings.db_max_connections)?;
+    settings.common.init_telemetry();
+    let pool = settings.common.pool(settings.db_max_connections)?;
     platform::db::migrate(&pool)
         .await
         .context("running migrations")?;
@@ -69,23 +68,19 @@ pub async fn command_api() -> anyhow::Result<()> {
 /// The relay's configuration, from `FRESHLINE_*` variables.
 #[derive(Debug)]
 struct RelaySettings {
-    database_url: secrecy::SecretString,
-    brokers: String,
+    common: Common,
     relay: RelayConfig,
     http_addr: String,
     create_topics: bool,
-    log_format: LogFormat,
-    log_filter: String,
 }
 
 impl RelaySettings {
     fn from_env() -> Result<Self, config::ConfigError> {
+        let common = Common::from_env()?;
         Ok(Self {
-            database_url: config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-            brokers: config::string("FRESHLINE_KAFKA_BROKERS", defaults::KAFKA_BROKERS),
             relay: RelayConfig {
                 name: config::string("FRESHLINE_RELAY_NAME", "default"),
-                topic_prefix: config::string("FRESHLINE_TOPIC_PREFIX", ""),
+                topic_prefix: common.topic_prefix.clone(),
                 batch_size: config::parse("FRESHLINE_RELAY_BATCH_SIZE", 2000)?,
                 poll_interval: Duration::from_millis(config::parse(
                     "FRESHLINE_RELAY_POLL_MS",
@@ -94,8 +89,7 @@ impl RelaySettings {
             },
             http_addr: config::string("FRESHLINE_RELAY_HTTP_ADDR", defaults::RELAY_ADDR),
             create_topics: config::parse("FRESHLINE_RELAY_CREATE_TOPICS", true)?,
-            log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-            log_filter: config::string("FRESHLINE_LOG", "info,sqlx=warn"),
+            common,
         })
     }
 }
@@ -107,15 +101,20 @@ impl RelaySettings {
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn outbox_relay() -> anyhow::Result<()> {
     let s = RelaySettings::from_env()?;
-    platform::telemetry::init(s.log_format, &s.log_filter);
-    let pool = platform::db::pool(&s.database_url, 4)?;
+    s.common.init_telemetry();
+    let pool = s.common.pool(4)?;
     platform::db::migrate(&pool)
         .await
         .context("running migrations")?;
     if s.create_topics {
-        platform::kafka::ensure_topics(&s.brokers, &s.relay.topic_prefix, schemas::topics::ALL, 1)
-            .await
-            .context("creating topics")?;
+        platform::kafka::ensure_topics(
+            &s.common.brokers,
+            &s.relay.topic_prefix,
+            schemas::topics::ALL,
+            1,
+        )
+        .await
+        .context("creating topics")?;
     }
     let registry = prometheus::Registry::new();
     let metrics = RelayMetrics::new(&registry)?;
@@ -127,7 +126,8 @@ pub async fn outbox_relay() -> anyhow::Result<()> {
     platform::ops::cancel_on_signal(shutdown.clone());
     while !shutdown.is_cancelled() {
         // A fresh producer each time: after a fatal producer error the old one is unusable.
-        let producer = platform::kafka::idempotent_producer(&s.brokers, "freshline-outbox-relay")?;
+        let producer =
+            platform::kafka::idempotent_producer(&s.common.brokers, "freshline-outbox-relay")?;
         let relay = Relay::new(pool.clone(), producer, s.relay.clone(), metrics.clone());
         if let Err(e) = relay.run(shutdown.clone()).await {
             platform::telemetry::log_error_chain("relay stopped; restarting in 1 s", &e);

@@ -1,16 +1,14 @@
 //! command-api's configuration, from `FRESHLINE_*` variables with local defaults.
 
-use platform::config::{self, defaults, ConfigError};
-use platform::telemetry::LogFormat;
-use secrecy::SecretString;
+use platform::config::{self, defaults, Common, ConfigError};
 
 /// Everything command-api reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `FRESHLINE_HTTP_ADDR`.
     pub http_addr: String,
-    /// `FRESHLINE_DATABASE_URL`.
-    pub database_url: SecretString,
+    /// What every service reads: the database, Kafka, logging.
+    pub common: Common,
     /// `FRESHLINE_DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
     /// `FRESHLINE_JWKS_PATH`: the verifying keys.
@@ -35,10 +33,6 @@ pub struct Settings {
     pub idempotency_ttl_secs: u64,
     /// `FRESHLINE_BLOB_DIR`: where uploaded images and their renditions are kept.
     pub blob_dir: String,
-    /// `FRESHLINE_LOG_FORMAT` (`json` or `pretty`).
-    pub log_format: LogFormat,
-    /// `FRESHLINE_LOG` (a tracing filter).
-    pub log_filter: String,
 }
 
 impl Settings {
@@ -50,7 +44,7 @@ impl Settings {
         let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
         Ok(Self {
             http_addr: config::string("FRESHLINE_HTTP_ADDR", defaults::COMMAND_API_ADDR),
-            database_url: config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
+            common: Common::from_env()?,
             db_max_connections: config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
             jwks_path: config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
             jwks_url: Some(config::string("FRESHLINE_JWKS_URL", "")).filter(|u| !u.is_empty()),
@@ -69,8 +63,6 @@ impl Settings {
                 platform::idempotency::DEFAULT_TTL.as_secs(),
             )?,
             blob_dir: config::string("FRESHLINE_BLOB_DIR", defaults::BLOB_DIR),
-            log_format: config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-            log_filter: config::string("FRESHLINE_LOG", "info,sqlx=warn"),
         })
     }
 }

@@ -1,5 +1,6 @@
-//! Reading `FRESHLINE_*` environment variables. Each binary has one `Settings` struct built
-//! with these helpers; nothing else reads the environment.
+//! Reading `FRESHLINE_*` environment variables. The settings every service shares are read
+//! once, by [`Common::from_env`]; each service adds its own in one place (its `serve` function
+//! or its settings struct) with these helpers; nothing else reads the environment.
 
 use secrecy::SecretString;
 use std::str::FromStr;
@@ -42,6 +43,51 @@ where
             problem: e.to_string(),
         }),
         _ => Ok(default),
+    }
+}
+
+/// The settings every service reads: where PostgreSQL and Kafka are, the topic prefix, and how
+/// to log.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// `FRESHLINE_DATABASE_URL`.
+    pub database_url: SecretString,
+    /// `FRESHLINE_KAFKA_BROKERS`.
+    pub brokers: String,
+    /// `FRESHLINE_TOPIC_PREFIX` (empty by default).
+    pub topic_prefix: String,
+    /// `FRESHLINE_LOG_FORMAT` (`json` or `pretty`).
+    pub log_format: crate::telemetry::LogFormat,
+    /// `FRESHLINE_LOG` (a tracing filter).
+    pub log_filter: String,
+}
+
+impl Common {
+    /// From the environment, with the local defaults.
+    ///
+    /// # Errors
+    /// When `FRESHLINE_LOG_FORMAT` is set to something else than `json` or `pretty`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
+            brokers: string("FRESHLINE_KAFKA_BROKERS", defaults::KAFKA_BROKERS),
+            topic_prefix: string("FRESHLINE_TOPIC_PREFIX", ""),
+            log_format: parse("FRESHLINE_LOG_FORMAT", crate::telemetry::LogFormat::Pretty)?,
+            log_filter: string("FRESHLINE_LOG", "info,sqlx=warn"),
+        })
+    }
+
+    /// Starts logging (and trace export, when configured) as these settings say.
+    pub fn init_telemetry(&self) {
+        crate::telemetry::init(self.log_format, &self.log_filter);
+    }
+
+    /// A pool of at most `max_connections` to the database.
+    ///
+    /// # Errors
+    /// When the URL cannot be parsed.
+    pub fn pool(&self, max_connections: u32) -> Result<sqlx::PgPool, sqlx::Error> {
+        crate::db::pool(&self.database_url, max_connections)
     }
 }
 

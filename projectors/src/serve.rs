@@ -5,9 +5,8 @@
 use crate::runtime::{Projection, Runner, RunnerConfig, RunnerError};
 use anyhow::Context;
 use platform::auth::Verifier;
-use platform::config::{self, defaults};
+use platform::config::{self, defaults, Common};
 use platform::consumer::ConsumerMetrics;
-use platform::telemetry::LogFormat;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,14 +16,9 @@ use tokio_util::sync::CancellationToken;
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn query_api() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
-    let pool = platform::db::pool(
-        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-        config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
-    )?;
+    let common = Common::from_env()?;
+    common.init_telemetry();
+    let pool = common.pool(config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?)?;
     let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
     let jwks_url = config::string("FRESHLINE_JWKS_URL", "");
     let verifier = Verifier::from_settings(
@@ -74,19 +68,11 @@ pub async fn query_api() -> anyhow::Result<()> {
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn projector() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
-    let pool = platform::db::pool(
-        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-        8,
-    )?;
-    let mut cfg = RunnerConfig::new(&config::string(
-        "FRESHLINE_KAFKA_BROKERS",
-        defaults::KAFKA_BROKERS,
-    ));
-    cfg.topic_prefix = config::string("FRESHLINE_TOPIC_PREFIX", "");
+    let common = Common::from_env()?;
+    common.init_telemetry();
+    let pool = common.pool(8)?;
+    let mut cfg = RunnerConfig::new(&common.brokers);
+    cfg.topic_prefix = common.topic_prefix.clone();
     cfg.schema = config::string("FRESHLINE_READ_SCHEMA", "read");
     let http_addr = config::string("FRESHLINE_PROJECTOR_HTTP_ADDR", "127.0.0.1:9182");
     let registry = prometheus::Registry::new();

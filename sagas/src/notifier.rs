@@ -244,17 +244,17 @@ impl NotifierConfig {
         }
     }
 
-    /// From `FRESHLINE_*` variables (see the README), with [`NotifierConfig::local`] defaults.
+    /// From `common` and the notifier's own `FRESHLINE_*` variables (see the README), with
+    /// [`NotifierConfig::local`] defaults.
     ///
     /// # Errors
     /// When a variable is set to something unparsable.
-    pub fn from_settings() -> Result<Self, platform::config::ConfigError> {
+    pub fn from_settings(
+        common: &platform::config::Common,
+    ) -> Result<Self, platform::config::ConfigError> {
         use platform::config::{parse, string};
-        let mut c = Self::local(&string(
-            "FRESHLINE_KAFKA_BROKERS",
-            platform::config::defaults::KAFKA_BROKERS,
-        ));
-        c.topic_prefix = string("FRESHLINE_TOPIC_PREFIX", "");
+        let mut c = Self::local(&common.brokers);
+        c.topic_prefix.clone_from(&common.topic_prefix);
         c.group_id = string("FRESHLINE_NOTIFIER_GROUP", &c.group_id);
         c.smtp.host = string("FRESHLINE_SMTP_HOST", &c.smtp.host);
         c.smtp.port = parse("FRESHLINE_SMTP_PORT", c.smtp.port)?;

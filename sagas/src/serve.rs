@@ -9,8 +9,7 @@ use crate::payments::{HttpCardGateway, HttpCardGatewayConfig};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
 use anyhow::Context;
 use platform::blobs::LocalDirStore;
-use platform::config::{self, defaults};
-use platform::telemetry::LogFormat;
+use platform::config::{self, defaults, Common};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -22,18 +21,13 @@ use tokio_util::sync::CancellationToken;
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn fulfilment_saga() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
+    let common = Common::from_env()?;
+    common.init_telemetry();
     let api = crate::commands::client_from_settings()?;
     // Ready while PostgreSQL answers and command-api's last answer was not a fault.
     let commands = api.readiness_check("command-api");
-    let mut cfg = SagaConfig::new(&config::string(
-        "FRESHLINE_KAFKA_BROKERS",
-        defaults::KAFKA_BROKERS,
-    ));
-    cfg.topic_prefix = config::string("FRESHLINE_TOPIC_PREFIX", "");
+    let mut cfg = SagaConfig::new(&common.brokers);
+    cfg.topic_prefix = common.topic_prefix.clone();
     cfg.group = config::string("FRESHLINE_SAGA_GROUP", "fulfilment-saga");
     cfg.read_schema = config::string("FRESHLINE_READ_SCHEMA", "read");
     cfg.instance_id =
@@ -43,10 +37,7 @@ pub async fn fulfilment_saga() -> anyhow::Result<()> {
         Duration::from_secs(config::parse("FRESHLINE_PAYMENT_TIMEOUT_SECS", 120)?);
     cfg.rider_timeout = Duration::from_secs(config::parse("FRESHLINE_RIDER_TIMEOUT_SECS", 600)?);
     cfg.lease = Duration::from_secs(config::parse("FRESHLINE_SAGA_LEASE_SECS", 60)?);
-    let pool = platform::db::pool(
-        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-        u32::try_from(cfg.workers + 4).unwrap_or(20),
-    )?;
+    let pool = common.pool(u32::try_from(cfg.workers + 4).unwrap_or(20))?;
     let gateway = Arc::new(HttpCardGateway::new(
         &HttpCardGatewayConfig::from_settings()?,
     )?);
@@ -78,15 +69,10 @@ pub async fn fulfilment_saga() -> anyhow::Result<()> {
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn notifier() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
-    let pool = platform::db::pool(
-        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-        4,
-    )?;
-    let cfg = NotifierConfig::from_settings()?;
+    let common = Common::from_env()?;
+    common.init_telemetry();
+    let pool = common.pool(4)?;
+    let cfg = NotifierConfig::from_settings(&common)?;
     let registry = prometheus::Registry::new();
     let metrics = NotifierMetrics::new(&registry)?;
     let shutdown = CancellationToken::new();
@@ -119,10 +105,8 @@ pub async fn notifier() -> anyhow::Result<()> {
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn image_worker() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info"),
-    );
+    let common = Common::from_env()?;
+    common.init_telemetry();
     let api = crate::commands::client_from_settings()?;
     let commands = api.readiness_check("command-api");
     let store = Arc::new(LocalDirStore::new(config::string(
@@ -130,8 +114,8 @@ pub async fn image_worker() -> anyhow::Result<()> {
         defaults::BLOB_DIR,
     )));
     let worker = ImageWorker::new(
-        &config::string("FRESHLINE_KAFKA_BROKERS", defaults::KAFKA_BROKERS),
-        &config::string("FRESHLINE_TOPIC_PREFIX", ""),
+        &common.brokers,
+        &common.topic_prefix,
         &config::string("FRESHLINE_IMAGE_WORKER_GROUP", "freshline-image-worker"),
         store,
         api,
@@ -166,16 +150,11 @@ pub async fn image_worker() -> anyhow::Result<()> {
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn scheduler() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
+    let common = Common::from_env()?;
+    common.init_telemetry();
     let api = crate::commands::client_from_settings()?;
     let commands = api.readiness_check("command-api");
-    let pool = platform::db::pool(
-        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-        4,
-    )?;
+    let pool = common.pool(4)?;
     let cfg = SchedulerConfig {
         horizon: chrono::TimeDelta::hours(config::parse("FRESHLINE_EXPIRY_HORIZON_HOURS", 48)?),
         read_schema: config::string("FRESHLINE_READ_SCHEMA", "read"),

@@ -4,8 +4,7 @@
 use crate::card_gateway::{self, CardGatewayConfig};
 use crate::delivery::{Simulator, SimulatorConfig, SimulatorMetrics};
 use anyhow::Context;
-use platform::config::{self, defaults};
-use platform::telemetry::LogFormat;
+use platform::config::{self, defaults, Common};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -20,14 +19,9 @@ pub const NAMES: [&str; 2] = ["card-gateway", "delivery-sim"];
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn card_gateway() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
-    let pool = platform::db::pool(
-        &config::secret("FRESHLINE_DATABASE_URL", defaults::DATABASE_URL),
-        16,
-    )?;
+    let common = Common::from_env()?;
+    common.init_telemetry();
+    let pool = common.pool(16)?;
     let cfg = CardGatewayConfig::from_settings()?;
     let addr = config::string("FRESHLINE_GATEWAY_HTTP_ADDR", "127.0.0.1:8090");
     let shutdown = CancellationToken::new();
@@ -46,21 +40,16 @@ pub async fn card_gateway() -> anyhow::Result<()> {
 /// # Errors
 /// When a setting is invalid or a dependency cannot be reached at start.
 pub async fn delivery_sim() -> anyhow::Result<()> {
-    platform::telemetry::init(
-        config::parse("FRESHLINE_LOG_FORMAT", LogFormat::Pretty)?,
-        &config::string("FRESHLINE_LOG", "info,sqlx=warn"),
-    );
+    let common = Common::from_env()?;
+    common.init_telemetry();
     let warehouse = sagas::commands::client_for_service("warehouse", "FRESHLINE_WAREHOUSE_TOKEN")?;
     let delivery = sagas::commands::client_for_service("delivery", "FRESHLINE_DELIVERY_TOKEN")?;
     let checks = vec![
         warehouse.readiness_check("command-api (warehouse token)"),
         delivery.readiness_check("command-api (delivery token)"),
     ];
-    let mut cfg = SimulatorConfig::new(&config::string(
-        "FRESHLINE_KAFKA_BROKERS",
-        defaults::KAFKA_BROKERS,
-    ));
-    cfg.topic_prefix = config::string("FRESHLINE_TOPIC_PREFIX", "");
+    let mut cfg = SimulatorConfig::new(&common.brokers);
+    cfg.topic_prefix = common.topic_prefix.clone();
     cfg.step_delay = Duration::from_millis(config::parse("FRESHLINE_SIM_STEP_DELAY_MS", 0)?);
     cfg.fail_every = config::parse("FRESHLINE_SIM_FAIL_EVERY", 0)?;
     let registry = prometheus::Registry::new();
