@@ -81,6 +81,19 @@ pub mod aggregate_types {
     pub const DELIVERY_SLOT: &str = "DeliverySlot";
     /// Riders.
     pub const RIDER: &str = "Rider";
+
+    /// Every aggregate type.
+    pub const ALL: &[&str] = &[
+        SUPPLIER,
+        PRODUCT,
+        INVENTORY_BATCH,
+        STOCK_ALERT,
+        ORDER,
+        PAYMENT,
+        DELIVERY,
+        DELIVERY_SLOT,
+        RIDER,
+    ];
 }
 
 /// Keys of the event metadata object (all values are strings).

@@ -96,23 +96,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_aggregate_type_has_exactly_one_topic() {
+    fn every_aggregate_type_has_exactly_one_topic_and_every_topic_one_aggregate_type() {
+        for aggregate_type in aggregate_types::ALL {
+            let carrying: Vec<&str> = ALL
+                .iter()
+                .filter(|t| t.aggregate_type == *aggregate_type)
+                .map(|t| t.name)
+                .collect();
+            assert_eq!(
+                carrying.len(),
+                1,
+                "{aggregate_type} is carried by {carrying:?}"
+            );
+            assert_eq!(
+                for_aggregate(aggregate_type).map(|t| t.name),
+                carrying.first().copied()
+            );
+        }
         assert_eq!(
-            for_aggregate(aggregate_types::PRODUCT).map(|t| t.name),
-            Some(PRODUCT)
-        );
-        assert_eq!(
-            for_aggregate(aggregate_types::INVENTORY_BATCH).map(|t| t.name),
-            Some(INVENTORY)
-        );
-        assert_eq!(
-            for_aggregate(aggregate_types::SUPPLIER).map(|t| t.name),
-            Some(SUPPLIER)
+            ALL.len(),
+            aggregate_types::ALL.len(),
+            "a topic of no aggregate type"
         );
         assert!(for_aggregate("Nope").is_none());
         let mut names: Vec<&str> = ALL.iter().map(|t| t.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ALL.len());
+        // Named `freshline.<aggregate>.v1`.
+        for t in ALL {
+            assert!(
+                t.name.starts_with("freshline.") && t.name.ends_with(".v1") && t.partitions > 0,
+                "{t:?}"
+            );
+        }
     }
 }
