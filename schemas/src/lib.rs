@@ -17,6 +17,7 @@ pub mod payment;
 pub mod product;
 pub mod rider;
 pub mod slot;
+pub mod stock_alert;
 pub mod supplier;
 pub mod topics;
 mod wire;
@@ -35,6 +36,7 @@ pub fn json_schema_files() -> Vec<(String, serde_json::Value)> {
         .into_iter()
         .chain(product::json_schemas())
         .chain(inventory::json_schemas())
+        .chain(stock_alert::json_schemas())
         .chain(order::json_schemas())
         .chain(payment::json_schemas())
         .chain(delivery::json_schemas())

@@ -6,53 +6,26 @@
 //! version and an upcaster from the old one.
 
 use crate::common::{MoneyV1, DECIMAL_PATTERN};
-use crate::envelope::EnvelopeError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// `ProductListed`: a supplier put a product in the catalog.
-pub const LISTED: &str = "ProductListed";
-/// `ProductUpdated`: some of name, price, tags and nutrition changed.
-pub const UPDATED: &str = "ProductUpdated";
-/// `ProductDiscontinued`: the product is no longer sold (final).
-pub const DISCONTINUED: &str = "ProductDiscontinued";
-/// `ProductImageRequested`: an image was uploaded and waits to be processed.
-pub const IMAGE_REQUESTED: &str = "ProductImageRequested";
-/// `ProductImageProcessed`: an uploaded image was resized and stored.
-pub const IMAGE_PROCESSED: &str = "ProductImageProcessed";
-/// `ProductImageFailed`: an uploaded image could not be processed.
-pub const IMAGE_FAILED: &str = "ProductImageFailed";
-
-/// The JSON Schema of every product event type and version: `(event type, version, schema)`.
-pub fn json_schemas() -> Vec<(&'static str, u32, serde_json::Value)> {
-    use schemars::schema_for;
-    let v = |s: schemars::Schema| s.to_value();
-    vec![
-        (LISTED, 1, v(schema_for!(ListedV1))),
-        (UPDATED, 1, v(schema_for!(UpdatedV1))),
-        (DISCONTINUED, 1, v(schema_for!(DiscontinuedV1))),
-        (IMAGE_REQUESTED, 1, v(schema_for!(ImageRequestedV1))),
-        (IMAGE_PROCESSED, 1, v(schema_for!(ImageProcessedV1))),
-        (IMAGE_FAILED, 1, v(schema_for!(ImageFailedV1))),
-    ]
-}
-
-/// Every product event type with its current version.
-pub const EVENT_TYPES: &[(&str, u32)] = &[
-    (LISTED, 1),
-    (UPDATED, 1),
-    (DISCONTINUED, 1),
-    (IMAGE_REQUESTED, 1),
-    (IMAGE_PROCESSED, 1),
-    (IMAGE_FAILED, 1),
-];
-
-/// The current version of an event type.
-pub fn current_version(event_type: &str) -> Option<u32> {
-    EVENT_TYPES
-        .iter()
-        .find(|(t, _)| *t == event_type)
-        .map(|(_, v)| *v)
+crate::wire_events! {
+    /// A product event in its current wire version, tagged with its event type. This is also
+    /// the exact form kept in the event store's `payload` column.
+    ProductEvent {
+        /// `ProductListed`: a supplier put a product in the catalog.
+        LISTED = "ProductListed" => Listed(ListedV1),
+        /// `ProductUpdated`: some of name, price, tags and nutrition changed.
+        UPDATED = "ProductUpdated" => Updated(UpdatedV1),
+        /// `ProductDiscontinued`: the product is no longer sold (final).
+        DISCONTINUED = "ProductDiscontinued" => Discontinued(DiscontinuedV1),
+        /// `ProductImageRequested`: an image was uploaded and waits to be processed.
+        IMAGE_REQUESTED = "ProductImageRequested" => ImageRequested(ImageRequestedV1),
+        /// `ProductImageProcessed`: an uploaded image was resized and stored.
+        IMAGE_PROCESSED = "ProductImageProcessed" => ImageProcessed(ImageProcessedV1),
+        /// `ProductImageFailed`: an uploaded image could not be processed.
+        IMAGE_FAILED = "ProductImageFailed" => ImageFailed(ImageFailedV1),
+    }
 }
 
 /// Nutrition facts per 100 g, each a decimal string (at most 3 decimals, never negative).
@@ -174,93 +147,10 @@ pub struct ImageFailedV1 {
     pub reason: String,
 }
 
-/// A product event in its current wire version, tagged with its event type. This is also the
-/// exact form kept in the event store's `payload` column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProductEvent {
-    /// See [`LISTED`].
-    #[serde(rename = "ProductListed")]
-    Listed(ListedV1),
-    /// See [`UPDATED`].
-    #[serde(rename = "ProductUpdated")]
-    Updated(UpdatedV1),
-    /// See [`DISCONTINUED`].
-    #[serde(rename = "ProductDiscontinued")]
-    Discontinued(DiscontinuedV1),
-    /// See [`IMAGE_REQUESTED`].
-    #[serde(rename = "ProductImageRequested")]
-    ImageRequested(ImageRequestedV1),
-    /// See [`IMAGE_PROCESSED`].
-    #[serde(rename = "ProductImageProcessed")]
-    ImageProcessed(ImageProcessedV1),
-    /// See [`IMAGE_FAILED`].
-    #[serde(rename = "ProductImageFailed")]
-    ImageFailed(ImageFailedV1),
-}
-
-impl ProductEvent {
-    /// The event type name.
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::Listed(_) => LISTED,
-            Self::Updated(_) => UPDATED,
-            Self::Discontinued(_) => DISCONTINUED,
-            Self::ImageRequested(_) => IMAGE_REQUESTED,
-            Self::ImageProcessed(_) => IMAGE_PROCESSED,
-            Self::ImageFailed(_) => IMAGE_FAILED,
-        }
-    }
-
-    /// The version of this event type's payload.
-    pub fn event_version(&self) -> u32 {
-        current_version(self.event_type()).unwrap_or(1)
-    }
-
-    /// Decodes an envelope's (untagged) payload.
-    ///
-    /// # Errors
-    /// [`EnvelopeError::UnknownEventType`] for a type or version this crate does not know,
-    /// [`EnvelopeError::Payload`] when the payload does not match its schema.
-    pub fn decode(
-        event_type: &str,
-        event_version: u32,
-        payload: serde_json::Value,
-    ) -> Result<Self, EnvelopeError> {
-        let bad = |source| EnvelopeError::Payload {
-            event_type: event_type.to_owned(),
-            event_version,
-            source,
-        };
-        match (event_type, event_version) {
-            (LISTED, 1) => serde_json::from_value(payload)
-                .map(Self::Listed)
-                .map_err(bad),
-            (UPDATED, 1) => serde_json::from_value(payload)
-                .map(Self::Updated)
-                .map_err(bad),
-            (DISCONTINUED, 1) => serde_json::from_value(payload)
-                .map(Self::Discontinued)
-                .map_err(bad),
-            (IMAGE_REQUESTED, 1) => serde_json::from_value(payload)
-                .map(Self::ImageRequested)
-                .map_err(bad),
-            (IMAGE_PROCESSED, 1) => serde_json::from_value(payload)
-                .map(Self::ImageProcessed)
-                .map_err(bad),
-            (IMAGE_FAILED, 1) => serde_json::from_value(payload)
-                .map(Self::ImageFailed)
-                .map_err(bad),
-            _ => Err(EnvelopeError::UnknownEventType {
-                event_type: event_type.to_owned(),
-                event_version,
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::EnvelopeError;
 
     #[test]
     fn stored_form_is_the_payload_tagged_with_its_event_type() {
