@@ -150,28 +150,7 @@ pub async fn seed(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while stock.iter().any(Vec::is_empty) {
         for (w, warehouse) in crate::catalog_demo::WAREHOUSES.iter().enumerate() {
-            let rows = c
-                .get(
-                    query,
-                    &format!("/v1/inventory/stock?warehouse_id={warehouse}"),
-                    &admin,
-                )
-                .await?;
-            stock[w] = rows
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|r| {
-                            r["available"]
-                                .as_str()
-                                .and_then(|q| q.parse::<f64>().ok())
-                                .is_some_and(|q| q >= 5.0)
-                        })
-                        .filter_map(|r| r["product_id"].as_str().map(str::to_owned))
-                        .take(200)
-                        .collect()
-                })
-                .unwrap_or_default();
+            stock[w] = products_in_stock(&c, query, &admin, warehouse, 5.0, 200).await?;
         }
         if std::time::Instant::now() > deadline {
             bail!("no stock showed in the query API within 2 minutes");
@@ -228,4 +207,41 @@ pub async fn seed(
         }
     }
     Ok(seeded)
+}
+
+/// Up to `take` products with at least `at_least` available at `warehouse`, as the query API's
+/// stock view shows them.
+///
+/// # Errors
+/// When the query API cannot be reached.
+pub(crate) async fn products_in_stock(
+    c: &Caller<'_>,
+    query: &str,
+    token: &str,
+    warehouse: &str,
+    at_least: f64,
+    take: usize,
+) -> anyhow::Result<Vec<String>> {
+    let rows = c
+        .get(
+            query,
+            &format!("/v1/inventory/stock?warehouse_id={warehouse}"),
+            token,
+        )
+        .await?;
+    Ok(rows
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| {
+                    r["available"]
+                        .as_str()
+                        .and_then(|q| q.parse::<f64>().ok())
+                        .is_some_and(|q| q >= at_least)
+                })
+                .filter_map(|r| r["product_id"].as_str().map(str::to_owned))
+                .take(take)
+                .collect()
+        })
+        .unwrap_or_default())
 }

@@ -6,7 +6,7 @@
 //! what a customer would see, and the measurement costs the stack one read per order instead
 //! of polling every pending order (which, at 1,000 orders in flight, was a load of its own).
 
-use crate::fulfilment_demo::{token, Caller, LOCATIONS};
+use crate::fulfilment_demo::{products_in_stock, token, Caller, LOCATIONS};
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use futures::stream::{self, FuturesUnordered, StreamExt};
@@ -311,27 +311,7 @@ async fn set_up(
         bail!("opening the load slot: {status} {slot}");
     }
     let slot = slot["id"].as_str().context("slot id")?.to_owned();
-    let rows = c
-        .get(
-            t.query,
-            &format!("/v1/inventory/stock?warehouse_id={warehouse}"),
-            admin,
-        )
-        .await?;
-    let products: Vec<String> = rows
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| {
-                    r["available"]
-                        .as_str()
-                        .and_then(|q| q.parse::<f64>().ok())
-                        .is_some_and(|q| q >= 50.0)
-                })
-                .filter_map(|r| r["product_id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let products = products_in_stock(c, t.query, admin, warehouse, 50.0, usize::MAX).await?;
     if products.is_empty() {
         bail!("no product with stock at the demo warehouse (run `make up`)");
     }
