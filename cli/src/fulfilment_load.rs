@@ -11,12 +11,13 @@ use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use futures::stream::{self, FuturesUnordered, StreamExt};
 use platform::auth::{self, Role};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use platform::consumer::{
+    ConsumerConfig, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Where the load runs.
 pub struct Target<'a> {
@@ -54,62 +55,61 @@ struct Ended {
     delivered: bool,
 }
 
-/// Reads the orders topic from its current end (every partition assigned at its high
-/// watermark before the first order is placed, so no group has to settle) and passes on each
-/// order's final event.
-fn watch_endings(
-    brokers: &str,
-    topic: &str,
-) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Ended>> {
-    let consumer: StreamConsumer = platform::kafka::client_config(brokers)
-        .set(
-            "group.id",
-            format!("load-fulfilment-{}", uuid::Uuid::new_v4().simple()),
-        )
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .context("reading the orders topic's partitions")?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .map(|t| t.partitions().len())
-        .unwrap_or_default();
-    if partitions == 0 {
-        bail!("topic {topic} has no partitions (is the stack up?)");
-    }
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..i32::try_from(partitions)? {
-        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        assignment.add_partition_offset(topic, p, Offset::Offset(high))?;
-    }
-    consumer.assign(&assignment)?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok(message) = consumer.recv().await else {
-                continue;
-            };
-            let Some(Ok(envelope)) = message
-                .payload()
-                .map(serde_json::from_slice::<schemas::Envelope>)
-            else {
-                continue;
-            };
+/// Passes on each order's final event, as the orders topic carries it.
+struct Endings(tokio::sync::mpsc::UnboundedSender<Ended>);
+
+#[async_trait::async_trait]
+impl Handler for Endings {
+    type Error = std::convert::Infallible;
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Tally, Failure<Self::Error>> {
+        let mut tally = Tally::default();
+        for envelope in batch.iter().filter_map(|m| m.envelope().ok()) {
             let delivered = match envelope.event_type.as_str() {
-                "OrderDelivered" => true,
-                "OrderCancelled" => false,
-                _ => continue,
+                schemas::order::DELIVERED => true,
+                schemas::order::CANCELLED => false,
+                _ => {
+                    tally.skipped += 1;
+                    continue;
+                }
             };
-            let ended = Ended {
+            // The receiver is gone once the run has its answer: nothing left to tell.
+            let _ = self.0.send(Ended {
                 order_id: envelope.aggregate_id,
                 sequence: envelope.sequence,
                 delivered,
-            };
-            if tx.send(ended).is_err() {
-                return;
-            }
+            });
+            tally.applied += 1;
+        }
+        Ok(tally)
+    }
+}
+
+/// Reads the orders topic from its current end (every partition's high watermark, taken
+/// before the first order is placed, so nothing is missed while the group settles) on the
+/// consumer runtime, until `stop`, and passes on each order's final event.
+async fn watch_endings(
+    brokers: &str,
+    topic: &str,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Ended>> {
+    let topics = vec![topic.to_owned()];
+    let from = platform::kafka::high_watermarks(brokers, &topics)
+        .await
+        .context("reading the orders topic's end (is the stack up?)")?;
+    if from.is_empty() {
+        bail!("topic {topic} has no partitions (is the stack up?)");
+    }
+    let group = format!("load-fulfilment-{}", uuid::Uuid::new_v4().simple());
+    let cfg = ConsumerConfig::new("load-fulfilment", brokers, &group, topics);
+    let metrics = ConsumerMetrics::new(&prometheus::Registry::new())?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let endings = Endings(tx);
+        if let Err(e) =
+            platform::consumer::run(&cfg, &endings, StartAt::Stored(from), &metrics, &stop).await
+        {
+            tracing::error!(error = %e, "the orders topic could not be read");
         }
     });
     Ok(rx)
@@ -129,10 +129,14 @@ pub async fn load(t: &Target<'_>, shape: Shape) -> anyhow::Result<String> {
     let customers: Vec<String> = (0..32)
         .map(|k| token(t.signer, &format!("load-customer-{k}"), Role::Customer))
         .collect::<anyhow::Result<_>>()?;
+    let stop = CancellationToken::new();
+    let _stop_watching = stop.clone().drop_guard();
     let mut endings = watch_endings(
         t.brokers,
         &schemas::topics::prefixed(t.topic_prefix, schemas::topics::ORDER),
-    )?;
+        stop,
+    )
+    .await?;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let count = shape.count;
 

@@ -80,3 +80,36 @@ pub async fn ensure_topics(
     }
     Ok(names)
 }
+
+/// The high watermark (the next offset to be written) of every partition of `topics`, now:
+/// where a reader that wants only what comes next starts
+/// ([`crate::consumer::StartAt::Stored`]).
+///
+/// # Errors
+/// When the broker cannot be reached or a topic's metadata cannot be read.
+pub async fn high_watermarks(
+    brokers: &str,
+    topics: &[String],
+) -> Result<std::collections::HashMap<crate::consumer::Partition, i64>, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let brokers = brokers.to_owned();
+    let topics = topics.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&brokers).create()?;
+        let mut out = std::collections::HashMap::new();
+        for topic in &topics {
+            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    let (_, high) =
+                        consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(5))?;
+                    out.insert((topic.clone(), p.id()), high);
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+    // The blocking reads were cancelled (the runtime is shutting down).
+    .unwrap_or(Err(KafkaError::Canceled))
+}

@@ -15,7 +15,6 @@ use crate::runtime::{
     RunnerConfig,
 };
 use platform::consumer::ConsumerMetrics;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,7 +150,7 @@ pub async fn rebuild(
                 .map_err(|e| RebuildError::Replay(e.to_string()))?;
             return Err(RebuildError::Replay(format!("{outcome:?}")));
         }
-        let total = high_watermarks(&cfg.brokers, &topics).await?;
+        let total = platform::kafka::high_watermarks(&cfg.brokers, &topics).await?;
         let done: HashMap<(String, i32), i64> = sqlx::query_as::<_, (String, i32, i64)>(&format!(
             "SELECT topic, partition, next_offset FROM {physical}.projection_offsets WHERE projection = $1"
         ))
@@ -242,32 +241,6 @@ pub async fn rebuild(
     })
 }
 
-/// High watermark of every partition of `topics`.
-async fn high_watermarks(
-    brokers: &str,
-    topics: &[String],
-) -> Result<HashMap<(String, i32), i64>, RebuildError> {
-    let brokers = brokers.to_owned();
-    let topics = topics.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = platform::kafka::client_config(&brokers).create()?;
-        let mut out = HashMap::new();
-        for topic in &topics {
-            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
-            for t in metadata.topics() {
-                for p in t.partitions() {
-                    let (_, high) =
-                        consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(5))?;
-                    out.insert((topic.clone(), p.id()), high);
-                }
-            }
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| RebuildError::Replay(e.to_string()))?
-}
-
 /// Events per page of a replay from the store.
 const STORE_PAGE: i64 = 5000;
 
@@ -305,7 +278,7 @@ async fn replay_store(
     on_progress: &mut impl FnMut(Progress),
 ) -> Result<i64, RebuildError> {
     let name = projection.name();
-    let marks = high_watermarks(&cfg.brokers, topics).await?;
+    let marks = platform::kafka::high_watermarks(&cfg.brokers, topics).await?;
     let types = crate::runtime::aggregate_types(projection);
     let total: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
