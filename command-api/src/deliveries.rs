@@ -9,11 +9,10 @@ use crate::AppState;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use domain::catalog_values::{OrderId, WarehouseId};
-use domain::delivery::{
-    DeliveryCaller, DeliveryCommand, DeliveryState, DeliveryStatus, RiderCaller, RiderCommand,
-    SlotCommand, SlotState,
-};
+use domain::delivery::{DeliveryCaller, DeliveryCommand, DeliveryState, DeliveryStatus};
 use domain::fulfilment_values::{DeliveryId, RiderId};
+use domain::rider::{RiderCaller, RiderCommand};
+use domain::slot::{SlotCommand, SlotState};
 use platform::auth::{Actor, Role};
 use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};

@@ -1,10 +1,12 @@
 //! The buses the order, payment and delivery routes run their commands on (and the catalog
 //! and supplier reads a placement needs).
 
-use domain::delivery::{Delivery, DeliverySlot, Rider};
+use domain::delivery::Delivery;
 use domain::order::Order;
 use domain::payment::Payment;
 use domain::product::Product;
+use domain::rider::Rider;
+use domain::slot::DeliverySlot;
 use domain::Supplier;
 use platform::bus::CommandBus;
 

@@ -10,12 +10,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain::catalog_values::{
     BatchId, Money, OrderId, PositiveQuantity, ProductId, Quantity, WarehouseId,
 };
-use domain::inventory::alert::{stock_alert_id, AssessStock, StockAlert};
 use domain::inventory::{
     CommitReservation, ExpireBatch, FlagExpiringSoon, InventoryBatch, InventoryCommand,
     ReceiveBatch, RecordSpoilage, ReleaseReservation, ReserveStock, SpoilageReason,
 };
 use domain::product::{Product, ProductError};
+use domain::stock_alert::{stock_alert_id, AssessStock, StockAlert};
 use domain::SupplierId;
 use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};

@@ -1,4 +1,5 @@
-//! The two macros every aggregate is written with: its id type, and its cqrs-es adapter.
+//! The macros aggregates are written with: their id type, their cqrs-es adapter, and the
+//! cqrs-es event name of an event that converts to its wire enum.
 
 /// An id: a UUID newtype, serialised as the bare UUID, displayed as it.
 macro_rules! id_type {
@@ -50,4 +51,20 @@ macro_rules! cqrs_aggregate {
     };
 }
 
-pub(crate) use {cqrs_aggregate, id_type};
+/// `cqrs_es::DomainEvent` for an event serialised through its wire enum: the event type is the
+/// wire variant's name.
+macro_rules! domain_event {
+    ($event:ty, $wire:ty) => {
+        impl cqrs_es::DomainEvent for $event {
+            fn event_type(&self) -> String {
+                <$wire>::from(self.clone()).event_type().to_owned()
+            }
+
+            fn event_version(&self) -> String {
+                "1".to_owned()
+            }
+        }
+    };
+}
+
+pub(crate) use {cqrs_aggregate, domain_event, id_type};

@@ -20,7 +20,12 @@ pub mod order;
 pub mod payment;
 pub mod product;
 pub mod refusal;
+pub mod rider;
+pub mod slot;
+pub mod stock_alert;
 pub mod supplier;
+#[cfg(test)]
+mod testing;
 pub mod values;
 
 pub use catalog_values::{

@@ -64,6 +64,8 @@ mod tests {
     use crate::delivery::{DeliveryError, DeliveryStatus};
     use crate::order::{OrderError, OrderStatus};
     use crate::payment::{PaymentError, PaymentStatus};
+    use crate::rider::RiderError;
+    use crate::slot::SlotError;
     use crate::{InventoryError, ProductError, SupplierError, SupplierStatus};
 
     fn every_kind_of_refusal() -> Vec<Box<dyn Refusal>> {
@@ -113,12 +115,15 @@ mod tests {
                 current: PaymentStatus::Pending,
                 attempted: "capture",
             }),
-            Box::new(DeliveryError::BadCapacity { max: 1 }),
+            Box::new(SlotError::BadCapacity { max: 1 }),
+            Box::new(RiderError::RiderBusy {
+                current: crate::fulfilment_values::DeliveryId(uuid::Uuid::nil()),
+            }),
             Box::new(DeliveryError::InvalidTransition {
                 current: DeliveryStatus::Scheduled,
                 attempted: "deliver",
             }),
-            Box::new(crate::inventory::alert::NoRejection),
+            Box::new(crate::stock_alert::NoRejection),
         ]
     }
 

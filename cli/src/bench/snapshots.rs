@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use domain::catalog_values::{Money, PositiveQuantity};
-use domain::delivery::{Rider, RiderCaller, RiderCommand};
 use domain::fulfilment_values::{DeliveryId, GeoPoint};
 use domain::inventory::{ReceiveBatch, ReleaseReservation, ReserveStock};
+use domain::rider::{Rider, RiderCaller, RiderCommand};
 use domain::WarehouseId;
 use domain::{BatchId, InventoryBatch, InventoryCommand, OrderId, ProductId, SupplierId};
 use platform::bus::{CommandBus, CommandMetrics, Snapshots};
@@ -197,7 +197,7 @@ fn batch_history(
 
 /// A rider registered, then again and again on shift at a new position, taking a delivery
 /// and finishing it, until it has at least `n` events and is free; with how many deliveries.
-fn rider_history(n: usize) -> anyhow::Result<(Vec<domain::delivery::RiderEvent>, usize)> {
+fn rider_history(n: usize) -> anyhow::Result<(Vec<domain::rider::RiderEvent>, usize)> {
     let mut rider = Rider::default();
     let mut out = Vec::with_capacity(n + 2);
     let mut deliveries = 0;

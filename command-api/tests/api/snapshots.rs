@@ -15,14 +15,10 @@ use cqrs_es::persist::{
 };
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use domain::catalog_values::{Money, Nutrition, PositiveQuantity, Quantity, Unit};
-use domain::delivery::{
-    DeliveryCaller, DeliveryCommand, DeliveryState, DeliveryStatus, RiderCaller, RiderCommand,
-    SlotCommand, SlotState,
-};
+use domain::delivery::{DeliveryCaller, DeliveryCommand, DeliveryState, DeliveryStatus};
 use domain::fulfilment_values::{
     DeliveryAddress, DeliveryId, GeoPoint, PaymentId, PaymentMethod, RefundId, RiderId, SlotId,
 };
-use domain::inventory::alert::{AssessStock, StockAlert};
 use domain::inventory::{
     CommitReservation, ExpireBatch, FlagExpiringSoon, ReceiveBatch, RecordSpoilage,
     ReleaseReservation, ReserveStock, SpoilageReason,
@@ -36,6 +32,9 @@ use domain::product::{
     DiscontinueProduct, ImageByteSize, ImageContentType, ListProduct, RecordImageFailed,
     RecordImageProcessed, Rendition, RequestImage, Sha256Digest, StorageKey, UpdateProduct,
 };
+use domain::rider::{RiderCaller, RiderCommand};
+use domain::slot::{SlotCommand, SlotState};
+use domain::stock_alert::{AssessStock, StockAlert};
 use domain::supplier::{
     ApproveSupplier, RegisterSupplier, ReinstateSupplier, RejectSupplier, SubmitDocument,
     SuspendSupplier, SuspensionCode,
@@ -44,10 +43,7 @@ use domain::values::{
     Address, AddressLine, City, CountryCode, DocumentReference, Email, LegalName, Note, Phone,
     PostalCode, ProductCategory, ProductName, Reason, RegistrationNumber,
 };
-use domain::{
-    delivery::{Delivery, DeliverySlot, Rider},
-    supplier::supplier_upcasters,
-};
+use domain::{delivery::Delivery, rider::Rider, slot::DeliverySlot, supplier::supplier_upcasters};
 use domain::{
     BatchId, Caller, DocumentKind, ImageId, InventoryBatch, InventoryCommand, OrderId, Product,
     ProductCommand, ProductId, ProductTag, RegistrationAvailability, RegistrationRegistry,

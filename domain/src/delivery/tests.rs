@@ -1,283 +1,267 @@
-//! Slots, riders and deliveries: given events, when a command, then events or a rejection.
+//! Given events, when a command, then events or a rejection; and a property: no sequence of
+//! commands moves a delivery along a transition its state machine does not have, changes its
+//! rider, or lets a rider who is not assigned act on it.
 
 use super::*;
-use crate::values::{Address, AddressLine, City, CountryCode, PostalCode};
+use crate::testing::{address, at, order, point};
+use cqrs_es::test::TestFramework;
 use uuid::Uuid;
 
-fn t(h: i64) -> DateTime<Utc> {
-    "2026-12-01T08:00:00Z"
-        .parse::<DateTime<Utc>>()
-        .expect("time")
-        + chrono::Duration::hours(h)
+fn framework() -> TestFramework<Delivery> {
+    TestFramework::with(())
 }
 
-fn point(lat: i32, lon: i32) -> GeoPoint {
-    GeoPoint::from_e6(lat, lon).expect("point")
-}
+const DESTINATION: (i32, i32) = (52_379_000, 4_890_000);
 
-fn slot(capacity: u32) -> DeliverySlot {
-    let mut s = DeliverySlot::default();
-    for e in s
-        .decide(SlotCommand::Create(SlotState {
-            zone: "AMS".into(),
-            warehouse_id: WarehouseId(Uuid::from_u128(1)),
-            warehouse_location: point(52_370_000, 4_890_000),
-            starts_at: t(2),
-            ends_at: t(4),
-            capacity,
-            booked: BTreeSet::new(),
-        }))
-        .expect("created")
-    {
-        s.evolve(e);
+fn schedule() -> DeliveryState {
+    DeliveryState {
+        order_id: order(1),
+        slot_id: SlotId(Uuid::from_u128(2)),
+        warehouse_id: WarehouseId(Uuid::from_u128(3)),
+        pickup: point(52_370_000, 4_890_000),
+        destination: address(Some(point(DESTINATION.0, DESTINATION.1))),
+        cold_chain: false,
+        window_starts_at: at(2),
+        window_ends_at: at(4),
+        status: DeliveryStatus::Scheduled,
+        rider_id: None,
+        last_location: None,
     }
-    s
 }
 
-fn order(n: u128) -> OrderId {
-    OrderId(Uuid::from_u128(n))
+fn scheduled() -> DeliveryEvent {
+    DeliveryEvent::Scheduled(Box::new(schedule()))
+}
+
+fn rider(n: u128) -> RiderId {
+    RiderId(Uuid::from_u128(n))
+}
+
+fn assign(n: u128) -> DeliveryCommand {
+    DeliveryCommand::AssignRider {
+        rider_id: rider(n),
+        distance_m: 500,
+    }
+}
+
+fn assigned(n: u128) -> DeliveryEvent {
+    DeliveryEvent::RiderAssigned {
+        rider_id: rider(n),
+        distance_m: 500,
+    }
+}
+
+const ASSIGNED_RIDER: DeliveryCaller = DeliveryCaller::Rider { assigned: true };
+const OTHER_RIDER: DeliveryCaller = DeliveryCaller::Rider { assigned: false };
+
+#[test]
+fn a_delivery_is_scheduled_once_and_gets_one_rider() {
+    framework()
+        .given_no_previous_events()
+        .when(DeliveryCommand::Schedule(Box::new(schedule())))
+        .then_expect_events(vec![scheduled()]);
+    framework()
+        .given(vec![scheduled()])
+        .when(DeliveryCommand::Schedule(Box::new(schedule())))
+        .then_expect_events(vec![]);
+    framework()
+        .given_no_previous_events()
+        .when(assign(7))
+        .then_expect_error(DeliveryError::NotFound);
+    framework()
+        .given(vec![scheduled()])
+        .when(assign(7))
+        .then_expect_events(vec![assigned(7)]);
+    framework()
+        .given(vec![scheduled(), assigned(7)])
+        .when(assign(7))
+        .then_expect_events(vec![]);
+    framework()
+        .given(vec![scheduled(), assigned(7)])
+        .when(assign(8))
+        .then_expect_error(DeliveryError::AlreadyAssigned { rider_id: rider(7) });
 }
 
 #[test]
-fn a_slot_takes_no_more_orders_than_its_capacity_and_a_rebooking_is_free() {
-    let mut s = slot(2);
-    for n in [1, 2, 1] {
-        for e in s
-            .decide(SlotCommand::Book {
-                order_id: order(n),
-                now: t(0),
-            })
-            .expect("booked")
-        {
-            s.evolve(e);
-        }
-    }
-    assert_eq!(s.state().expect("s").remaining(), 0);
-    assert_eq!(
-        s.decide(SlotCommand::Book {
-            order_id: order(3),
-            now: t(0)
-        }),
-        Err(DeliveryError::SlotFull { capacity: 2 })
-    );
-    for e in s
-        .decide(SlotCommand::Release { order_id: order(1) })
-        .expect("released")
-    {
-        s.evolve(e);
-    }
-    assert_eq!(s.state().expect("s").remaining(), 1);
-    assert!(matches!(
-        s.decide(SlotCommand::Book {
-            order_id: order(3),
-            now: t(5)
-        }),
-        Err(DeliveryError::SlotClosed { .. })
-    ));
-}
-
-fn rider(cold: bool, available: bool) -> Rider {
-    let mut r = Rider::default();
-    let apply = |r: &mut Rider, c| {
-        for e in r.decide(c).expect("ok") {
-            r.evolve(e);
-        }
-    };
-    apply(
-        &mut r,
-        RiderCommand::Register {
-            name: "Sanne".into(),
-            account: "rider-1".into(),
-            cold_chain_capable: cold,
-        },
-    );
-    if available {
-        apply(
-            &mut r,
-            RiderCommand::SetAvailability {
-                available: true,
-                location: Some(point(52_360_000, 4_880_000)),
-                by: RiderCaller::Rider("rider-1".into()),
-            },
-        );
-    }
-    r
-}
-
-#[test]
-fn a_rider_carries_one_delivery_at_a_time_and_only_when_on_shift() {
-    let assign = |n: u128, cold| RiderCommand::Assign {
-        delivery_id: DeliveryId(Uuid::from_u128(n)),
-        order_id: order(n),
-        cold_chain: cold,
-    };
-    assert_eq!(
-        rider(true, false).decide(assign(1, false)),
-        Err(DeliveryError::RiderUnavailable)
-    );
-    assert_eq!(
-        rider(false, true).decide(assign(1, true)),
-        Err(DeliveryError::NotColdChainCapable)
-    );
-    let mut r = rider(true, true);
-    for e in r.decide(assign(1, true)).expect("assigned") {
-        r.evolve(e);
-    }
-    assert!(r.decide(assign(1, true)).expect("same").is_empty());
-    assert_eq!(
-        r.decide(assign(2, false)),
-        Err(DeliveryError::RiderBusy {
-            current: DeliveryId(Uuid::from_u128(1))
+fn only_the_assigned_rider_picks_up_and_delivers() {
+    let on_the_way = vec![scheduled(), assigned(7)];
+    framework()
+        .given(on_the_way.clone())
+        .when(DeliveryCommand::PickUp { by: OTHER_RIDER })
+        .then_expect_error(DeliveryError::NotOwner);
+    framework()
+        .given(on_the_way.clone())
+        .when(DeliveryCommand::PickUp { by: ASSIGNED_RIDER })
+        .then_expect_events(vec![DeliveryEvent::PickedUp]);
+    framework()
+        .given(on_the_way)
+        .when(DeliveryCommand::Deliver { by: ASSIGNED_RIDER })
+        .then_expect_error(DeliveryError::InvalidTransition {
+            current: DeliveryStatus::Assigned,
+            attempted: "deliver",
+        });
+    let picked_up = vec![scheduled(), assigned(7), DeliveryEvent::PickedUp];
+    framework()
+        .given(picked_up.clone())
+        .when(DeliveryCommand::Deliver { by: ASSIGNED_RIDER })
+        .then_expect_events(vec![DeliveryEvent::Completed]);
+    framework()
+        .given(picked_up)
+        .when(DeliveryCommand::Cancel {
+            reason: "late".into(),
         })
-    );
-    assert_eq!(
-        r.decide(RiderCommand::SetAvailability {
-            available: false,
-            location: None,
-            by: RiderCaller::Rider("rider-2".into())
-        }),
-        Err(DeliveryError::NotOwner)
-    );
+        .then_expect_error(DeliveryError::InvalidTransition {
+            current: DeliveryStatus::PickedUp,
+            attempted: "cancel",
+        });
+    framework()
+        .given(vec![
+            scheduled(),
+            assigned(7),
+            DeliveryEvent::PickedUp,
+            DeliveryEvent::Completed,
+        ])
+        .when(DeliveryCommand::Deliver { by: ASSIGNED_RIDER })
+        .then_expect_events(vec![]);
 }
 
 #[test]
-fn the_nearest_available_rider_is_chosen_and_cold_chain_needs_a_cold_box() {
-    let warehouse = point(52_370_000, 4_890_000);
-    let c = |n: u128, lat, cold| RiderCandidate {
-        rider_id: RiderId(Uuid::from_u128(n)),
-        location: point(lat, 4_890_000),
-        cold_chain_capable: cold,
-    };
-    let candidates = [
-        c(1, 52_400_000, true),
-        c(2, 52_371_000, false),
-        c(3, 52_380_000, true),
-    ];
-    let ranked = nearest_rider(warehouse, false, &candidates);
-    assert_eq!(ranked[0].0, RiderId(Uuid::from_u128(2)));
-    assert!((100..125).contains(&ranked[0].1), "{:?}", ranked[0]);
-    let cold = nearest_rider(warehouse, true, &candidates);
-    assert_eq!(
-        cold.iter()
-            .map(|(id, _)| id.0.as_u128())
-            .collect::<Vec<_>>(),
-        vec![3, 1]
-    );
-}
-
-fn scheduled(destination: Option<GeoPoint>) -> Delivery {
-    let mut d = Delivery::default();
-    for e in d
-        .decide(DeliveryCommand::Schedule(Box::new(DeliveryState {
-            order_id: order(1),
-            slot_id: SlotId(Uuid::from_u128(2)),
-            warehouse_id: WarehouseId(Uuid::from_u128(3)),
-            pickup: point(52_370_000, 4_890_000),
-            destination: DeliveryAddress {
-                address: Address {
-                    line1: AddressLine::try_from("Dam 1").expect("l"),
-                    city: City::try_from("Amsterdam").expect("c"),
-                    postal_code: PostalCode::try_from("1012 JS").expect("p"),
-                    country: CountryCode::try_from("NL").expect("cc"),
-                },
-                location: destination,
-            },
-            cold_chain: false,
-            window_starts_at: t(2),
-            window_ends_at: t(4),
-            status: DeliveryStatus::Scheduled,
-            rider_id: None,
-            last_location: None,
-        })))
-        .expect("scheduled")
-    {
-        d.evolve(e);
-    }
-    d
-}
-
-fn run(d: &mut Delivery, c: DeliveryCommand) -> Result<Vec<DeliveryEvent>, DeliveryError> {
-    let events = d.decide(c)?;
-    for e in events.clone() {
-        d.evolve(e);
-    }
-    Ok(events)
-}
-
-#[test]
-fn a_delivery_is_assigned_picked_up_tracked_with_an_eta_and_delivered() {
-    let mut d = scheduled(Some(point(52_379_000, 4_890_000)));
-    let rider = RiderId(Uuid::from_u128(7));
-    run(
-        &mut d,
-        DeliveryCommand::AssignRider {
-            rider_id: rider,
-            distance_m: 500,
-        },
-    )
-    .expect("assigned");
-    assert_eq!(
-        run(
-            &mut d,
-            DeliveryCommand::PickUp {
-                by: DeliveryCaller::Rider { assigned: false }
-            }
-        ),
-        Err(DeliveryError::NotOwner)
-    );
-    run(
-        &mut d,
-        DeliveryCommand::PickUp {
-            by: DeliveryCaller::Rider { assigned: true },
-        },
-    )
-    .expect("picked up");
-    let events = run(
-        &mut d,
-        DeliveryCommand::UpdateLocation {
-            location: point(52_370_000, 4_890_000),
-            now: t(0),
+fn a_tracked_delivery_has_an_eta_at_the_riders_speed() {
+    let here = point(52_370_000, 4_890_000);
+    let metres = here.distance_m(point(DESTINATION.0, DESTINATION.1));
+    // About 1 km at 5 m/s: 200 s.
+    assert!((975..=1025).contains(&metres), "{metres}");
+    framework()
+        .given(vec![scheduled(), assigned(7), DeliveryEvent::PickedUp])
+        .when(DeliveryCommand::UpdateLocation {
+            location: here,
+            now: at(0),
             by: DeliveryCaller::Operator,
-        },
-    )
-    .expect("tracked");
-    // 1 km at 5 m/s: 200 s.
-    let Some(DeliveryEvent::LocationUpdated { eta: Some(eta), .. }) = events.first() else {
-        panic!("{events:?}")
-    };
-    let secs = (*eta - t(0)).num_seconds();
-    assert!((195..=205).contains(&secs), "{secs}");
-    assert!(matches!(
-        run(
-            &mut d,
-            DeliveryCommand::Cancel {
-                reason: "late".into()
-            }
-        ),
-        Err(DeliveryError::InvalidTransition { .. })
-    ));
-    run(
-        &mut d,
-        DeliveryCommand::Deliver {
+        })
+        .then_expect_events(vec![DeliveryEvent::LocationUpdated {
+            location: here,
+            eta: Some(at(0) + TimeDelta::seconds(i64::from(metres / RIDER_SPEED_M_PER_S))),
+        }]);
+    framework()
+        .given(vec![scheduled()])
+        .when(DeliveryCommand::UpdateLocation {
+            location: here,
+            now: at(0),
             by: DeliveryCaller::Operator,
-        },
-    )
-    .expect("delivered");
-    assert_eq!(d.state().expect("s").status, DeliveryStatus::Delivered);
+        })
+        .then_expect_error(DeliveryError::InvalidTransition {
+            current: DeliveryStatus::Scheduled,
+            attempted: "track",
+        });
 }
 
 #[test]
 fn a_delivery_fails_with_a_reason_and_a_second_failure_changes_nothing() {
-    let mut d = scheduled(None);
-    let fail = DeliveryCommand::Fail {
+    let fail = || DeliveryCommand::Fail {
         reason: "customer_absent".into(),
         by: DeliveryCaller::Operator,
     };
-    assert_eq!(run(&mut d, fail.clone()).expect("failed").len(), 1);
-    assert!(run(&mut d, fail).expect("again").is_empty());
+    framework()
+        .given(vec![scheduled()])
+        .when(fail())
+        .then_expect_events(vec![DeliveryEvent::Failed {
+            reason: "customer_absent".into(),
+        }]);
+    framework()
+        .given(vec![
+            scheduled(),
+            DeliveryEvent::Failed {
+                reason: "customer_absent".into(),
+            },
+        ])
+        .when(fail())
+        .then_expect_events(vec![]);
     let stored = serde_json::to_value(DeliveryEvent::Failed { reason: "x".into() }).expect("json");
     assert_eq!(
         stored,
         serde_json::json!({"DeliveryFailed": {"reason": "x"}})
     );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_caller() -> impl Strategy<Value = DeliveryCaller> {
+        prop_oneof![
+            Just(ASSIGNED_RIDER),
+            Just(OTHER_RIDER),
+            Just(DeliveryCaller::Operator)
+        ]
+    }
+
+    fn any_command() -> impl Strategy<Value = DeliveryCommand> {
+        prop_oneof![
+            Just(DeliveryCommand::Schedule(Box::new(schedule()))),
+            (7u128..9).prop_map(assign),
+            any_caller().prop_map(|by| DeliveryCommand::PickUp { by }),
+            any_caller().prop_map(|by| DeliveryCommand::UpdateLocation {
+                location: point(52_371_000, 4_890_000),
+                now: at(0),
+                by,
+            }),
+            any_caller().prop_map(|by| DeliveryCommand::Deliver { by }),
+            any_caller().prop_map(|by| DeliveryCommand::Fail {
+                reason: "x".into(),
+                by
+            }),
+            Just(DeliveryCommand::Cancel { reason: "x".into() }),
+        ]
+    }
+
+    fn allowed(from: DeliveryStatus, to: DeliveryStatus) -> bool {
+        use DeliveryStatus::*;
+        from == to
+            || matches!(
+                (from, to),
+                (Scheduled, Assigned | Cancelled | Failed)
+                    | (Assigned, PickedUp | Cancelled | Failed)
+                    | (PickedUp, Delivered | Failed)
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn no_sequence_of_commands_takes_a_transition_the_delivery_does_not_have(
+            commands in proptest::collection::vec(any_command(), 0..40)
+        ) {
+            let mut delivery = Delivery::default();
+            for command in commands {
+                let before = delivery.clone();
+                let stranger = matches!(
+                    &command,
+                    DeliveryCommand::PickUp { by: OTHER_RIDER }
+                        | DeliveryCommand::UpdateLocation { by: OTHER_RIDER, .. }
+                        | DeliveryCommand::Deliver { by: OTHER_RIDER }
+                        | DeliveryCommand::Fail { by: OTHER_RIDER, .. }
+                );
+                match delivery.decide(command) {
+                    Ok(events) => {
+                        prop_assert!(!stranger || before.state().is_none(), "a rider not assigned acted");
+                        for e in events {
+                            delivery.evolve(e);
+                        }
+                    }
+                    Err(_) => prop_assert_eq!(&delivery, &before),
+                }
+                if let (Some(b), Some(s)) = (before.state(), delivery.state()) {
+                    prop_assert!(allowed(b.status, s.status), "{:?} -> {:?}", b.status, s.status);
+                    if b.rider_id.is_some() {
+                        prop_assert_eq!(b.rider_id, s.rider_id, "the rider changed");
+                    }
+                }
+                if let Some(s) = delivery.state() {
+                    use DeliveryStatus::*;
+                    if matches!(s.status, Assigned | PickedUp | Delivered) {
+                        prop_assert!(s.rider_id.is_some(), "{:?} without a rider", s.status);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -21,7 +21,6 @@
 //! Allocation across a product's batches (first-expired-first-out) is in [`allocation`].
 
 mod aggregate;
-pub mod alert;
 pub mod allocation;
 mod command;
 mod error;

@@ -12,17 +12,20 @@
 //! reads them, the rules here decide. An order already placed goes on when its supplier is
 //! suspended later: only placement checks the supplier.
 
+mod aggregate;
+mod command;
 mod error;
 mod event;
 #[cfg(test)]
 mod tests;
 
+pub use command::{Canceller, OrderCommand, PlaceOrder, ProductFacts, RequestedLine};
 pub use error::OrderError;
 pub use event::OrderEvent;
 
-use crate::catalog_values::{wire_enum, Money, OrderId, PositiveQuantity, ProductId, Unit};
+use crate::catalog_values::{wire_enum, Money, PositiveQuantity, ProductId, Unit};
 use crate::fulfilment_values::{
-    DeliveryAddress, DeliveryId, GeoPoint, PaymentId, PaymentMethod, RefundId, RiderId, SlotId,
+    DeliveryAddress, GeoPoint, PaymentId, PaymentMethod, RefundId, SlotId,
 };
 use crate::supplier::{SupplierId, SupplierStatus};
 use crate::WarehouseId;
@@ -120,114 +123,6 @@ pub struct OrderPayment {
     pub method: PaymentMethod,
     /// The gateway's card token, for cards.
     pub card_token: Option<String>,
-}
-
-/// What the catalog says of a line's product when the order is placed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductFacts {
-    /// The supplier.
-    pub supplier_id: SupplierId,
-    /// The supplier's status now.
-    pub supplier_status: SupplierStatus,
-    /// Name.
-    pub name: String,
-    /// Category.
-    pub category: String,
-    /// Unit.
-    pub unit: Unit,
-    /// Price per unit now.
-    pub price: Money,
-    /// Still sold.
-    pub active: bool,
-}
-
-/// A requested line with the facts read for it (`None`: no such product).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestedLine {
-    /// The product asked for.
-    pub product_id: ProductId,
-    /// How much.
-    pub quantity: PositiveQuantity,
-    /// What the catalog says of it.
-    pub product: Option<ProductFacts>,
-}
-
-/// Place an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlaceOrder {
-    /// The new order's id.
-    pub order_id: OrderId,
-    /// The customer account.
-    pub customer: String,
-    /// The lines with their catalog facts.
-    pub lines: Vec<RequestedLine>,
-    /// Delivery.
-    pub delivery: OrderDelivery,
-    /// Payment method and token.
-    pub method: PaymentMethod,
-    /// The card token, for cards.
-    pub card_token: Option<String>,
-    /// When the command is given.
-    pub now: DateTime<Utc>,
-}
-
-/// Who cancels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Canceller {
-    /// The customer with this subject: only their own order.
-    Customer(String),
-    /// An administrator.
-    Admin,
-    /// A service (the fulfilment saga compensating).
-    Service,
-}
-
-/// Commands an order accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrderCommand {
-    /// Place it.
-    Place(Box<PlaceOrder>),
-    /// Its payment was captured (or cash on delivery accepted, `amount` zero).
-    MarkPaid {
-        /// The payment.
-        payment_id: PaymentId,
-        /// What was captured.
-        amount: Money,
-    },
-    /// The warehouse packed it.
-    Pack,
-    /// A rider picked it up.
-    Ship {
-        /// The delivery.
-        delivery_id: DeliveryId,
-        /// The rider.
-        rider_id: RiderId,
-    },
-    /// It was handed over.
-    Deliver {
-        /// The delivery.
-        delivery_id: DeliveryId,
-    },
-    /// Cancel it (before it ships).
-    Cancel {
-        /// Why.
-        reason: CancelReason,
-        /// Free text.
-        detail: Option<String>,
-        /// Who.
-        by: Canceller,
-    },
-    /// Money went back for it.
-    RecordRefund {
-        /// The payment.
-        payment_id: PaymentId,
-        /// The refund.
-        refund_id: RefundId,
-        /// How much.
-        amount: Money,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// Everything known about a placed order.
@@ -511,11 +406,3 @@ impl Order {
         }
     }
 }
-
-crate::adapter::cqrs_aggregate!(
-    Order,
-    schemas::aggregate_types::ORDER,
-    OrderCommand,
-    OrderEvent,
-    OrderError
-);

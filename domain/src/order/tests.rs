@@ -1,13 +1,17 @@
-//! Given events, when a command, then events or a rejection.
+//! Given events, when a command, then events or a rejection; and a property: no sequence of
+//! commands moves an order along a transition its state machine does not have, or refunds
+//! more than was paid.
 
 use super::*;
-use crate::catalog_values::{Currency, Quantity};
-use crate::values::{Address, AddressLine, City, CountryCode, PostalCode};
+use crate::catalog_values::{Currency, OrderId, Quantity};
+use crate::fulfilment_values::{DeliveryId, RiderId};
+use crate::testing::{address, eur};
 use crate::Refusal;
+use cqrs_es::test::TestFramework;
 use uuid::Uuid;
 
-fn eur(minor: i64) -> Money {
-    Money::new(minor, Currency::try_from("EUR").expect("eur")).expect("money")
+fn framework() -> TestFramework<Order> {
+    TestFramework::with(())
 }
 
 fn qty(s: &str) -> PositiveQuantity {
@@ -44,15 +48,7 @@ fn place(lines: Vec<RequestedLine>) -> PlaceOrder {
         customer: "cust-1".into(),
         lines,
         delivery: OrderDelivery {
-            address: DeliveryAddress {
-                address: Address {
-                    line1: AddressLine::try_from("Dam 1").expect("line"),
-                    city: City::try_from("Amsterdam").expect("city"),
-                    postal_code: PostalCode::try_from("1012 JS").expect("pc"),
-                    country: CountryCode::try_from("NL").expect("cc"),
-                },
-                location: None,
-            },
+            address: address(None),
             slot_id: SlotId(Uuid::from_u128(9)),
             warehouse_id: WarehouseId(Uuid::from_u128(8)),
             warehouse_location: GeoPoint::from_e6(52_370_000, 4_890_000).expect("point"),
@@ -67,52 +63,121 @@ fn place(lines: Vec<RequestedLine>) -> PlaceOrder {
     }
 }
 
-fn placed() -> Order {
-    let mut o = Order::default();
-    for e in o
+/// The order placed by [`place`] with one line of 1.5 kg at 3.49.
+fn placed() -> OrderEvent {
+    let mut events = Order::default()
         .decide(OrderCommand::Place(Box::new(place(vec![line(
             1,
             "1.5",
             Some(facts(349, Unit::Kg)),
         )]))))
-        .expect("placed")
-    {
-        o.evolve(e);
-    }
-    o
+        .expect("placed");
+    assert_eq!(events.len(), 1);
+    events.remove(0)
 }
 
-fn run(o: &mut Order, c: OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
-    let events = o.decide(c)?;
-    for e in events.clone() {
-        o.evolve(e);
+fn payment_id() -> PaymentId {
+    PaymentId::of_order(OrderId(Uuid::from_u128(1)))
+}
+
+fn paid(minor: i64) -> OrderEvent {
+    OrderEvent::Paid {
+        payment_id: payment_id(),
+        amount: eur(minor),
     }
-    Ok(events)
+}
+
+fn mark_paid(minor: i64) -> OrderCommand {
+    OrderCommand::MarkPaid {
+        payment_id: payment_id(),
+        amount: eur(minor),
+    }
+}
+
+const DELIVERY: DeliveryId = DeliveryId(Uuid::from_u128(5));
+const RIDER: RiderId = RiderId(Uuid::from_u128(6));
+
+fn shipped() -> OrderEvent {
+    OrderEvent::Shipped {
+        delivery_id: DELIVERY,
+        rider_id: RIDER,
+    }
+}
+
+fn cancel(by: Canceller) -> OrderCommand {
+    OrderCommand::Cancel {
+        reason: CancelReason::CustomerRequest,
+        detail: None,
+        by,
+    }
+}
+
+fn cancelled() -> OrderEvent {
+    OrderEvent::Cancelled {
+        reason: CancelReason::CustomerRequest,
+        detail: None,
+    }
+}
+
+fn refund(n: u128, minor: i64) -> OrderCommand {
+    OrderCommand::RecordRefund {
+        payment_id: payment_id(),
+        refund_id: RefundId(Uuid::from_u128(n)),
+        amount: eur(minor),
+        reason: "bruised".into(),
+    }
+}
+
+fn refunded(n: u128, minor: i64) -> OrderEvent {
+    OrderEvent::RefundRecorded {
+        payment_id: payment_id(),
+        refund_id: RefundId(Uuid::from_u128(n)),
+        amount: eur(minor),
+        reason: "bruised".into(),
+    }
+}
+
+fn refuse(lines: Vec<RequestedLine>) -> OrderError {
+    Order::default()
+        .decide(OrderCommand::Place(Box::new(place(lines))))
+        .expect_err("refused")
 }
 
 #[test]
 fn lines_are_priced_from_the_catalog_and_totalled_exactly() {
-    let o = placed();
-    let s = o.state().expect("state");
+    let OrderEvent::Placed(s) = placed() else {
+        panic!("not a placement")
+    };
     assert_eq!(s.lines[0].line_total, eur(524)); // 1.5 × 3.49 = 5.235 → 5.24
     assert_eq!(s.total, eur(524));
     assert_eq!(s.status, OrderStatus::Created);
-    assert_eq!(
-        s.payment.payment_id,
-        PaymentId::of_order(OrderId(Uuid::from_u128(1)))
-    );
+    assert_eq!(s.payment.payment_id, payment_id());
+    framework()
+        .given_no_previous_events()
+        .when(OrderCommand::Place(Box::new(place(vec![line(
+            1,
+            "1.5",
+            Some(facts(349, Unit::Kg)),
+        )]))))
+        .then_expect_events(vec![placed()]);
+    framework()
+        .given(vec![placed()])
+        .when(OrderCommand::Place(Box::new(place(vec![line(
+            1,
+            "1.5",
+            Some(facts(349, Unit::Kg)),
+        )]))))
+        .then_expect_events(vec![]);
 }
 
 #[test]
 fn a_product_of_a_supplier_that_is_not_approved_cannot_be_ordered() {
     let mut f = facts(100, Unit::Piece);
     f.supplier_status = SupplierStatus::Suspended;
-    let err = Order::default()
-        .decide(OrderCommand::Place(Box::new(place(vec![
-            line(1, "1", Some(facts(100, Unit::Piece))),
-            line(2, "1", Some(f)),
-        ]))))
-        .expect_err("refused");
+    let err = refuse(vec![
+        line(1, "1", Some(facts(100, Unit::Piece))),
+        line(2, "1", Some(f)),
+    ]);
     assert_eq!(
         err,
         OrderError::SupplierNotActive {
@@ -125,11 +190,6 @@ fn a_product_of_a_supplier_that_is_not_approved_cannot_be_ordered() {
 
 #[test]
 fn placement_refuses_unknown_discontinued_duplicate_fractional_and_mixed_lines() {
-    let refuse = |lines| {
-        Order::default()
-            .decide(OrderCommand::Place(Box::new(place(lines))))
-            .expect_err("refused")
-    };
     assert_eq!(
         refuse(vec![line(1, "1", None)]),
         OrderError::UnknownProduct { index: 0 }
@@ -167,135 +227,210 @@ fn placement_refuses_unknown_discontinued_duplicate_fractional_and_mixed_lines()
 fn a_card_order_needs_a_token_and_a_slot_that_has_not_ended() {
     let mut cmd = place(vec![line(1, "1", Some(facts(1, Unit::Kg)))]);
     cmd.card_token = None;
-    assert_eq!(
-        Order::default().decide(OrderCommand::Place(Box::new(cmd.clone()))),
-        Err(OrderError::CardTokenMissing)
-    );
+    framework()
+        .given_no_previous_events()
+        .when(OrderCommand::Place(Box::new(cmd.clone())))
+        .then_expect_error(OrderError::CardTokenMissing);
     cmd.card_token = Some("tok_approved".into());
     cmd.now = cmd.delivery.slot_ends_at;
-    assert_eq!(
-        Order::default().decide(OrderCommand::Place(Box::new(cmd))),
-        Err(OrderError::SlotOver)
-    );
+    framework()
+        .given_no_previous_events()
+        .when(OrderCommand::Place(Box::new(cmd)))
+        .then_expect_error(OrderError::SlotOver);
 }
 
 #[test]
 fn an_order_goes_from_paid_to_delivered_and_repeats_change_nothing() {
-    let mut o = placed();
-    let pid = o.state().expect("s").payment.payment_id;
-    let delivery_id = DeliveryId(Uuid::from_u128(5));
-    let rider_id = RiderId(Uuid::from_u128(6));
-    assert_eq!(
-        run(&mut o, OrderCommand::Pack),
-        Err(OrderError::InvalidTransition {
+    framework()
+        .given(vec![placed()])
+        .when(OrderCommand::Pack)
+        .then_expect_error(OrderError::InvalidTransition {
             current: OrderStatus::Created,
-            attempted: "pack"
+            attempted: "pack",
+        });
+    framework()
+        .given(vec![placed()])
+        .when(mark_paid(524))
+        .then_expect_events(vec![paid(524)]);
+    framework()
+        .given(vec![placed(), paid(524)])
+        .when(mark_paid(524))
+        .then_expect_events(vec![]);
+    framework()
+        .given(vec![placed(), paid(524)])
+        .when(OrderCommand::Pack)
+        .then_expect_events(vec![OrderEvent::Packed]);
+    let ship = || OrderCommand::Ship {
+        delivery_id: DELIVERY,
+        rider_id: RIDER,
+    };
+    framework()
+        .given(vec![placed(), paid(524), OrderEvent::Packed])
+        .when(ship())
+        .then_expect_events(vec![shipped()]);
+    let on_the_way = vec![placed(), paid(524), OrderEvent::Packed, shipped()];
+    framework()
+        .given(on_the_way.clone())
+        .when(ship())
+        .then_expect_events(vec![]);
+    framework()
+        .given(on_the_way.clone())
+        .when(OrderCommand::Deliver {
+            delivery_id: DELIVERY,
         })
-    );
-    let pay = OrderCommand::MarkPaid {
-        payment_id: pid,
-        amount: eur(524),
-    };
-    assert_eq!(run(&mut o, pay.clone()).expect("paid").len(), 1);
-    assert!(run(&mut o, pay).expect("again").is_empty());
-    run(&mut o, OrderCommand::Pack).expect("packed");
-    let ship = OrderCommand::Ship {
-        delivery_id,
-        rider_id,
-    };
-    run(&mut o, ship.clone()).expect("shipped");
-    assert!(run(&mut o, ship).expect("again").is_empty());
-    run(&mut o, OrderCommand::Deliver { delivery_id }).expect("delivered");
-    assert_eq!(o.state().expect("s").status, OrderStatus::Delivered);
-    assert!(run(
-        &mut o,
-        OrderCommand::Cancel {
-            reason: CancelReason::CustomerRequest,
-            detail: None,
-            by: Canceller::Admin
-        }
-    )
-    .is_err());
+        .then_expect_events(vec![OrderEvent::Delivered {
+            delivery_id: DELIVERY,
+        }]);
+    let mut delivered = on_the_way;
+    delivered.push(OrderEvent::Delivered {
+        delivery_id: DELIVERY,
+    });
+    framework()
+        .given(delivered)
+        .when(cancel(Canceller::Admin))
+        .then_expect_error(OrderError::InvalidTransition {
+            current: OrderStatus::Delivered,
+            attempted: "cancel",
+        });
 }
 
 #[test]
 fn a_customer_cancels_only_their_own_order_and_only_before_it_ships() {
-    let mut o = placed();
-    let cancel = |who: &str| OrderCommand::Cancel {
-        reason: CancelReason::CustomerRequest,
-        detail: None,
-        by: Canceller::Customer(who.into()),
-    };
-    assert_eq!(run(&mut o, cancel("cust-2")), Err(OrderError::NotOwner));
-    assert_eq!(run(&mut o, cancel("cust-1")).expect("cancelled").len(), 1);
-    assert!(run(&mut o, cancel("cust-1")).expect("again").is_empty());
-    let s = o.state().expect("s");
-    assert_eq!(s.status, OrderStatus::Cancelled);
-    assert_eq!(s.cancel_reason, Some(CancelReason::CustomerRequest));
+    framework()
+        .given(vec![placed()])
+        .when(cancel(Canceller::Customer("cust-2".into())))
+        .then_expect_error(OrderError::NotOwner);
+    framework()
+        .given(vec![placed()])
+        .when(cancel(Canceller::Customer("cust-1".into())))
+        .then_expect_events(vec![cancelled()]);
+    framework()
+        .given(vec![placed(), cancelled()])
+        .when(cancel(Canceller::Customer("cust-1".into())))
+        .then_expect_events(vec![]);
 }
 
 #[test]
 fn refunds_are_recorded_once_each_and_never_beyond_what_was_paid() {
-    let mut o = placed();
-    let pid = o.state().expect("s").payment.payment_id;
-    run(
-        &mut o,
-        OrderCommand::MarkPaid {
-            payment_id: pid,
-            amount: eur(524),
-        },
-    )
-    .expect("paid");
-    let refund = |n: u128, minor| OrderCommand::RecordRefund {
-        payment_id: pid,
-        refund_id: RefundId(Uuid::from_u128(n)),
-        amount: eur(minor),
-        reason: "bruised".into(),
-    };
-    assert_eq!(run(&mut o, refund(1, 300)).expect("r1").len(), 1);
-    assert!(run(&mut o, refund(1, 300)).expect("again").is_empty());
-    assert_eq!(
-        run(&mut o, refund(2, 300)),
-        Err(OrderError::RefundExceedsPaid { paid: 524 })
-    );
-    assert_eq!(run(&mut o, refund(3, 224)).expect("r3").len(), 1);
+    let refunded_once = vec![placed(), paid(524), refunded(1, 300)];
+    framework()
+        .given(vec![placed(), paid(524)])
+        .when(refund(1, 300))
+        .then_expect_events(vec![refunded(1, 300)]);
+    framework()
+        .given(refunded_once.clone())
+        .when(refund(1, 300))
+        .then_expect_events(vec![]);
+    framework()
+        .given(refunded_once.clone())
+        .when(refund(2, 300))
+        .then_expect_error(OrderError::RefundExceedsPaid { paid: 524 });
+    framework()
+        .given(refunded_once)
+        .when(refund(3, 224))
+        .then_expect_events(vec![refunded(3, 224)]);
 }
 
 #[test]
 fn a_cash_on_delivery_order_is_refunded_up_to_its_total_though_marked_paid_with_nothing() {
-    let mut o = Order::default();
     let mut cash = place(vec![line(1, "1.5", Some(facts(349, Unit::Kg)))]);
     cash.method = PaymentMethod::CashOnDelivery;
-    run(&mut o, OrderCommand::Place(Box::new(cash))).expect("placed");
-    let pid = o.state().expect("s").payment.payment_id;
-    run(
-        &mut o,
-        OrderCommand::MarkPaid {
-            payment_id: pid,
-            amount: eur(0),
-        },
-    )
-    .expect("paid");
-    let refund = |n: u128, minor| OrderCommand::RecordRefund {
-        payment_id: pid,
-        refund_id: RefundId(Uuid::from_u128(n)),
-        amount: eur(minor),
-        reason: "bruised".into(),
-    };
-    assert_eq!(run(&mut o, refund(1, 300)).expect("r1").len(), 1);
-    assert_eq!(
-        run(&mut o, refund(2, 225)),
-        Err(OrderError::RefundExceedsPaid { paid: 524 })
-    );
-    assert_eq!(run(&mut o, refund(3, 224)).expect("r3").len(), 1);
+    let placed_cash = Order::default()
+        .decide(OrderCommand::Place(Box::new(cash)))
+        .expect("placed")
+        .remove(0);
+    let given = vec![placed_cash, paid(0), refunded(1, 300)];
+    framework()
+        .given(given.clone())
+        .when(refund(2, 225))
+        .then_expect_error(OrderError::RefundExceedsPaid { paid: 524 });
+    framework()
+        .given(given)
+        .when(refund(3, 224))
+        .then_expect_events(vec![refunded(3, 224)]);
 }
 
 #[test]
 fn order_events_survive_the_wire_round_trip() {
-    let o = placed();
-    let event = OrderEvent::Placed(Box::new(o.state().expect("s").clone()));
+    let event = placed();
     let stored = serde_json::to_value(&event).expect("json");
     assert!(stored.get("OrderPlaced").is_some());
     let back: OrderEvent = serde_json::from_value(stored).expect("decodes");
     assert_eq!(back, event);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_command() -> impl Strategy<Value = OrderCommand> {
+        prop_oneof![
+            Just(OrderCommand::Place(Box::new(place(vec![line(
+                1,
+                "1.5",
+                Some(facts(349, Unit::Kg)),
+            )])))),
+            prop_oneof![Just(0), Just(524)].prop_map(mark_paid),
+            Just(OrderCommand::Pack),
+            Just(OrderCommand::Ship {
+                delivery_id: DELIVERY,
+                rider_id: RIDER,
+            }),
+            Just(OrderCommand::Deliver {
+                delivery_id: DELIVERY
+            }),
+            prop_oneof![
+                Just(Canceller::Admin),
+                Just(Canceller::Service),
+                Just(Canceller::Customer("cust-1".into())),
+                Just(Canceller::Customer("cust-2".into())),
+            ]
+            .prop_map(cancel),
+            (1u128..4, 1i64..400).prop_map(|(n, minor)| refund(n, minor)),
+        ]
+    }
+
+    fn allowed(from: OrderStatus, to: OrderStatus) -> bool {
+        use OrderStatus::*;
+        from == to
+            || matches!(
+                (from, to),
+                (Created, Paid | Cancelled)
+                    | (Paid, Packed | Cancelled)
+                    | (Packed, Shipped | Cancelled)
+                    | (Shipped, Delivered)
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn no_sequence_of_commands_takes_a_transition_the_order_does_not_have(
+            commands in proptest::collection::vec(any_command(), 0..40)
+        ) {
+            let mut order = Order::default();
+            for command in commands {
+                let before = order.clone();
+                match order.decide(command) {
+                    Ok(events) => {
+                        for e in events {
+                            order.evolve(e);
+                        }
+                    }
+                    Err(_) => prop_assert_eq!(&order, &before),
+                }
+                if let (Some(b), Some(s)) = (before.state(), order.state()) {
+                    prop_assert!(allowed(b.status, s.status), "{:?} -> {:?}", b.status, s.status);
+                    prop_assert_eq!(&b.lines, &s.lines, "the lines changed after placement");
+                    prop_assert_eq!(&b.total, &s.total);
+                }
+                if let Some(s) = order.state() {
+                    prop_assert!(s.refunded_minor >= 0);
+                    prop_assert!(s.refunded_minor <= s.total.amount_minor(), "refunded {} of {}", s.refunded_minor, s.total.amount_minor());
+                    if !s.refunds.is_empty() {
+                        prop_assert!(s.paid.is_some(), "refunded before it was paid");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -187,7 +187,7 @@ async fn the_scheduler_expires_flags_and_alerts_once_per_condition() {
         json!({"order_id": order, "quantity": 15}),
     )
     .await;
-    let alert = domain::inventory::alert::stock_alert_id(
+    let alert = domain::stock_alert::stock_alert_id(
         domain::ProductId(uuid::Uuid::parse_str(&milk).expect("uuid")),
         domain::WarehouseId(uuid::Uuid::parse_str(warehouse).expect("uuid")),
     )
