@@ -3,11 +3,10 @@
 //! the delivery partner's service) pick up, report positions, deliver or fail.
 
 use crate::context::CommandContext;
-use crate::request::{new_id, reason, text, GeoBody, Ids};
+use crate::request::{new_id, point, reason, text, Ids};
 use crate::response::{execute, load, Accepted};
 use crate::AppState;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use domain::catalog_values::{OrderId, WarehouseId};
 use domain::delivery::{DeliveryCaller, DeliveryCommand, DeliveryState, DeliveryStatus};
 use domain::fulfilment_values::{DeliveryId, RiderId};
@@ -16,31 +15,12 @@ use domain::slot::{SlotCommand, SlotState};
 use platform::auth::{Actor, Role};
 use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
-use serde::Deserialize;
+use schemas::api::{
+    AssignBody, AssignmentBody, AvailabilityBody, BookingBody, FreeReasonBody, GeoBody, RiderBody,
+    ScheduleBody, SlotBody,
+};
 use std::collections::BTreeSet;
-use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// `POST /v1/delivery-slots`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SlotBody {
-    /// The delivery zone (`AMS-CENTRE`).
-    #[schema(format = "zone")]
-    pub zone: String,
-    /// The warehouse serving it.
-    pub warehouse_id: Uuid,
-    /// Where that warehouse is.
-    pub warehouse_location: GeoBody,
-    /// Window start.
-    pub starts_at: DateTime<Utc>,
-    /// Window end (after the start).
-    pub ends_at: DateTime<Utc>,
-    /// How many orders it takes (1-10000).
-    #[schema(minimum = 1, maximum = 10_000)]
-    #[serde(deserialize_with = "crate::request::whole")]
-    pub capacity: u32,
-}
 
 /// Open a delivery slot.
 #[utoipa::path(post, path = "/v1/delivery-slots", tag = "deliveries", request_body = SlotBody,
@@ -54,9 +34,7 @@ pub async fn create_slot(
     let cmd = SlotCommand::Create(SlotState {
         zone: text("zone", &body.zone, 64)?,
         warehouse_id: WarehouseId(body.warehouse_id),
-        warehouse_location: body
-            .warehouse_location
-            .point("warehouse_location")
+        warehouse_location: point(&body.warehouse_location, "warehouse_location")
             .map_err(|e| ApiError::validation(vec![e]))?,
         starts_at: body.starts_at,
         ends_at: body.ends_at,
@@ -75,14 +53,6 @@ pub async fn create_slot(
     )
     .await?;
     Ok(done.answer)
-}
-
-/// `POST /v1/delivery-slots/{id}/bookings`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BookingBody {
-    /// The order.
-    pub order_id: Uuid,
 }
 
 /// The saga takes a place in the slot for an order (`slot_full` when none is left).
@@ -139,21 +109,6 @@ pub async fn release_slot(
     Ok(done.answer)
 }
 
-/// `POST /v1/riders`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RiderBody {
-    /// Display name.
-    #[schema(format = "rider-name")]
-    pub name: String,
-    /// The rider's account (token subject).
-    #[schema(format = "account")]
-    pub account: String,
-    /// Carries a refrigerated box.
-    #[serde(default)]
-    pub cold_chain_capable: bool,
-}
-
 /// Register a rider (off shift until they go available).
 #[utoipa::path(post, path = "/v1/riders", tag = "deliveries", request_body = RiderBody,
     responses((status = 201, body = crate::response::CommandAccepted), (status = 422, body = platform::http::Problem)),
@@ -182,16 +137,6 @@ pub async fn register_rider(
     Ok(done.answer)
 }
 
-/// `POST /v1/riders/{id}/availability`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AvailabilityBody {
-    /// On shift and taking deliveries.
-    pub available: bool,
-    /// Where the rider is now.
-    pub location: Option<GeoBody>,
-}
-
 /// A rider goes on or off shift (or reports where they are); only their own record.
 #[utoipa::path(post, path = "/v1/riders/{id}/availability", tag = "deliveries", request_body = AvailabilityBody,
     params(("id" = Uuid, Path, description = "Rider id")),
@@ -206,7 +151,7 @@ pub async fn availability(
     let location = body
         .location
         .as_ref()
-        .map(|g| g.point("location"))
+        .map(|g| point(g, "location"))
         .transpose()
         .map_err(|e| ApiError::validation(vec![e]))?;
     let by = match &ctx.principal.actor {
@@ -229,19 +174,6 @@ pub async fn availability(
     )
     .await?;
     Ok(done.answer)
-}
-
-/// `POST /v1/riders/{id}/assignments`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssignmentBody {
-    /// The delivery.
-    pub delivery_id: Uuid,
-    /// Its order.
-    pub order_id: Uuid,
-    /// Whether it needs a refrigerated box.
-    #[serde(default)]
-    pub cold_chain: bool,
 }
 
 /// The saga gives a rider a delivery (`rider_busy`, `rider_unavailable` when they cannot).
@@ -299,17 +231,6 @@ pub async fn release_rider(
     Ok(done.answer)
 }
 
-/// `POST /v1/deliveries`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleBody {
-    /// The order (its slot, warehouse and address are taken from it).
-    pub order_id: Uuid,
-    /// Whether any of its stock must be kept cold.
-    #[serde(default)]
-    pub cold_chain: bool,
-}
-
 /// The saga sets up the delivery of an order in its booked slot.
 #[utoipa::path(post, path = "/v1/deliveries", tag = "deliveries", request_body = ScheduleBody,
     responses((status = 201, body = crate::response::CommandAccepted), (status = 422, body = platform::http::Problem)),
@@ -357,17 +278,6 @@ fn delivery_location(id: Uuid) -> String {
     format!("/v1/deliveries/{id}")
 }
 
-/// `POST /v1/deliveries/{id}/assign`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssignBody {
-    /// The rider (already assigned on the rider's side).
-    pub rider_id: Uuid,
-    /// Their distance to the warehouse when chosen, in metres.
-    #[serde(deserialize_with = "crate::request::whole")]
-    pub distance_m: u32,
-}
-
 /// The saga records the rider a delivery got.
 #[utoipa::path(post, path = "/v1/deliveries/{id}/assign", tag = "deliveries", request_body = AssignBody,
     params(("id" = Uuid, Path, description = "Delivery id")),
@@ -384,15 +294,6 @@ pub async fn assign(
         distance_m: body.distance_m,
     };
     update(&app, &ctx, id, "assign_rider", cmd, None).await
-}
-
-/// `POST /v1/deliveries/{id}/cancel` and `.../fail`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FreeReasonBody {
-    /// Why.
-    #[schema(format = "reason")]
-    pub reason: String,
 }
 
 /// The saga cancels a delivery whose order was cancelled before pickup.
@@ -488,7 +389,7 @@ pub async fn location(
     Ids(id, _): Ids,
     ValidJson(body): ValidJson<GeoBody>,
 ) -> Result<Accepted, ApiError> {
-    let point = body.point("").map_err(|e| ApiError::validation(vec![e]))?;
+    let point = point(&body, "").map_err(|e| ApiError::validation(vec![e]))?;
     let by = caller(&app, &ctx, id).await?;
     let cmd = DeliveryCommand::UpdateLocation {
         location: point,

@@ -2,11 +2,11 @@
 //! spoilage, expire a batch, raise its expiring-soon alert.
 
 use crate::context::CommandContext;
-use crate::request::{Fields, MoneyBody, MAX_BULK};
+use crate::request::{Fields, MAX_BULK};
 use crate::response::{command_problem, execute, refusal_problem, Accepted};
 use crate::AppState;
 use axum::extract::{FromRequestParts, Path, State};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use domain::catalog_values::{
     BatchId, Money, OrderId, PositiveQuantity, ProductId, Quantity, WarehouseId,
 };
@@ -19,8 +19,9 @@ use domain::stock_alert::{stock_alert_id, AssessStock, StockAlert};
 use domain::SupplierId;
 use platform::bus::{CommandBus, Committed, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use schemas::api::{
+    AssessBody, BulkReceiveBody, ExpiringSoonBody, ReceiveBatchBody, ReserveBody, SpoilageBody,
+};
 use uuid::Uuid;
 
 /// Runs inventory commands; reads products for the facts a receipt needs.
@@ -43,66 +44,6 @@ impl InventoryService {
     ) -> Result<Committed, ApiError> {
         crate::response::execute(&self.bus, ctx, id, name, command, reason, reply).await
     }
-}
-
-/// `POST /v1/inventory/batches`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiveBatchBody {
-    /// The product (must be listed by `supplier_id`).
-    pub product_id: Uuid,
-    /// The supplier who delivered it.
-    pub supplier_id: Uuid,
-    /// The receiving warehouse.
-    pub warehouse_id: Uuid,
-    /// Quantity in the product's unit (at most 3 decimals; whole for pieces, bunches, boxes).
-    #[schema(value_type = f64)]
-    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
-    pub quantity: serde_json::Number,
-    /// When it arrived (RFC 3339).
-    pub received_at: DateTime<Utc>,
-    /// When it expires; after `received_at`.
-    pub expires_at: DateTime<Utc>,
-    /// Needs refrigeration all the way.
-    #[serde(default)]
-    pub cold_chain: bool,
-    /// Procurement price per unit.
-    pub procurement_price: MoneyBody,
-}
-
-/// `POST /v1/inventory/batches/{id}/reservations`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveBody {
-    /// The order.
-    pub order_id: Uuid,
-    /// Quantity (positive, at most 3 decimals).
-    #[schema(value_type = f64)]
-    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
-    pub quantity: serde_json::Number,
-}
-
-/// `POST /v1/inventory/batches/{id}/spoilage`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SpoilageBody {
-    /// Quantity written off (at most what is available).
-    #[schema(value_type = f64)]
-    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
-    pub quantity: serde_json::Number,
-    /// `damaged`, `temperature_breach`, `quality`, `pest` or `other`.
-    #[schema(format = "spoilage-reason")]
-    pub reason: String,
-}
-
-/// `POST /v1/inventory/batches/{id}/expiring-soon`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExpiringSoonBody {
-    /// The alert horizon in hours (1-720; the scheduler's default is 48).
-    #[schema(minimum = 1, maximum = 720)]
-    #[serde(deserialize_with = "crate::request::whole")]
-    pub horizon_hours: i64,
 }
 
 fn positive(f: &mut Fields, name: &str, n: &serde_json::Number) -> Option<PositiveQuantity> {
@@ -245,15 +186,6 @@ fn receipt(
         cold_chain: body.cold_chain,
         procurement_price: price?,
     })))
-}
-
-/// `POST /v1/inventory/batches/bulk`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BulkReceiveBody {
-    /// 1 to 100 receipts (and the body within the 64 KiB limit).
-    #[schema(min_items = 1, max_items = 100)]
-    pub batches: Vec<ReceiveBatchBody>,
 }
 
 /// Receive up to 100 batches at once (a delivery note): each is checked like a single
@@ -511,24 +443,6 @@ pub async fn expiring_soon(
         )
         .await?;
     Ok(done.answer)
-}
-
-/// `POST /v1/inventory/stock-alerts`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssessBody {
-    /// The product.
-    pub product_id: Uuid,
-    /// The warehouse.
-    pub warehouse_id: Uuid,
-    /// Available now.
-    #[schema(value_type = f64)]
-    #[schema(minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
-    pub available: serde_json::Number,
-    /// The product's threshold.
-    #[schema(value_type = f64)]
-    #[schema(minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
-    pub threshold: serde_json::Number,
 }
 
 /// Assess a product's stock level in a warehouse (the scheduler calls it): `LowStock` when it

@@ -3,7 +3,7 @@
 //! Prices come from the catalog at placement, never from the client.
 
 use crate::context::CommandContext;
-use crate::request::{money, new_id, reason, Fields, GeoBody, Ids, MoneyBody};
+use crate::request::{money, new_id, point, reason, Fields, Ids};
 use crate::response::{command_problem, execute, load, refusal_problem, Accepted};
 use crate::AppState;
 use axum::extract::State;
@@ -19,119 +19,39 @@ use domain::SupplierId;
 use platform::auth::{Actor, Role};
 use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
-use serde::Deserialize;
+use schemas::api::{
+    CancelBody, CompensateBody, DeliverBody, ForceCompensationBody, MethodBody, PaidBody,
+    PlaceOrderBody, RecordRefundBody, ShipBody,
+};
 use std::collections::HashMap;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 fn order_location(id: Uuid) -> String {
     format!("/v1/orders/{id}")
 }
 
-/// One requested line.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LineBody {
-    /// The product.
-    pub product_id: Uuid,
-    /// Quantity in the product's unit (at most 3 decimals; whole for pieces, bunches, boxes).
-    #[schema(value_type = f64)]
-    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000, multiple_of = 0.001)]
-    pub quantity: serde_json::Number,
-}
-
-/// A delivery address.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryAddressBody {
-    /// Street and number.
-    #[schema(format = "address-line")]
-    pub line1: String,
-    /// City.
-    #[schema(format = "city")]
-    pub city: String,
-    /// Postal code.
-    #[schema(format = "postal-code")]
-    pub postal_code: String,
-    /// ISO 3166 alpha-2 country.
-    #[schema(format = "country")]
-    pub country: String,
-    /// Where it is, for ETAs (optional).
-    pub location: Option<GeoBody>,
-}
-
-/// Delivery of a new order.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryBody {
-    /// Where.
-    pub address: DeliveryAddressBody,
-    /// The slot (from `GET /v1/delivery-slots`).
-    pub slot_id: Uuid,
-    /// Where order notifications go (optional).
-    #[schema(format = "email")]
-    pub contact_email: Option<String>,
-}
-
-/// `card` or `cash_on_delivery`.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MethodBody {
-    /// Card, through the payment gateway.
-    Card,
-    /// Cash to the rider.
-    CashOnDelivery,
-}
-
-/// Payment of a new order.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentBody {
-    /// How.
-    pub method: MethodBody,
-    /// The gateway's card token (required for `card`).
-    #[schema(format = "printable")]
-    pub card_token: Option<String>,
-}
-
-/// `POST /v1/orders`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlaceOrderBody {
-    /// 1 to 50 lines, one per product.
-    #[schema(min_items = 1, max_items = 50)]
-    pub lines: Vec<LineBody>,
-    /// Delivery.
-    pub delivery: DeliveryBody,
-    /// Payment.
-    pub payment: PaymentBody,
-}
-
-impl PlaceOrderBody {
-    fn address(&self, f: &mut Fields) -> Option<DeliveryAddress> {
-        let a = &self.delivery.address;
-        let line1 = f.take::<AddressLine>("delivery.address.line1", &a.line1);
-        let city = f.take::<City>("delivery.address.city", &a.city);
-        let postal_code = f.take::<PostalCode>("delivery.address.postal_code", &a.postal_code);
-        let country = f.take::<CountryCode>("delivery.address.country", &a.country);
-        let location = match &a.location {
-            None => Some(None),
-            Some(g) => g
-                .point("delivery.address.location")
-                .map_err(|e| f.0.push(e))
-                .ok()
-                .map(Some),
-        };
-        Some(DeliveryAddress {
-            address: Address {
-                line1: line1?,
-                city: city?,
-                postal_code: postal_code?,
-                country: country?,
-            },
-            location: location?,
-        })
-    }
+fn address(body: &PlaceOrderBody, f: &mut Fields) -> Option<DeliveryAddress> {
+    let a = &body.delivery.address;
+    let line1 = f.take::<AddressLine>("delivery.address.line1", &a.line1);
+    let city = f.take::<City>("delivery.address.city", &a.city);
+    let postal_code = f.take::<PostalCode>("delivery.address.postal_code", &a.postal_code);
+    let country = f.take::<CountryCode>("delivery.address.country", &a.country);
+    let location = match &a.location {
+        None => Some(None),
+        Some(g) => point(g, "delivery.address.location")
+            .map_err(|e| f.0.push(e))
+            .ok()
+            .map(Some),
+    };
+    Some(DeliveryAddress {
+        address: Address {
+            line1: line1?,
+            city: city?,
+            postal_code: postal_code?,
+            country: country?,
+        },
+        location: location?,
+    })
 }
 
 /// Place an order: lines priced from the catalog, delivery in a slot, card or cash.
@@ -160,7 +80,7 @@ pub async fn place(
         .enumerate()
         .map(|(i, l)| f.take(&format!("lines[{i}].quantity"), &l.quantity.to_string()))
         .collect();
-    let address = body.address(&mut f);
+    let address = address(&body, &mut f);
     let contact_email = f
         .optional::<Email>(
             "delivery.contact_email",
@@ -264,15 +184,6 @@ pub async fn place(
     Ok(done.answer)
 }
 
-/// `POST /v1/orders/{id}/cancel`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelBody {
-    /// Why (free text, optional).
-    #[schema(format = "reason")]
-    pub reason: Option<String>,
-}
-
 /// Cancel an order before it ships; the fulfilment saga then releases stock, refunds and
 /// frees the slot and rider.
 #[utoipa::path(
@@ -370,61 +281,6 @@ pub async fn pack(
     Ok(done.answer)
 }
 
-/// `POST /v1/orders/{id}/paid`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PaidBody {
-    /// The order's payment.
-    pub payment_id: Uuid,
-    /// What was captured (zero for cash on delivery, captured at delivery).
-    pub amount: MoneyBody,
-}
-
-/// `POST /v1/orders/{id}/ship`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShipBody {
-    /// The delivery.
-    pub delivery_id: Uuid,
-    /// The rider.
-    pub rider_id: Uuid,
-}
-
-/// `POST /v1/orders/{id}/deliver`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeliverBody {
-    /// The delivery.
-    pub delivery_id: Uuid,
-}
-
-/// `POST /v1/orders/{id}/compensate`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompensateBody {
-    /// `out_of_stock`, `payment_failed`, `no_delivery_capacity` or `delivery_failed`.
-    #[schema(format = "compensation")]
-    pub reason: String,
-    /// Free text.
-    #[schema(format = "reason")]
-    pub detail: Option<String>,
-}
-
-/// `POST /v1/orders/{id}/refunds`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordRefundBody {
-    /// The payment.
-    pub payment_id: Uuid,
-    /// The refund.
-    pub refund_id: Uuid,
-    /// How much went back.
-    pub amount: MoneyBody,
-    /// Why.
-    #[schema(format = "reason")]
-    pub reason: String,
-}
-
 /// The saga records a captured payment (or accepted cash on delivery).
 #[utoipa::path(post, path = "/v1/orders/{id}/paid", tag = "orders", request_body = PaidBody,
     params(("id" = Uuid, Path, description = "Order id")),
@@ -506,15 +362,6 @@ pub async fn deliver(
     )
     .await?;
     Ok(done.answer)
-}
-
-/// `POST /v1/ops/orders/{id}/compensate`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ForceCompensationBody {
-    /// Why the operator gives the order up (recorded on the order's cancellation).
-    #[schema(format = "reason", min_length = 1, max_length = 500)]
-    pub reason: String,
 }
 
 /// An operator gives an order up (a saga stuck on it, say): the order is cancelled with

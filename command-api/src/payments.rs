@@ -3,7 +3,7 @@
 //! was captured, and the saga pays the refund back through the gateway.
 
 use crate::context::CommandContext;
-use crate::request::{money, new_id, reason, Ids, MoneyBody};
+use crate::request::{money, new_id, reason, Ids};
 use crate::response::{execute, load, Accepted};
 use crate::AppState;
 use axum::extract::State;
@@ -12,9 +12,11 @@ use domain::fulfilment_values::{PaymentId, RefundId};
 use domain::payment::{Payee, PaymentCommand};
 use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
-use serde::Deserialize;
+use schemas::api::{
+    CancelPaymentBody, DeclinedBody, GatewayResultBody, InitiateBody, RefundBody,
+    RefundCompletedBody, SagaRefundBody,
+};
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 fn payment_location(id: Uuid) -> String {
@@ -29,14 +31,6 @@ fn gateway_ref(raw: &str) -> Result<String, ApiError> {
         )]));
     }
     Ok(raw.to_owned())
-}
-
-/// `POST /v1/payments`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InitiateBody {
-    /// The order to pay for.
-    pub order_id: Uuid,
 }
 
 /// Open the payment of an order: amount, method and each supplier's share come from the
@@ -91,71 +85,6 @@ pub async fn initiate(
     )
     .await?;
     Ok(done.answer)
-}
-
-/// `.../authorized` and `.../captured`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GatewayResultBody {
-    /// The gateway's reference.
-    #[schema(format = "printable")]
-    pub gateway_ref: String,
-    /// The amount.
-    pub amount: MoneyBody,
-}
-
-/// `.../declined`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeclinedBody {
-    /// `card_declined`, `timeout`, or the gateway's code.
-    #[schema(format = "printable")]
-    pub code: String,
-    /// What the gateway said.
-    #[schema(format = "reason")]
-    pub reason: String,
-}
-
-/// `.../cancel`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelPaymentBody {
-    /// Why.
-    #[schema(format = "reason")]
-    pub reason: String,
-}
-
-/// `POST /v1/payments/{id}/refunds` (the saga's, with its own refund id).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SagaRefundBody {
-    /// The refund's id (deterministic, so a retry is the same refund).
-    pub refund_id: Uuid,
-    /// How much.
-    pub amount: MoneyBody,
-    /// Why.
-    #[schema(format = "reason")]
-    pub reason: String,
-}
-
-/// `POST /v1/payments/{id}/refund` (an administrator's).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundBody {
-    /// How much (at most what was captured minus earlier refunds).
-    pub amount: MoneyBody,
-    /// Why.
-    #[schema(format = "reason")]
-    pub reason: String,
-}
-
-/// `.../refunds/{refund_id}/completed`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundCompletedBody {
-    /// The gateway's refund reference.
-    #[schema(format = "printable")]
-    pub gateway_ref: String,
 }
 
 async fn run(

@@ -5,51 +5,19 @@
 use crate::context::CommandContext;
 use axum::extract::{FromRequestParts, Path};
 use domain::catalog_values::{Money, ProductId};
-use domain::values::{ProductCategory, ValueError};
+use domain::values::ValueError;
 use domain::SupplierId;
 use platform::http::{ApiError, FieldError};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use schemas::api::{GeoBody, MoneyBody};
 use uuid::Uuid;
 
-/// A supplier category.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CategoryBody {
-    /// Fruit.
-    Fruit,
-    /// Vegetables.
-    Vegetable,
-    /// Herbs.
-    Herb,
-    /// Dairy.
-    Dairy,
-    /// Bakery.
-    Bakery,
-    /// Other.
-    Other,
-}
-
-impl From<CategoryBody> for ProductCategory {
-    fn from(c: CategoryBody) -> Self {
-        match c {
-            CategoryBody::Fruit => Self::Fruit,
-            CategoryBody::Vegetable => Self::Vegetable,
-            CategoryBody::Herb => Self::Herb,
-            CategoryBody::Dairy => Self::Dairy,
-            CategoryBody::Bakery => Self::Bakery,
-            CategoryBody::Other => Self::Other,
-        }
-    }
-}
-
-/// `POST /v1/suppliers/{id}/reject` (and `/v1/products/{id}/discontinue`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    /// Why (required, 3-1000 characters).
-    #[schema(format = "domain-reason")]
-    pub reason: String,
+/// A body read into the value the domain takes (the bodies are `schemas::api`'s, shared with
+/// the services that send them).
+pub(crate) trait Parse {
+    /// What it reads as.
+    type Value;
+    /// The value, or the field errors.
+    fn parse(&self) -> Result<Self::Value, ApiError>;
 }
 
 /// Collects field errors while converting raw fields into value types.
@@ -99,19 +67,6 @@ impl<S: Send + Sync> FromRequestParts<S> for SupplierPath {
             .await
             .map(|u| Self(SupplierId(u)))
     }
-}
-
-/// Money: `{"amount_minor": 1299, "currency": "EUR"}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoneyBody {
-    /// Minor units (cents), not negative.
-    #[schema(minimum = 0)]
-    #[serde(deserialize_with = "crate::request::whole")]
-    pub amount_minor: i64,
-    /// ISO 4217 code.
-    #[schema(format = "currency")]
-    pub currency: String,
 }
 
 /// A product id from the path.
@@ -184,51 +139,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
     }
 }
 
-/// A position in decimal degrees: `{"lat": 52.370216, "lon": 4.895168}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GeoBody {
-    /// Latitude, -90 to 90.
-    #[schema(value_type = f64)]
-    #[schema(minimum = -90, maximum = 90)]
-    pub lat: serde_json::Number,
-    /// Longitude, -180 to 180.
-    #[schema(value_type = f64)]
-    #[schema(minimum = -180, maximum = 180)]
-    pub lon: serde_json::Number,
+/// The point of `g`, or a field error naming the coordinate that is wrong: `{field}.lat` or
+/// `{field}.lon` (`lat` or `lon` when `field` is empty, the body itself).
+pub(crate) fn point(
+    g: &GeoBody,
+    field: &str,
+) -> Result<domain::fulfilment_values::GeoPoint, FieldError> {
+    use domain::fulfilment_values::GeoPoint;
+    let name = |part: &str| match field {
+        "" => part.to_owned(),
+        f => format!("{f}.{part}"),
+    };
+    // Microdegrees from the number as sent, whatever its notation (`1e-5` is as valid a
+    // JSON number as `0.00001`); each checked with a valid partner, so the error names
+    // the coordinate at fault.
+    let e6 = |n: &serde_json::Number, limit: f64| {
+        n.as_f64()
+            .filter(|d| d.abs() <= limit)
+            .map(|d| (d * 1e6).round() as i32)
+    };
+    let lat = e6(&g.lat, 90.0)
+        .ok_or_else(|| FieldError::new(name("lat"), "a latitude in decimal degrees, -90 to 90"))?;
+    let lon = e6(&g.lon, 180.0).ok_or_else(|| {
+        FieldError::new(name("lon"), "a longitude in decimal degrees, -180 to 180")
+    })?;
+    GeoPoint::from_e6(lat, lon).map_err(|e| FieldError::new(name("lat"), e))
 }
-
-impl GeoBody {
-    /// The point, or a field error naming the coordinate that is wrong: `{field}.lat` or
-    /// `{field}.lon` (`lat` or `lon` when `field` is empty, the body itself).
-    pub(crate) fn point(
-        &self,
-        field: &str,
-    ) -> Result<domain::fulfilment_values::GeoPoint, FieldError> {
-        use domain::fulfilment_values::GeoPoint;
-        let name = |part: &str| match field {
-            "" => part.to_owned(),
-            f => format!("{f}.{part}"),
-        };
-        // Microdegrees from the number as sent, whatever its notation (`1e-5` is as valid a
-        // JSON number as `0.00001`); each checked with a valid partner, so the error names
-        // the coordinate at fault.
-        let e6 = |n: &serde_json::Number, limit: f64| {
-            n.as_f64()
-                .filter(|d| d.abs() <= limit)
-                .map(|d| (d * 1e6).round() as i32)
-        };
-        let lat = e6(&self.lat, 90.0).ok_or_else(|| {
-            FieldError::new(name("lat"), "a latitude in decimal degrees, -90 to 90")
-        })?;
-        let lon = e6(&self.lon, 180.0).ok_or_else(|| {
-            FieldError::new(name("lon"), "a longitude in decimal degrees, -180 to 180")
-        })?;
-        GeoPoint::from_e6(lat, lon).map_err(|e| FieldError::new(name("lat"), e))
-    }
-}
-
-pub(crate) use platform::http::whole;
 
 /// A free text of 1 to `max` characters once trimmed, with no control characters.
 pub(crate) fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {

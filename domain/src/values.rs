@@ -428,6 +428,20 @@ impl ProductCategory {
     }
 }
 
+impl From<schemas::api::CategoryBody> for ProductCategory {
+    fn from(c: schemas::api::CategoryBody) -> Self {
+        use schemas::api::CategoryBody as B;
+        match c {
+            B::Fruit => Self::Fruit,
+            B::Vegetable => Self::Vegetable,
+            B::Herb => Self::Herb,
+            B::Dairy => Self::Dairy,
+            B::Bakery => Self::Bakery,
+            B::Other => Self::Other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

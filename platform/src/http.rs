@@ -609,31 +609,7 @@ pub fn readiness(checks: &[(&str, bool)]) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// An integer, also when it is written as a whole float (`3006.0` is the same JSON number as
-/// `3006`; many encoders write whole floats that way): `#[serde(deserialize_with = "whole")]`.
-///
-/// # Errors
-/// When the number is not whole or out of `T`'s range.
-pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    use serde::de::Error;
-    use serde::Deserialize as _;
-    // Below 2^53 every whole float is exact.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    let n = serde_json::Number::deserialize(deserializer)?;
-    let i = n
-        .as_i64()
-        .or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < EXACT)
-                .map(|f| f as i64)
-        })
-        .ok_or_else(|| D::Error::custom(format!("expected a whole number, found {n}")))?;
-    T::try_from(i).map_err(|_| D::Error::custom(format!("{n} is out of range")))
-}
+pub use schemas::api::whole;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,8 @@
 //!   orders or drop refunds. Faults are counted, logged and reported by `/readyz`.
 
 use platform::auth::{self, Actor, Signer};
+use schemas::api::{Call, Method};
+use serde::Serialize;
 use serde_json::Value;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -217,24 +219,23 @@ impl CommandClient {
         }
     }
 
-    /// Sends `body` to `path` with `idempotency_key` and `cause`; `refusals` are the problem
-    /// codes this call has a branch for (see the module documentation).
+    /// Sends `call` (a route of [`schemas::api::calls`] with its typed body) with
+    /// `idempotency_key` and `cause`; `refusals` are the problem codes this call has a branch
+    /// for (see the module documentation).
     ///
     /// # Errors
     /// [`CallError`]: transient, or a fault; both are worth trying again later.
-    pub async fn post(
+    pub async fn send<B: Serialize>(
         &self,
-        path: &str,
-        body: &Value,
+        call: &Call<B>,
         idempotency_key: &str,
         cause: Cause<'_>,
         refusals: &[&str],
     ) -> Result<Outcome, CallError> {
-        let out = self
-            .send(path, body, idempotency_key, cause, refusals)
-            .await;
+        let out = self.request(call, idempotency_key, cause, refusals).await;
         match &out {
             Err(CallError::Fault(why)) => {
+                let path = call.path.as_str();
                 tracing::error!(path, fault = %why, "command answered with a fault; retrying later");
                 self.note(Some(&format!("{path}: {why}")));
             }
@@ -244,20 +245,24 @@ impl CommandClient {
         out
     }
 
-    async fn send(
+    async fn request<B: Serialize>(
         &self,
-        path: &str,
-        body: &Value,
+        call: &Call<B>,
         idempotency_key: &str,
         cause: Cause<'_>,
         refusals: &[&str],
     ) -> Result<Outcome, CallError> {
+        let url = format!("{}{}", self.base, call.path);
+        let method = match call.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Patch => reqwest::Method::PATCH,
+        };
         let mut req = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, url)
             .bearer_auth(self.token.token()?)
             .header("idempotency-key", idempotency_key)
-            .json(body);
+            .json(&call.body);
         if let Some(c) = cause.correlation_id {
             req = req.header(platform::http::CORRELATION_HEADER, c);
         }
@@ -375,7 +380,12 @@ mod tests {
         assert_eq!(name, "command-api");
         assert!(ready().await, "ready before any answer");
         let out = client
-            .post("/v1/x", &Value::Null, "k", Cause::default(), &[])
+            .send(
+                &schemas::api::calls::pack_order(uuid::Uuid::nil()),
+                "k",
+                Cause::default(),
+                &[],
+            )
             .await;
         assert!(
             matches!(&out, Err(CallError::Fault(f)) if f.contains("expired")),
@@ -394,7 +404,12 @@ mod tests {
         .expect("client");
         let (_, ready) = client.readiness_check("command-api");
         let out = client
-            .post("/v1/x", &Value::Null, "k", Cause::default(), &[])
+            .send(
+                &schemas::api::calls::pack_order(uuid::Uuid::nil()),
+                "k",
+                Cause::default(),
+                &[],
+            )
             .await;
         assert!(matches!(out, Err(CallError::Transient(_))), "{out:?}");
         assert!(ready().await);

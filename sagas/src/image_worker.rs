@@ -15,9 +15,9 @@ use platform::consumer::{
     ConsumerConfig, ConsumerError, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
 };
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use schemas::api::{calls, ImageProcessedBody, ReasonBody, RenditionBody};
 use schemas::product::{ImageRequestedV1, ProductEvent};
 use schemas::Envelope;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -235,48 +235,52 @@ impl ImageWorker {
         r: &ImageRequestedV1,
         correlation: Option<&str>,
     ) -> Result<&'static str, Transient> {
-        let product = &e.aggregate_id;
-        let product_id = uuid::Uuid::parse_str(product).map_err(|_| Transient("bad id".into()))?;
-        let base = format!("/v1/products/{product}/images/{}", r.image_id);
-        let (outcome, path, body, key) = match BlobKey::parse(r.original_key.clone()) {
-            Err(err) => (
-                "failed",
-                format!("{base}/failed"),
-                json!({"reason": format!("the stored original's key is invalid: {err}")}),
-                format!("image-worker:{}:failed", r.image_id),
-            ),
+        let product_id =
+            uuid::Uuid::parse_str(&e.aggregate_id).map_err(|_| Transient("bad id".into()))?;
+        let image = r.image_id;
+        let processed = match BlobKey::parse(r.original_key.clone()) {
+            Err(err) => Err(format!("the stored original's key is invalid: {err}")),
             Ok(original) => {
-                match process_and_store(self.store.as_ref(), product_id, r.image_id, &original)
-                    .await
-                {
-                    Ok(stored) => (
-                        "processed",
-                        format!("{base}/processed"),
-                        json!({
-                            "thumbnail": {"key": stored.thumbnail.key.as_str(), "width": stored.thumbnail.width, "height": stored.thumbnail.height},
-                            "medium": {"key": stored.medium.key.as_str(), "width": stored.medium.width, "height": stored.medium.height},
-                        }),
-                        format!("image-worker:{}:processed", r.image_id),
-                    ),
+                match process_and_store(self.store.as_ref(), product_id, image, &original).await {
+                    Ok(stored) => Ok(ImageProcessedBody {
+                        thumbnail: rendition(&stored.thumbnail),
+                        medium: rendition(&stored.medium),
+                    }),
                     Err(err) if err.is_retryable() => return Err(Transient(err.to_string())),
-                    Err(ProcessError::Rejected(rejection)) => (
-                        "failed",
-                        format!("{base}/failed"),
-                        json!({"reason": format!("{}: {}", rejection.code(), rejection.reason())}),
-                        format!("image-worker:{}:failed", r.image_id),
-                    ),
-                    Err(other) => (
-                        "failed",
-                        format!("{base}/failed"),
-                        json!({"reason": other.to_string()}),
-                        format!("image-worker:{}:failed", r.image_id),
-                    ),
+                    Err(ProcessError::Rejected(rejection)) => {
+                        Err(format!("{}: {}", rejection.code(), rejection.reason()))
+                    }
+                    Err(other) => Err(other.to_string()),
                 }
             }
         };
         let cause = Cause::new(correlation, Some(e.event_id));
         let refusals = ["image_already_finished", "image_not_found", "not_found"];
-        match self.api.post(&path, &body, &key, cause, &refusals).await? {
+        let (outcome, answer) = match processed {
+            Ok(body) => (
+                "processed",
+                self.api
+                    .send(
+                        &calls::image_processed(product_id, image, body),
+                        &format!("image-worker:{image}:processed"),
+                        cause,
+                        &refusals,
+                    )
+                    .await?,
+            ),
+            Err(reason) => (
+                "failed",
+                self.api
+                    .send(
+                        &calls::image_failed(product_id, image, ReasonBody { reason }),
+                        &format!("image-worker:{image}:failed"),
+                        cause,
+                        &refusals,
+                    )
+                    .await?,
+            ),
+        };
+        match answer {
             Outcome::Done(_) => Ok(outcome),
             Outcome::Refused {
                 status,
@@ -289,6 +293,15 @@ impl ImageWorker {
                 Ok("refused")
             }
         }
+    }
+}
+
+/// A stored rendition as the route records it.
+fn rendition(r: &crate::images::StoredRendition) -> RenditionBody {
+    RenditionBody {
+        key: r.key.as_str().to_owned(),
+        width: r.width,
+        height: r.height,
     }
 }
 

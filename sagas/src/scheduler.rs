@@ -14,7 +14,8 @@
 use crate::commands::{CallError, Cause, CommandClient, Outcome};
 use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
-use serde_json::json;
+use schemas::api::{calls, AssessBody, Call, ExpiringSoonBody};
+use serde::Serialize;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -203,11 +204,10 @@ impl Scheduler {
         }
     }
 
-    async fn send(
+    async fn send<B: Serialize>(
         &self,
         command: &'static str,
-        path: &str,
-        body: serde_json::Value,
+        call: Call<B>,
         key: &str,
         correlation_id: Option<&str>,
         report: &mut TickReport,
@@ -221,7 +221,8 @@ impl Scheduler {
             "invalid_transition",
             "not_found",
         ];
-        let (done, result) = match self.api.post(path, &body, key, cause, &refusals).await {
+        let path = call.path.as_str();
+        let (done, result) = match self.api.send(&call, key, cause, &refusals).await {
             Ok(Outcome::Done(_)) => (true, "done"),
             Ok(Outcome::Refused { status, code, .. }) => {
                 tracing::debug!(path, status, %code, "refused");
@@ -273,12 +274,10 @@ impl Scheduler {
         .fetch_all(&self.pool)
         .await?;
         for id in expired {
-            let path = format!("/v1/inventory/batches/{id}/expire");
             if self
                 .send(
                     "expire",
-                    &path,
-                    json!({}),
+                    calls::expire_batch(id),
                     &format!("scheduler:expire:{id}"),
                     correlation_id,
                     &mut report,
@@ -301,13 +300,16 @@ impl Scheduler {
         .await?;
         let hours = self.cfg.horizon.num_hours().clamp(1, 720);
         for id in soon {
-            let path = format!("/v1/inventory/batches/{id}/expiring-soon");
             let key = format!("scheduler:expiring-soon:{id}:{hours}");
             if self
                 .send(
                     "expiring_soon",
-                    &path,
-                    json!({"horizon_hours": hours}),
+                    calls::flag_expiring_soon(
+                        id,
+                        ExpiringSoonBody {
+                            horizon_hours: hours,
+                        },
+                    ),
                     &key,
                     correlation_id,
                     &mut report,
@@ -336,17 +338,17 @@ impl Scheduler {
         .fetch_all(&self.pool)
         .await?;
         for (product, warehouse, available, threshold, low) in crossings {
-            let body = json!({
-                "product_id": product, "warehouse_id": warehouse,
-                "available": number(&available),
-                "threshold": number(&threshold),
-            });
+            let body = AssessBody {
+                product_id: product,
+                warehouse_id: warehouse,
+                available: number(&available),
+                threshold: number(&threshold),
+            };
             let key = format!("scheduler:assess:{product}:{warehouse}:{low}:{available}");
             if self
                 .send(
                     "assess",
-                    "/v1/inventory/stock-alerts",
-                    body,
+                    calls::assess_stock(body),
                     &key,
                     correlation_id,
                     &mut report,
@@ -372,8 +374,6 @@ impl Scheduler {
 }
 
 /// Decimal text (from PostgreSQL's numeric) as a JSON number.
-fn number(text: &str) -> serde_json::Value {
-    serde_json::from_str::<serde_json::Number>(text)
-        .map(serde_json::Value::Number)
-        .unwrap_or_else(|_| json!(0))
+fn number(text: &str) -> serde_json::Number {
+    text.parse().unwrap_or_else(|_| serde_json::Number::from(0))
 }

@@ -1,11 +1,13 @@
 //! Freshline's wire formats, defined once: the event envelope published to Kafka, topic names,
-//! aggregate and event type names, and the versioned payload of every event type.
+//! aggregate and event type names, the versioned payload of every event type, and the bodies
+//! of command-api's routes ([`api`]), which command-api reads and its callers send.
 //!
 //! No IO and no dependency on `domain`: consumers (projections, analysts' tools) read events
 //! through this crate alone. The event store holds exactly these payloads, tagged with their
 //! event type (`{"SupplierRegistered": {...}}`), so the store, the topics and the JSON Schemas
 //! describe one format.
 
+pub mod api;
 pub mod chain;
 pub mod common;
 pub mod compat;

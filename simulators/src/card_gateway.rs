@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use platform::http::{ApiError, FieldError, ValidJson};
-use serde::{Deserialize, Serialize};
+use sagas::payments::wire::{AmountBody, AuthorizeBody, VoidBody};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
@@ -253,27 +253,7 @@ pub fn router(
 // Requests
 // ---------------------------------------------------------------------------------------------
 
-/// `POST /v1/authorizations`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuthorizeBody {
-    payment_id: Uuid,
-    card_token: String,
-    amount_minor: i64,
-    currency: String,
-}
-
-/// `POST .../capture` and `POST .../refunds`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AmountBody {
-    amount_minor: i64,
-}
-
-/// `POST .../void`: nothing (an empty body reads as `{}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VoidBody {}
+// The bodies are the client's: `sagas::payments::wire`.
 
 /// The `Idempotency-Key` header, required on every POST.
 #[derive(Debug)]
@@ -320,32 +300,31 @@ fn amount_errors(field: &str, amount_minor: i64, errors: &mut Vec<FieldError>) {
     }
 }
 
-impl AuthorizeBody {
-    fn validate(&self) -> Result<(), ApiError> {
-        let mut errors = Vec::new();
-        if !(1..=64).contains(&self.card_token.len())
-            || !self
-                .card_token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            errors.push(FieldError::new(
-                "card_token",
-                "must be 1 to 64 of A-Z a-z 0-9 _",
-            ));
-        }
-        amount_errors("amount_minor", self.amount_minor, &mut errors);
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.push(FieldError::new(
-                "currency",
-                "must be an ISO 4217 code, three upper-case letters",
-            ));
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(errors))
-        }
+/// Whether an authorisation request is well formed (field errors otherwise).
+fn validate(body: &AuthorizeBody) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if !(1..=64).contains(&body.card_token.len())
+        || !body
+            .card_token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        errors.push(FieldError::new(
+            "card_token",
+            "must be 1 to 64 of A-Z a-z 0-9 _",
+        ));
+    }
+    amount_errors("amount_minor", body.amount_minor, &mut errors);
+    if body.currency.len() != 3 || !body.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        errors.push(FieldError::new(
+            "currency",
+            "must be an ISO 4217 code, three upper-case letters",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
     }
 }
 
@@ -504,7 +483,7 @@ async fn authorize(
     IdempotencyKey(key): IdempotencyKey,
     ValidJson(body): ValidJson<AuthorizeBody>,
 ) -> Result<Answer, ApiError> {
-    body.validate()?;
+    validate(&body)?;
     gw.pause().await;
     match body.card_token.as_str() {
         tokens::TIMEOUT => return Ok(gw.never_in_time().await),

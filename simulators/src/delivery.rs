@@ -13,9 +13,9 @@ use platform::consumer::{
     ConsumerConfig, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
 };
 use prometheus::{IntCounterVec, Opts, Registry};
-use sagas::commands::{Backoff, Cause, CommandClient, Outcome};
+use sagas::commands::{Backoff, CallError, Cause, CommandClient, Outcome};
+use schemas::api::{calls, FreeReasonBody, GeoBody};
 use schemas::rider::RiderEvent;
-use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -255,42 +255,10 @@ impl Simulator {
     ) {
         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let fails = self.cfg.fail_every > 0 && n.is_multiple_of(self.cfg.fail_every);
-        let steps: Vec<(&CommandClient, String, serde_json::Value, &str)> = vec![
-            (
-                &self.warehouse,
-                format!("/v1/orders/{order}/pack"),
-                json!({}),
-                "pack",
-            ),
-            (
-                &self.delivery,
-                format!("/v1/deliveries/{delivery}/pickup"),
-                json!({}),
-                "pickup",
-            ),
-            (
-                &self.delivery,
-                format!("/v1/deliveries/{delivery}/location"),
-                json!({"lat": 52.3676, "lon": 4.9041}),
-                "location",
-            ),
-            if fails {
-                (
-                    &self.delivery,
-                    format!("/v1/deliveries/{delivery}/fail"),
-                    json!({"reason": "customer_absent"}),
-                    "fail",
-                )
-            } else {
-                (
-                    &self.delivery,
-                    format!("/v1/deliveries/{delivery}/deliver"),
-                    json!({}),
-                    "deliver",
-                )
-            },
-        ];
-        for (client, path, body, step) in steps {
+        let last = if fails { Step::Fail } else { Step::Deliver };
+        let steps = [Step::Pack, Step::PickUp, Step::Location, last];
+        for step in steps {
+            let name = step.name();
             if !self.cfg.step_delay.is_zero() {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -302,19 +270,10 @@ impl Simulator {
             loop {
                 // A refusal is remembered under its key, so asking again after one needs a
                 // new key (the step itself is idempotent in the domain).
-                let key = format!("sim:{delivery}:{step}:{}", patience.attempts());
-                match client
-                    .post(
-                        &path,
-                        &body,
-                        &key,
-                        cause,
-                        &["invalid_transition", "not_found"],
-                    )
-                    .await
-                {
+                let key = format!("sim:{delivery}:{name}:{}", patience.attempts());
+                match self.send(step, delivery, order, &key, cause).await {
                     Ok(Outcome::Done(_)) => {
-                        self.count(step, "done");
+                        self.count(name, "done");
                         break;
                     }
                     // The dispatcher has not recorded the rider on the delivery yet: a
@@ -322,7 +281,7 @@ impl Simulator {
                     Ok(Outcome::Refused { code, .. })
                         if code == "invalid_transition" && patience.attempts() < 120 =>
                     {
-                        self.count(step, "retried");
+                        self.count(name, "retried");
                         let wait = patience.next_delay().min(Duration::from_secs(2));
                         tokio::select! {
                             () = shutdown.cancelled() => return,
@@ -331,14 +290,14 @@ impl Simulator {
                     }
                     Ok(Outcome::Refused { status, code, .. }) => {
                         // The order was cancelled meanwhile, or the step is done: stop here.
-                        self.count(step, "refused");
-                        tracing::info!(%delivery, step, status, %code, "simulated step refused; leaving this delivery");
+                        self.count(name, "refused");
+                        tracing::info!(%delivery, step = name, status, %code, "simulated step refused; leaving this delivery");
                         return;
                     }
                     Err(t) => {
-                        self.count(step, "retried");
+                        self.count(name, "retried");
                         let wait = backoff.next_delay();
-                        tracing::warn!(%delivery, step, error = %t, ?wait, "simulated step failed; retrying");
+                        tracing::warn!(%delivery, step = name, error = %t, ?wait, "simulated step failed; retrying");
                         tokio::select! {
                             () = shutdown.cancelled() => return,
                             () = tokio::time::sleep(wait) => {}
@@ -346,6 +305,74 @@ impl Simulator {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends `step` of carrying `delivery` (of `order`), as the warehouse or the rider.
+    async fn send(
+        &self,
+        step: Step,
+        delivery: Uuid,
+        order: Uuid,
+        key: &str,
+        cause: Cause<'_>,
+    ) -> Result<Outcome, CallError> {
+        let refusals = ["invalid_transition", "not_found"];
+        let rider = &self.delivery;
+        match step {
+            Step::Pack => {
+                let call = calls::pack_order(order);
+                self.warehouse.send(&call, key, cause, &refusals).await
+            }
+            Step::PickUp => {
+                let call = calls::pick_up(delivery);
+                rider.send(&call, key, cause, &refusals).await
+            }
+            Step::Location => {
+                let call = calls::delivery_location(
+                    delivery,
+                    GeoBody {
+                        lat: serde_json::Number::from_f64(52.3676).unwrap_or_else(|| 52.into()),
+                        lon: serde_json::Number::from_f64(4.9041).unwrap_or_else(|| 4.into()),
+                    },
+                );
+                rider.send(&call, key, cause, &refusals).await
+            }
+            Step::Fail => {
+                let call = calls::fail_delivery(
+                    delivery,
+                    FreeReasonBody {
+                        reason: "customer_absent".into(),
+                    },
+                );
+                rider.send(&call, key, cause, &refusals).await
+            }
+            Step::Deliver => {
+                let call = calls::complete_delivery(delivery);
+                rider.send(&call, key, cause, &refusals).await
+            }
+        }
+    }
+}
+
+/// The steps of carrying a delivery, in order (the last is a hand-over or a failure).
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Pack,
+    PickUp,
+    Location,
+    Fail,
+    Deliver,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pack => "pack",
+            Self::PickUp => "pickup",
+            Self::Location => "location",
+            Self::Fail => "fail",
+            Self::Deliver => "deliver",
         }
     }
 }

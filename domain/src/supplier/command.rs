@@ -1,4 +1,4 @@
-use super::{DocumentKind, SupplierId};
+use super::{DocumentKind, SupplierId, SuspensionCode};
 use crate::values::{
     Address, DocumentReference, Email, LegalName, Note, Phone, ProductCategory, Reason,
     RegistrationNumber,
@@ -112,4 +112,29 @@ pub struct SuspendSupplier {
 pub struct ReinstateSupplier {
     /// An optional note for the record.
     pub note: Option<Note>,
+}
+
+impl From<schemas::api::DocumentKindBody> for DocumentKind {
+    fn from(k: schemas::api::DocumentKindBody) -> Self {
+        use schemas::api::DocumentKindBody as B;
+        match k {
+            B::BusinessLicense => Self::BusinessLicense,
+            B::TaxCertificate => Self::TaxCertificate,
+            B::FoodSafetyCertificate => Self::FoodSafetyCertificate,
+            B::OrganicCertificate => Self::OrganicCertificate,
+        }
+    }
+}
+
+impl From<schemas::api::SuspensionCodeBody> for SuspensionCode {
+    fn from(c: schemas::api::SuspensionCodeBody) -> Self {
+        use schemas::api::SuspensionCodeBody as B;
+        match c {
+            B::FoodSafety => Self::FoodSafety,
+            B::Quality => Self::Quality,
+            B::Compliance => Self::Compliance,
+            B::Payment => Self::Payment,
+            B::Other => Self::Other,
+        }
+    }
 }

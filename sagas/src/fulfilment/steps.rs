@@ -13,7 +13,14 @@ use domain::fulfilment_values::{GeoPoint, RiderId};
 use domain::inventory::allocation::{allocate_fefo, BatchCandidate};
 use domain::rider::{nearest_rider, RiderCandidate};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use schemas::api::{
+    calls, AssignBody, AssignmentBody, BookingBody, Call, CancelPaymentBody, CompensateBody,
+    DeclinedBody, DeliverBody, FreeReasonBody, GatewayResultBody, InitiateBody, MoneyBody,
+    PaidBody, ReceiveBatchBody, RecordRefundBody, RefundCompletedBody, ReserveBody, SagaRefundBody,
+    ScheduleBody, ShipBody,
+};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -52,25 +59,27 @@ fn stuck(step: &str, status: u16, code: &str, problem: &Value) -> StepError {
     StepError::Stuck(format!("{step}: {status} {code}: {problem}"))
 }
 
-fn money(minor: i64, currency: &str) -> Value {
-    json!({"amount_minor": minor, "currency": currency})
+fn money(minor: i64, currency: &str) -> MoneyBody {
+    MoneyBody {
+        amount_minor: minor,
+        currency: currency.to_owned(),
+    }
 }
 
 impl Runner {
-    async fn post(
+    async fn post<B: Serialize>(
         &self,
-        path: &str,
-        body: Value,
+        call: Call<B>,
         key: &str,
         cause: Cause<'_>,
         refusals: &[&str],
     ) -> Result<Outcome, StepError> {
         self.api
-            .post(path, &body, key, cause, refusals)
+            .send(&call, key, cause, refusals)
             .await
             .map_err(|e| match e {
                 CallError::Transient(t) => StepError::Transient(t),
-                CallError::Fault(f) => StepError::Stuck(format!("{path}: {f}")),
+                CallError::Fault(f) => StepError::Stuck(format!("{}: {f}", call.path)),
             })
     }
 
@@ -96,8 +105,13 @@ impl Runner {
                 };
                 let out = self
                     .post(
-                        &format!("/v1/inventory/batches/{batch_id}/reservations"),
-                        json!({"order_id": o, "quantity": decimal_number(&r.quantity)}),
+                        calls::reserve_stock(
+                            *batch_id,
+                            ReserveBody {
+                                order_id: o,
+                                quantity: number(&r.quantity)?,
+                            },
+                        ),
                         &key(&format!("reserve:{batch_id}:{}", r.round)),
                         cause,
                         &[
@@ -152,8 +166,7 @@ impl Runner {
             Step::InitiatePayment => {
                 match self
                     .post(
-                        "/v1/payments",
-                        json!({"order_id": o}),
+                        calls::initiate_payment(InitiateBody { order_id: o }),
                         &key("payment"),
                         cause,
                         &["already_exists"],
@@ -186,9 +199,14 @@ impl Runner {
                 match gateway_answer(answer)? {
                     GatewayOutcome::Approved { reference } => {
                         self.record_payment(
-                            saga,
                             "authorized",
-                            json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
+                            calls::payment_authorized(
+                                saga.payment_id,
+                                GatewayResultBody {
+                                    gateway_ref: reference.clone(),
+                                    amount: money(saga.total_minor, &saga.currency),
+                                },
+                            ),
                             &key("authorized"),
                             cause,
                         )
@@ -210,9 +228,14 @@ impl Runner {
                 match gateway_answer(answer)? {
                     GatewayOutcome::Approved { reference } => {
                         self.record_payment(
-                            saga,
                             "captured",
-                            json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
+                            calls::payment_captured(
+                                saga.payment_id,
+                                GatewayResultBody {
+                                    gateway_ref: reference.clone(),
+                                    amount: money(saga.total_minor, &saga.currency),
+                                },
+                            ),
                             &key("captured"),
                             cause,
                         )
@@ -229,8 +252,13 @@ impl Runner {
                 let amount = if saga.by_card() { saga.total_minor } else { 0 };
                 let out = self
                     .post(
-                        &format!("/v1/orders/{o}/paid"),
-                        json!({"payment_id": saga.payment_id, "amount": money(amount, &saga.currency)}),
+                        calls::order_paid(
+                            o,
+                            PaidBody {
+                                payment_id: saga.payment_id,
+                                amount: money(amount, &saga.currency),
+                            },
+                        ),
                         &key("paid"),
                         cause,
                         &["invalid_transition"],
@@ -241,8 +269,7 @@ impl Runner {
             Step::BookSlot => {
                 match self
                     .post(
-                        &format!("/v1/delivery-slots/{}/bookings", saga.slot_id),
-                        json!({"order_id": o}),
+                        calls::book_slot(saga.slot_id, BookingBody { order_id: o }),
                         &key("slot"),
                         cause,
                         &["slot_full", "slot_closed", "not_found"],
@@ -276,8 +303,10 @@ impl Runner {
                 });
                 match self
                     .post(
-                        "/v1/deliveries",
-                        json!({"order_id": o, "cold_chain": cold}),
+                        calls::schedule_delivery(ScheduleBody {
+                            order_id: o,
+                            cold_chain: cold,
+                        }),
                         &key("delivery"),
                         cause,
                         &[],
@@ -309,8 +338,13 @@ impl Runner {
                 };
                 match self
                     .post(
-                        &format!("/v1/deliveries/{d}/assign"),
-                        json!({"rider_id": rider, "distance_m": distance}),
+                        calls::record_delivery_rider(
+                            d,
+                            AssignBody {
+                                rider_id: rider,
+                                distance_m: distance,
+                            },
+                        ),
                         &key(&format!("record-rider:{rider}:{distance}")),
                         cause,
                         &["already_assigned"],
@@ -341,8 +375,7 @@ impl Runner {
             Step::Commit { batch_id } => {
                 let out = self
                     .post(
-                        &format!("/v1/inventory/batches/{batch_id}/reservations/{o}/commit"),
-                        json!({}),
+                        calls::commit_reservation(*batch_id, o),
                         &key(&format!("commit:{batch_id}")),
                         cause,
                         &["reservation_released"],
@@ -370,8 +403,13 @@ impl Runner {
                 };
                 let out = self
                     .post(
-                        &format!("/v1/orders/{o}/ship"),
-                        json!({"delivery_id": d, "rider_id": rider}),
+                        calls::ship_order(
+                            o,
+                            ShipBody {
+                                delivery_id: d,
+                                rider_id: rider,
+                            },
+                        ),
                         &key("ship"),
                         cause,
                         &["invalid_transition"],
@@ -382,9 +420,14 @@ impl Runner {
             Step::CaptureCash => {
                 let reference = format!("cod:{}", saga.delivery_id.unwrap_or_default());
                 self.record_payment(
-                    saga,
                     "captured",
-                    json!({"gateway_ref": reference, "amount": money(saga.total_minor, &saga.currency)}),
+                    calls::payment_captured(
+                        saga.payment_id,
+                        GatewayResultBody {
+                            gateway_ref: reference.clone(),
+                            amount: money(saga.total_minor, &saga.currency),
+                        },
+                    ),
                     &key("cash"),
                     cause,
                 )
@@ -393,10 +436,12 @@ impl Runner {
                 Ok(Progress::Done)
             }
             Step::DeliverOrder => {
+                let Some(delivery_id) = saga.delivery_id else {
+                    return Err(StepError::Stuck("deliver an order with no delivery".into()));
+                };
                 let out = self
                     .post(
-                        &format!("/v1/orders/{o}/deliver"),
-                        json!({"delivery_id": saga.delivery_id}),
+                        calls::deliver_order(o, DeliverBody { delivery_id }),
                         &key("deliver"),
                         cause,
                         &["invalid_transition"],
@@ -427,8 +472,7 @@ impl Runner {
                 for rider in riders {
                     match self
                         .post(
-                            &format!("/v1/riders/{rider}/assignments/{d}/release"),
-                            json!({}),
+                            calls::release_rider(rider, d),
                             &key(&format!("release-rider:{rider}")),
                             cause,
                             &[],
@@ -453,8 +497,13 @@ impl Runner {
                 };
                 let out = self
                     .post(
-                        &format!("/v1/orders/{o}/compensate"),
-                        json!({"reason": c.reason, "detail": c.detail}),
+                        calls::compensate_order(
+                            o,
+                            CompensateBody {
+                                reason: c.reason,
+                                detail: c.detail,
+                            },
+                        ),
                         &key("cancel"),
                         cause,
                         &["invalid_transition"],
@@ -481,8 +530,7 @@ impl Runner {
             Step::Release { batch_id } => {
                 match self
                     .post(
-                        &format!("/v1/inventory/batches/{batch_id}/reservations/{o}/release"),
-                        json!({}),
+                        calls::release_reservation(*batch_id, o),
                         &key(&format!("release:{batch_id}")),
                         cause,
                         &["reservation_committed", "not_found", "no_reservation"],
@@ -513,8 +561,7 @@ impl Runner {
                 if saga.slot_booked {
                     match self
                         .post(
-                            &format!("/v1/delivery-slots/{}/bookings/{o}/release", saga.slot_id),
-                            json!({}),
+                            calls::release_slot(saga.slot_id, o),
                             &key("release-slot"),
                             cause,
                             &[],
@@ -542,8 +589,12 @@ impl Runner {
                         .map_or("cancelled", |c| c.reason.as_str());
                     match self
                         .post(
-                            &format!("/v1/deliveries/{d}/cancel"),
-                            json!({"reason": format!("order cancelled: {reason}")}),
+                            calls::cancel_delivery(
+                                d,
+                                FreeReasonBody {
+                                    reason: format!("order cancelled: {reason}"),
+                                },
+                            ),
                             &key("cancel-delivery"),
                             cause,
                             &["invalid_transition", "not_found"],
@@ -570,24 +621,14 @@ impl Runner {
     }
 
     /// Records a gateway outcome on the payment; a refusal there is not expected.
-    async fn record_payment(
+    async fn record_payment<B: Serialize>(
         &self,
-        saga: &Saga,
         what: &str,
-        body: Value,
+        call: Call<B>,
         key: &str,
         cause: Cause<'_>,
     ) -> Result<(), StepError> {
-        match self
-            .post(
-                &format!("/v1/payments/{}/{what}", saga.payment_id),
-                body,
-                key,
-                cause,
-                &[],
-            )
-            .await?
-        {
+        match self.post(call, key, cause, &[]).await? {
             Outcome::Done(_) => Ok(()),
             Outcome::Refused {
                 status,
@@ -605,9 +646,14 @@ impl Runner {
         cause: Cause<'_>,
     ) -> Result<(), StepError> {
         self.record_payment(
-            saga,
             "declined",
-            json!({"code": code, "reason": if reason.is_empty() { code } else { reason }}),
+            calls::payment_declined(
+                saga.payment_id,
+                DeclinedBody {
+                    code: code.to_owned(),
+                    reason: if reason.is_empty() { code } else { reason }.to_owned(),
+                },
+            ),
             &format!("fulfil:{}:declined", saga.order_id),
             cause,
         )
@@ -782,11 +828,26 @@ impl Runner {
         for (rider, distance) in ranked.into_iter().take(10) {
             match self
                 .post(
-                    &format!("/v1/riders/{rider}/assignments"),
-                    json!({"delivery_id": delivery, "order_id": saga.order_id, "cold_chain": saga.cold_chain}),
-                    &format!("fulfil:{}:rider:{rider}:{}", saga.order_id, saga.rider_round),
+                    calls::assign_rider(
+                        rider,
+                        AssignmentBody {
+                            delivery_id: delivery,
+                            order_id: saga.order_id,
+                            cold_chain: saga.cold_chain,
+                        },
+                    ),
+                    &format!(
+                        "fulfil:{}:rider:{rider}:{}",
+                        saga.order_id, saga.rider_round
+                    ),
                     cause,
-                    &["rider_unavailable", "rider_busy", "not_cold_chain_capable", "not_found", "invalid_transition"],
+                    &[
+                        "rider_unavailable",
+                        "rider_busy",
+                        "not_cold_chain_capable",
+                        "not_found",
+                        "invalid_transition",
+                    ],
                 )
                 .await?
             {
@@ -822,8 +883,14 @@ impl Runner {
         if !task.requested {
             match self
                 .post(
-                    &format!("/v1/payments/{p}/refunds"),
-                    json!({"refund_id": refund_id, "amount": money(task.amount_minor, &saga.currency), "reason": task.reason}),
+                    calls::request_payment_refund(
+                        p,
+                        SagaRefundBody {
+                            refund_id,
+                            amount: money(task.amount_minor, &saga.currency),
+                            reason: task.reason.clone(),
+                        },
+                    ),
                     &key("request"),
                     cause,
                     &["refund_exceeds_captured", "invalid_transition"],
@@ -869,8 +936,13 @@ impl Runner {
         if !task.completed {
             match self
                 .post(
-                    &format!("/v1/payments/{p}/refunds/{refund_id}/completed"),
-                    json!({"gateway_ref": task.gateway_ref}),
+                    calls::payment_refund_completed(
+                        p,
+                        refund_id,
+                        RefundCompletedBody {
+                            gateway_ref: task.gateway_ref.clone().unwrap_or_default(),
+                        },
+                    ),
                     &key("completed"),
                     cause,
                     &[],
@@ -889,8 +961,15 @@ impl Runner {
         }
         match self
             .post(
-                &format!("/v1/orders/{}/refunds", saga.order_id),
-                json!({"payment_id": p, "refund_id": refund_id, "amount": money(task.amount_minor, &saga.currency), "reason": task.reason}),
+                calls::record_order_refund(
+                    saga.order_id,
+                    RecordRefundBody {
+                        payment_id: p,
+                        refund_id,
+                        amount: money(task.amount_minor, &saga.currency),
+                        reason: task.reason.clone(),
+                    },
+                ),
                 &key("order"),
                 cause,
                 &[],
@@ -950,8 +1029,12 @@ impl Runner {
                 }
                 match self
                     .post(
-                        &format!("/v1/payments/{}/cancel", saga.payment_id),
-                        json!({"reason": format!("order cancelled: {reason}")}),
+                        calls::cancel_payment(
+                            saga.payment_id,
+                            CancelPaymentBody {
+                                reason: format!("order cancelled: {reason}"),
+                            },
+                        ),
                         &format!("fulfil:{}:cancel-payment", saga.order_id),
                         cause,
                         &["invalid_transition"],
@@ -1008,11 +1091,16 @@ impl Runner {
             {
                 let out = self
                     .post(
-                        "/v1/inventory/batches",
-                        json!({"product_id": product, "supplier_id": supplier, "warehouse_id": warehouse,
-                               "quantity": decimal_number(&r.quantity),
-                               "received_at": now, "expires_at": expires_at, "cold_chain": false,
-                               "procurement_price": money(price, &currency)}),
+                        calls::receive_batch(ReceiveBatchBody {
+                            product_id: product,
+                            supplier_id: supplier,
+                            warehouse_id: warehouse,
+                            quantity: number(&r.quantity)?,
+                            received_at: now,
+                            expires_at,
+                            cold_chain: false,
+                            procurement_price: money(price, &currency),
+                        }),
                         &format!("fulfil:{}:return:{batch_id}", saga.order_id),
                         cause,
                         &["already_exists"],
@@ -1063,10 +1151,9 @@ fn update_refund(saga: &mut Saga, refund_id: Uuid, f: impl FnOnce(&mut RefundTas
     }
 }
 
-/// A decimal string as a JSON number (the routes take quantities as JSON numbers; a decimal
-/// with at most 3 places survives the trip through `f64` text exactly).
-fn decimal_number(s: &str) -> Value {
-    serde_json::from_str::<serde_json::Number>(s)
-        .map(Value::Number)
-        .unwrap_or_else(|_| Value::String(s.to_owned()))
+/// A decimal quantity as the JSON number the routes take (they read quantities as numbers,
+/// never strings).
+fn number(s: &str) -> Result<serde_json::Number, StepError> {
+    s.parse()
+        .map_err(|_| StepError::Stuck(format!("quantity {s:?} is not a decimal number")))
 }

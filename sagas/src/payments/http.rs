@@ -3,9 +3,10 @@
 //! `2xx` is approved, `402` declined, `408`/`429`/`5xx` and network failures are transient,
 //! any other `4xx` is a contract rejection.
 
+use super::wire::{AmountBody, Answer, AuthorizeBody, VoidBody};
 use super::{AuthorizeRequest, GatewayError, GatewayOutcome, PaymentGateway};
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::time::Duration;
 
 /// Where the gateway is and how long to wait for it.
@@ -70,14 +71,14 @@ impl HttpCardGateway {
         &self,
         path: &str,
         idempotency_key: &str,
-        body: Value,
+        body: &impl Serialize,
     ) -> Result<GatewayOutcome, GatewayError> {
         check_key(idempotency_key)?;
         let response = self
             .http
             .post(format!("{}{path}", self.base))
             .header("idempotency-key", idempotency_key)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| GatewayError::Transient(describe(&e)))?;
@@ -86,10 +87,9 @@ impl HttpCardGateway {
             .text()
             .await
             .map_err(|e| GatewayError::Transient(describe(&e)))?;
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+        let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
         match status {
-            200..=299 => match field("reference") {
+            200..=299 => match answer.reference {
                 Some(reference) => Ok(GatewayOutcome::Approved { reference }),
                 None => Err(GatewayError::Transient(format!(
                     "{status} without a reference: {}",
@@ -97,21 +97,19 @@ impl HttpCardGateway {
                 ))),
             },
             402 => Ok(GatewayOutcome::Declined {
-                code: field("code").unwrap_or_else(|| "declined".to_owned()),
-                reason: field("reason")
-                    .or_else(|| field("detail"))
-                    .unwrap_or_default(),
+                code: answer.code.unwrap_or_else(|| "declined".to_owned()),
+                reason: answer.reason.or(answer.detail).unwrap_or_default(),
             }),
             408 | 429 | 500..=599 => Err(GatewayError::Transient(format!(
                 "{status}: {}",
                 excerpt(&text)
             ))),
-            409 if field("code").as_deref() == Some("idempotency_in_progress") => Err(
+            409 if answer.code.as_deref() == Some("idempotency_in_progress") => Err(
                 GatewayError::Transient("the same key is still being processed".to_owned()),
             ),
             _ => Err(GatewayError::Rejected {
-                code: field("code").unwrap_or_else(|| format!("http_{status}")),
-                reason: field("detail").unwrap_or_else(|| excerpt(&text)),
+                code: answer.code.unwrap_or_else(|| format!("http_{status}")),
+                reason: answer.detail.unwrap_or_else(|| excerpt(&text)),
             }),
         }
     }
@@ -120,13 +118,13 @@ impl HttpCardGateway {
 #[async_trait]
 impl PaymentGateway for HttpCardGateway {
     async fn authorize(&self, req: AuthorizeRequest) -> Result<GatewayOutcome, GatewayError> {
-        let body = json!({
-            "payment_id": req.payment_id,
-            "card_token": req.card_token,
-            "amount_minor": req.amount_minor,
-            "currency": req.currency,
-        });
-        self.post("/v1/authorizations", &req.idempotency_key, body)
+        let body = AuthorizeBody {
+            payment_id: req.payment_id,
+            card_token: req.card_token,
+            amount_minor: req.amount_minor,
+            currency: req.currency,
+        };
+        self.post("/v1/authorizations", &req.idempotency_key, &body)
             .await
     }
 
@@ -140,7 +138,7 @@ impl PaymentGateway for HttpCardGateway {
         self.post(
             &format!("/v1/authorizations/{authorization_ref}/capture"),
             idempotency_key,
-            json!({ "amount_minor": amount_minor }),
+            &AmountBody { amount_minor },
         )
         .await
     }
@@ -154,7 +152,7 @@ impl PaymentGateway for HttpCardGateway {
         self.post(
             &format!("/v1/authorizations/{authorization_ref}/void"),
             idempotency_key,
-            json!({}),
+            &VoidBody {},
         )
         .await
     }
@@ -169,7 +167,7 @@ impl PaymentGateway for HttpCardGateway {
         self.post(
             &format!("/v1/captures/{capture_ref}/refunds"),
             idempotency_key,
-            json!({ "amount_minor": amount_minor }),
+            &AmountBody { amount_minor },
         )
         .await
     }

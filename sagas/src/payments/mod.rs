@@ -10,6 +10,7 @@
 //! unknown or voided authorization): retrying it cannot help.
 
 mod http;
+pub mod wire;
 
 pub use http::{HttpCardGateway, HttpCardGatewayConfig};
 
