@@ -3,10 +3,15 @@
 //! staff), all through the command API. Deterministic: the same supplier index always gets the
 //! same products and batches.
 
+use crate::api::{quantity, Api};
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use platform::auth::{self, Actor, Role};
-use serde_json::{json, Value};
+use schemas::api::{
+    calls, BulkListBody, BulkReceiveBody, CategoryBody, ListProductBody, MoneyBody, NutritionBody,
+    ReceiveBatchBody,
+};
+use uuid::Uuid;
 
 /// The three demo warehouses (Amsterdam, Rotterdam, Utrecht).
 pub const WAREHOUSES: [&str; 3] = [
@@ -16,7 +21,7 @@ pub const WAREHOUSES: [&str; 3] = [
 ];
 
 struct Kind {
-    category: &'static str,
+    category: CategoryBody,
     unit: &'static str,
     items: &'static [&'static str],
     /// Shelf life in days: (min, max).
@@ -27,7 +32,7 @@ struct Kind {
 
 const KINDS: &[Kind] = &[
     Kind {
-        category: "fruit",
+        category: CategoryBody::Fruit,
         unit: "kg",
         items: &[
             "apples",
@@ -49,7 +54,7 @@ const KINDS: &[Kind] = &[
         price: (149, 1299),
     },
     Kind {
-        category: "vegetable",
+        category: CategoryBody::Vegetable,
         unit: "kg",
         items: &[
             "carrots",
@@ -71,7 +76,7 @@ const KINDS: &[Kind] = &[
         price: (99, 899),
     },
     Kind {
-        category: "herb",
+        category: CategoryBody::Herb,
         unit: "bunch",
         items: &[
             "basil",
@@ -89,7 +94,7 @@ const KINDS: &[Kind] = &[
         price: (89, 349),
     },
     Kind {
-        category: "dairy",
+        category: CategoryBody::Dairy,
         unit: "piece",
         items: &[
             "whole milk",
@@ -107,7 +112,7 @@ const KINDS: &[Kind] = &[
         price: (119, 1499),
     },
     Kind {
-        category: "bakery",
+        category: CategoryBody::Bakery,
         unit: "piece",
         items: &[
             "sourdough bread",
@@ -123,7 +128,7 @@ const KINDS: &[Kind] = &[
         price: (129, 699),
     },
     Kind {
-        category: "other",
+        category: CategoryBody::Other,
         unit: "box",
         items: &[
             "free-range eggs",
@@ -180,7 +185,7 @@ impl Rng {
 }
 
 /// The `j`-th product of supplier `i`.
-fn product_body(i: usize, j: usize) -> (Value, &'static Kind) {
+fn product_body(i: usize, j: usize) -> (ListProductBody, &'static Kind) {
     let mut r = Rng::new(i, j);
     let kind = &KINDS[(i + j) % KINDS.len()];
     let item = r.pick(kind.items);
@@ -193,27 +198,39 @@ fn product_body(i: usize, j: usize) -> (Value, &'static Kind) {
     if style == "Organic" && !tags.contains(&"organic") {
         tags.push("organic");
     }
-    let nutrition = (kind.category != "other").then(|| {
-        json!({"energy_kcal": r.range(15, 400), "protein_g": r.range(0, 12), "carbs_g": r.range(0, 40),
-               "fat_g": r.range(0, 30), "fiber_g": r.range(0, 8)})
+    let nutrition = (!matches!(kind.category, CategoryBody::Other)).then(|| NutritionBody {
+        energy_kcal: r.range(15, 400).into(),
+        protein_g: r.range(0, 12).into(),
+        carbs_g: r.range(0, 40).into(),
+        fat_g: r.range(0, 30).into(),
+        fiber_g: r.range(0, 8).into(),
     });
-    let body = json!({
-        "name": format!("{style} {item}"),
-        "category": kind.category,
-        "tags": tags,
-        "unit": kind.unit,
-        "price": {"amount_minor": r.range(kind.price.0, kind.price.1), "currency": "EUR"},
-        "origin_country": r.pick(ORIGINS),
-        "nutrition": nutrition,
-        "low_stock_threshold": if kind.unit == "kg" { 10 } else { 12 },
-    });
+    let body = ListProductBody {
+        name: format!("{style} {item}"),
+        category: kind.category,
+        tags: tags.into_iter().map(str::to_owned).collect(),
+        unit: kind.unit.to_owned(),
+        price: MoneyBody {
+            amount_minor: r.range(kind.price.0, kind.price.1),
+            currency: "EUR".to_owned(),
+        },
+        origin_country: r.pick(ORIGINS).to_owned(),
+        nutrition,
+        low_stock_threshold: Some(if kind.unit == "kg" { 10 } else { 12 }.into()),
+    };
     (body, kind)
 }
 
 /// The batches of the `j`-th product of supplier `i`: one in a warehouse, and a second one in
 /// another warehouse for a third of the products; received up to two days ago, expiring by the
 /// category's shelf life (some already within 48 hours).
-fn batch_bodies(i: usize, j: usize, product: &str, supplier: &str, kind: &Kind) -> Vec<Value> {
+fn batch_bodies(
+    i: usize,
+    j: usize,
+    product: Uuid,
+    supplier: Uuid,
+    kind: &Kind,
+) -> anyhow::Result<Vec<ReceiveBatchBody>> {
     let mut r = Rng::new(i.wrapping_add(7919), j);
     let count = if r.next().is_multiple_of(3) { 2 } else { 1 };
     let now = Utc::now();
@@ -223,18 +240,24 @@ fn batch_bodies(i: usize, j: usize, product: &str, supplier: &str, kind: &Kind) 
             let received = now - Span::minutes(r.range(0, 48 * 60));
             let shelf_hours = r.range(kind.shelf_days.0 * 24, kind.shelf_days.1 * 24);
             let expires = received + Span::hours(shelf_hours.max(6));
-            let quantity: Value = if kind.unit == "kg" {
+            let quantity = if kind.unit == "kg" {
                 let grams = r.range(5_000, 250_000) / 500 * 500;
-                serde_json::from_str(&format!("{}.{:03}", grams / 1000, grams % 1000))
-                    .unwrap_or(json!(10))
+                quantity(&format!("{}.{:03}", grams / 1000, grams % 1000))
             } else {
-                json!(r.range(12, 400))
+                r.range(12, 400).into()
             };
-            json!({
-                "product_id": product, "supplier_id": supplier, "warehouse_id": warehouse,
-                "quantity": quantity, "received_at": received.to_rfc3339(),
-                "expires_at": expires.to_rfc3339(), "cold_chain": matches!(kind.category, "dairy" | "herb"),
-                "procurement_price": {"amount_minor": r.range(40, 600), "currency": "EUR"},
+            Ok(ReceiveBatchBody {
+                product_id: product,
+                supplier_id: supplier,
+                warehouse_id: warehouse.parse()?,
+                quantity,
+                received_at: received,
+                expires_at: expires,
+                cold_chain: matches!(kind.category, CategoryBody::Dairy | CategoryBody::Herb),
+                procurement_price: MoneyBody {
+                    amount_minor: r.range(40, 600),
+                    currency: "EUR".to_owned(),
+                },
             })
         })
         .collect()
@@ -264,53 +287,35 @@ pub async fn seed_catalog(
         3600,
         platform::config::defaults::ISSUER,
     ))?;
-    let post = |path: String, token: String, body: Value| {
-        let client = client.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let r = client
-                .post(&url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .with_context(|| format!("POST {url}"))?;
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
-            anyhow::Ok((status, body))
-        }
-    };
+    let c = Api { client, base };
+    let supplier_id: Uuid = supplier.parse()?;
     // The catalog in one bulk listing, then its batches in bulk receipts of up to 100.
-    let kinds: Vec<(Value, &Kind)> = (0..products).map(|j| product_body(i, j)).collect();
-    let mut listed: Vec<String> = Vec::with_capacity(products);
+    let kinds: Vec<(ListProductBody, &Kind)> = (0..products).map(|j| product_body(i, j)).collect();
+    let mut listed: Vec<Uuid> = Vec::with_capacity(products);
     for chunk in kinds.chunks(100) {
-        let body = json!({"products": chunk.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>()});
-        let (status, answer) = post(
-            format!("/v1/suppliers/{supplier}/products/bulk"),
-            owner.clone(),
-            body,
-        )
-        .await?;
+        let body = BulkListBody {
+            products: chunk.iter().map(|(b, _)| b.clone()).collect(),
+        };
+        let (status, answer) = c
+            .send(&calls::list_products(supplier_id, body), &owner, None)
+            .await?;
         if status != 201 {
             bail!("listing the products of supplier {i}: {status} {answer}");
         }
         for item in answer["items"].as_array().context("no items")? {
-            listed.push(item["id"].as_str().context("no product id")?.to_owned());
+            let id = item["id"].as_str().and_then(|id| id.parse().ok());
+            listed.push(id.context("no product id")?);
         }
     }
-    let receipts: Vec<Value> = listed
-        .iter()
-        .zip(&kinds)
-        .enumerate()
-        .flat_map(|(j, (product, (_, kind)))| batch_bodies(i, j, product, supplier, kind))
-        .collect();
+    let mut receipts: Vec<ReceiveBatchBody> = Vec::new();
+    for (j, (product, (_, kind))) in listed.iter().zip(&kinds).enumerate() {
+        receipts.extend(batch_bodies(i, j, *product, supplier_id, kind)?);
+    }
     for chunk in receipts.chunks(100) {
-        let (status, answer) = post(
-            "/v1/inventory/batches/bulk".to_owned(),
-            staff.clone(),
-            json!({"batches": chunk}),
-        )
-        .await?;
+        let body = BulkReceiveBody {
+            batches: chunk.to_vec(),
+        };
+        let (status, answer) = c.send(&calls::receive_batches(body), &staff, None).await?;
         if status != 201 {
             bail!("receiving the batches of supplier {i}: {status} {answer}");
         }

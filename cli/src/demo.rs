@@ -1,11 +1,17 @@
 //! `freshline demo seed` and `freshline load suppliers`: drive the real command API over HTTP
 //! with tokens signed by the local key.
 
+use crate::api::Api;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use futures::stream::{self, StreamExt};
 use platform::auth::{self, Actor, Role};
 use platform::config::defaults;
+use schemas::api::{
+    calls, AddressBody, Call, CategoryBody, DocumentKindBody, NoteBody, ReasonBody,
+    RegisterSupplierBody, SubmitDocumentBody, SuspendBody, SuspensionCodeBody,
+};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -325,57 +331,54 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("Valencia", "46001", "ES"),
     ("Bologna", "40121", "IT"),
 ];
-const CATEGORIES: &[&str] = &["fruit", "vegetable", "herb", "dairy", "bakery", "other"];
+const CATEGORIES: &[CategoryBody] = &[
+    CategoryBody::Fruit,
+    CategoryBody::Vegetable,
+    CategoryBody::Herb,
+    CategoryBody::Dairy,
+    CategoryBody::Bakery,
+    CategoryBody::Other,
+];
 
-fn supplier_body(i: usize, number: &str) -> serde_json::Value {
+fn supplier_body(i: usize, number: &str) -> Call<RegisterSupplierBody> {
     let (city, postal, country) = CITIES[i % CITIES.len()];
-    serde_json::json!({
-        "legal_name": format!("{} {} B.V.", NAMES[i % NAMES.len()], i),
-        "registration_number": number,
-        "contact_email": format!("ops{i}@supplier{i}.example"),
-        "phone": format!("+31 20 {:07}", 5_000_000 + i),
-        "address": {"line1": format!("Dijkweg {}", i % 300 + 1), "city": city, "postal_code": postal, "country": country},
-        "categories": [CATEGORIES[i % CATEGORIES.len()], CATEGORIES[(i * 7 + 1) % CATEGORIES.len()]],
-        "owner_subject": format!("supplier-{i}"),
+    calls::register_supplier(RegisterSupplierBody {
+        legal_name: format!("{} {} B.V.", NAMES[i % NAMES.len()], i),
+        registration_number: number.to_owned(),
+        contact_email: format!("ops{i}@supplier{i}.example"),
+        phone: format!("+31 20 {:07}", 5_000_000 + i),
+        address: AddressBody {
+            line1: format!("Dijkweg {}", i % 300 + 1),
+            city: city.to_owned(),
+            postal_code: postal.to_owned(),
+            country: country.to_owned(),
+        },
+        categories: vec![
+            CATEGORIES[i % CATEGORIES.len()],
+            CATEGORIES[(i * 7 + 1) % CATEGORIES.len()],
+        ],
+        owner_subject: Some(format!("supplier-{i}")),
     })
 }
 
-struct Api {
+/// command-api as one administrator.
+struct Admin {
     client: reqwest::Client,
     base: String,
     token: String,
 }
 
-impl Api {
-    async fn post(
+impl Admin {
+    async fn send<B: Serialize>(
         &self,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> anyhow::Result<(u16, serde_json::Value)> {
-        self.post_keyed(path, body, None).await
-    }
-
-    async fn post_keyed(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
+        call: &Call<B>,
         key: Option<&str>,
     ) -> anyhow::Result<(u16, serde_json::Value)> {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body);
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        let r = request
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = r.status().as_u16();
-        let body = r.json().await.unwrap_or(serde_json::Value::Null);
-        Ok((status, body))
+        let api = Api {
+            client: &self.client,
+            base: &self.base,
+        };
+        api.send(call, &self.token, key).await
     }
 }
 
@@ -386,11 +389,9 @@ enum Outcome {
     Existing,
 }
 
-async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
+async fn seed_one(api: &Admin, i: usize) -> anyhow::Result<Outcome> {
     let number = format!("DEMO-{i:05}");
-    let (status, body) = api
-        .post("/v1/suppliers", &supplier_body(i, &number))
-        .await?;
+    let (status, body) = api.send(&supplier_body(i, &number), None).await?;
     match status {
         201 => {}
         409 if body["code"] == "duplicate_registration"
@@ -400,7 +401,10 @@ async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
         }
         _ => bail!("registering {number}: {status} {body}"),
     }
-    let id = body["id"].as_str().context("no id")?.to_owned();
+    let id: uuid::Uuid = body["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .context("no id")?;
     let expect = |what: &str, (status, body): (u16, serde_json::Value)| {
         if status == 202 {
             Ok(())
@@ -408,41 +412,60 @@ async fn seed_one(api: &Api, i: usize) -> anyhow::Result<Outcome> {
             Err(anyhow::anyhow!("{what} {number}: {status} {body}"))
         }
     };
-    let licence = serde_json::json!({"kind": "business_license", "reference": format!("LIC-{i:05}"), "expires_on": "2030-12-31"});
-    expect(
-        "licence",
-        api.post(&format!("/v1/suppliers/{id}/documents"), &licence)
-            .await?,
-    )?;
+    let licence = calls::submit_document(
+        id,
+        SubmitDocumentBody {
+            kind: DocumentKindBody::BusinessLicense,
+            reference: format!("LIC-{i:05}"),
+            expires_on: chrono::NaiveDate::from_ymd_opt(2030, 12, 31).context("a date")?,
+        },
+    );
+    expect("licence", api.send(&licence, None).await?)?;
     match i % 25 {
         // ~8% stay pending, ~4% rejected, ~4% suspended, the rest approved.
         0 | 1 => {}
         2 => expect(
             "reject",
-            api.post(
-                &format!("/v1/suppliers/{id}/reject"),
-                &serde_json::json!({"reason": "licence could not be verified"}),
+            api.send(
+                &calls::reject_supplier(
+                    id,
+                    ReasonBody {
+                        reason: "licence could not be verified".into(),
+                    },
+                ),
+                None,
             )
             .await?,
         )?,
         _ => {
             expect(
                 "approve",
-                api.post(
-                    &format!("/v1/suppliers/{id}/approve"),
-                    &serde_json::json!({"note": "demo data"}),
+                api.send(
+                    &calls::approve_supplier(
+                        id,
+                        NoteBody {
+                            note: Some("demo data".into()),
+                        },
+                    ),
+                    None,
                 )
                 .await?,
             )?;
             if i % 25 != 3 {
-                return Ok(Outcome::Created(Some(id)));
+                return Ok(Outcome::Created(Some(id.to_string())));
             }
             if i % 25 == 3 {
                 expect(
                     "suspend",
-                    api.post(
-                        &format!("/v1/suppliers/{id}/suspend"),
-                        &serde_json::json!({"reason": "cold chain audit pending"}),
+                    api.send(
+                        &calls::suspend_supplier(
+                            id,
+                            SuspendBody {
+                                reason: "cold chain audit pending".into(),
+                                reason_code: SuspensionCodeBody::default(),
+                            },
+                        ),
+                        None,
                     )
                     .await?,
                 )?;
@@ -492,9 +515,9 @@ pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
         .build()?;
     let base = api.trim_end_matches('/').to_owned();
     // Registrations and approvals speak as several admins: limits are per account.
-    let apis: Vec<Api> = admin_tokens(&key, "demo-admin", 8)?
+    let apis: Vec<Admin> = admin_tokens(&key, "demo-admin", 8)?
         .into_iter()
-        .map(|token| Api {
+        .map(|token| Admin {
             client: client.clone(),
             base: base.clone(),
             token,
@@ -567,16 +590,16 @@ async fn run_visibility(
         let number = format!("V{}-{i}", &run[..8]);
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
-            let r = client
-                .post(format!("{api}/v1/suppliers"))
-                .bearer_auth(&token)
-                .json(&supplier_body(i, &number))
-                .send()
+            let commands = Api {
+                client: &client,
+                base: &api,
+            };
+            let (status, body) = commands
+                .send(&supplier_body(i, &number), &token, None)
                 .await?;
-            if r.status().as_u16() != 201 {
-                bail!("register: {}", r.status());
+            if status != 201 {
+                bail!("register: {status} {body}");
             }
-            let body: serde_json::Value = r.json().await?;
             let (id, version) = (
                 body["id"].as_str().context("id")?.to_owned(),
                 body["version"].as_i64().context("version")?,
@@ -682,9 +705,9 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
-    let apis: Vec<Api> = admin_tokens(&key, "load-admin", 32)?
+    let apis: Vec<Admin> = admin_tokens(&key, "load-admin", 32)?
         .into_iter()
-        .map(|token| Api {
+        .map(|token| Admin {
             client: client.clone(),
             base: api.trim_end_matches('/').to_owned(),
             token,
@@ -707,9 +730,7 @@ pub async fn run_load(cmd: LoadCommand) -> anyhow::Result<()> {
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let t = due.unwrap_or_else(Instant::now);
-                let (status, body) = api
-                    .post_keyed("/v1/suppliers", &supplier_body(i, &number), key.as_deref())
-                    .await?;
+                let (status, body) = api.send(&supplier_body(i, &number), key.as_deref()).await?;
                 if status != 201 {
                     bail!("{status} {body}");
                 }

@@ -4,10 +4,15 @@
 //! through the command API, with idempotency keys derived from the demo's own numbering, so
 //! running it again adds nothing that is already there.
 
+use crate::api::{geo, open_slot, quantity, rider_on_shift, Api};
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use platform::auth::{self, Actor, Role};
-use serde_json::{json, Value};
+use schemas::api::{
+    calls, DeliveryAddressBody, DeliveryBody, LineBody, MethodBody, PaymentBody, PlaceOrderBody,
+    RiderBody,
+};
+use uuid::Uuid;
 
 /// Where the demo warehouses are (Amsterdam, Rotterdam, Utrecht), as `(lat, lon)`.
 pub(crate) const LOCATIONS: [(f64, f64); 3] =
@@ -22,44 +27,6 @@ pub struct Seeded {
     pub riders: usize,
     /// Orders placed now.
     pub orders: usize,
-}
-
-pub(crate) struct Caller<'a> {
-    pub(crate) client: &'a reqwest::Client,
-    pub(crate) base: &'a str,
-}
-
-impl Caller<'_> {
-    pub(crate) async fn post(
-        &self,
-        path: &str,
-        token: &str,
-        key: &str,
-        body: Value,
-    ) -> anyhow::Result<(u16, Value)> {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("idempotency-key", key)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    pub(crate) async fn get(&self, base: &str, path: &str, token: &str) -> anyhow::Result<Value> {
-        let r = self
-            .client
-            .get(format!("{base}{path}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        Ok(r.json().await.unwrap_or(Value::Null))
-    }
 }
 
 pub(crate) fn token(signer: &auth::Signer, sub: &str, role: Role) -> anyhow::Result<String> {
@@ -84,11 +51,11 @@ pub async fn seed(
     signer: &auth::Signer,
     orders: usize,
 ) -> anyhow::Result<Seeded> {
-    let c = Caller { client, base: api };
+    let c = Api { client, base: api };
     let admin = token(signer, "demo-admin-fulfilment", Role::Admin)?;
     let mut seeded = Seeded::default();
     let today = Utc::now().date_naive();
-    let mut slots: Vec<(usize, String)> = Vec::new();
+    let mut slots: Vec<(usize, Uuid)> = Vec::new();
     for (w, warehouse) in crate::catalog_demo::WAREHOUSES.iter().enumerate() {
         let (lat, lon) = LOCATIONS[w];
         for day in 0..2 {
@@ -99,49 +66,41 @@ pub async fn seed(
                     .context("a demo slot time")?
                     .and_utc()
                     + Span::days(1);
-                let body = json!({"zone": format!("ZONE-{}", w + 1), "warehouse_id": warehouse,
-                    "warehouse_location": {"lat": lat, "lon": lon},
-                    "starts_at": starts.to_rfc3339(), "ends_at": (starts + Span::hours(3)).to_rfc3339(),
-                    "capacity": 40});
                 let key = format!("demo-slot:{warehouse}:{}", starts.to_rfc3339());
-                let (status, answer) = c.post("/v1/delivery-slots", &admin, &key, body).await?;
-                if status != 201 {
-                    bail!("opening a demo slot: {status} {answer}");
-                }
+                let slot = open_slot(
+                    &c,
+                    &admin,
+                    format!("ZONE-{}", w + 1),
+                    (warehouse.parse()?, (lat, lon)),
+                    (starts, 40),
+                    &key,
+                )
+                .await?;
                 seeded.slots += 1;
-                slots.push((w, answer["id"].as_str().context("slot id")?.to_owned()));
+                slots.push((w, slot));
             }
         }
     }
     for n in 0..24 {
         let w = n % 3;
         let account = format!("rider-{n}");
-        let (status, answer) = c
-            .post(
-                "/v1/riders",
-                &admin,
-                &format!("demo-rider:{n}"),
-                json!({"name": format!("Demo rider {n}"), "account": account, "cold_chain_capable": n % 2 == 0}),
-            )
-            .await?;
-        if status != 201 {
-            bail!("registering a demo rider: {status} {answer}");
-        }
-        let rider = answer["id"].as_str().context("rider id")?.to_owned();
         let (lat, lon) = LOCATIONS[w];
         let offset = (n as f64) * 0.002;
+        let rider = RiderBody {
+            name: format!("Demo rider {n}"),
+            account: account.clone(),
+            cold_chain_capable: n % 2 == 0,
+        };
         let rider_token = token(signer, &account, Role::Rider)?;
-        let (status, answer) = c
-            .post(
-                &format!("/v1/riders/{rider}/availability"),
-                &rider_token,
-                &format!("demo-rider-shift:{n}"),
-                json!({"available": true, "location": {"lat": lat + offset, "lon": lon - offset}}),
-            )
-            .await?;
-        if status != 202 {
-            bail!("putting a demo rider on shift: {status} {answer}");
-        }
+        rider_on_shift(
+            &c,
+            &admin,
+            &rider_token,
+            rider,
+            (lat + offset, lon - offset),
+            &format!("demo-rider:{n}"),
+        )
+        .await?;
         seeded.riders += 1;
     }
     // Products with stock in each warehouse, as the query API shows them (the projector may
@@ -163,41 +122,55 @@ pub async fn seed(
     for k in 0..orders {
         let (w, slot) = &slots[k % slots.len()];
         let products = &stock[*w];
-        let mut lines = Vec::new();
+        let mut lines: Vec<LineBody> = Vec::new();
         for j in 0..(1 + k % 3) {
             let product = &products[(k * 7 + j * 13) % products.len()];
-            if lines
-                .iter()
-                .any(|l: &Value| l["product_id"] == product.as_str())
-            {
+            let product_id: Uuid = product.parse()?;
+            if lines.iter().any(|l| l.product_id == product_id) {
                 continue;
             }
             let p = c
                 .get(query, &format!("/v1/products/{product}"), &catalog)
                 .await?;
-            let quantity = if p["unit"] == "kg" {
-                json!(1.5)
-            } else {
-                json!(2)
-            };
-            lines.push(json!({"product_id": product, "quantity": quantity}));
+            let quantity = quantity(if p["unit"] == "kg" { "1.5" } else { "2" });
+            lines.push(LineBody {
+                product_id,
+                quantity,
+            });
         }
-        let payment = match k % 20 {
-            0 => json!({"method": "card", "card_token": "tok_declined"}),
-            1..=3 => json!({"method": "cash_on_delivery"}),
-            4 => json!({"method": "card", "card_token": "tok_flaky"}),
-            _ => json!({"method": "card", "card_token": "tok_approved"}),
+        let (method, card_token) = match k % 20 {
+            0 => (MethodBody::Card, Some("tok_declined")),
+            1..=3 => (MethodBody::CashOnDelivery, None),
+            4 => (MethodBody::Card, Some("tok_flaky")),
+            _ => (MethodBody::Card, Some("tok_approved")),
         };
         let customer = format!("customer-{}", k % 50);
         let city = ["Amsterdam", "Rotterdam", "Utrecht"][*w];
-        let body = json!({"lines": lines, "payment": payment,
-            "delivery": {"slot_id": slot, "contact_email": format!("{customer}@customers.example"),
-                "address": {"line1": format!("Keizersgracht {}", 100 + k), "city": city,
-                            "postal_code": "1015 CJ", "country": "NL",
-                            "location": {"lat": LOCATIONS[*w].0 + 0.01, "lon": LOCATIONS[*w].1 + 0.01}}}});
+        let body = PlaceOrderBody {
+            lines,
+            payment: PaymentBody {
+                method,
+                card_token: card_token.map(str::to_owned),
+            },
+            delivery: DeliveryBody {
+                slot_id: *slot,
+                contact_email: Some(format!("{customer}@customers.example")),
+                address: DeliveryAddressBody {
+                    line1: format!("Keizersgracht {}", 100 + k),
+                    city: city.to_owned(),
+                    postal_code: "1015 CJ".to_owned(),
+                    country: "NL".to_owned(),
+                    location: Some(geo(LOCATIONS[*w].0 + 0.01, LOCATIONS[*w].1 + 0.01)),
+                },
+            },
+        };
         let t = token(signer, &customer, Role::Customer)?;
         let (status, answer) = c
-            .post("/v1/orders", &t, &format!("demo-order:{k}:{today}"), body)
+            .send(
+                &calls::place_order(body),
+                &t,
+                Some(&format!("demo-order:{k}:{today}")),
+            )
             .await?;
         match status {
             201 => seeded.orders += 1,
@@ -215,7 +188,7 @@ pub async fn seed(
 /// # Errors
 /// When the query API cannot be reached.
 pub(crate) async fn products_in_stock(
-    c: &Caller<'_>,
+    c: &Api<'_>,
     query: &str,
     token: &str,
     warehouse: &str,

@@ -6,7 +6,8 @@
 //! what a customer would see, and the measurement costs the stack one read per order instead
 //! of polling every pending order (which, at 1,000 orders in flight, was a load of its own).
 
-use crate::fulfilment_demo::{products_in_stock, token, Caller, LOCATIONS};
+use crate::api::{geo, open_slot, quantity, rider_on_shift, Api};
+use crate::fulfilment_demo::{products_in_stock, token, LOCATIONS};
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use futures::stream::{self, FuturesUnordered, StreamExt};
@@ -14,10 +15,14 @@ use platform::auth::{self, Role};
 use platform::consumer::{
     ConsumerConfig, ConsumerMetrics, Delivery, Failure, Handler, StartAt, Tally,
 };
-use serde_json::json;
+use schemas::api::{
+    calls, DeliveryAddressBody, DeliveryBody, LineBody, MethodBody, PaymentBody, PlaceOrderBody,
+    RiderBody,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// Where the load runs.
 pub struct Target<'a> {
@@ -120,7 +125,7 @@ async fn watch_endings(
 /// # Errors
 /// When the API refuses the setup, or the orders do not end within ten minutes.
 pub async fn load(t: &Target<'_>, shape: Shape) -> anyhow::Result<String> {
-    let c = Caller {
+    let c = Api {
         client: t.client,
         base: t.api,
     };
@@ -144,9 +149,9 @@ pub async fn load(t: &Target<'_>, shape: Shape) -> anyhow::Result<String> {
     let (placed_tx, mut placed_rx) = tokio::sync::mpsc::unbounded_channel();
     let placing = {
         let (client, api) = (t.client.clone(), t.api.to_owned());
-        let (slot, run) = (slot.clone(), run.clone());
+        let run = run.clone();
         tokio::spawn(async move {
-            let c = Caller {
+            let c = Api {
                 client: &client,
                 base: &api,
             };
@@ -163,14 +168,34 @@ pub async fn load(t: &Target<'_>, shape: Shape) -> anyhow::Result<String> {
                         if let Some(tick) = pace.lock().await.as_mut() {
                             tick.tick().await;
                         }
-                        let body = json!({
-                            "lines": [{"product_id": products[i % products.len()], "quantity": 1}],
-                            "payment": {"method": "card", "card_token": "tok_approved"},
-                            "delivery": {"slot_id": slot, "address": {"line1": "Dam 1", "city": "Amsterdam",
-                                         "postal_code": "1012 JS", "country": "NL", "location": {"lat": 52.373, "lon": 4.893}}}});
+                        let body = PlaceOrderBody {
+                            lines: vec![LineBody {
+                                product_id: products[i % products.len()],
+                                quantity: quantity("1"),
+                            }],
+                            payment: PaymentBody {
+                                method: MethodBody::Card,
+                                card_token: Some("tok_approved".to_owned()),
+                            },
+                            delivery: DeliveryBody {
+                                slot_id: *slot,
+                                contact_email: None,
+                                address: DeliveryAddressBody {
+                                    line1: "Dam 1".to_owned(),
+                                    city: "Amsterdam".to_owned(),
+                                    postal_code: "1012 JS".to_owned(),
+                                    country: "NL".to_owned(),
+                                    location: Some(geo(52.373, 4.893)),
+                                },
+                            },
+                        };
                         let at = Instant::now();
                         let (status, answer) = c
-                            .post("/v1/orders", &customers[i % customers.len()], &format!("load-order:{run}:{i}"), body)
+                            .send(
+                                &calls::place_order(body),
+                                &customers[i % customers.len()],
+                                Some(&format!("load-order:{run}:{i}")),
+                            )
                             .await?;
                         if status != 201 {
                             bail!("placing a load order: {status} {answer}");
@@ -264,60 +289,50 @@ pub async fn load(t: &Target<'_>, shape: Shape) -> anyhow::Result<String> {
 /// Riders on shift at the first demo warehouse, a slot there with room for every order, and
 /// the products with stock to order.
 async fn set_up(
-    c: &Caller<'_>,
+    c: &Api<'_>,
     t: &Target<'_>,
     admin: &str,
     riders: usize,
-) -> anyhow::Result<(String, Vec<String>)> {
+) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
     let warehouse = crate::catalog_demo::WAREHOUSES[0];
     let (lat, lon) = LOCATIONS[0];
     let starts = Utc::now() + Span::hours(2);
     let run = uuid::Uuid::new_v4().simple().to_string();
     for k in 0..riders {
         let account = format!("load-rider-{}-{k}", &run[..8]);
-        let (status, answer) = c
-            .post(
-                "/v1/riders",
-                admin,
-                &format!("load-rider:{run}:{k}"),
-                json!({"name": format!("Load rider {k}"), "account": account, "cold_chain_capable": true}),
-            )
-            .await?;
-        if status != 201 {
-            bail!("registering a load rider: {status} {answer}");
-        }
-        let rider = answer["id"].as_str().context("rider id")?.to_owned();
+        let rider = RiderBody {
+            name: format!("Load rider {k}"),
+            account: account.clone(),
+            cold_chain_capable: true,
+        };
         let rider_token = token(t.signer, &account, Role::Rider)?;
         let offset = (k as f64) * 0.0005;
-        let (status, answer) = c
-            .post(
-                &format!("/v1/riders/{rider}/availability"),
-                &rider_token,
-                &format!("load-rider-shift:{run}:{k}"),
-                json!({"available": true, "location": {"lat": lat + offset, "lon": lon}}),
-            )
-            .await?;
-        if status != 202 {
-            bail!("putting a load rider on shift: {status} {answer}");
-        }
-    }
-    let (status, slot) = c
-        .post(
-            "/v1/delivery-slots",
+        rider_on_shift(
+            c,
             admin,
-            &format!("load-slot:{run}"),
-            json!({"zone": "LOAD", "warehouse_id": warehouse, "warehouse_location": {"lat": lat, "lon": lon},
-                   "starts_at": starts.to_rfc3339(), "ends_at": (starts + Span::hours(3)).to_rfc3339(),
-                   "capacity": 10_000}),
+            &rider_token,
+            rider,
+            (lat + offset, lon),
+            &format!("load-rider:{run}:{k}"),
         )
         .await?;
-    if status != 201 {
-        bail!("opening the load slot: {status} {slot}");
     }
-    let slot = slot["id"].as_str().context("slot id")?.to_owned();
+    let slot = open_slot(
+        c,
+        admin,
+        "LOAD".to_owned(),
+        (warehouse.parse()?, (lat, lon)),
+        (starts, 10_000),
+        &format!("load-slot:{run}"),
+    )
+    .await?;
     let products = products_in_stock(c, t.query, admin, warehouse, 50.0, usize::MAX).await?;
     if products.is_empty() {
         bail!("no product with stock at the demo warehouse (run `make up`)");
     }
+    let products = products
+        .iter()
+        .map(|p| p.parse::<Uuid>())
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((slot, products))
 }

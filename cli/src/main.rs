@@ -18,6 +18,7 @@
 //! - `freshline audit verify | seal | check | keygen`: the tamper-evident history.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod api;
 mod audit;
 mod bench;
 mod bench_relay;
