@@ -8,7 +8,6 @@ use platform::auth::Verifier;
 use platform::config::{self, defaults, Common};
 use platform::relay::{Relay, RelayConfig, RelayMetrics};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// command-api: the write side's HTTP API (commands, `/openapi.json`, health, metrics).
 ///
@@ -119,22 +118,27 @@ pub async fn outbox_relay() -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let metrics = RelayMetrics::new(&registry)?;
 
-    let shutdown = CancellationToken::new();
-    let http = platform::ops::spawn_server(&s.http_addr, pool.clone(), registry, shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", s.http_addr))?;
-    platform::ops::cancel_on_signal(shutdown.clone());
-    while !shutdown.is_cancelled() {
-        // A fresh producer each time: after a fatal producer error the old one is unusable.
-        let producer =
-            platform::kafka::idempotent_producer(&s.common.brokers, "freshline-outbox-relay")?;
-        let relay = Relay::new(pool.clone(), producer, s.relay.clone(), metrics.clone());
-        if let Err(e) = relay.run(shutdown.clone()).await {
-            platform::telemetry::log_error_chain("relay stopped; restarting in 1 s", &e);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-    http.await.ok();
-    platform::telemetry::shutdown();
-    Ok(())
+    let checks = vec![platform::ops::postgres(pool.clone())];
+    platform::ops::run_worker(
+        "outbox relay",
+        &s.http_addr,
+        registry,
+        checks,
+        |stop| async move {
+            while !stop.is_cancelled() {
+                // A fresh producer each time: after a fatal producer error the old one is unusable.
+                let producer = platform::kafka::idempotent_producer(
+                    &s.common.brokers,
+                    "freshline-outbox-relay",
+                )?;
+                let relay = Relay::new(pool.clone(), producer, s.relay.clone(), metrics.clone());
+                if let Err(e) = relay.run(stop.clone()).await {
+                    platform::telemetry::log_error_chain("relay stopped; restarting in 1 s", &e);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            Ok(())
+        },
+    )
+    .await
 }

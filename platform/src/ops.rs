@@ -90,3 +90,35 @@ pub fn cancel_on_signal(token: CancellationToken) {
         token.cancel();
     });
 }
+
+/// Runs a worker as a service: its operations server on `addr` (`/healthz`, `/readyz` with
+/// `checks`, `/metrics` from `registry`), a shutdown token cancelled by Ctrl-C or SIGTERM and
+/// handed to `run`; when `run` ends, the server stops and telemetry is flushed, and `run`'s
+/// outcome is the service's.
+///
+/// # Errors
+/// When `addr` cannot be bound, or what `run` returns.
+pub async fn run_worker<F, Fut>(
+    name: &str,
+    addr: &str,
+    registry: Registry,
+    checks: Vec<(&'static str, Check)>,
+    run: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use anyhow::Context;
+    let shutdown = CancellationToken::new();
+    let http = spawn_server_with(addr, registry, checks, shutdown.clone())
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    cancel_on_signal(shutdown.clone());
+    tracing::info!(service = name, %addr, "running");
+    let outcome = run(shutdown.clone()).await;
+    shutdown.cancel();
+    http.await.ok();
+    crate::telemetry::shutdown();
+    outcome
+}

@@ -32,3 +32,4 @@ pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn runtime::Projection>> {
     all().into_iter().find(|p| p.name() == name)
 }
 pub mod serve;
+pub mod settings;

@@ -111,6 +111,16 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
+    /// Tokens for `service` (with its default scopes) signed by `signer` as `issuer`.
+    pub fn minted(service: &str, signer: Signer, issuer: &str) -> Self {
+        Self::Minted {
+            service: service.to_owned(),
+            signer,
+            issuer: issuer.to_owned(),
+            current: Mutex::new(None),
+        }
+    }
+
     fn token(&self) -> Result<String, CallError> {
         match self {
             Self::Fixed(t) => {
@@ -311,45 +321,6 @@ impl Backoff {
         self.0 = self.0.saturating_add(1);
         Duration::from_millis(ms)
     }
-}
-
-/// The command client of a saga binary, from its settings: `FRESHLINE_COMMAND_API_URL`, and
-/// `FRESHLINE_SERVICE_TOKEN` or else a `sagas` service token minted with the key at
-/// `FRESHLINE_SIGNING_KEY` (local development).
-///
-/// # Errors
-/// When neither a token nor a readable signing key is given.
-pub fn client_from_settings() -> anyhow::Result<CommandClient> {
-    client_for_service("sagas", "FRESHLINE_SERVICE_TOKEN")
-}
-
-/// A command client acting as `service`: the token in the variable `token_var`, or else one
-/// minted for `service` (with its default scopes) with the key at `FRESHLINE_SIGNING_KEY`.
-///
-/// # Errors
-/// When neither a token nor a readable signing key is given.
-pub fn client_for_service(service: &str, token_var: &str) -> anyhow::Result<CommandClient> {
-    use anyhow::Context;
-    use platform::config::{self, defaults};
-    let token = match config::string(token_var, "") {
-        t if !t.is_empty() => TokenSource::Fixed(t),
-        _ => {
-            let key = config::string("FRESHLINE_SIGNING_KEY", defaults::SIGNING_KEY_PATH);
-            let pem = std::fs::read_to_string(&key)
-                .with_context(|| format!("reading {key} (or set {token_var})"))?;
-            let kid = std::fs::read_to_string(std::path::Path::new(&key).with_extension("kid"))?;
-            TokenSource::Minted {
-                service: service.to_owned(),
-                signer: Signer::from_pem(kid.trim(), &pem)?,
-                issuer: config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER),
-                current: Mutex::new(None),
-            }
-        }
-    };
-    Ok(CommandClient::new(
-        &config::string("FRESHLINE_COMMAND_API_URL", "http://127.0.0.1:8080"),
-        token,
-    )?)
 }
 
 #[cfg(test)]

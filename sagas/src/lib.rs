@@ -26,3 +26,4 @@ pub mod notifier;
 pub mod payments;
 pub mod scheduler;
 pub mod serve;
+pub mod settings;
