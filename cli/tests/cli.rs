@@ -8,16 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
-
-fn brokers() -> String {
-    env_or(
-        "FRESHLINE_TEST_KAFKA_BROKERS",
-        platform::config::defaults::KAFKA_BROKERS,
-    )
-}
+use test_support::brokers;
 
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("freshline-cli-{}", uuid::Uuid::new_v4().simple()));
@@ -36,22 +27,7 @@ struct Env {
 
 impl Env {
     async fn start() -> Self {
-        let admin_url = env_or(
-            "FRESHLINE_TEST_DATABASE_URL",
-            platform::config::defaults::DATABASE_URL,
-        );
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&admin_url)
-            .await
-            .expect("PostgreSQL is up");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create db");
-        admin.close().await;
-        let (base, _) = admin_url.rsplit_once('/').expect("db in url");
-        let url = format!("{base}/{name}");
-        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        let (pool, url) = test_support::database_with_url().await;
         platform::db::migrate(&pool).await.expect("migrate");
         let key = auth::generate_key("k1").expect("key");
         let verifier = Arc::new(

@@ -5,7 +5,8 @@
 #    and aiosmtpd (python3-aiosmtpd) for the local SMTP sink: Debian's build of the PyPI
 #    server, security-patched with the distribution and run by the system python3, so there is
 #    no virtualenv to create or keep in step.
-#  - Apache Kafka broker jars from Maven Central through infra/kafka/pom.xml.
+#  - Apache Kafka broker jars from Maven Central through infra/kafka/pom.xml (not with
+#    `--packages`, which installs only what the build needs first).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_pkgs=()
@@ -27,6 +28,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 # Debian's postgresql package may start its own cluster on 5432; ours runs on $PG_PORT with its
 # own data directory, so the two never meet.
+[ "${1:-}" = "--packages" ] && exit 0
 
 if [ ! -f "$KAFKA_LIBS/.complete" ]; then
   log "fetching Apache Kafka $KAFKA_VERSION broker jars from Maven Central"

@@ -5,10 +5,14 @@
 # command API. Idempotent: what already runs is left running. FRESHLINE_PROMETHEUS=1 also runs
 # Prometheus scraping every service (infra/local/prometheus-up.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# The build needs the packages (cmake, headers); PostgreSQL, Kafka and the SMTP sink start
+# while it runs, on the same two cores but mostly waiting on disk and the JVM.
+"$ROOT/infra/local/install.sh" --packages
+log "building the services (release), while the infrastructure starts"
+(cd "$ROOT" && cargo build --release --locked --bins -q) >"$LOG/build.log" 2>&1 &
+build=$!
 "$ROOT/infra/local/infra-up.sh"
-
-log "building the services (release)"
-(cd "$ROOT" && cargo build --release --locked --bins -q)
+wait "$build" || { cat "$LOG/build.log" >&2; die "the build failed (log: $LOG/build.log)"; }
 BIN="$ROOT/target/release"
 
 export FRESHLINE_DATABASE_URL="$DATABASE_URL"
