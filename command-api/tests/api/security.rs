@@ -558,6 +558,18 @@ async fn health_readiness_metrics_and_openapi_are_served() {
             "{path} missing from OpenAPI"
         );
     }
+    // Every route the other services and the CLI call (schemas::api::calls) is one this
+    // document describes, with its method.
+    for (method, template) in schemas::api::calls::ROUTES {
+        let method = match method {
+            schemas::api::Method::Post => "post",
+            schemas::api::Method::Patch => "patch",
+        };
+        assert!(
+            openapi["paths"][*template][method].is_object(),
+            "{method} {template} is called but not served"
+        );
+    }
 }
 
 #[tokio::test]
