@@ -4,7 +4,8 @@
 
 use crate::context::CommandContext;
 use crate::request::{new_id, point, reason, text, Ids};
-use crate::response::{execute, load, Accepted};
+use crate::response::resource;
+use crate::response::{load, Accepted};
 use crate::AppState;
 use axum::extract::State;
 use domain::catalog_values::{OrderId, WarehouseId};
@@ -13,7 +14,6 @@ use domain::fulfilment_values::{DeliveryId, RiderId};
 use domain::rider::{RiderCaller, RiderCommand};
 use domain::slot::{SlotCommand, SlotState};
 use platform::auth::{Actor, Role};
-use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
 use schemas::api::{
     AssignBody, AssignmentBody, AvailabilityBody, BookingBody, FreeReasonBody, GeoBody, RiderBody,
@@ -42,17 +42,9 @@ pub async fn create_slot(
         booked: BTreeSet::new(),
     });
     let id = new_id(&ctx, "slot");
-    let done = execute(
-        &app.fulfilment.slots,
-        &ctx,
-        id,
-        "create",
-        cmd,
-        None,
-        Reply::created(format!("/v1/delivery-slots/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.slots, "/v1/delivery-slots")
+        .create(&ctx, id, "create", cmd)
+        .await
 }
 
 /// The saga takes a place in the slot for an order (`slot_full` when none is left).
@@ -70,17 +62,9 @@ pub async fn book_slot(
         order_id: OrderId(body.order_id),
         now: ctx.received_at,
     };
-    let done = execute(
-        &app.fulfilment.slots,
-        &ctx,
-        id,
-        "book",
-        cmd,
-        None,
-        Reply::changed(format!("/v1/delivery-slots/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.slots, "/v1/delivery-slots")
+        .change(&ctx, id, "book", cmd, None)
+        .await
 }
 
 /// The saga gives an order's place back.
@@ -96,17 +80,9 @@ pub async fn release_slot(
     let cmd = SlotCommand::Release {
         order_id: OrderId(order.unwrap_or_default()),
     };
-    let done = execute(
-        &app.fulfilment.slots,
-        &ctx,
-        id,
-        "release",
-        cmd,
-        None,
-        Reply::changed(format!("/v1/delivery-slots/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.slots, "/v1/delivery-slots")
+        .change(&ctx, id, "release", cmd, None)
+        .await
 }
 
 /// Register a rider (off shift until they go available).
@@ -124,17 +100,9 @@ pub async fn register_rider(
         cold_chain_capable: body.cold_chain_capable,
     };
     let id = new_id(&ctx, "rider");
-    let done = execute(
-        &app.fulfilment.riders,
-        &ctx,
-        id,
-        "register",
-        cmd,
-        None,
-        Reply::created(format!("/v1/riders/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.riders, "/v1/riders")
+        .create(&ctx, id, "register", cmd)
+        .await
 }
 
 /// A rider goes on or off shift (or reports where they are); only their own record.
@@ -163,17 +131,9 @@ pub async fn availability(
         location,
         by,
     };
-    let done = execute(
-        &app.fulfilment.riders,
-        &ctx,
-        id,
-        "set_availability",
-        cmd,
-        None,
-        Reply::changed(format!("/v1/riders/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.riders, "/v1/riders")
+        .change(&ctx, id, "set_availability", cmd, None)
+        .await
 }
 
 /// The saga gives a rider a delivery (`rider_busy`, `rider_unavailable` when they cannot).
@@ -192,17 +152,9 @@ pub async fn assign_rider(
         order_id: OrderId(body.order_id),
         cold_chain: body.cold_chain,
     };
-    let done = execute(
-        &app.fulfilment.riders,
-        &ctx,
-        id,
-        "assign",
-        cmd,
-        None,
-        Reply::changed(format!("/v1/riders/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.riders, "/v1/riders")
+        .change(&ctx, id, "assign", cmd, None)
+        .await
 }
 
 /// The saga frees a rider whose delivery ended.
@@ -218,17 +170,9 @@ pub async fn release_rider(
     let cmd = RiderCommand::Release {
         delivery_id: DeliveryId(delivery.unwrap_or_default()),
     };
-    let done = execute(
-        &app.fulfilment.riders,
-        &ctx,
-        id,
-        "release",
-        cmd,
-        None,
-        Reply::changed(format!("/v1/riders/{id}")),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.riders, "/v1/riders")
+        .change(&ctx, id, "release", cmd, None)
+        .await
 }
 
 /// The saga sets up the delivery of an order in its booked slot.
@@ -261,21 +205,9 @@ pub async fn schedule(
         rider_id: None,
         last_location: None,
     }));
-    let done = execute(
-        &app.fulfilment.deliveries,
-        &ctx,
-        id.0,
-        "schedule",
-        cmd,
-        None,
-        Reply::created(delivery_location(id.0)),
-    )
-    .await?;
-    Ok(done.answer)
-}
-
-fn delivery_location(id: Uuid) -> String {
-    format!("/v1/deliveries/{id}")
+    resource(&app.fulfilment.deliveries, "/v1/deliveries")
+        .create(&ctx, id.0, "schedule", cmd)
+        .await
 }
 
 /// The saga records the rider a delivery got.
@@ -322,17 +254,9 @@ async fn update(
     cmd: DeliveryCommand,
     why: Option<&str>,
 ) -> Result<Accepted, ApiError> {
-    let done = execute(
-        &app.fulfilment.deliveries,
-        ctx,
-        id,
-        name,
-        cmd,
-        why,
-        Reply::changed(delivery_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.deliveries, "/v1/deliveries")
+        .change(ctx, id, name, cmd, why)
+        .await
 }
 
 /// Who is updating: for a rider, whether they are the delivery's assigned rider.

@@ -3,6 +3,7 @@
 
 use crate::context::CommandContext;
 use crate::request::{Fields, MAX_BULK};
+use crate::response::resource;
 use crate::response::{command_problem, execute, refusal_problem, Accepted};
 use crate::AppState;
 use axum::extract::{FromRequestParts, Path, State};
@@ -17,7 +18,7 @@ use domain::inventory::{
 use domain::product::{Product, ProductError};
 use domain::stock_alert::{stock_alert_id, AssessStock, StockAlert};
 use domain::SupplierId;
-use platform::bus::{CommandBus, Committed, Reply};
+use platform::bus::{CommandBus, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
 use schemas::api::{
     AssessBody, BulkReceiveBody, ExpiringSoonBody, ReceiveBatchBody, ReserveBody, SpoilageBody,
@@ -30,20 +31,6 @@ pub struct InventoryService {
     pub(crate) bus: CommandBus<InventoryBatch>,
     pub(crate) products: CommandBus<Product>,
     pub(crate) alerts: CommandBus<StockAlert>,
-}
-
-impl InventoryService {
-    async fn execute(
-        &self,
-        ctx: &CommandContext,
-        id: BatchId,
-        name: &'static str,
-        command: InventoryCommand,
-        reason: Option<&str>,
-        reply: Reply,
-    ) -> Result<Committed, ApiError> {
-        crate::response::execute(&self.bus, ctx, id, name, command, reason, reply).await
-    }
 }
 
 fn positive(f: &mut Fields, name: &str, n: &serde_json::Number) -> Option<PositiveQuantity> {
@@ -84,10 +71,6 @@ impl<S: Send + Sync> FromRequestParts<S> for BatchPath {
     }
 }
 
-fn batch_location(id: BatchId) -> String {
-    format!("/v1/inventory/batches/{id}")
-}
-
 /// Receive a batch of a listed product.
 #[utoipa::path(
     post, path = "/v1/inventory/batches", tag = "inventory",
@@ -114,18 +97,9 @@ pub async fn receive(
     let mut f = Fields::default();
     let cmd = receipt(&mut f, "", &body, &product, id);
     let cmd = f.finish(cmd)?.map_err(|e| *e)?;
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "receive",
-            cmd,
-            None,
-            Reply::created(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .create(&ctx, id, "receive", cmd)
+        .await
 }
 
 /// Checks a receipt against its product's facts — it exists, is the supplier's, is still sold,
@@ -267,18 +241,9 @@ pub async fn reserve(
         quantity,
         now: ctx.received_at,
     });
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "reserve",
-            cmd,
-            None,
-            Reply::changed(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .change(&ctx, id, "reserve", cmd, None)
+        .await
 }
 
 /// Release an order's reservation (a no-op when already released).
@@ -295,18 +260,9 @@ pub async fn release(
 ) -> Result<Accepted, ApiError> {
     let order_id = order.ok_or_else(|| ApiError::not_found("no order in the path"))?;
     let cmd = InventoryCommand::Release(ReleaseReservation { order_id });
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "release",
-            cmd,
-            None,
-            Reply::changed(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .change(&ctx, id, "release", cmd, None)
+        .await
 }
 
 /// Commit an order's reservation: the stock leaves with the packed order.
@@ -323,18 +279,9 @@ pub async fn commit(
 ) -> Result<Accepted, ApiError> {
     let order_id = order.ok_or_else(|| ApiError::not_found("no order in the path"))?;
     let cmd = InventoryCommand::Commit(CommitReservation { order_id });
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "commit",
-            cmd,
-            None,
-            Reply::changed(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .change(&ctx, id, "commit", cmd, None)
+        .await
 }
 
 /// Write off spoiled stock (at most what is available).
@@ -357,18 +304,9 @@ pub async fn spoilage(
     let (quantity, reason) = f.finish((|| Some((quantity?, reason?)))())?;
     let text = reason.as_str();
     let cmd = InventoryCommand::RecordSpoilage(RecordSpoilage { quantity, reason });
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "spoilage",
-            cmd,
-            Some(text),
-            Reply::changed(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .change(&ctx, id, "spoilage", cmd, Some(text))
+        .await
 }
 
 /// Expire a batch (only at or after `expires_at`): open reservations are released and what is
@@ -390,18 +328,9 @@ pub async fn expire(
     let cmd = InventoryCommand::Expire(ExpireBatch {
         now: ctx.received_at,
     });
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "expire",
-            cmd,
-            None,
-            Reply::changed(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .change(&ctx, id, "expire", cmd, None)
+        .await
 }
 
 /// Raise the batch's expiring-soon alert (once; the scheduler calls it).
@@ -431,18 +360,9 @@ pub async fn expiring_soon(
         now: ctx.received_at,
         horizon: TimeDelta::hours(body.horizon_hours),
     });
-    let done = app
-        .inventory
-        .execute(
-            &ctx,
-            id,
-            "expiring_soon",
-            cmd,
-            None,
-            Reply::changed(batch_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.inventory.bus, "/v1/inventory/batches")
+        .change(&ctx, id, "expiring_soon", cmd, None)
+        .await
 }
 
 /// Assess a product's stock level in a warehouse (the scheduler calls it): `LowStock` when it

@@ -4,7 +4,8 @@
 
 use crate::context::CommandContext;
 use crate::request::{money, new_id, point, reason, Fields, Ids};
-use crate::response::{command_problem, execute, load, refusal_problem, Accepted};
+use crate::response::resource;
+use crate::response::{command_problem, load, refusal_problem, Accepted};
 use crate::AppState;
 use axum::extract::State;
 use domain::catalog_values::{OrderId, PositiveQuantity, ProductId};
@@ -17,18 +18,12 @@ use domain::product::ProductStatus;
 use domain::values::{Address, AddressLine, City, CountryCode, Email, PostalCode};
 use domain::SupplierId;
 use platform::auth::{Actor, Role};
-use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
 use schemas::api::{
     CancelBody, CompensateBody, DeliverBody, ForceCompensationBody, MethodBody, PaidBody,
     PlaceOrderBody, RecordRefundBody, ShipBody,
 };
 use std::collections::HashMap;
-use uuid::Uuid;
-
-fn order_location(id: Uuid) -> String {
-    format!("/v1/orders/{id}")
-}
 
 fn address(body: &PlaceOrderBody, f: &mut Fields) -> Option<DeliveryAddress> {
     let a = &body.delivery.address;
@@ -171,17 +166,9 @@ pub async fn place(
         card_token: body.payment.card_token,
         now: ctx.received_at,
     };
-    let done = execute(
-        &svc.orders,
-        &ctx,
-        id,
-        "place",
-        OrderCommand::Place(Box::new(cmd)),
-        None,
-        Reply::created(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&svc.orders, "/v1/orders")
+        .create(&ctx, id, "place", OrderCommand::Place(Box::new(cmd)))
+        .await
 }
 
 /// Cancel an order before it ships; the fulfilment saga then releases stock, refunds and
@@ -219,17 +206,15 @@ pub async fn cancel(
         detail: detail.clone(),
         by,
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "cancel",
-        cmd,
-        Some(detail.as_deref().unwrap_or(reason.as_str())),
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(
+            &ctx,
+            id,
+            "cancel",
+            cmd,
+            Some(detail.as_deref().unwrap_or(reason.as_str())),
+        )
+        .await
 }
 
 /// Pack a paid order (its reserved stock leaves the warehouse).
@@ -268,17 +253,9 @@ pub async fn pack(
             return Err(refusal_problem(&domain::order::OrderError::NotOwner));
         }
     }
-    let done = execute(
-        &svc.orders,
-        &ctx,
-        id,
-        "pack",
-        OrderCommand::Pack,
-        None,
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&svc.orders, "/v1/orders")
+        .change(&ctx, id, "pack", OrderCommand::Pack, None)
+        .await
 }
 
 /// The saga records a captured payment (or accepted cash on delivery).
@@ -296,17 +273,9 @@ pub async fn paid(
         payment_id: PaymentId(body.payment_id),
         amount: money("amount", &body.amount)?,
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "mark_paid",
-        cmd,
-        None,
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(&ctx, id, "mark_paid", cmd, None)
+        .await
 }
 
 /// The saga records the pickup: the order has shipped.
@@ -324,17 +293,9 @@ pub async fn ship(
         delivery_id: DeliveryId(body.delivery_id),
         rider_id: RiderId(body.rider_id),
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "ship",
-        cmd,
-        None,
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(&ctx, id, "ship", cmd, None)
+        .await
 }
 
 /// The saga records the hand-over: the order was delivered.
@@ -351,17 +312,9 @@ pub async fn deliver(
     let cmd = OrderCommand::Deliver {
         delivery_id: DeliveryId(body.delivery_id),
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "deliver",
-        cmd,
-        None,
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(&ctx, id, "deliver", cmd, None)
+        .await
 }
 
 /// An operator gives an order up (a saga stuck on it, say): the order is cancelled with
@@ -388,17 +341,9 @@ pub async fn force_compensation(
         detail: Some(detail.clone()),
         by: Canceller::Admin,
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "force compensation",
-        cmd,
-        Some(detail.as_str()),
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(&ctx, id, "force compensation", cmd, Some(detail.as_str()))
+        .await
 }
 
 /// The saga cancels an order it cannot carry through (out of stock, payment failed, no slot
@@ -431,17 +376,9 @@ pub async fn compensate(
         detail,
         by: Canceller::Service,
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "compensate",
-        cmd,
-        Some(reason_code.as_str()),
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(&ctx, id, "compensate", cmd, Some(reason_code.as_str()))
+        .await
 }
 
 /// The saga records money paid back for the order.
@@ -462,15 +399,7 @@ pub async fn record_refund(
         amount: money("amount", &body.amount)?,
         reason: why.clone(),
     };
-    let done = execute(
-        &app.fulfilment.orders,
-        &ctx,
-        id,
-        "record_refund",
-        cmd,
-        Some(&why),
-        Reply::changed(order_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.orders, "/v1/orders")
+        .change(&ctx, id, "record_refund", cmd, Some(&why))
+        .await
 }

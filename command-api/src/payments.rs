@@ -4,13 +4,13 @@
 
 use crate::context::CommandContext;
 use crate::request::{money, new_id, reason, Ids};
-use crate::response::{execute, load, Accepted};
+use crate::response::resource;
+use crate::response::{load, Accepted};
 use crate::AppState;
 use axum::extract::State;
 use domain::catalog_values::{Money, OrderId};
 use domain::fulfilment_values::{PaymentId, RefundId};
 use domain::payment::{Payee, PaymentCommand};
-use platform::bus::Reply;
 use platform::http::{ApiError, FieldError, ValidJson};
 use schemas::api::{
     CancelPaymentBody, DeclinedBody, GatewayResultBody, InitiateBody, RefundBody,
@@ -18,10 +18,6 @@ use schemas::api::{
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-fn payment_location(id: Uuid) -> String {
-    format!("/v1/payments/{id}")
-}
 
 fn gateway_ref(raw: &str) -> Result<String, ApiError> {
     if raw.is_empty() || raw.len() > 200 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
@@ -74,17 +70,9 @@ pub async fn initiate(
         amount: o.total.clone(),
         payees,
     };
-    let done = execute(
-        &svc.payments,
-        &ctx,
-        id.0,
-        "initiate",
-        cmd,
-        None,
-        Reply::created(payment_location(id.0)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&svc.payments, "/v1/payments")
+        .create(&ctx, id.0, "initiate", cmd)
+        .await
 }
 
 async fn run(
@@ -95,17 +83,9 @@ async fn run(
     cmd: PaymentCommand,
     why: Option<&str>,
 ) -> Result<Accepted, ApiError> {
-    let done = execute(
-        &app.fulfilment.payments,
-        ctx,
-        id,
-        name,
-        cmd,
-        why,
-        Reply::changed(payment_location(id)),
-    )
-    .await?;
-    Ok(done.answer)
+    resource(&app.fulfilment.payments, "/v1/payments")
+        .change(ctx, id, name, cmd, why)
+        .await
 }
 
 /// The gateway authorised the payment.

@@ -2,7 +2,8 @@
 //! outcomes of background image processing. Image uploads are in [`crate::images`].
 
 use crate::context::CommandContext;
-use crate::request::{product_location, Fields, Parse, ProductPath, SupplierPath, MAX_BULK};
+use crate::request::{Fields, Parse, ProductPath, SupplierPath, MAX_BULK};
+use crate::response::resource;
 use crate::response::Accepted;
 use crate::response::{command_problem, refusal_problem};
 use crate::AppState;
@@ -229,18 +230,9 @@ pub async fn list(
     // (a no-op answering like the first time).
     let id = ProductId(crate::request::new_id(&ctx, "product"));
     let cmd = listing.command(&ctx, id, supplier);
-    let done = app
-        .products
-        .execute(
-            &ctx,
-            id,
-            "list",
-            cmd,
-            None,
-            Reply::created(product_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.products.bus, "/v1/products")
+        .create(&ctx, id, "list", cmd)
+        .await
 }
 
 /// Change any of name, price, tags and nutrition (an unchanged body appends nothing).
@@ -294,18 +286,9 @@ pub async fn update(
         tags,
         nutrition,
     });
-    let done = app
-        .products
-        .execute(
-            &ctx,
-            id,
-            "update",
-            cmd,
-            None,
-            Reply::changed(product_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.products.bus, "/v1/products")
+        .change(&ctx, id, "update", cmd, None)
+        .await
 }
 
 /// Stop selling a product (final).
@@ -331,18 +314,9 @@ pub async fn discontinue(
         caller: ctx.caller(),
         reason,
     });
-    let done = app
-        .products
-        .execute(
-            &ctx,
-            id,
-            "discontinue",
-            cmd,
-            Some(&text),
-            Reply::changed(product_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.products.bus, "/v1/products")
+        .change(&ctx, id, "discontinue", cmd, Some(&text))
+        .await
 }
 
 /// Record that an uploaded image was processed (the image worker).
@@ -373,18 +347,9 @@ pub async fn image_processed(
         thumbnail,
         medium,
     });
-    let done = app
-        .products
-        .execute(
-            &ctx,
-            id,
-            "image_processed",
-            cmd,
-            None,
-            Reply::changed(product_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.products.bus, "/v1/products")
+        .change(&ctx, id, "image_processed", cmd, None)
+        .await
 }
 
 /// Record that an uploaded image could not be processed (the image worker).
@@ -412,18 +377,9 @@ pub async fn image_failed(
         image_id,
         reason,
     });
-    let done = app
-        .products
-        .execute(
-            &ctx,
-            id,
-            "image_failed",
-            cmd,
-            Some(&text),
-            Reply::changed(product_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.products.bus, "/v1/products")
+        .change(&ctx, id, "image_failed", cmd, Some(&text))
+        .await
 }
 
 /// List up to 100 products at once (a supplier's catalog import): every listing is decided by

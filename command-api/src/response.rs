@@ -94,6 +94,57 @@ where
     .map_err(command_problem)
 }
 
+/// An aggregate's commands as routes run them: its bus, and where its resources are read
+/// (`{at}/{id}`, the answer's `Location`).
+pub(crate) struct Resource<'a, A: Aggregate> {
+    bus: &'a CommandBus<A>,
+    at: &'static str,
+}
+
+/// The aggregates on `bus`, read at `{at}/{id}`.
+pub(crate) fn resource<'a, A: Aggregate>(
+    bus: &'a CommandBus<A>,
+    at: &'static str,
+) -> Resource<'a, A> {
+    Resource { bus, at }
+}
+
+impl<A> Resource<'_, A>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    A::Error: Refusal,
+{
+    /// Runs `command` on the existing `id` (with `reason` recorded when given): `202`.
+    pub(crate) async fn change(
+        &self,
+        ctx: &CommandContext,
+        id: impl std::fmt::Display,
+        name: &'static str,
+        command: A::Command,
+        reason: Option<&str>,
+    ) -> Result<Accepted, ApiError> {
+        let reply = Reply::changed(format!("{}/{id}", self.at));
+        Ok(execute(self.bus, ctx, id, name, command, reason, reply)
+            .await?
+            .answer)
+    }
+
+    /// Runs `command`, which creates `id`: `201`.
+    pub(crate) async fn create(
+        &self,
+        ctx: &CommandContext,
+        id: impl std::fmt::Display,
+        name: &'static str,
+        command: A::Command,
+    ) -> Result<Accepted, ApiError> {
+        let reply = Reply::created(format!("{}/{id}", self.at));
+        Ok(execute(self.bus, ctx, id, name, command, None, reply)
+            .await?
+            .answer)
+    }
+}
+
 /// Runs a bulk creation and answers `201` with the new ids in request order; a refused item's
 /// problem names its `index`.
 pub(crate) async fn create_many<A>(

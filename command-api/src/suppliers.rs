@@ -3,6 +3,7 @@
 
 use crate::context::CommandContext;
 use crate::request::{Fields, Parse, SupplierPath};
+use crate::response::resource;
 use crate::response::Accepted;
 use crate::AppState;
 use axum::extract::State;
@@ -15,7 +16,7 @@ use domain::values::{
     PostalCode, ProductCategory, Reason, RegistrationNumber,
 };
 use domain::{Supplier, SupplierCommand, SupplierId};
-use platform::bus::{CommandBus, Committed, Reply};
+use platform::bus::CommandBus;
 use platform::http::{ApiError, FieldError, ValidJson};
 use schemas::api::{NoteBody, ReasonBody, RegisterSupplierBody, SubmitDocumentBody, SuspendBody};
 use std::sync::Arc;
@@ -30,18 +31,6 @@ impl SupplierService {
     /// The service over `bus` (which claims registration numbers, see [`crate::registry`]).
     pub fn new(bus: CommandBus<Supplier>) -> Self {
         Self { bus }
-    }
-
-    async fn execute(
-        &self,
-        ctx: &CommandContext,
-        id: SupplierId,
-        name: &'static str,
-        command: SupplierCommand,
-        reason: Option<&str>,
-        reply: Reply,
-    ) -> Result<Committed, ApiError> {
-        crate::response::execute(&self.bus, ctx, id, name, command, reason, reply).await
     }
 }
 
@@ -137,18 +126,9 @@ pub async fn register(
     // answer registers the same supplier again: a no-op that answers like the first time.
     let id = SupplierId(crate::request::new_id(&ctx, "supplier"));
     let cmd = register_command(body, &ctx, id)?;
-    let done = app
-        .suppliers
-        .execute(
-            &ctx,
-            id,
-            "register",
-            SupplierCommand::Register(cmd),
-            None,
-            Reply::created(supplier_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.suppliers.bus, "/v1/suppliers")
+        .create(&ctx, id, "register", SupplierCommand::Register(cmd))
+        .await
 }
 
 /// File a verification document (while `pending` or `approved`).
@@ -178,18 +158,15 @@ pub async fn submit_document(
         expires_on: body.expires_on,
         today: ctx.received_at.date_naive(),
     }))?;
-    let done = app
-        .suppliers
-        .execute(
+    resource(&app.suppliers.bus, "/v1/suppliers")
+        .change(
             &ctx,
             id,
             "submit_document",
             SupplierCommand::SubmitDocument(cmd),
             None,
-            Reply::changed(supplier_location(id)),
         )
-        .await?;
-    Ok(done.answer)
+        .await
 }
 
 /// Approve a pending supplier (needs a valid `business_license`).
@@ -298,18 +275,9 @@ async fn change(
     command: SupplierCommand,
     reason: Option<String>,
 ) -> Result<Accepted, ApiError> {
-    let done = app
-        .suppliers
-        .execute(
-            ctx,
-            id,
-            name,
-            command,
-            reason.as_deref(),
-            Reply::changed(supplier_location(id)),
-        )
-        .await?;
-    Ok(done.answer)
+    resource(&app.suppliers.bus, "/v1/suppliers")
+        .change(ctx, id, name, command, reason.as_deref())
+        .await
 }
 
 impl Parse for ReasonBody {
@@ -328,10 +296,6 @@ impl Parse for NoteBody {
         let note = f.optional::<Note>("note", self.note.as_deref());
         f.finish(note)
     }
-}
-
-fn supplier_location(id: SupplierId) -> String {
-    format!("/v1/suppliers/{id}")
 }
 
 /// Shared so the app can build the service once.

@@ -83,6 +83,20 @@ impl Runner {
             })
     }
 
+    /// Sends `call`, which the step expects to be done: any refusal is a fault.
+    async fn expect_done<B: Serialize>(
+        &self,
+        what: &str,
+        call: Call<B>,
+        key: &str,
+        cause: Cause<'_>,
+    ) -> Result<Value, StepError> {
+        match self.post(call, key, cause, &[]).await? {
+            Outcome::Done(body) => Ok(body),
+            refused => Err(unexpected(what, refused)),
+        }
+    }
+
     /// Runs `step`, recording its effect in `saga`.
     pub(crate) async fn run(
         &self,
@@ -177,11 +191,7 @@ impl Runner {
                     Outcome::Refused { code, .. } if code == "already_exists" => {
                         saga.payment_initiated = true;
                     }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("initiate payment", status, &code, &problem)),
+                    refused => return Err(unexpected("initiate payment", refused)),
                 }
                 Ok(Progress::Done)
             }
@@ -198,7 +208,7 @@ impl Runner {
                     .await;
                 match gateway_answer(answer)? {
                     GatewayOutcome::Approved { reference } => {
-                        self.record_payment(
+                        self.expect_done(
                             "authorized",
                             calls::payment_authorized(
                                 saga.payment_id,
@@ -227,7 +237,7 @@ impl Runner {
                     .await;
                 match gateway_answer(answer)? {
                     GatewayOutcome::Approved { reference } => {
-                        self.record_payment(
+                        self.expect_done(
                             "captured",
                             calls::payment_captured(
                                 saga.payment_id,
@@ -285,11 +295,7 @@ impl Runner {
                             Some(problem["detail"].as_str().unwrap_or(&code).to_owned()),
                         );
                     }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("book slot", status, &code, &problem)),
+                    refused => return Err(unexpected("book slot", refused)),
                 }
                 Ok(Progress::Done)
             }
@@ -301,33 +307,19 @@ impl Runner {
                             ReservationStatus::Reserved | ReservationStatus::Committed
                         )
                 });
-                match self
-                    .post(
-                        calls::schedule_delivery(ScheduleBody {
-                            order_id: o,
-                            cold_chain: cold,
-                        }),
-                        &key("delivery"),
-                        cause,
-                        &[],
-                    )
-                    .await?
-                {
-                    Outcome::Done(body) => {
-                        saga.cold_chain = cold;
-                        saga.delivery_id =
-                            body["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
-                        if saga.delivery_id.is_none() {
-                            return Err(StepError::Stuck(format!(
-                                "schedule delivery answered {body}"
-                            )));
-                        }
-                    }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("schedule delivery", status, &code, &problem)),
+                let call = calls::schedule_delivery(ScheduleBody {
+                    order_id: o,
+                    cold_chain: cold,
+                });
+                let body = self
+                    .expect_done("schedule delivery", call, &key("delivery"), cause)
+                    .await?;
+                saga.cold_chain = cold;
+                saga.delivery_id = body["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+                if saga.delivery_id.is_none() {
+                    return Err(StepError::Stuck(format!(
+                        "schedule delivery answered {body}"
+                    )));
                 }
                 Ok(Progress::Done)
             }
@@ -364,11 +356,7 @@ impl Runner {
                             })?;
                         saga.rider = Some((recorded, 0, true));
                     }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("record rider", status, &code, &problem)),
+                    refused => return Err(unexpected("record rider", refused)),
                 }
                 Ok(Progress::Done)
             }
@@ -389,11 +377,7 @@ impl Runner {
                         tracing::warn!(order_id = %o, %batch_id, "reservation released before packing (batch expired)");
                         set_status(saga, *batch_id, ReservationStatus::Released);
                     }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("commit", status, &code, &problem)),
+                    refused => return Err(unexpected("commit", refused)),
                 }
                 Ok(Progress::Done)
             }
@@ -419,7 +403,7 @@ impl Runner {
             }
             Step::CaptureCash => {
                 let reference = format!("cod:{}", saga.delivery_id.unwrap_or_default());
-                self.record_payment(
+                self.expect_done(
                     "captured",
                     calls::payment_captured(
                         saga.payment_id,
@@ -470,22 +454,13 @@ impl Runner {
                     }
                 }
                 for rider in riders {
-                    match self
-                        .post(
-                            calls::release_rider(rider, d),
-                            &key(&format!("release-rider:{rider}")),
-                            cause,
-                            &[],
-                        )
-                        .await?
-                    {
-                        Outcome::Done(_) => {}
-                        Outcome::Refused {
-                            status,
-                            code,
-                            problem,
-                        } => return Err(stuck("release rider", status, &code, &problem)),
-                    }
+                    self.expect_done(
+                        "release rider",
+                        calls::release_rider(rider, d),
+                        &key(&format!("release-rider:{rider}")),
+                        cause,
+                    )
+                    .await?;
                 }
                 saga.rider_released = true;
                 Ok(Progress::Done)
@@ -515,11 +490,7 @@ impl Runner {
                         // Delivered or shipped meanwhile: there is nothing to cancel.
                         tracing::warn!(order_id = %o, %problem, "order could not be cancelled");
                     }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("cancel order", status, &code, &problem)),
+                    refused => return Err(unexpected("cancel order", refused)),
                 }
                 if let Some(c) = saga.cancel.as_mut() {
                     c.order_recorded = true;
@@ -548,33 +519,20 @@ impl Runner {
                     {
                         set_status(saga, *batch_id, ReservationStatus::Released);
                     }
-                    Outcome::Refused {
-                        status,
-                        code,
-                        problem,
-                    } => return Err(stuck("release", status, &code, &problem)),
+                    refused => return Err(unexpected("release", refused)),
                 }
                 Ok(Progress::Done)
             }
             Step::ReturnStock { batch_id } => self.return_stock(saga, *batch_id, cause).await,
             Step::ReleaseSlot => {
                 if saga.slot_booked {
-                    match self
-                        .post(
-                            calls::release_slot(saga.slot_id, o),
-                            &key("release-slot"),
-                            cause,
-                            &[],
-                        )
-                        .await?
-                    {
-                        Outcome::Done(_) => {}
-                        Outcome::Refused {
-                            status,
-                            code,
-                            problem,
-                        } => return Err(stuck("release slot", status, &code, &problem)),
-                    }
+                    self.expect_done(
+                        "release slot",
+                        calls::release_slot(saga.slot_id, o),
+                        &key("release-slot"),
+                        cause,
+                    )
+                    .await?;
                 }
                 if let Some(c) = saga.cancel.as_mut() {
                     c.slot_released = true;
@@ -605,11 +563,7 @@ impl Runner {
                         // Already on its way or gone: the delivery's own outcome stands.
                         Outcome::Refused { code, .. }
                             if code == "invalid_transition" || code == "not_found" => {}
-                        Outcome::Refused {
-                            status,
-                            code,
-                            problem,
-                        } => return Err(stuck("cancel delivery", status, &code, &problem)),
+                        refused => return Err(unexpected("cancel delivery", refused)),
                     }
                 }
                 if let Some(c) = saga.cancel.as_mut() {
@@ -620,24 +574,6 @@ impl Runner {
         }
     }
 
-    /// Records a gateway outcome on the payment; a refusal there is not expected.
-    async fn record_payment<B: Serialize>(
-        &self,
-        what: &str,
-        call: Call<B>,
-        key: &str,
-        cause: Cause<'_>,
-    ) -> Result<(), StepError> {
-        match self.post(call, key, cause, &[]).await? {
-            Outcome::Done(_) => Ok(()),
-            Outcome::Refused {
-                status,
-                code,
-                problem,
-            } => Err(stuck(what, status, &code, &problem)),
-        }
-    }
-
     async fn decline(
         &self,
         saga: &mut Saga,
@@ -645,7 +581,7 @@ impl Runner {
         reason: &str,
         cause: Cause<'_>,
     ) -> Result<(), StepError> {
-        self.record_payment(
+        self.expect_done(
             "declined",
             calls::payment_declined(
                 saga.payment_id,
@@ -690,11 +626,7 @@ impl Runner {
                 }
                 Ok(Progress::Done)
             }
-            Outcome::Refused {
-                status,
-                code,
-                problem,
-            } => Err(stuck(what, status, &code, &problem)),
+            refused => Err(unexpected(what, refused)),
         }
     }
 
@@ -934,55 +866,37 @@ impl Runner {
             return Ok(Progress::Done);
         }
         if !task.completed {
-            match self
-                .post(
-                    calls::payment_refund_completed(
-                        p,
-                        refund_id,
-                        RefundCompletedBody {
-                            gateway_ref: task.gateway_ref.clone().unwrap_or_default(),
-                        },
-                    ),
-                    &key("completed"),
-                    cause,
-                    &[],
-                )
-                .await?
-            {
-                Outcome::Done(_) => {}
-                Outcome::Refused {
-                    status,
-                    code,
-                    problem,
-                } => return Err(stuck("complete refund", status, &code, &problem)),
-            }
+            self.expect_done(
+                "complete refund",
+                calls::payment_refund_completed(
+                    p,
+                    refund_id,
+                    RefundCompletedBody {
+                        gateway_ref: task.gateway_ref.clone().unwrap_or_default(),
+                    },
+                ),
+                &key("completed"),
+                cause,
+            )
+            .await?;
             update_refund(saga, refund_id, |r| r.completed = true);
             return Ok(Progress::Done);
         }
-        match self
-            .post(
-                calls::record_order_refund(
-                    saga.order_id,
-                    RecordRefundBody {
-                        payment_id: p,
-                        refund_id,
-                        amount: money(task.amount_minor, &saga.currency),
-                        reason: task.reason.clone(),
-                    },
-                ),
-                &key("order"),
-                cause,
-                &[],
-            )
-            .await?
-        {
-            Outcome::Done(_) => {}
-            Outcome::Refused {
-                status,
-                code,
-                problem,
-            } => return Err(stuck("record refund on order", status, &code, &problem)),
-        }
+        self.expect_done(
+            "record refund on order",
+            calls::record_order_refund(
+                saga.order_id,
+                RecordRefundBody {
+                    payment_id: p,
+                    refund_id,
+                    amount: money(task.amount_minor, &saga.currency),
+                    reason: task.reason.clone(),
+                },
+            ),
+            &key("order"),
+            cause,
+        )
+        .await?;
         update_refund(saga, refund_id, |r| r.order_recorded = true);
         Ok(Progress::Done)
     }
@@ -1124,6 +1038,18 @@ type RiderRow = (Uuid, Option<i32>, Option<i32>, bool, Option<Uuid>);
 /// A batch as the read model shows it: product, supplier, warehouse, expiry, cold chain, unit
 /// price and currency.
 type BatchRow = (Uuid, Uuid, Uuid, DateTime<Utc>, bool, i64, String);
+
+/// An answer the step has no branch for: a fault, never a "no".
+fn unexpected(step: &str, out: Outcome) -> StepError {
+    match out {
+        Outcome::Refused {
+            status,
+            code,
+            problem,
+        } => stuck(step, status, &code, &problem),
+        Outcome::Done(body) => StepError::Stuck(format!("{step}: unexpected answer {body}")),
+    }
+}
 
 fn gateway_answer(r: Result<GatewayOutcome, GatewayError>) -> Result<GatewayOutcome, StepError> {
     match r {
