@@ -42,6 +42,14 @@ pub fn client_config(brokers: &str) -> ClientConfig {
     c
 }
 
+/// `min.insync.replicas` for a topic of `replication` replicas: a majority of them, so an
+/// acknowledged write (`acks=all`) survives the loss of any minority of brokers — 1 of 1, 2 of
+/// 2 or 3, 3 of 4 or 5. (With 1 of 3, a write acknowledged by the leader alone is lost with
+/// it.)
+pub fn min_insync_replicas(replication: i32) -> i32 {
+    replication.max(1) / 2 + 1
+}
+
 /// Creates every topic in `specs` (with `prefix`), leaving existing ones alone.
 ///
 /// # Errors
@@ -57,12 +65,13 @@ pub async fn ensure_topics(
         .iter()
         .map(|s| schemas::topics::prefixed(prefix, s.name))
         .collect();
+    let min_insync = min_insync_replicas(replication).to_string();
     let topics: Vec<NewTopic<'_>> = specs
         .iter()
         .zip(&names)
         .map(|(s, name)| {
             NewTopic::new(name, s.partitions, TopicReplication::Fixed(replication))
-                .set("min.insync.replicas", "1")
+                .set("min.insync.replicas", &min_insync)
                 // Projections rebuild and analysts replay from offset 0: keep every event.
                 .set("retention.ms", "-1")
         })
@@ -112,4 +121,15 @@ pub async fn high_watermarks(
     .await
     // The blocking reads were cancelled (the runtime is shutting down).
     .unwrap_or(Err(KafkaError::Canceled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::min_insync_replicas;
+
+    #[test]
+    fn min_insync_replicas_is_a_majority_of_the_replicas() {
+        let table: Vec<(i32, i32)> = (1..=5).map(|r| (r, min_insync_replicas(r))).collect();
+        assert_eq!(table, vec![(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)]);
+    }
 }
