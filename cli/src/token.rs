@@ -36,7 +36,7 @@ pub enum TokenCommand {
         /// Space-separated scopes (default: the role's or service's default scopes).
         #[arg(long)]
         scope: Option<String>,
-        /// Lifetime: `90s`, `15m`, `12h`, `7d`.
+        /// Lifetime: `90s`, `15m`, `12h`, `1d` (at most a day).
         #[arg(long, default_value = "1h", value_parser = parse_ttl)]
         ttl: i64,
         /// The signing key.
@@ -58,7 +58,7 @@ fn parse_ttl(s: &str) -> Result<i64, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n
         .parse()
-        .map_err(|_| format!("{s:?}: expected e.g. 90s, 15m, 12h, 7d"))?;
+        .map_err(|_| format!("{s:?}: expected e.g. 90s, 15m, 12h, 1d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -66,8 +66,13 @@ fn parse_ttl(s: &str) -> Result<i64, String> {
         "d" => n * 86400,
         _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
     };
-    if secs <= 0 || secs > 366 * 86400 {
-        return Err("ttl must be between 1 second and a year".into());
+    // The services refuse longer-lived tokens (FRESHLINE_AUTH_MAX_TOKEN_LIFETIME_SECS).
+    let max = platform::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECS;
+    if secs <= 0 || secs > max {
+        return Err(format!(
+            "ttl must be between 1 second and {} h (the longest a token is accepted)",
+            max / 3600
+        ));
     }
     Ok(secs)
 }

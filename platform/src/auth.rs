@@ -216,8 +216,9 @@ pub struct Claims {
     pub sub: String,
     /// Expiry (seconds since the epoch).
     pub exp: i64,
-    /// Issued at.
-    pub iat: i64,
+    /// Issued at (required: a token that does not say when it was issued is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
     /// Not before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
@@ -379,6 +380,7 @@ pub struct Verifier {
     audience: String,
     issuer: Option<String>,
     leeway_secs: u64,
+    max_lifetime_secs: i64,
     last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
     /// Tokens already verified, with the principal they name and until when (their `exp`
     /// plus the leeway): a client sends the same token with every request, and checking its
@@ -386,6 +388,53 @@ pub struct Verifier {
     /// key set changes, so a key rotated out stops its tokens at once.
     verified: std::sync::Mutex<HashMap<String, (Principal, i64)>>,
 }
+
+/// How the services that take bearer tokens check them, from `FRESHLINE_*` variables.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `FRESHLINE_JWKS_PATH`: the verifying keys on disk.
+    pub jwks_path: String,
+    /// `FRESHLINE_JWKS_URL`: an identity provider's keys (takes precedence over the path).
+    pub jwks_url: Option<String>,
+    /// `FRESHLINE_JWKS_REFRESH_SECS`: how often a JWKS URL is fetched again.
+    pub jwks_refresh: std::time::Duration,
+    /// `FRESHLINE_AUTH_AUDIENCE`.
+    pub audience: String,
+    /// `FRESHLINE_AUTH_ISSUER` (`*`: any issuer).
+    pub issuer: Option<String>,
+    /// `FRESHLINE_AUTH_MAX_TOKEN_LIFETIME_SECS`: the longest `exp - iat` accepted.
+    pub max_token_lifetime_secs: i64,
+}
+
+impl AuthSettings {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something invalid.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        use crate::config::{self, defaults};
+        let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
+        Ok(Self {
+            jwks_path: config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
+            jwks_url: Some(config::string("FRESHLINE_JWKS_URL", "")).filter(|u| !u.is_empty()),
+            jwks_refresh: std::time::Duration::from_secs(config::parse(
+                "FRESHLINE_JWKS_REFRESH_SECS",
+                300,
+            )?),
+            audience: config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
+            issuer: (issuer != "*").then_some(issuer),
+            max_token_lifetime_secs: config::parse(
+                "FRESHLINE_AUTH_MAX_TOKEN_LIFETIME_SECS",
+                DEFAULT_MAX_TOKEN_LIFETIME_SECS,
+            )?,
+        })
+    }
+}
+
+/// The longest a token may live (`exp - iat`) unless [`Verifier::with_max_lifetime`] says
+/// otherwise: a day. A stolen token is worth at most that long; services and people get new
+/// ones (services re-mint theirs well before expiry).
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// How many verified tokens are remembered (then the memory starts again).
 const VERIFIED_CAPACITY: usize = 10_000;
@@ -401,6 +450,31 @@ impl fmt::Debug for Verifier {
     }
 }
 
+/// Why a key of a set is not one to verify signatures with (`None`: it is). Identity
+/// providers publish encryption keys beside signing keys (Keycloak's `RSA-OAEP` key): those
+/// are left out, never used to check a signature.
+fn not_for_signatures(jwk: &jsonwebtoken::jwk::Jwk) -> Option<&'static str> {
+    use jsonwebtoken::jwk::{KeyAlgorithm as A, KeyOperations, PublicKeyUse};
+    let c = &jwk.common;
+    match &c.public_key_use {
+        Some(PublicKeyUse::Encryption) => return Some("its use is enc"),
+        Some(PublicKeyUse::Other(_)) => return Some("its use is not sig"),
+        Some(PublicKeyUse::Signature) | None => {}
+    }
+    if let Some(ops) = &c.key_operations {
+        if !ops.iter().any(|o| matches!(o, KeyOperations::Verify)) {
+            return Some("its key_ops do not include verify");
+        }
+    }
+    if matches!(
+        c.key_algorithm,
+        Some(A::RSA1_5 | A::RSA_OAEP | A::RSA_OAEP_256)
+    ) {
+        return Some("its alg is an encryption algorithm");
+    }
+    None
+}
+
 fn parse_jwks(jwks: &str) -> Result<KeyMap, KeyError> {
     let set: JwkSet = serde_json::from_str(jwks).map_err(KeyError::Parse)?;
     let mut keys = HashMap::new();
@@ -409,6 +483,10 @@ fn parse_jwks(jwks: &str) -> Result<KeyMap, KeyError> {
             kid: "(none)".into(),
             problem: "every key needs a kid".into(),
         })?;
+        if let Some(why) = not_for_signatures(jwk) {
+            tracing::info!(%kid, why, "key left out of the verifying keys");
+            continue;
+        }
         let alg = match &jwk.algorithm {
             AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
@@ -466,23 +544,19 @@ async fn load(source: &KeySource) -> Result<KeyMap, KeyError> {
 }
 
 impl Verifier {
-    /// The verifier for a service: keys from `url` when given (an identity provider's
-    /// `jwks_uri`, re-fetched every `refresh`), else from the JWKS file at `path`.
+    /// The verifier for a service (see [`AuthSettings`]): keys from the identity provider's
+    /// `jwks_uri` when given (re-fetched every `jwks_refresh`), else from the JWKS file.
     ///
     /// # Errors
     /// [`KeyError`] when the keys cannot be loaded.
-    pub async fn from_settings(
-        url: Option<&str>,
-        path: &str,
-        audience: &str,
-        issuer: Option<&str>,
-        refresh: std::time::Duration,
-    ) -> Result<Arc<Self>, KeyError> {
-        let verifier = Arc::new(match url {
-            Some(url) => Self::from_jwks_url(url, audience, issuer).await?,
-            None => Self::from_jwks_file(path, audience, issuer)?,
-        });
-        verifier.spawn_periodic_refresh(refresh);
+    pub async fn from_settings(s: &AuthSettings) -> Result<Arc<Self>, KeyError> {
+        let issuer = s.issuer.as_deref();
+        let verifier = match &s.jwks_url {
+            Some(url) => Self::from_jwks_url(url, &s.audience, issuer).await?,
+            None => Self::from_jwks_file(&s.jwks_path, &s.audience, issuer)?,
+        };
+        let verifier = Arc::new(verifier.with_max_lifetime(s.max_token_lifetime_secs));
+        verifier.spawn_periodic_refresh(s.jwks_refresh);
         Ok(verifier)
     }
 
@@ -498,9 +572,17 @@ impl Verifier {
             audience: audience.to_owned(),
             issuer: issuer.map(str::to_owned),
             leeway_secs: 30,
+            max_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
             last_refresh: std::sync::Mutex::new(None),
             verified: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same verifier refusing tokens that live longer than `secs` (`exp - iat`).
+    #[must_use]
+    pub fn with_max_lifetime(mut self, secs: i64) -> Self {
+        self.max_lifetime_secs = secs.max(1);
+        self
     }
 
     /// Builds a verifier from a JWKS document. Keys without `kid` or of unsupported types are
@@ -670,6 +752,17 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|e| AuthError::Invalid(e.kind_description()))?;
         let claims = data.claims;
+        let leeway = i64::try_from(self.leeway_secs).unwrap_or(0);
+        let iat = claims.iat.ok_or_else(|| invalid("missing claim iat"))?;
+        if iat > chrono::Utc::now().timestamp().saturating_add(leeway) {
+            return Err(invalid("issued in the future (iat)"));
+        }
+        if claims.exp.saturating_sub(iat) > self.max_lifetime_secs {
+            return Err(AuthError::Invalid(format!(
+                "lives longer than the {} s a token may (exp - iat)",
+                self.max_lifetime_secs
+            )));
+        }
         if claims.sub.trim().is_empty() {
             return Err(invalid("empty subject"));
         }
@@ -818,7 +911,7 @@ pub fn claims(
     Claims {
         sub: subject.to_owned(),
         exp: now + ttl_secs,
-        iat: now,
+        iat: Some(now),
         nbf: Some(now),
         aud: Audience::One(crate::config::defaults::AUDIENCE.to_owned()),
         iss: Some(issuer.to_owned()),

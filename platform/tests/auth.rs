@@ -155,3 +155,91 @@ fn key_sets_that_cannot_be_trusted_are_refused_at_start() {
         "shared secrets"
     );
 }
+
+/// A verifier over one fresh Ed25519 key, and a signer of raw JSON claims with it.
+fn one_key() -> (Verifier, impl Fn(&Value) -> String) {
+    let k = auth::generate_key("k").expect("key");
+    let verifier =
+        Verifier::from_jwks_json(&json!({"keys": [k.public_jwk]}).to_string(), AUD, None)
+            .expect("verifier");
+    let key = EncodingKey::from_ed_pem(k.private_pem.as_bytes()).expect("key");
+    let sign = move |claims: &Value| {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k".into());
+        jsonwebtoken::encode(&header, claims, &key).expect("sign")
+    };
+    (verifier, sign)
+}
+
+fn refusal(verifier: &Verifier, token: &str) -> String {
+    match verifier.verify(token) {
+        Err(AuthError::Invalid(why)) => why,
+        other => panic!("expected an invalid token, got {other:?}"),
+    }
+}
+
+#[test]
+fn tokens_must_say_when_they_were_issued_and_live_at_most_a_day() {
+    let (verifier, sign) = one_key();
+    let now = chrono::Utc::now().timestamp();
+    let base = |iat: Option<i64>, exp: i64| {
+        let mut c = json!({"sub": "s", "aud": AUD, "exp": exp, "role": "admin", "scope": ""});
+        if let Some(iat) = iat {
+            c["iat"] = json!(iat);
+        }
+        c
+    };
+    assert!(verifier.verify(&sign(&base(Some(now), now + 600))).is_ok());
+    // Exactly the longest lifetime is fine; one second more is not.
+    let day = auth::DEFAULT_MAX_TOKEN_LIFETIME_SECS;
+    assert!(verifier
+        .verify(&sign(&base(Some(now - 10), now - 10 + day)))
+        .is_ok());
+    assert!(refusal(&verifier, &sign(&base(Some(now), now + day + 1))).contains("lives longer"));
+    // A ten-year token, as a leaked long-lived credential would be.
+    assert!(
+        refusal(&verifier, &sign(&base(Some(now), now + 10 * 365 * 86400)))
+            .contains("lives longer")
+    );
+    assert!(refusal(&verifier, &sign(&base(None, now + 600))).contains("iat"));
+    assert!(refusal(&verifier, &sign(&base(Some(now + 3600), now + 4000))).contains("future"));
+    // Within the clock leeway (30 s) a slightly early iat is accepted.
+    assert!(verifier
+        .verify(&sign(&base(Some(now + 5), now + 600)))
+        .is_ok());
+
+    let (short, sign_short) = one_key();
+    let short = short.with_max_lifetime(300);
+    assert!(refusal(&short, &sign_short(&base(Some(now), now + 600))).contains("300"));
+}
+
+#[test]
+fn encryption_keys_of_a_key_set_never_verify_a_signature() {
+    let sig = auth::generate_key("sig").expect("key");
+    let enc = auth::generate_key("enc").expect("key");
+    let ops = auth::generate_key("wrap").expect("key");
+    let mut enc_jwk = enc.public_jwk.clone();
+    enc_jwk["use"] = json!("enc");
+    let mut ops_jwk = ops.public_jwk.clone();
+    ops_jwk.as_object_mut().expect("object").remove("use");
+    ops_jwk["key_ops"] = json!(["wrapKey"]);
+    let set = json!({"keys": [sig.public_jwk, enc_jwk, ops_jwk]}).to_string();
+    // Published beside signing keys (as Keycloak does), they are left out, not an error.
+    let verifier = Verifier::from_jwks_json(&set, AUD, None).expect("verifier");
+    let token = |kid: &str, pem: &str| {
+        Signer::from_pem(kid, pem)
+            .expect("signer")
+            .sign(&claims("x"))
+            .expect("sign")
+    };
+    assert!(verifier.verify(&token("sig", &sig.private_pem)).is_ok());
+    for (kid, pem) in [("enc", &enc.private_pem), ("wrap", &ops.private_pem)] {
+        assert!(
+            matches!(
+                verifier.verify(&token(kid, pem)),
+                Err(AuthError::UnknownKey)
+            ),
+            "a token signed with the {kid} key verified"
+        );
+    }
+}

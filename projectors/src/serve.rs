@@ -19,15 +19,9 @@ pub async fn query_api() -> anyhow::Result<()> {
     let s = QueryApiSettings::from_env()?;
     s.common.init_telemetry();
     let pool = s.common.pool(s.db_max_connections)?;
-    let verifier = Verifier::from_settings(
-        s.jwks_url.as_deref(),
-        &s.jwks_path,
-        &s.audience,
-        s.issuer.as_deref(),
-        s.jwks_refresh,
-    )
-    .await
-    .context("loading verifying keys")?;
+    let verifier = Verifier::from_settings(&s.auth)
+        .await
+        .context("loading verifying keys")?;
     let evidence = match platform::evidence::EvidenceSigner::from_file(s.evidence_key.as_ref()) {
         Ok(signer) => Some(Arc::new(signer)),
         Err(e) => {

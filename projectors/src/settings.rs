@@ -15,16 +15,8 @@ pub struct QueryApiSettings {
     pub db_max_connections: u32,
     /// `FRESHLINE_READ_SCHEMA`: where the read models are.
     pub read_schema: String,
-    /// `FRESHLINE_AUTH_ISSUER` (`*`: any).
-    pub issuer: Option<String>,
-    /// `FRESHLINE_JWKS_URL`: the identity provider's keys, when it serves them.
-    pub jwks_url: Option<String>,
-    /// `FRESHLINE_JWKS_PATH`: the keys on disk otherwise.
-    pub jwks_path: String,
-    /// `FRESHLINE_AUTH_AUDIENCE`.
-    pub audience: String,
-    /// `FRESHLINE_JWKS_REFRESH_SECS`.
-    pub jwks_refresh: Duration,
+    /// How bearer tokens are checked.
+    pub auth: platform::auth::AuthSettings,
     /// `FRESHLINE_EVIDENCE_KEY`: the key signed history exports are signed with.
     pub evidence_key: String,
     /// `FRESHLINE_READ_YOUR_WRITES_WAIT_MS`: how long a `min_version` read waits.
@@ -39,17 +31,12 @@ impl QueryApiSettings {
     /// # Errors
     /// A setting that does not parse.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
         Ok(Self {
             common: Common::from_env()?,
             http_addr: config::string("FRESHLINE_HTTP_ADDR", defaults::QUERY_API_ADDR),
             db_max_connections: config::parse("FRESHLINE_DB_MAX_CONNECTIONS", 32)?,
             read_schema: config::string("FRESHLINE_READ_SCHEMA", "read"),
-            issuer: (issuer != "*").then_some(issuer),
-            jwks_url: Some(config::string("FRESHLINE_JWKS_URL", "")).filter(|u| !u.is_empty()),
-            jwks_path: config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
-            audience: config::string("FRESHLINE_AUTH_AUDIENCE", defaults::AUDIENCE),
-            jwks_refresh: Duration::from_secs(config::parse("FRESHLINE_JWKS_REFRESH_SECS", 300)?),
+            auth: platform::auth::AuthSettings::from_env()?,
             evidence_key: config::string("FRESHLINE_EVIDENCE_KEY", defaults::EVIDENCE_KEY_PATH),
             read_your_writes_wait: Duration::from_millis(config::parse(
                 "FRESHLINE_READ_YOUR_WRITES_WAIT_MS",

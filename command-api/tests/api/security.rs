@@ -262,8 +262,8 @@ async fn bad_tokens_are_401_problems() {
         platform::config::defaults::ISSUER,
     );
     expired_claims.exp -= 3600;
-    expired_claims.iat -= 3600;
-    expired_claims.nbf = Some(expired_claims.iat);
+    expired_claims.iat = expired_claims.iat.map(|t| t - 3600);
+    expired_claims.nbf = expired_claims.iat;
     let expired = app.signer.sign(&expired_claims).expect("sign");
     let mut wrong_aud = platform::auth::claims(
         "admin-1",
