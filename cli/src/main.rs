@@ -77,6 +77,27 @@ enum Command {
     /// Verify and export the tamper-evident history.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The outbox relay's checkpoint.
+    #[command(subcommand)]
+    Relay(RelayCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RelayCommand {
+    /// After the database was restored from a dump (the relay stopped with
+    /// `freshline_relay_checkpoint_ahead = 1`): re-base the outbox and republish from a
+    /// position (consumers drop what they already have).
+    RecoverRestore {
+        /// PostgreSQL URL.
+        #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
+        database_url: String,
+        /// The relay's name (`FRESHLINE_RELAY_NAME`).
+        #[arg(long, env = "FRESHLINE_RELAY_NAME", default_value = "default")]
+        name: String,
+        /// The first global position to publish again (1: everything, the safe default).
+        #[arg(long, default_value_t = 1)]
+        republish_from: i64,
+    },
 }
 
 /// The services (each reads its settings from `FRESHLINE_*`; see the README).
@@ -180,6 +201,21 @@ async fn main() -> anyhow::Result<()> {
             let pool = platform::db::pool(&secrecy::SecretString::from(database_url), 2)?;
             platform::db::migrate(&pool).await.context("migrating")?;
             eprintln!("schema is up to date");
+            Ok(())
+        }
+        Command::Relay(RelayCommand::RecoverRestore {
+            database_url,
+            name,
+            republish_from,
+        }) => {
+            let pool = platform::db::pool(&secrecy::SecretString::from(database_url), 2)?;
+            let r = platform::relay::recover_after_restore(&pool, &name, republish_from)
+                .await
+                .context("recovering the relay's checkpoint")?;
+            eprintln!(
+                "relay {name}: {} events re-based; publishing again from global position {}",
+                r.rebased_events, r.republish_from
+            );
             Ok(())
         }
         Command::Demo(d) => demo::run_demo(d).await,

@@ -20,15 +20,9 @@ pub async fn command_api() -> anyhow::Result<()> {
     platform::db::migrate(&pool)
         .await
         .context("running migrations")?;
-    let verifier = Verifier::from_settings(
-        settings.jwks_url.as_deref(),
-        &settings.jwks_path,
-        &settings.audience,
-        settings.issuer.as_deref(),
-        std::time::Duration::from_secs(settings.jwks_refresh_secs),
-    )
-    .await
-    .context("loading verifying keys")?;
+    let verifier = Verifier::from_settings(&settings.auth)
+        .await
+        .context("loading verifying keys")?;
     // Answers older than their time to live go; one purge a minute from every instance is
     // cheap (an index range scan), so no instance needs to be the one that does it.
     let purge = tokio_util::sync::CancellationToken::new();
@@ -41,7 +35,7 @@ pub async fn command_api() -> anyhow::Result<()> {
         pool,
         verifier,
         prometheus::Registry::new(),
-        std::sync::Arc::new(platform::blobs::LocalDirStore::new(&settings.blob_dir)),
+        std::sync::Arc::new(settings.blobs.store()),
         crate::Options {
             max_body_bytes: settings.max_body_bytes,
             limiter: platform::ratelimit::RateLimiter::new(
@@ -50,6 +44,7 @@ pub async fn command_api() -> anyhow::Result<()> {
             ),
             snapshots: platform::bus::Snapshots::every(settings.snapshot_every),
             idempotency_ttl: std::time::Duration::from_secs(settings.idempotency_ttl_secs),
+            image_limits: settings.image_limits,
         },
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
@@ -71,6 +66,9 @@ struct RelaySettings {
     relay: RelayConfig,
     http_addr: String,
     create_topics: bool,
+    /// `FRESHLINE_KAFKA_REPLICATION`: replicas of each topic it creates
+    /// (`min.insync.replicas` follows: a majority).
+    replication: i32,
 }
 
 impl RelaySettings {
@@ -85,7 +83,13 @@ impl RelaySettings {
                     "FRESHLINE_RELAY_POLL_MS",
                     1000,
                 )?),
+                lease: Duration::from_secs_f64(config::parse(
+                    "FRESHLINE_RELAY_LEASE_SECS",
+                    platform::relay::DEFAULT_LEASE.as_secs_f64(),
+                )?),
+                ..RelayConfig::default()
             },
+            replication: config::parse("FRESHLINE_KAFKA_REPLICATION", 1)?,
             http_addr: config::string("FRESHLINE_RELAY_HTTP_ADDR", defaults::RELAY_ADDR),
             create_topics: config::parse("FRESHLINE_RELAY_CREATE_TOPICS", true)?,
             common,
@@ -110,7 +114,7 @@ pub async fn outbox_relay() -> anyhow::Result<()> {
             &s.common.brokers,
             &s.relay.topic_prefix,
             schemas::topics::ALL,
-            1,
+            s.replication,
         )
         .await
         .context("creating topics")?;
@@ -118,7 +122,7 @@ pub async fn outbox_relay() -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let metrics = RelayMetrics::new(&registry)?;
 
-    let checks = vec![platform::ops::postgres(pool.clone())];
+    let checks = vec![platform::ops::postgres(pool.clone()), metrics.readiness()];
     platform::ops::run_worker(
         "outbox relay",
         &s.http_addr,

@@ -12,8 +12,25 @@
 //! the aggregate type's topic; the checkpoint moves only after the broker acknowledged every
 //! record of the batch. Delivery is **at least once**: a crash between the acknowledgement and
 //! the checkpoint publishes the batch again, and consumers deduplicate on
-//! `(aggregate_id, sequence)`. One relay per name publishes at a time (a PostgreSQL advisory
-//! lock held on a dedicated connection); others wait as hot standbys.
+//! `(aggregate_id, sequence)`.
+//!
+//! **One leader, fenced.** One relay per name publishes at a time: the one holding the lease
+//! row in `relay_leases` (expiry on the database's clock, [`RelayConfig::lease`] long, renewed
+//! every third of that, also while a publish waits for the broker). Others stand by and take
+//! the lease once it expires, incrementing its epoch. Every checkpoint write renews the lease
+//! in the same statement and happens only under the writer's (holder, epoch): a leader that
+//! was frozen (SIGSTOP, a long GC-like pause, a partition) and lost its lease finds, when it
+//! resumes, that its local deadline passed or its epoch is gone, and stops without publishing
+//! again or moving the checkpoint. Records it had already handed to the producer before it
+//! froze may still be delivered late: they are duplicates of what the new leader publishes,
+//! which consumers drop by `(aggregate_id, sequence)`.
+//!
+//! **A restored database.** Transaction ids are not carried by a dump: after a restore, new
+//! transactions get ids lower than the checkpoint and would never be published. The relay
+//! checks that its checkpoint is not ahead of what the database can have written
+//! (`pg_snapshot_xmax`); if it is, it stops loudly (`freshline_relay_checkpoint_ahead = 1`,
+//! `/readyz` fails, an error log naming the recovery command `freshline relay
+//! recover-restore`, see [`recover_after_restore`]).
 //!
 //! A row that cannot be put in an envelope (unknown aggregate type, untagged payload) stops
 //! the relay at that row, with an error log and `freshline_relay_stalled = 1`: skipping it
@@ -30,8 +47,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use schemas::EnvelopeError;
-use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::PgPool;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,8 +68,14 @@ pub mod names {
     pub const POSITION: &str = "freshline_relay_last_global_position";
     /// 1 while this relay holds the leader lock.
     pub const LEADER: &str = "freshline_relay_leader";
-    /// 1 while the relay is stopped at a row it cannot publish.
+    /// 1 while the relay is stopped at a row it cannot publish, or at a checkpoint ahead of
+    /// the database.
     pub const STALLED: &str = "freshline_relay_stalled";
+    /// 1 while the checkpoint is ahead of every transaction the database can have written (a
+    /// restore): nothing is published until `freshline relay recover-restore`.
+    pub const CHECKPOINT_AHEAD: &str = "freshline_relay_checkpoint_ahead";
+    /// Times this relay took the leader lease.
+    pub const LEASES: &str = "freshline_relay_leases_taken_total";
 }
 
 /// The channel writers notify (after their commit, never inside it) when they appended: the
@@ -127,6 +149,12 @@ pub struct RelayConfig {
     /// writer's notification ([`AppendSignal`]) wakes it at once (without the notification
     /// listener, at most 25 ms).
     pub poll_interval: Duration,
+    /// How long the leader's lease lasts unless renewed: the longest a standby waits after a
+    /// leader died or froze.
+    pub lease: Duration,
+    /// Who holds the lease: one id per process, so a relay restarted in the same process
+    /// takes its own lease back at once.
+    pub holder: uuid::Uuid,
 }
 
 impl Default for RelayConfig {
@@ -136,9 +164,14 @@ impl Default for RelayConfig {
             topic_prefix: String::new(),
             batch_size: 2000,
             poll_interval: Duration::from_secs(1),
+            lease: DEFAULT_LEASE,
+            holder: uuid::Uuid::new_v4(),
         }
     }
 }
+
+/// [`RelayConfig::lease`] by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 /// The relay's metrics.
 #[derive(Debug, Clone)]
@@ -150,6 +183,8 @@ pub struct RelayMetrics {
     position: IntGauge,
     leader: IntGauge,
     stalled: IntGauge,
+    checkpoint_ahead: IntGauge,
+    leases: IntCounter,
 }
 
 impl RelayMetrics {
@@ -193,7 +228,31 @@ impl RelayMetrics {
                 registry,
                 IntGauge::new(names::STALLED, "1 while stopped at an unpublishable row")?,
             )?,
+            checkpoint_ahead: register(
+                registry,
+                IntGauge::new(
+                    names::CHECKPOINT_AHEAD,
+                    "1 while the checkpoint is ahead of the database (a restore)",
+                )?,
+            )?,
+            leases: register(
+                registry,
+                IntCounter::new(names::LEASES, "Times the leader lease was taken")?,
+            )?,
         })
+    }
+
+    /// The readiness check of a relay: not ready while it is stalled (at a row it cannot
+    /// publish, or at a checkpoint ahead of the database).
+    pub fn readiness(&self) -> (&'static str, crate::ops::Check) {
+        let stalled = self.stalled.clone();
+        (
+            "relay",
+            std::sync::Arc::new(move || {
+                let stalled = stalled.get();
+                Box::pin(async move { stalled == 0 })
+            }),
+        )
     }
 }
 
@@ -244,8 +303,9 @@ pub enum RelayError {
     /// PostgreSQL failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    /// The leader connection was lost: another relay may now lead.
-    #[error("lost the leader lock")]
+    /// The lease was lost (expired and taken by another relay, or not renewable): another
+    /// relay may now lead.
+    #[error("lost the leader lease")]
     LostLeadership,
     /// The producer hit a fatal error (e.g. a gap it cannot close): it must be rebuilt.
     #[error("the Kafka producer failed fatally: {0}")]
@@ -323,59 +383,209 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown` is cancelled: waits for the leader lock, then publishes.
+    /// Runs until `shutdown` is cancelled: waits for the leader lease, then publishes.
     ///
     /// # Errors
     /// [`RelayError`] when the database fails or leadership is lost; the caller restarts it.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), RelayError> {
-        let Some(mut leader) = self.acquire_leadership(&shutdown).await? else {
+        let Some(mut lease) = self.acquire_lease(&shutdown).await? else {
             return Ok(());
         };
         self.metrics.leader.set(1);
-        let result = self.publish_loop(&mut leader, &shutdown).await;
+        self.metrics.leases.inc();
+        let result = self.publish_loop(&mut lease, &shutdown).await;
         self.metrics.leader.set(0);
         // Whoever leads next reports the lag.
         self.metrics.lag.set_oldest(None);
-        // Dropping the connection closes it, which releases the session-level lock.
-        drop(leader.detach());
+        self.release_lease(&lease).await;
         result
     }
 
-    async fn acquire_leadership(
+    /// Whether this process may still act under `lease` without renewing it: measured from
+    /// before the renewal was sent, with a fifth of the lease as margin, so the database
+    /// cannot have expired it yet.
+    fn trusted(&self, lease: &Lease) -> bool {
+        lease.renewed_at.elapsed() < self.cfg.lease.mul_f64(0.8)
+    }
+
+    fn lease_secs(&self) -> f64 {
+        self.cfg.lease.as_secs_f64()
+    }
+
+    async fn acquire_lease(
         &self,
         shutdown: &CancellationToken,
-    ) -> Result<Option<PoolConnection<Postgres>>, RelayError> {
-        let key = lock_key(&self.cfg.name);
+    ) -> Result<Option<Lease>, RelayError> {
         let mut announced = false;
         loop {
-            let mut conn = self.pool.acquire().await?;
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
-            if locked {
-                tracing::info!(relay = %self.cfg.name, "relay is the leader");
-                return Ok(Some(conn));
+            let asked = Instant::now();
+            let epoch: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO relay_leases (relay, holder, epoch, expires_at)
+                 VALUES ($1, $2, 1, now() + make_interval(secs => $3))
+                 ON CONFLICT (relay) DO UPDATE
+                    SET holder = EXCLUDED.holder, epoch = relay_leases.epoch + 1,
+                        acquired_at = now(), expires_at = EXCLUDED.expires_at
+                  WHERE relay_leases.expires_at < now()
+                     OR relay_leases.holder = EXCLUDED.holder
+                 RETURNING epoch",
+            )
+            .bind(&self.cfg.name)
+            .bind(self.cfg.holder)
+            .bind(self.lease_secs())
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(epoch) = epoch {
+                tracing::info!(relay = %self.cfg.name, epoch, "relay is the leader");
+                return Ok(Some(Lease {
+                    epoch,
+                    renewed_at: asked,
+                }));
             }
-            drop(conn);
             if !announced {
                 tracing::info!(relay = %self.cfg.name, "another relay leads; standing by");
                 announced = true;
+            }
+            let retry =
+                (self.cfg.lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                () = tokio::time::sleep(retry) => {}
+            }
+        }
+    }
+
+    /// Extends the lease. A database error is tolerated while the lease is still trusted
+    /// (PostgreSQL restarting); a lease taken by another relay is [`RelayError::LostLeadership`].
+    async fn renew(&self, lease: &mut Lease) -> Result<(), RelayError> {
+        let asked = Instant::now();
+        let held: Result<Option<i32>, sqlx::Error> = sqlx::query_scalar(
+            "UPDATE relay_leases SET expires_at = now() + make_interval(secs => $4)
+              WHERE relay = $1 AND holder = $2 AND epoch = $3
+             RETURNING 1",
+        )
+        .bind(&self.cfg.name)
+        .bind(self.cfg.holder)
+        .bind(lease.epoch)
+        .bind(self.lease_secs())
+        .fetch_optional(&self.pool)
+        .await;
+        match held {
+            Ok(Some(_)) => {
+                lease.renewed_at = asked;
+                Ok(())
+            }
+            Ok(None) => Err(RelayError::LostLeadership),
+            Err(e) if self.trusted(lease) => {
+                tracing::warn!(relay = %self.cfg.name, error = %e, "lease not renewed; trying again");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renews the lease when a third of it has gone by.
+    async fn keep_lease(&self, lease: &mut Lease) -> Result<(), RelayError> {
+        if lease.renewed_at.elapsed() >= self.cfg.lease / 3 || !self.trusted(lease) {
+            self.renew(lease).await?;
+        }
+        if self.trusted(lease) {
+            Ok(())
+        } else {
+            Err(RelayError::LostLeadership)
+        }
+    }
+
+    /// Lets a standby take over at once (best effort: otherwise the lease expires).
+    async fn release_lease(&self, lease: &Lease) {
+        let released = sqlx::query(
+            "UPDATE relay_leases SET expires_at = now()
+              WHERE relay = $1 AND holder = $2 AND epoch = $3",
+        )
+        .bind(&self.cfg.name)
+        .bind(self.cfg.holder)
+        .bind(lease.epoch)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = released {
+            tracing::debug!(relay = %self.cfg.name, error = %e, "lease not released; it will expire");
+        }
+    }
+
+    /// Publishes `batch`, renewing the lease while the broker's acknowledgements are awaited.
+    async fn publish_leased(
+        &self,
+        lease: &mut Lease,
+        batch: &[Outgoing],
+    ) -> Result<Result<(), KafkaError>, RelayError> {
+        let publish = self.publish(batch);
+        tokio::pin!(publish);
+        loop {
+            let renew_in = (self.cfg.lease / 3).saturating_sub(lease.renewed_at.elapsed());
+            tokio::select! {
+                published = &mut publish => return Ok(published),
+                () = tokio::time::sleep(renew_in) => self.keep_lease(lease).await?,
+            }
+        }
+    }
+
+    /// Whether `checkpoint` names a transaction the database has not handed out yet: the
+    /// database was restored from a dump taken before (or elsewhere).
+    async fn ahead_of_database(&self, checkpoint: &Checkpoint) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT $1::text::xid8 >= pg_snapshot_xmax(pg_current_snapshot())")
+            .bind(&checkpoint.xid)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Stays stopped (loudly) while the checkpoint is ahead of the database, holding the
+    /// lease; returns once someone ran the recovery (with the checkpoint it wrote), or `None`
+    /// at shutdown.
+    async fn wait_out_restore(
+        &self,
+        lease: &mut Lease,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Checkpoint>, RelayError> {
+        let mut logged = false;
+        loop {
+            let checkpoint = self.load_checkpoint().await?;
+            if !self.ahead_of_database(&checkpoint).await? {
+                if logged {
+                    tracing::info!(relay = %self.cfg.name, xid = %checkpoint.xid,
+                        position = checkpoint.position, "checkpoint recovered; publishing again");
+                }
+                self.metrics.checkpoint_ahead.set(0);
+                self.metrics.stalled.set(0);
+                return Ok(Some(checkpoint));
+            }
+            self.metrics.checkpoint_ahead.set(1);
+            self.metrics.stalled.set(1);
+            if !logged {
+                tracing::error!(
+                    relay = %self.cfg.name, checkpoint_xid = %checkpoint.xid,
+                    checkpoint_position = checkpoint.position,
+                    "the relay's checkpoint is ahead of every transaction this database can have \
+                     written: it was restored from a dump. Nothing is published until \
+                     `freshline relay recover-restore --name {}` re-bases the outbox \
+                     (see README, Operations)", self.cfg.name
+                );
+                logged = true;
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(None),
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
+            self.keep_lease(lease).await?;
         }
     }
 
     async fn publish_loop(
         &self,
-        leader: &mut PoolConnection<Postgres>,
+        lease: &mut Lease,
         shutdown: &CancellationToken,
     ) -> Result<(), RelayError> {
-        let mut checkpoint = self.load_checkpoint().await?;
-        let mut last_leader_check = Instant::now();
+        let Some(mut checkpoint) = self.wait_out_restore(lease, shutdown).await? else {
+            return Ok(());
+        };
         let mut last_lag_check = Instant::now();
         let mut backoff = Duration::from_millis(100);
         // Adaptive: quick right after traffic, up to `poll_interval` while idle; woken at once
@@ -388,13 +598,7 @@ impl Relay {
         // The next batch, read while the previous one's acknowledgements were awaited.
         let mut prefetched: Option<Vec<_>> = None;
         while !shutdown.is_cancelled() {
-            if last_leader_check.elapsed() > Duration::from_secs(2) {
-                sqlx::query("SELECT 1")
-                    .execute(&mut **leader)
-                    .await
-                    .map_err(|_| RelayError::LostLeadership)?;
-                last_leader_check = Instant::now();
-            }
+            self.keep_lease(lease).await?;
             let rows = match prefetched.take() {
                 Some(rows) => rows,
                 None => self.fetch(&checkpoint).await?,
@@ -407,6 +611,12 @@ impl Relay {
                         .lag
                         .set_oldest(self.oldest_unpublished(&checkpoint).await?);
                     last_lag_check = Instant::now();
+                    if self.ahead_of_database(&checkpoint).await? {
+                        match self.wait_out_restore(lease, shutdown).await? {
+                            Some(c) => checkpoint = c,
+                            None => break,
+                        }
+                    }
                 }
                 let cap = if listener.is_some() {
                     self.cfg.poll_interval
@@ -467,12 +677,13 @@ impl Relay {
             // Reading the next batch overlaps waiting for this one's acknowledgements; it is
             // used only if this one is published (publishing still goes batch after batch, so
             // per-partition order is the outbox order).
-            let (published, next_rows) = tokio::join!(self.publish(&outgoing), self.fetch(&next));
-            match published {
+            let (published, next_rows) =
+                tokio::join!(self.publish_leased(lease, &outgoing), self.fetch(&next));
+            match published? {
                 Ok(()) => {
                     prefetched = next_rows.ok();
                     backoff = Duration::from_millis(100);
-                    self.save_checkpoint(&next).await?;
+                    self.save_checkpoint(lease, &next).await?;
                     tracing::debug!(
                         relay = %self.cfg.name, events = outgoing.len(),
                         first_position = rows[0].event.global_position,
@@ -542,22 +753,40 @@ impl Relay {
         ))
     }
 
-    async fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), sqlx::Error> {
-        // Never moves backwards, even if a deposed leader finishes a batch late.
-        sqlx::query(
-            "INSERT INTO relay_checkpoints (relay, last_xid, last_position)
-             VALUES ($1, $2::text::xid8, $3)
-             ON CONFLICT (relay) DO UPDATE
-               SET last_xid = EXCLUDED.last_xid, last_position = EXCLUDED.last_position,
-                   updated_at = now()
-               WHERE (relay_checkpoints.last_xid, relay_checkpoints.last_position)
-                   < (EXCLUDED.last_xid, EXCLUDED.last_position)",
+    /// Moves the checkpoint to `c` and renews the lease, in one statement that does either
+    /// only under this relay's (holder, epoch): a deposed leader cannot move it (fencing).
+    /// Never moves it backwards.
+    async fn save_checkpoint(&self, lease: &mut Lease, c: &Checkpoint) -> Result<(), RelayError> {
+        let asked = Instant::now();
+        let held: bool = sqlx::query_scalar(
+            "WITH lease AS (
+                 UPDATE relay_leases SET expires_at = now() + make_interval(secs => $6)
+                  WHERE relay = $1 AND holder = $4 AND epoch = $5
+                 RETURNING 1
+             ), saved AS (
+                 INSERT INTO relay_checkpoints (relay, last_xid, last_position)
+                 SELECT $1, $2::text::xid8, $3 FROM lease
+                 ON CONFLICT (relay) DO UPDATE
+                    SET last_xid = EXCLUDED.last_xid, last_position = EXCLUDED.last_position,
+                        updated_at = now()
+                  WHERE (relay_checkpoints.last_xid, relay_checkpoints.last_position)
+                      < (EXCLUDED.last_xid, EXCLUDED.last_position)
+                 RETURNING 1
+             )
+             SELECT EXISTS (SELECT 1 FROM lease)",
         )
         .bind(&self.cfg.name)
         .bind(&c.xid)
         .bind(c.position)
-        .execute(&self.pool)
+        .bind(self.cfg.holder)
+        .bind(lease.epoch)
+        .bind(self.lease_secs())
+        .fetch_one(&self.pool)
         .await?;
+        if !held {
+            return Err(RelayError::LostLeadership);
+        }
+        lease.renewed_at = asked;
         Ok(())
     }
 
@@ -695,19 +924,87 @@ fn correlation_of(metadata: &serde_json::Value) -> Option<&str> {
         .and_then(|v| v.as_str())
 }
 
+/// The lease a relay leads under.
+#[derive(Debug)]
+struct Lease {
+    epoch: i64,
+    /// When the last renewal (or the taking) was sent.
+    renewed_at: Instant,
+}
+
+/// What [`recover_after_restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Events whose transaction id was re-based.
+    pub rebased_events: u64,
+    /// The first global position published again.
+    pub republish_from: i64,
+}
+
+/// Why [`recover_after_restore`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// The checkpoint is not ahead of the database: there is nothing to recover.
+    #[error("relay {0}'s checkpoint is not ahead of the database: nothing to recover")]
+    NotNeeded(String),
+}
+
+/// Recovers a relay whose database was restored from a dump (its checkpoint names a
+/// transaction id the database has not handed out yet, see the module documentation).
+///
+/// In one transaction: every event already committed gets transaction id 0 (events keep
+/// their global positions, so the outbox order among them is their position order; events
+/// committed later get real, higher ids and follow), and the checkpoint is set to just before
+/// `republish_from`. Everything from that position on is published again: consumers drop
+/// what they already have by `(aggregate_id, sequence)`, so the safe default is 1 (all of
+/// it); a higher position saves time when Kafka is known to hold everything before it. A
+/// running relay notices within a second and goes on.
+///
+/// # Errors
+/// [`RecoveryError::NotNeeded`] when the checkpoint is not ahead (nothing is changed).
+pub async fn recover_after_restore(
+    pool: &PgPool,
+    relay: &str,
+    republish_from: i64,
+) -> Result<Recovery, RecoveryError> {
+    let mut tx = pool.begin().await?;
+    let ahead: Option<bool> = sqlx::query_scalar(
+        "SELECT last_xid >= pg_snapshot_xmax(pg_current_snapshot())
+           FROM relay_checkpoints WHERE relay = $1 FOR UPDATE",
+    )
+    .bind(relay)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if ahead != Some(true) {
+        return Err(RecoveryError::NotNeeded(relay.to_owned()));
+    }
+    let rebased = sqlx::query("UPDATE events SET xid = '0'::xid8 WHERE xid <> '0'::xid8")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let republish_from = republish_from.max(1);
+    sqlx::query(
+        "UPDATE relay_checkpoints SET last_xid = '0'::xid8, last_position = $2, updated_at = now()
+          WHERE relay = $1",
+    )
+    .bind(relay)
+    .bind(republish_from - 1)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Recovery {
+        rebased_events: rebased,
+        republish_from,
+    })
+}
+
 fn lag_seconds(oldest: Option<DateTime<Utc>>) -> f64 {
     oldest.map_or(0.0, |t| {
         (Utc::now() - t).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
     })
-}
-
-/// The advisory-lock key of a relay name (stable across processes and versions).
-fn lock_key(name: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("freshline.relay:{name}").as_bytes());
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(bytes)
 }
 
 #[cfg(test)]
