@@ -9,6 +9,7 @@
 //! product and the bytes' SHA-256, so the same upload again is the same image (a no-op).
 
 use crate::context::CommandContext;
+use crate::image_quota;
 use crate::request::{product_location, ProductPath};
 use crate::response::{load, refusal_problem};
 use crate::AppState;
@@ -65,6 +66,9 @@ fn unsupported(detail: &str) -> ApiError {
         (status = 409, description = "`product_discontinued`", body = platform::http::Problem),
         (status = 413, description = "`payload_too_large` (over 10 MiB)", body = platform::http::Problem),
         (status = 415, description = "`unsupported_media_type`: not a PNG, JPEG or WebP", body = platform::http::Problem),
+        (status = 409, description = "`image_quota_exceeded`: the supplier keeps as many image bytes as it may", body = platform::http::Problem),
+        (status = 429, description = "`too_many_pending_images`: too many of the supplier's images are still being processed (`Retry-After`)", body = platform::http::Problem),
+        (status = 507, description = "`storage_full`: the image store has no room now (`Retry-After`)", body = platform::http::Problem),
     ),
     security(("bearer" = ["catalog:write"]))
 )]
@@ -131,13 +135,40 @@ pub async fn upload(
     product
         .decide(command.clone())
         .map_err(|e| refusal_problem(&e))?;
-    app.blobs
+    let Some(supplier) = product.state().map(|p| p.supplier_id) else {
+        return Err(refusal_problem(&domain::product::ProductError::NotFound));
+    };
+    // Then room: the supplier's quota and its cap on originals waiting to be processed.
+    image_quota::reserve(
+        &app.pool,
+        app.image_limits,
+        image_quota::Upload {
+            supplier_id: supplier.0,
+            product_id: id.0,
+            image_id: image_id.0,
+            bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        },
+    )
+    .await?;
+    if let Err(e) = app
+        .blobs
         .put(&key, bytes.to_vec(), content_type.as_str())
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "blob store unavailable");
+    {
+        image_quota::release(&app.pool, image_id.0).await;
+        tracing::warn!(error = %e, "original not stored");
+        return Err(if e.is_full() {
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "The image store is full",
+                "the image store has no room for this upload now; the catalog and orders are not affected",
+            )
+            .retry_after(60)
+        } else {
             ApiError::unavailable("the image store is unavailable; retry")
-        })?;
+        });
+    }
     let status_url = format!("{}/images/{}", product_location(id), image_id.0);
     // Not under an Idempotency-Key: an upload is idempotent by its content (the image id).
     let done = app

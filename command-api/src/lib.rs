@@ -5,6 +5,7 @@
 pub mod context;
 pub mod deliveries;
 pub mod fulfilment;
+pub mod image_quota;
 pub mod images;
 pub mod inventory;
 pub mod orders;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub fulfilment: Arc<fulfilment::FulfilmentService>,
     /// Where uploaded images are kept.
     pub blobs: images::SharedBlobs,
+    /// Each supplier's image quota.
+    pub image_limits: image_quota::ImageLimits,
     /// The database (readiness).
     pub pool: PgPool,
     /// This instance's metrics.
@@ -112,6 +115,8 @@ pub struct Options {
     pub snapshots: Snapshots,
     /// How long an idempotent answer is kept.
     pub idempotency_ttl: std::time::Duration,
+    /// Each supplier's image quota and cap on pending originals.
+    pub image_limits: image_quota::ImageLimits,
 }
 
 impl Default for Options {
@@ -121,6 +126,7 @@ impl Default for Options {
             limiter: platform::ratelimit::RateLimiter::new(10_000.0, 10_000.0),
             snapshots: Snapshots::default(),
             idempotency_ttl: platform::idempotency::DEFAULT_TTL,
+            image_limits: image_quota::ImageLimits::default(),
         }
     }
 }
@@ -142,6 +148,7 @@ pub fn router(
         limiter,
         snapshots,
         idempotency_ttl,
+        image_limits,
     } = options;
     let http_metrics = HttpMetrics::new(&registry)?;
     let command_metrics = CommandMetrics::new(&registry)?;
@@ -200,6 +207,7 @@ pub fn router(
     });
     let state = AppState {
         blobs,
+        image_limits,
         inventory,
         fulfilment,
         products: Arc::new(products::ProductService {

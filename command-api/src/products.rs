@@ -347,9 +347,13 @@ pub async fn image_processed(
         thumbnail,
         medium,
     });
-    resource(&app.products.bus, "/v1/products")
+    let recorded = resource(&app.products.bus, "/v1/products")
         .change(&ctx, id, "image_processed", cmd, None)
-        .await
+        .await;
+    if recorded.is_ok() {
+        crate::image_quota::settle(&app.pool, image_id.0, true).await;
+    }
+    recorded
 }
 
 /// Record that an uploaded image could not be processed (the image worker).
@@ -377,9 +381,13 @@ pub async fn image_failed(
         image_id,
         reason,
     });
-    resource(&app.products.bus, "/v1/products")
+    let recorded = resource(&app.products.bus, "/v1/products")
         .change(&ctx, id, "image_failed", cmd, Some(&text))
-        .await
+        .await;
+    if recorded.is_ok() {
+        crate::image_quota::settle(&app.pool, image_id.0, false).await;
+    }
+    recorded
 }
 
 /// List up to 100 products at once (a supplier's catalog import): every listing is decided by

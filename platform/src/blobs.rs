@@ -131,6 +131,10 @@ impl fmt::Display for BlobKey {
 /// A store failure. Always worth retrying: the bytes were fine, the store was not.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The store has no room for the bytes (its disk's free-space reserve, or the disk or its
+    /// quota is full). Worth retrying later; answered `507`.
+    #[error("the blob store at {root} is full (writing {key})")]
+    Full { key: BlobKey, root: PathBuf },
     #[error("could not {op} blob {key} in {root}")]
     Io {
         op: &'static str,
@@ -164,20 +168,108 @@ pub trait BlobStore: Send + Sync {
 
     /// The bytes under `key`, or `None` if nothing is stored there.
     async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes what is under `key` (nothing stored there is not an error).
+    async fn delete(&self, key: &BlobKey) -> Result<(), StoreError>;
+}
+
+impl StoreError {
+    /// Whether the store is out of room (rather than failing).
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full { .. })
+    }
 }
 
 /// A [`BlobStore`] in a directory: the key is the path below `root`. Writes go to a temporary
 /// file next to the target, are flushed to disk, then renamed over it. The content type is not
 /// kept: it follows from the key (an original's format is sniffed again when it is read).
+///
+/// A write that would leave less than [`LocalDirStore::with_min_free`] bytes free on the
+/// store's file system is refused as [`StoreError::Full`], as is one the disk or its quota
+/// refuses (`ENOSPC`, `EDQUOT`): uploads never take the room PostgreSQL's WAL needs when they
+/// share a disk.
 #[derive(Debug, Clone)]
 pub struct LocalDirStore {
     root: PathBuf,
+    min_free_bytes: u64,
 }
+
+/// Where a service keeps blobs, from `FRESHLINE_*` variables.
+#[derive(Debug, Clone)]
+pub struct BlobSettings {
+    /// `FRESHLINE_BLOB_DIR`: where originals and renditions are stored.
+    pub dir: String,
+    /// `FRESHLINE_BLOB_MIN_FREE_BYTES`: free space a write must leave on the store's disk.
+    pub min_free_bytes: u64,
+    /// `FRESHLINE_IMAGE_KEEP_ORIGINALS`: keep an upload's original once it is processed
+    /// (by default it is deleted: the renditions are what the catalog serves).
+    pub keep_originals: bool,
+}
+
+impl BlobSettings {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something invalid.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        use crate::config;
+        Ok(Self {
+            dir: config::string("FRESHLINE_BLOB_DIR", config::defaults::BLOB_DIR),
+            min_free_bytes: config::parse("FRESHLINE_BLOB_MIN_FREE_BYTES", DEFAULT_MIN_FREE_BYTES)?,
+            keep_originals: config::parse("FRESHLINE_IMAGE_KEEP_ORIGINALS", false)?,
+        })
+    }
+
+    /// The store these settings name.
+    pub fn store(&self) -> LocalDirStore {
+        LocalDirStore::new(&self.dir).with_min_free(self.min_free_bytes)
+    }
+}
+
+/// [`LocalDirStore::with_min_free`] by default: 1 GiB.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 1 << 30;
 
 impl LocalDirStore {
     /// A store rooted at `root`, created on the first write if missing.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+        }
+    }
+
+    /// The same store keeping at least `bytes` free on its file system.
+    #[must_use]
+    pub fn with_min_free(mut self, bytes: u64) -> Self {
+        self.min_free_bytes = bytes;
+        self
+    }
+
+    /// Bytes an unprivileged writer may still use on the store's file system (of `root`, or
+    /// of its nearest existing parent before the first write).
+    fn available(&self) -> std::io::Result<u64> {
+        let mut dir = self.root.as_path();
+        loop {
+            match rustix::fs::statvfs(dir) {
+                Ok(s) => return Ok(s.f_bavail.saturating_mul(s.f_frsize)),
+                Err(rustix::io::Errno::NOENT) => match dir.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => dir = parent,
+                    _ => {
+                        return rustix::fs::statvfs(".")
+                            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+                            .map_err(Into::into)
+                    }
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn full(&self, key: &BlobKey) -> StoreError {
+        StoreError::Full {
+            key: key.clone(),
+            root: self.root.clone(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -253,9 +345,39 @@ impl BlobStore for LocalDirStore {
         bytes: Vec<u8>,
         _content_type: &str,
     ) -> Result<(), StoreError> {
+        let available = self
+            .available()
+            .map_err(|e| self.io_error("measure free space for", key, e))?;
+        if available < self.min_free_bytes.saturating_add(bytes.len() as u64) {
+            return Err(self.full(key));
+        }
         self.write_atomically(&self.path_of(key), &bytes)
             .await
-            .map_err(|e| self.io_error("write", key, e))
+            .map_err(|e| {
+                // ENOSPC, EDQUOT: the disk or the directory's quota is full.
+                if matches!(e.raw_os_error(), Some(28 | 122))
+                    || e.kind() == std::io::ErrorKind::StorageFull
+                {
+                    self.full(key)
+                } else {
+                    self.io_error("write", key, e)
+                }
+            })
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.io_error("delete", key, e)),
+        }
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {

@@ -94,6 +94,7 @@ pub struct ImageWorker {
     store: Arc<dyn BlobStore>,
     api: CommandClient,
     metrics: ImageWorkerMetrics,
+    keep_originals: bool,
 }
 
 impl std::fmt::Debug for ImageWorker {
@@ -171,7 +172,27 @@ impl ImageWorker {
             store,
             api,
             metrics: ImageWorkerMetrics::new(&Registry::new())?,
+            keep_originals: false,
         })
+    }
+
+    /// Keeps each original once its outcome is recorded (by default it is deleted).
+    #[must_use]
+    pub fn keeping_originals(mut self, keep: bool) -> Self {
+        self.keep_originals = keep;
+        self
+    }
+
+    /// Deletes a settled image's original (its renditions stay). Best effort: one left behind
+    /// is clutter, not harm.
+    async fn drop_original(&self, key: &str) {
+        if self.keep_originals {
+            return;
+        }
+        let Ok(key) = BlobKey::parse(key) else { return };
+        if let Err(e) = self.store.delete(&key).await {
+            tracing::warn!(%key, error = %e, "original not deleted");
+        }
     }
 
     /// Counts into `metrics` (by default the worker counts into a registry of its own).
@@ -280,6 +301,8 @@ impl ImageWorker {
                     .await?,
             ),
         };
+        // Settled (now or before): the original has served its purpose.
+        self.drop_original(&r.original_key).await;
         match answer {
             Outcome::Done(_) => Ok(outcome),
             Outcome::Refused {

@@ -10,7 +10,6 @@ use crate::scheduler::{Scheduler, SchedulerMetrics};
 use crate::settings::{
     FulfilmentSagaSettings, ImageWorkerSettings, NotifierSettings, SchedulerSettings,
 };
-use platform::blobs::LocalDirStore;
 use platform::ops::{postgres, run_worker};
 use std::sync::Arc;
 
@@ -81,7 +80,7 @@ pub async fn image_worker() -> anyhow::Result<()> {
     s.common.init_telemetry();
     let api = s.commands.client("sagas")?;
     let commands = api.readiness_check("command-api");
-    let store = Arc::new(LocalDirStore::new(&s.blob_dir));
+    let store = Arc::new(s.blobs.store());
     let registry = prometheus::Registry::new();
     let worker = ImageWorker::new(
         &s.common.brokers,
@@ -90,6 +89,7 @@ pub async fn image_worker() -> anyhow::Result<()> {
         store,
         api,
     )?
+    .keeping_originals(s.blobs.keep_originals)
     .with_metrics(ImageWorkerMetrics::new(&registry)?);
     run_worker(
         "image worker",

@@ -140,8 +140,8 @@ pub struct ImageWorkerSettings {
     pub http_addr: String,
     /// command-api, as `sagas` (`FRESHLINE_SERVICE_TOKEN`).
     pub commands: CommandApiSettings,
-    /// `FRESHLINE_BLOB_DIR`: where originals and renditions are stored.
-    pub blob_dir: String,
+    /// Where originals and renditions are stored; whether originals are kept.
+    pub blobs: platform::blobs::BlobSettings,
     /// `FRESHLINE_IMAGE_WORKER_GROUP`: its consumer group.
     pub group: String,
 }
@@ -159,7 +159,7 @@ impl ImageWorkerSettings {
                 defaults::IMAGE_WORKER_ADDR,
             ),
             commands: CommandApiSettings::from_env("FRESHLINE_SERVICE_TOKEN"),
-            blob_dir: config::string("FRESHLINE_BLOB_DIR", defaults::BLOB_DIR),
+            blobs: platform::blobs::BlobSettings::from_env()?,
             group: config::string("FRESHLINE_IMAGE_WORKER_GROUP", "freshline-image-worker"),
         })
     }

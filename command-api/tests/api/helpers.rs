@@ -73,6 +73,30 @@ impl TestApp {
     }
 
     pub async fn spawn_with_rate(per_second: f64, burst: f64) -> Self {
+        Self::spawn_custom(
+            per_second,
+            burst,
+            command_api::image_quota::ImageLimits::default(),
+            platform::blobs::DEFAULT_MIN_FREE_BYTES,
+        )
+        .await
+    }
+
+    /// The app with its images limited by `limits`, and its blob store keeping `min_free`
+    /// bytes free on its disk.
+    pub async fn spawn_with_images(
+        limits: command_api::image_quota::ImageLimits,
+        min_free: u64,
+    ) -> Self {
+        Self::spawn_custom(RATE_PER_SEC, RATE_BURST, limits, min_free).await
+    }
+
+    async fn spawn_custom(
+        per_second: f64,
+        burst: f64,
+        image_limits: command_api::image_quota::ImageLimits,
+        min_free: u64,
+    ) -> Self {
         let db = TestDb::new().await;
         let key = auth::generate_key("test-key").expect("key");
         let jwks = json!({"keys": [key.public_jwk]}).to_string();
@@ -89,8 +113,11 @@ impl TestApp {
             db.pool.clone(),
             Arc::new(verifier),
             prometheus::Registry::new(),
-            std::sync::Arc::new(platform::blobs::LocalDirStore::new(blob_dir.clone())),
+            std::sync::Arc::new(
+                platform::blobs::LocalDirStore::new(blob_dir.clone()).with_min_free(min_free),
+            ),
             command_api::Options {
+                image_limits,
                 max_body_bytes: MAX_BODY,
                 limiter: platform::ratelimit::RateLimiter::new(per_second, burst),
                 // Far more often than in production, so that every test's aggregates are

@@ -156,6 +156,17 @@ async fn an_upload_is_processed_in_the_background_and_a_corrupt_one_fails() {
             body[r]["width"].as_u64().expect("w")
         );
     }
+    // Once its outcome is recorded, the original goes (the renditions are what is served).
+    let original = app.blob_dir.join(format!("products/{id}/{image}/original"));
+    eventually(
+        Duration::from_secs(10),
+        "the original to be deleted",
+        || {
+            let gone = !original.exists();
+            async move { gone.then_some(()) }
+        },
+    )
+    .await;
     let (event, body) = outcome(&app, &id, &bad_image).await;
     assert_eq!(event, "ProductImageFailed", "{body}");
     assert!(
@@ -241,4 +252,131 @@ async fn bad_uploads_are_refused_before_anything_is_stored() {
                 .next()
                 .is_none()
     );
+}
+
+fn originals_on_disk(app: &TestApp) -> usize {
+    fn walk(dir: &std::path::Path, n: &mut usize) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.file_name().is_some_and(|f| f == "original") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&app.blob_dir, &mut n);
+    n
+}
+
+async fn fail_image(app: &TestApp, product: &str, image: &Value) {
+    let image = image["image_id"].as_str().expect("image id");
+    let (s, b) = app
+        .post(
+            &format!("/v1/products/{product}/images/{image}/failed"),
+            &app.service("sagas"),
+            json!({"reason": "corrupt: test"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+}
+
+#[tokio::test]
+async fn a_suppliers_image_quota_and_pending_cap_are_answered_before_anything_is_stored() {
+    let (a, b, c, big) = (png(10, 10), png(11, 11), png(12, 12), png(300, 300));
+    let limits = command_api::image_quota::ImageLimits {
+        quota_bytes: i64::try_from(a.len() + b.len() + c.len()).expect("size"),
+        max_pending: 2,
+    };
+    let app = TestApp::spawn_with_images(limits, platform::blobs::DEFAULT_MIN_FREE_BYTES).await;
+    let owner = app.supplier("acct-q");
+    let id = product(&app, "acct-q", "NL-QUOTA-1").await;
+
+    let (s, first) = upload(&app, &id, &owner, "image/png", a.clone()).await;
+    assert_eq!(s, 202, "{first}");
+    // The same bytes again are the same image: counted once.
+    let (s, again) = upload(&app, &id, &owner, "image/png", a).await;
+    assert_eq!(
+        (s, &again["image_id"]),
+        (202, &first["image_id"]),
+        "{again}"
+    );
+    let (s, second) = upload(&app, &id, &owner, "image/png", b).await;
+    assert_eq!(s, 202, "{second}");
+
+    // Two originals wait for the worker: a third waits its turn.
+    let r = app
+        .client
+        .post(format!("{}/v1/products/{id}/images", app.base))
+        .bearer_auth(&owner)
+        .header("content-type", "image/png")
+        .body(c.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let problem: Value = r.json().await.expect("problem");
+    assert_eq!(problem["code"], "too_many_pending_images", "{problem}");
+    assert_eq!(
+        originals_on_disk(&app),
+        2,
+        "nothing stored for the refused upload"
+    );
+
+    // The first one failed: it no longer waits, nor counts against the quota.
+    fail_image(&app, &id, &first).await;
+    let (s, third) = upload(&app, &id, &owner, "image/png", c).await;
+    assert_eq!(s, 202, "{third}");
+    fail_image(&app, &id, &second).await;
+    // One waiting, and the quota nearly used: a large image is over it.
+    let (s, over) = upload(&app, &id, &owner, "image/png", big).await;
+    assert_eq!(s, 409, "{over}");
+    assert_eq!(over["code"], "image_quota_exceeded", "{over}");
+    assert_eq!(originals_on_disk(&app), 3);
+}
+
+#[tokio::test]
+async fn a_full_image_store_answers_507_and_harms_nothing_else() {
+    // A store that must keep more free space than any disk has: every write is refused.
+    let app = TestApp::spawn_with_images(
+        command_api::image_quota::ImageLimits::default(),
+        u64::MAX / 2,
+    )
+    .await;
+    let owner = app.supplier("acct-full");
+    let id = product(&app, "acct-full", "NL-FULL-1").await;
+    let r = app
+        .client
+        .post(format!("{}/v1/products/{id}/images", app.base))
+        .bearer_auth(&owner)
+        .header("content-type", "image/png")
+        .body(png(20, 20))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 507);
+    assert!(r.headers().contains_key("retry-after"));
+    let problem: Value = r.json().await.expect("problem");
+    assert_eq!(problem["code"], "storage_full", "{problem}");
+    assert_eq!(originals_on_disk(&app), 0);
+    let reserved: i64 = sqlx::query_scalar("SELECT count(*) FROM image_uploads")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(reserved, 0, "the reservation was given back");
+    assert!(
+        app.db.events_of(&id).await.len() == 1,
+        "no image event was appended"
+    );
+    // The rest of the catalog goes on.
+    let (s, b) = app
+        .patch(
+            &format!("/v1/products/{id}"),
+            &owner,
+            json!({"name": "Heirloom tomatoes, large"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
 }

@@ -707,6 +707,13 @@ impl BlobStore for ReadOnlyStore {
     async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get(key).await
     }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
+        Err(StoreError::Backend {
+            key: key.clone(),
+            source: "the bucket is read-only today".into(),
+        })
+    }
 }
 
 #[tokio::test]
