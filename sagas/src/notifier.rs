@@ -238,7 +238,9 @@ impl NotifierConfig {
             give_up_after: Duration::from_secs(24 * 3600),
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
-            lease: Duration::from_secs(300),
+            // Past the SMTP timeout (a send gets half of it), short enough that what a crashed
+            // sender had claimed goes out within a minute.
+            lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             batch: 16,
         }
@@ -271,6 +273,7 @@ impl NotifierConfig {
         c.ops_email = string("FRESHLINE_NOTIFY_OPS_EMAIL", &c.ops_email);
         c.give_up_after = Duration::from_secs(parse("FRESHLINE_NOTIFIER_GIVE_UP_SECS", 86_400u64)?);
         c.max_backoff = Duration::from_secs(parse("FRESHLINE_NOTIFIER_MAX_BACKOFF_SECS", 300u64)?);
+        c.lease = Duration::from_secs(parse("FRESHLINE_NOTIFIER_LEASE_SECS", c.lease.as_secs())?);
         Ok(c)
     }
 }
