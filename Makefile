@@ -1,5 +1,5 @@
 # Freshline developer loop. See README.md.
-.PHONY: up down test lint bench fmt prometheus
+.PHONY: up down test lint bench chaos fmt prometheus
 
 up:    ## the whole system locally, with demo data
 	./infra/local/up.sh
@@ -19,6 +19,10 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+chaos: ## every fault in turn under load; every invariant checked; report in bench/results/
+	cargo build --release --locked --bins
+	./infra/local/chaos.sh
 
 bench: ## throughput and latency against the anchors, on the local stack
 	./infra/local/bench.sh

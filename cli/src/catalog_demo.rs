@@ -20,7 +20,7 @@ pub const WAREHOUSES: [&str; 3] = [
     "01931b70-0000-7000-8000-00000000a003",
 ];
 
-struct Kind {
+pub(crate) struct Kind {
     category: CategoryBody,
     unit: &'static str,
     items: &'static [&'static str],
@@ -185,7 +185,7 @@ impl Rng {
 }
 
 /// The `j`-th product of supplier `i`.
-fn product_body(i: usize, j: usize) -> (ListProductBody, &'static Kind) {
+pub(crate) fn product_body(i: usize, j: usize) -> (ListProductBody, &'static Kind) {
     let mut r = Rng::new(i, j);
     let kind = &KINDS[(i + j) % KINDS.len()];
     let item = r.pick(kind.items);
@@ -224,7 +224,7 @@ fn product_body(i: usize, j: usize) -> (ListProductBody, &'static Kind) {
 /// The batches of the `j`-th product of supplier `i`: one in a warehouse, and a second one in
 /// another warehouse for a third of the products; received up to two days ago, expiring by the
 /// category's shelf life (some already within 48 hours).
-fn batch_bodies(
+pub(crate) fn batch_bodies(
     i: usize,
     j: usize,
     product: Uuid,

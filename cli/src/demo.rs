@@ -272,7 +272,7 @@ async fn run_search(
     Ok(())
 }
 
-fn signer(key: &PathBuf) -> anyhow::Result<auth::Signer> {
+pub(crate) fn signer(key: &PathBuf) -> anyhow::Result<auth::Signer> {
     let pem = std::fs::read_to_string(key)
         .with_context(|| format!("reading {} (run `freshline token keygen`)", key.display()))?;
     let kid = std::fs::read_to_string(key.with_extension("kid"))?;
@@ -340,7 +340,7 @@ const CATEGORIES: &[CategoryBody] = &[
     CategoryBody::Other,
 ];
 
-fn supplier_body(i: usize, number: &str) -> Call<RegisterSupplierBody> {
+pub(crate) fn supplier_body(i: usize, number: &str) -> Call<RegisterSupplierBody> {
     let (city, postal, country) = CITIES[i % CITIES.len()];
     calls::register_supplier(RegisterSupplierBody {
         legal_name: format!("{} {} B.V.", NAMES[i % NAMES.len()], i),

@@ -23,6 +23,7 @@ mod audit;
 mod bench;
 mod bench_relay;
 mod catalog_demo;
+mod chaos;
 mod demo;
 mod events;
 mod fulfilment_demo;
@@ -80,6 +81,9 @@ enum Command {
     /// The outbox relay's checkpoint.
     #[command(subcommand)]
     Relay(RelayCommand),
+    /// The fault harness's load, invariant checks and report (`make chaos`).
+    #[command(subcommand)]
+    Chaos(chaos::ChaosCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Chaos(c) => chaos::run(c).await,
         Command::Demo(d) => demo::run_demo(d).await,
         Command::Load(l) => demo::run_load(l).await,
         Command::Bench(b) => bench::run(b).await,

@@ -13,7 +13,7 @@ need_pkgs=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-for p in postgresql postgresql-contrib nginx-light python3-aiosmtpd python3-venv cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config build-essential; do
+for p in postgresql postgresql-contrib nginx-light python3-aiosmtpd python3-venv faketime cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config build-essential; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 have_cmd java || need_pkgs+=(openjdk-17-jre-headless)

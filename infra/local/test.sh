@@ -27,6 +27,9 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -q -- -D warnings
+# The chaos test runs the services as processes: the binaries first (dev profile, as the tests).
+log "cargo build --bins"
+cargo build --locked --bins -q
 log "cargo test (against PostgreSQL on :$PG_PORT and Kafka on $KAFKA_BROKERS)"
 set +e
 # Bounded: a hung test fails the run in minutes, not at CI's limit.
