@@ -242,6 +242,9 @@ async fn approved_supplier(
     Ok(Some(id))
 }
 
+/// Riders put on shift by each run.
+const RIDERS: usize = 24;
+
 /// What the run set up.
 struct Stage {
     supplier: Uuid,
@@ -353,7 +356,8 @@ async fn set_up(c: &Client, plan: &Plan) -> anyhow::Result<Stage> {
             .await?,
         "opening a slot",
     )?;
-    for k in 0..4 {
+    // Enough riders that deliveries do not queue: the drain after each phase waits for them.
+    for k in 0..RIDERS {
         let account = format!("chaos-{run}-rider-{k}");
         let rider = RiderBody {
             name: format!("Chaos rider {k}"),
@@ -370,7 +374,7 @@ async fn set_up(c: &Client, plan: &Plan) -> anyhow::Result<Stage> {
             id,
             AvailabilityBody {
                 available: true,
-                location: Some(geo(lat + 0.001 * k as f64, lon)),
+                location: Some(geo(lat + 0.0002 * k as f64, lon)),
             },
         );
         expect(
