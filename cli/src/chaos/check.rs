@@ -189,47 +189,45 @@ async fn store_equals_kafka(s: &Stack) -> anyhow::Result<Verdict> {
         }
     };
     let brokers = s.brokers.clone();
-    let read = tokio::task::spawn_blocking(
-        move || -> anyhow::Result<(Vec<StreamEvent>, usize)> {
-            let consumer: BaseConsumer = platform::kafka::client_config(&brokers)
-                .set("group.id", format!("chaos-check-{}", uuid::Uuid::new_v4()))
-                .set("enable.auto.commit", "false")
-                .create()?;
-            let mut tpl = TopicPartitionList::new();
-            let mut left: HashMap<(String, i32), i64> = HashMap::new();
-            for ((topic, partition), h) in &high {
-                if *h > 0 {
-                    tpl.add_partition_offset(topic, *partition, Offset::Beginning)?;
-                    left.insert((topic.clone(), *partition), *h);
+    let read = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<StreamEvent>, usize)> {
+        let consumer: BaseConsumer = platform::kafka::client_config(&brokers)
+            .set("group.id", format!("chaos-check-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let mut tpl = TopicPartitionList::new();
+        let mut left: HashMap<(String, i32), i64> = HashMap::new();
+        for ((topic, partition), h) in &high {
+            if *h > 0 {
+                tpl.add_partition_offset(topic, *partition, Offset::Beginning)?;
+                left.insert((topic.clone(), *partition), *h);
+            }
+        }
+        consumer.assign(&tpl)?;
+        let mut arrivals = Vec::new();
+        let mut undecodable = 0usize;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !left.is_empty() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "Kafka not read to its end within 2 minutes"
+            );
+            let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+                continue;
+            };
+            let m = m?;
+            let k = (m.topic().to_owned(), m.partition());
+            if let Some(h) = left.get(&k) {
+                if m.offset() + 1 >= *h {
+                    left.remove(&k);
                 }
             }
-            consumer.assign(&tpl)?;
-            let mut arrivals = Vec::new();
-            let mut undecodable = 0usize;
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !left.is_empty() {
-                anyhow::ensure!(
-                    Instant::now() < deadline,
-                    "Kafka not read to its end within 2 minutes"
-                );
-                let Some(m) = consumer.poll(Duration::from_millis(500)) else {
-                    continue;
-                };
-                let m = m?;
-                let k = (m.topic().to_owned(), m.partition());
-                if let Some(h) = left.get(&k) {
-                    if m.offset() + 1 >= *h {
-                        left.remove(&k);
-                    }
-                }
-                match m.payload().map(serde_json::from_slice::<schemas::Envelope>) {
-                    Some(Ok(e)) => arrivals.push((e.aggregate_type, e.aggregate_id, e.sequence)),
-                    _ => undecodable += 1,
-                }
+            match m.payload().map(serde_json::from_slice::<schemas::Envelope>) {
+                Some(Ok(e)) => arrivals.push((e.aggregate_type, e.aggregate_id, e.sequence)),
+                _ => undecodable += 1,
             }
-            Ok((arrivals, undecodable))
-        },
-    )
+        }
+        Ok((arrivals, undecodable))
+    })
     .await??;
     let (arrivals, undecodable) = read;
     let in_kafka: HashSet<(String, String, i64)> = arrivals.iter().cloned().collect();
