@@ -210,6 +210,8 @@ cat "$out"
 if [ "$failed" = 0 ]; then
   cleanup; trap - EXIT
   psql_admin -c "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+  # Keep the report; the logs, keys and blobs of a run that held go.
+  rm -rf "$CS/log" "$CS/blobs" "$CS/keys" "$CS/evidence" "$CS/run" "$CS"/ledger-*.jsonl
   log "every invariant held ($out)"
 else
   log "an invariant broke or the load failed: $out; logs in $CS/log; database $DB kept"
