@@ -67,7 +67,7 @@ start() {
     notifier) cmd=(env FRESHLINE_NOTIFIER_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve notifier) ;;
     image-worker) cmd=(env FRESHLINE_IMAGE_WORKER_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve image-worker) ;;
     scheduler) cmd=(env FRESHLINE_SCHEDULER_HTTP_ADDR="$addr" FRESHLINE_SCHEDULER_INTERVAL_SECS=5 "$@" "$BIN/freshline" serve scheduler) ;;
-    delivery-sim) cmd=(env FRESHLINE_SIM_HTTP_ADDR="$addr" FRESHLINE_SIM_STEP_DELAY_MS=300 "$@" "$BIN/freshline-sim" delivery-sim) ;;
+    delivery-sim) cmd=(env FRESHLINE_SIM_HTTP_ADDR="$addr" FRESHLINE_SIM_STEP_DELAY_MS=20 "$@" "$BIN/freshline-sim" delivery-sim) ;;
     card-gateway) cmd=(env FRESHLINE_GATEWAY_HTTP_ADDR="$addr" "$@" "$BIN/freshline-sim" card-gateway) ;;
     *) die "unknown service $name" ;;
   esac

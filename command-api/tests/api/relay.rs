@@ -86,7 +86,15 @@ impl Reader {
             let Ok(msg) = tokio::time::timeout(left, self.consumer.recv()).await else {
                 continue;
             };
-            let msg = msg.expect("kafka message");
+            let msg = match msg {
+                Ok(m) => m,
+                // A topic made a moment ago may not be in the broker's metadata yet: the
+                // consumer says so and goes on.
+                Err(rdkafka::error::KafkaError::MessageConsumption(
+                    rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                )) => continue,
+                Err(e) => panic!("kafka message: {e}"),
+            };
             let envelope: schemas::Envelope =
                 serde_json::from_slice(msg.payload().expect("payload")).expect("envelope JSON");
             assert_eq!(
