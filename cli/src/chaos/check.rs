@@ -54,6 +54,7 @@ pub const NAMES: [&str; 9] = [
 /// moving when time ran out (empty: drained).
 pub async fn drain(s: &Stack, timeout: Duration) -> anyhow::Result<Vec<String>> {
     let deadline = Instant::now() + timeout;
+    let mut last_said = Instant::now();
     loop {
         let mut moving = Vec::new();
         let unpublished: i64 = sqlx::query_scalar(
@@ -91,6 +92,10 @@ pub async fn drain(s: &Stack, timeout: Duration) -> anyhow::Result<Vec<String>> 
         }
         if moving.is_empty() || Instant::now() > deadline {
             return Ok(moving);
+        }
+        if last_said.elapsed() >= Duration::from_secs(10) {
+            eprintln!("draining: {}", moving.join(", "));
+            last_said = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
