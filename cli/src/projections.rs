@@ -60,16 +60,16 @@ pub enum ProjectionsCommand {
 pub struct Connection {
     /// PostgreSQL URL.
     #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
-    database_url: String,
+    pub(crate) database_url: String,
     /// Kafka bootstrap servers.
     #[arg(long, env = "FRESHLINE_KAFKA_BROKERS", default_value = defaults::KAFKA_BROKERS)]
-    brokers: String,
+    pub(crate) brokers: String,
     /// Topic prefix.
     #[arg(long, env = "FRESHLINE_TOPIC_PREFIX", default_value = "")]
-    topic_prefix: String,
+    pub(crate) topic_prefix: String,
     /// The schema readers use.
     #[arg(long, env = "FRESHLINE_READ_SCHEMA", default_value = "read")]
-    schema: String,
+    pub(crate) schema: String,
 }
 
 /// A row of `dead_events`, as listed.

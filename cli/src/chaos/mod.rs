@@ -10,7 +10,6 @@ pub mod report;
 
 use anyhow::Context;
 use clap::Subcommand;
-use platform::config::defaults;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,15 +52,8 @@ pub enum ChaosCommand {
         /// Where verdicts are appended.
         #[arg(long)]
         results: PathBuf,
-        /// PostgreSQL URL.
-        #[arg(long, env = "FRESHLINE_DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
-        database_url: String,
-        /// Kafka brokers.
-        #[arg(long, env = "FRESHLINE_KAFKA_BROKERS", default_value = defaults::KAFKA_BROKERS)]
-        brokers: String,
-        /// Topic prefix.
-        #[arg(long, env = "FRESHLINE_TOPIC_PREFIX", default_value = "")]
-        topic_prefix: String,
+        #[command(flatten)]
+        conn: crate::projections::Connection,
         /// The SMTP sink's Maildir.
         #[arg(long)]
         maildir: PathBuf,
@@ -115,17 +107,15 @@ pub async fn run(cmd: ChaosCommand) -> anyhow::Result<()> {
             phase,
             ledger,
             results,
-            database_url,
-            brokers,
-            topic_prefix,
+            conn,
             maildir,
             drain_secs,
         } => {
             let stack = check::Stack {
-                pool: platform::db::pool(&secrecy::SecretString::from(database_url), 4)?,
-                brokers,
-                topic_prefix,
-                read_schema: "read".into(),
+                pool: platform::db::pool(&secrecy::SecretString::from(conn.database_url), 4)?,
+                brokers: conn.brokers,
+                topic_prefix: conn.topic_prefix,
+                read_schema: conn.schema,
                 maildir,
             };
             let entries = ledger::read(&ledger).context("reading the ledger")?;
