@@ -299,7 +299,8 @@ fn admin_tokens(key: &PathBuf, prefix: &str, n: usize) -> anyhow::Result<Vec<Str
                 Role::Admin.default_scopes(),
                 3600,
                 defaults::ISSUER,
-            );
+            )
+            .with_second_factor();
             Ok(signer.sign(&claims)?)
         })
         .collect()

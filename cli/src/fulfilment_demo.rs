@@ -29,14 +29,19 @@ pub struct Seeded {
     pub orders: usize,
 }
 
+/// A token for a demo or load person, signed with the local key; it shows a second factor,
+/// as after a login with a one-time password, so demo operators can approve and refund.
 pub(crate) fn token(signer: &auth::Signer, sub: &str, role: Role) -> anyhow::Result<String> {
-    Ok(signer.sign(&auth::claims(
-        sub,
-        &Actor::Person(role),
-        role.default_scopes(),
-        3600,
-        platform::config::defaults::ISSUER,
-    ))?)
+    Ok(signer.sign(
+        &auth::claims(
+            sub,
+            &Actor::Person(role),
+            role.default_scopes(),
+            3600,
+            platform::config::defaults::ISSUER,
+        )
+        .with_second_factor(),
+    )?)
 }
 
 /// Seeds slots, riders and `orders` orders.

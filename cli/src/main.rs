@@ -15,7 +15,8 @@
 //!   command latency on a 10,000-event stream with snapshots off and on;
 //! - `freshline events export | tail`: events for analysts, from the store or Kafka, as JSONL
 //!   or CSV;
-//! - `freshline audit verify | seal | check | keygen`: the tamper-evident history.
+//! - `freshline audit verify | seal | check | keygen`: the tamper-evident history;
+//! - `freshline idp realm`: the Keycloak realm, generated from the roles and scopes.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod api;
@@ -29,6 +30,7 @@ mod events;
 mod fulfilment_demo;
 mod fulfilment_load;
 mod projections;
+mod realm;
 mod token;
 
 use anyhow::Context;
@@ -84,6 +86,9 @@ enum Command {
     /// The fault harness's load, invariant checks and report (`make chaos`).
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
+    /// The identity provider's configuration (the Keycloak realm).
+    #[command(subcommand)]
+    Idp(realm::IdpCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Chaos(c) => chaos::run(c).await,
+        Command::Idp(i) => realm::run(i),
         Command::Demo(d) => demo::run_demo(d).await,
         Command::Load(l) => demo::run_load(l).await,
         Command::Bench(b) => bench::run(b).await,

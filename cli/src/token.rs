@@ -45,6 +45,10 @@ pub enum TokenCommand {
         /// Issuer (`iss`).
         #[arg(long, env = "FRESHLINE_AUTH_ISSUER", default_value = defaults::ISSUER)]
         issuer: String,
+        /// Show a second factor (`acr`, `amr: ["pwd", "otp"]`), as after a login with a
+        /// one-time password: what sensitive operations need.
+        #[arg(long)]
+        mfa: bool,
     },
     /// Print the JWKS (public keys) of the key directory.
     Jwks {
@@ -129,6 +133,7 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             ttl,
             key,
             issuer,
+            mfa,
         } => {
             let pem = std::fs::read_to_string(&key).with_context(|| {
                 format!("reading {} (run `freshline token keygen`)", key.display())
@@ -149,7 +154,10 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
                 Some(s) => s.split_whitespace().collect(),
                 None => defaults,
             };
-            let claims = auth::claims(&sub, &actor, &scopes, ttl, &issuer);
+            let mut claims = auth::claims(&sub, &actor, &scopes, ttl, &issuer);
+            if mfa {
+                claims = claims.with_second_factor();
+            }
             println!("{}", signer.sign(&claims)?);
             Ok(())
         }

@@ -117,6 +117,9 @@ pub struct Options {
     pub idempotency_ttl: std::time::Duration,
     /// Each supplier's image quota and cap on pending originals.
     pub image_limits: image_quota::ImageLimits,
+    /// Whether sensitive operations (supplier approval, refunds, forced compensation) need a
+    /// person's token to show a second factor.
+    pub second_factor: bool,
 }
 
 impl Default for Options {
@@ -127,6 +130,7 @@ impl Default for Options {
             snapshots: Snapshots::default(),
             idempotency_ttl: platform::idempotency::DEFAULT_TTL,
             image_limits: image_quota::ImageLimits::default(),
+            second_factor: true,
         }
     }
 }
@@ -149,6 +153,7 @@ pub fn router(
         snapshots,
         idempotency_ttl,
         image_limits,
+        second_factor,
     } = options;
     let http_metrics = HttpMetrics::new(&registry)?;
     let command_metrics = CommandMetrics::new(&registry)?;
@@ -230,7 +235,12 @@ pub fn router(
     const OPERATORS: &[Role] = &[Role::Admin];
     const PACKERS: &[Role] = &[Role::Supplier, Role::Warehouse, Role::Admin];
     const RIDERS: &[Role] = &[Role::Rider, Role::Admin];
-    let guard = |scope, roles| from_fn_with_state(Requirement { scope, roles }, require);
+    let guard = |scope, roles, sensitive: bool| {
+        from_fn_with_state(
+            Requirement::new(scope, roles).sensitive(sensitive && second_factor),
+            require,
+        )
+    };
     let idempotency = Idempotency {
         pool: pool.clone(),
         max_body_bytes,
@@ -239,14 +249,17 @@ pub fn router(
     // Every command route names its scope (and the roles of people who may use it) here; the
     // check runs before anything reads the body, then the Idempotency-Key is taken (the
     // later route layer is the outer one).
-    let command = |route: MethodRouter<AppState>, scope, roles| {
+    let guarded = |route: MethodRouter<AppState>, scope, roles, sensitive| {
         route
             .route_layer(from_fn_with_state(
                 idempotency.clone(),
                 platform::idempotency::idempotent,
             ))
-            .route_layer(guard(scope, roles))
+            .route_layer(guard(scope, roles, sensitive))
     };
+    let command = |route, scope, roles| guarded(route, scope, roles, false);
+    // Sensitive operations: a person must also show a second factor (`mfa_required`).
+    let sensitive = |route, scope, roles| guarded(route, scope, roles, true);
     let commands = Router::new()
         .route(
             "/v1/suppliers",
@@ -266,7 +279,7 @@ pub fn router(
         )
         .route(
             "/v1/suppliers/{id}/approve",
-            command(
+            sensitive(
                 post(suppliers::approve),
                 scopes::SUPPLIERS_APPROVE,
                 APPROVERS,
@@ -274,7 +287,7 @@ pub fn router(
         )
         .route(
             "/v1/suppliers/{id}/reject",
-            command(
+            sensitive(
                 post(suppliers::reject),
                 scopes::SUPPLIERS_APPROVE,
                 APPROVERS,
@@ -282,7 +295,7 @@ pub fn router(
         )
         .route(
             "/v1/suppliers/{id}/suspend",
-            command(
+            sensitive(
                 post(suppliers::suspend),
                 scopes::SUPPLIERS_APPROVE,
                 APPROVERS,
@@ -290,7 +303,7 @@ pub fn router(
         )
         .route(
             "/v1/suppliers/{id}/reinstate",
-            command(
+            sensitive(
                 post(suppliers::reinstate),
                 scopes::SUPPLIERS_APPROVE,
                 APPROVERS,
@@ -414,7 +427,7 @@ pub fn router(
         )
         .route(
             "/v1/ops/orders/{id}/compensate",
-            command(
+            sensitive(
                 post(orders::force_compensation),
                 scopes::OPS_WRITE,
                 OPERATORS,
@@ -462,7 +475,7 @@ pub fn router(
         )
         .route(
             "/v1/payments/{id}/refund",
-            command(post(payments::refund), scopes::PAYMENTS_REFUND, APPROVERS),
+            sensitive(post(payments::refund), scopes::PAYMENTS_REFUND, APPROVERS),
         )
         .route(
             "/v1/delivery-slots",
@@ -569,7 +582,7 @@ pub fn router(
     let uploads = Router::new()
         .route(
             "/v1/products/{id}/images",
-            post(images::upload).route_layer(guard(scopes::CATALOG_WRITE, WRITERS)),
+            post(images::upload).route_layer(guard(scopes::CATALOG_WRITE, WRITERS, false)),
         )
         .layer(DefaultBodyLimit::disable())
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))

@@ -45,6 +45,7 @@ pub async fn command_api() -> anyhow::Result<()> {
             snapshots: platform::bus::Snapshots::every(settings.snapshot_every),
             idempotency_ttl: std::time::Duration::from_secs(settings.idempotency_ttl_secs),
             image_limits: settings.image_limits,
+            second_factor: settings.auth.require_second_factor,
         },
     )?;
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)

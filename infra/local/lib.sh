@@ -32,6 +32,11 @@ KAFKA_BROKERS="127.0.0.1:9092"
 # The SMTP sink (aiosmtpd): every mail it accepts is a file in the Maildir $MAILDIR/new.
 SMTP_PORT="${FRESHLINE_SMTP_PORT:-2525}"
 MAILDIR="$STATE/mail"
+# Keycloak, the identity provider (infra/local/keycloak-up.sh).
+KEYCLOAK_PORT="${FRESHLINE_KEYCLOAK_PORT:-8180}"
+KEYCLOAK_MANAGEMENT_PORT="${FRESHLINE_KEYCLOAK_MANAGEMENT_PORT:-9188}"
+KEYCLOAK_URL="http://127.0.0.1:$KEYCLOAK_PORT"
+KEYCLOAK_ISSUER="$KEYCLOAK_URL/realms/freshline"
 
 mkdir -p "$RUN" "$LOG"
 

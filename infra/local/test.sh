@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The full test suite: starts PostgreSQL and Kafka (if not already running), checks formatting
+# The full test suite: starts PostgreSQL, Kafka and Keycloak (if not already running), checks formatting
 # and lints, runs every test against the real services, and stops what it started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started=0
-if ! is_running kafka || ! is_running postgres; then started=1; fi
+if ! is_running kafka || ! is_running postgres || ! is_running keycloak; then started=1; fi
 cleanup() { if [ "$started" = 1 ] && [ "${FRESHLINE_KEEP_STACK:-0}" != 1 ]; then "$ROOT/infra/local/down.sh"; fi; }
 trap cleanup EXIT
 "$ROOT/infra/local/infra-up.sh"
+"$ROOT/infra/local/keycloak-up.sh"
 
 cd "$ROOT"
 # Test databases are per test; drop what earlier runs left behind.
@@ -19,6 +20,7 @@ export FRESHLINE_TEST_DATABASE_URL="$DATABASE_URL"
 export FRESHLINE_TEST_KAFKA_BROKERS="$KAFKA_BROKERS"
 export FRESHLINE_TEST_SMTP_PORT="$SMTP_PORT"
 export FRESHLINE_TEST_MAILDIR="$MAILDIR"
+export FRESHLINE_TEST_KEYCLOAK_URL="$KEYCLOAK_URL"
 # The OpenAPI conformance test drives both services with schemathesis.
 FRESHLINE_SCHEMATHESIS="$("$ROOT/infra/local/schemathesis-install.sh")"
 export FRESHLINE_SCHEMATHESIS

@@ -12,6 +12,7 @@ log "building the services (release), while the infrastructure starts"
 (cd "$ROOT" && cargo build --release --locked --bins -q) >"$LOG/build.log" 2>&1 &
 build=$!
 "$ROOT/infra/local/infra-up.sh"
+"$ROOT/infra/local/keycloak-up.sh"
 wait "$build" || { cat "$LOG/build.log" >&2; die "the build failed (log: $LOG/build.log)"; }
 BIN="$ROOT/target/release"
 
@@ -22,6 +23,10 @@ export FRESHLINE_SIGNING_KEY="$STATE/keys/signing-key.pem"
 export FRESHLINE_EVIDENCE_KEY="$STATE/evidence/evidence-key.pem"
 export FRESHLINE_BLOB_DIR="$STATE/blobs"
 export FRESHLINE_LOG_FORMAT="${FRESHLINE_LOG_FORMAT:-json}"
+# People's tokens come from Keycloak; the local key stays trusted for services and the CLI.
+export FRESHLINE_OIDC_ISSUER="$KEYCLOAK_ISSUER"
+# Approving suppliers, refunds and forced compensation need a login with a one-time password.
+export FRESHLINE_AUTH_REQUIRE_MFA=true
 
 "$BIN/freshline" db migrate
 "$BIN/freshline" topics create >/dev/null
@@ -119,9 +124,13 @@ Freshline is up.
   delivery-sim  http://127.0.0.1:9187/metrics
   Prometheus    $(if is_running prometheus; then echo "http://127.0.0.1:${FRESHLINE_PROMETHEUS_PORT:-9090}   (dashboard: infra/grafana; README, Observability)"; else echo "off (FRESHLINE_PROMETHEUS=1 make up, or make prometheus)"; fi)
   mail          $MAILDIR/new/   (one file per mail the sink accepted)
+  Keycloak      $KEYCLOAK_ISSUER   (admin console: $KEYCLOAK_URL/admin, keycloak-admin / keycloak-admin)
   PostgreSQL    $DATABASE_URL
   Kafka         $KAFKA_BROKERS  (topics: $("$BIN/freshline" topics list | cut -f1 | tr '\n' ' '))
   logs          $LOG/
+
+Demo users of the realm (log in at $KEYCLOAK_ISSUER/account):
+$("$BIN/freshline" idp users)
 
 A token to try it:
   export TOKEN=\$(target/release/freshline token mint --sub me --role admin)

@@ -60,6 +60,41 @@ pub mod scopes {
     pub const OPS_READ: &str = "ops:read";
     /// Act on it: retry a saga, retry or skip dead events.
     pub const OPS_WRITE: &str = "ops:write";
+    /// Read customers' profiles (one's own, or any for staff).
+    pub const CUSTOMERS_READ: &str = "customers:read";
+    /// Change one's own customer profile, addresses, preferences, consent, devices.
+    pub const CUSTOMERS_WRITE: &str = "customers:write";
+    /// Fill one's own cart and check it out.
+    pub const CARTS_WRITE: &str = "carts:write";
+
+    /// Every scope, for the identity provider's configuration.
+    pub const ALL: &[&str] = &[
+        SUPPLIERS_REGISTER,
+        SUPPLIERS_WRITE,
+        SUPPLIERS_APPROVE,
+        SUPPLIERS_READ,
+        CATALOG_WRITE,
+        ORDERS_WRITE,
+        ORDERS_READ,
+        DELIVERIES_UPDATE,
+        AUDIT_EXPORT,
+        CATALOG_READ,
+        CATALOG_IMAGES,
+        INVENTORY_WRITE,
+        INVENTORY_RESERVE,
+        INVENTORY_READ,
+        ORDERS_FULFIL,
+        ORDERS_MANAGE,
+        PAYMENTS_WRITE,
+        PAYMENTS_REFUND,
+        DELIVERIES_PLAN,
+        DELIVERIES_MANAGE,
+        OPS_READ,
+        OPS_WRITE,
+        CUSTOMERS_READ,
+        CUSTOMERS_WRITE,
+        CARTS_WRITE,
+    ];
 }
 
 /// The role of a person.
@@ -115,6 +150,7 @@ impl Role {
                 INVENTORY_READ,
                 OPS_READ,
                 OPS_WRITE,
+                CUSTOMERS_READ,
             ],
             Self::Supplier => &[
                 SUPPLIERS_REGISTER,
@@ -126,7 +162,14 @@ impl Role {
                 ORDERS_READ,
                 ORDERS_FULFIL,
             ],
-            Self::Customer => &[ORDERS_WRITE, ORDERS_READ, CATALOG_READ],
+            Self::Customer => &[
+                ORDERS_WRITE,
+                ORDERS_READ,
+                CATALOG_READ,
+                CUSTOMERS_READ,
+                CUSTOMERS_WRITE,
+                CARTS_WRITE,
+            ],
             Self::Rider => &[DELIVERIES_UPDATE, ORDERS_READ],
             Self::Auditor => &[
                 SUPPLIERS_READ,
@@ -134,6 +177,7 @@ impl Role {
                 AUDIT_EXPORT,
                 CATALOG_READ,
                 INVENTORY_READ,
+                CUSTOMERS_READ,
             ],
             Self::Warehouse => &[
                 INVENTORY_WRITE,
@@ -236,6 +280,24 @@ pub struct Claims {
     /// Space-separated scopes.
     #[serde(default)]
     pub scope: String,
+    /// Authentication context class (OIDC `acr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Authentication methods (RFC 8176 `amr`): `["pwd", "otp"]` after a one-time password.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+}
+
+impl Claims {
+    /// The same claims showing a second factor (`acr` `"2"`, `amr` `["pwd", "otp"]`), as
+    /// after a login with a one-time password: for locally minted tokens (tests, demo tools,
+    /// `freshline token mint --mfa`).
+    #[must_use]
+    pub fn with_second_factor(mut self) -> Self {
+        self.acr = Some("2".to_owned());
+        self.amr = vec!["pwd".to_owned(), "otp".to_owned()];
+        self
+    }
 }
 
 /// Who is calling: a person with a role, or a service.
@@ -256,6 +318,9 @@ pub struct Principal {
     pub actor: Actor,
     /// Granted scopes.
     pub scopes: BTreeSet<String>,
+    /// Whether the token shows a second factor (`amr` names one, or `acr` is configured as
+    /// one): what sensitive operations need.
+    pub second_factor: bool,
 }
 
 impl Principal {
@@ -291,6 +356,20 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// Checks that a person's token shows a second factor (services have none to show; their
+    /// scopes govern them).
+    ///
+    /// # Errors
+    /// [`AuthError::SecondFactorRequired`].
+    pub fn require_second_factor(&self) -> Result<(), AuthError> {
+        match self.actor {
+            Actor::Person(_) if !self.second_factor => Err(AuthError::SecondFactorRequired),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why a request is not authenticated or not allowed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -309,6 +388,9 @@ pub enum AuthError {
         /// The scope.
         needed: &'static str,
     },
+    /// A sensitive operation, and the token shows no second factor.
+    #[error("this operation needs a login with a second factor (one-time password)")]
+    SecondFactorRequired,
     /// The person's role may not use this route even with the scope.
     #[error("the role {} may not perform this operation", role.as_str())]
     RoleNotAllowed {
@@ -355,7 +437,17 @@ pub enum KeyError {
     },
 }
 
-type KeyMap = HashMap<String, (DecodingKey, Algorithm)>;
+/// A verifying key, with the issuer whose tokens it signs (`None`: any issuer) and the source
+/// it came from (its index among the verifier's sources).
+#[derive(Clone)]
+struct TrustedKey {
+    key: DecodingKey,
+    alg: Algorithm,
+    issuer: Option<String>,
+    source: usize,
+}
+
+type KeyMap = HashMap<String, TrustedKey>;
 
 /// Where verifying keys come from, so they can be fetched again when keys rotate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,21 +458,33 @@ pub enum KeySource {
     Url(String),
 }
 
-/// Verifies tokens against a set of public keys, each with its own algorithm. The token's
-/// `alg` header must match the algorithm of the key its `kid` names, so a token can never
-/// choose `none`, or HMAC with a public key as the secret.
+/// An issuer the services trust: its keys, and the `iss` its tokens must carry (`None`: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// Where its keys are published.
+    pub keys: KeySource,
+    /// The `iss` its tokens carry.
+    pub issuer: Option<String>,
+}
+
+/// Verifies tokens against the public keys of one or more trusted issuers (the local signing
+/// key of the CLI and the services, and an OpenID Connect provider such as Keycloak), each key
+/// with its own algorithm and issuer. The token's `alg` header must match the algorithm of the
+/// key its `kid` names, so a token can never choose `none`, or HMAC with a public key as the
+/// secret; and its `iss` must be the issuer of that key, so one issuer's key never vouches for
+/// another's tokens.
 ///
-/// Keys rotate: with a [`KeySource`], a token naming an unknown `kid` makes the verifier fetch
-/// the key set again (at most every 10 seconds), and URL sources are also re-fetched
-/// periodically ([`Verifier::spawn_periodic_refresh`]). A new key works as soon as it is
-/// published; an old key keeps working until it is removed from the set.
+/// Keys rotate: a token naming an unknown `kid` makes the verifier fetch the key sets again
+/// (at most every 10 seconds), and URL sources are also re-fetched periodically
+/// ([`Verifier::spawn_periodic_refresh`]). A new key works as soon as it is published; an old
+/// key keeps working until it is removed from the set.
 pub struct Verifier {
     keys: std::sync::RwLock<Arc<KeyMap>>,
-    source: Option<KeySource>,
+    sources: Vec<TrustedIssuer>,
     audience: String,
-    issuer: Option<String>,
     leeway_secs: u64,
     max_lifetime_secs: i64,
+    second_factor_acr: Vec<String>,
     last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
     /// Tokens already verified, with the principal they name and until when (their `exp`
     /// plus the leeway): a client sends the same token with every request, and checking its
@@ -392,18 +496,29 @@ pub struct Verifier {
 /// How the services that take bearer tokens check them, from `FRESHLINE_*` variables.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// `FRESHLINE_JWKS_PATH`: the verifying keys on disk.
+    /// `FRESHLINE_JWKS_PATH`: the local signing key's public keys on disk (the CLI's and the
+    /// services' own tokens), trusted for the issuer `FRESHLINE_AUTH_ISSUER`.
     pub jwks_path: String,
-    /// `FRESHLINE_JWKS_URL`: an identity provider's keys (takes precedence over the path).
+    /// `FRESHLINE_OIDC_ISSUER`: an OpenID Connect provider trusted beside the local key (e.g.
+    /// `http://127.0.0.1:8180/realms/freshline`).
+    pub oidc_issuer: Option<String>,
+    /// `FRESHLINE_JWKS_URL`: that provider's keys (default: Keycloak's
+    /// `{issuer}/protocol/openid-connect/certs`).
     pub jwks_url: Option<String>,
     /// `FRESHLINE_JWKS_REFRESH_SECS`: how often a JWKS URL is fetched again.
     pub jwks_refresh: std::time::Duration,
     /// `FRESHLINE_AUTH_AUDIENCE`.
     pub audience: String,
-    /// `FRESHLINE_AUTH_ISSUER` (`*`: any issuer).
+    /// `FRESHLINE_AUTH_ISSUER` (`*`: any issuer): the local key's issuer.
     pub issuer: Option<String>,
     /// `FRESHLINE_AUTH_MAX_TOKEN_LIFETIME_SECS`: the longest `exp - iat` accepted.
     pub max_token_lifetime_secs: i64,
+    /// `FRESHLINE_AUTH_REQUIRE_MFA` (default on): sensitive operations need a token that
+    /// shows a second factor.
+    pub require_second_factor: bool,
+    /// `FRESHLINE_AUTH_MFA_ACR`: space-separated `acr` values that also count as a second
+    /// factor (beside an `amr` naming one), for providers configured with levels.
+    pub second_factor_acr: Vec<String>,
 }
 
 impl AuthSettings {
@@ -414,9 +529,11 @@ impl AuthSettings {
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         use crate::config::{self, defaults};
         let issuer = config::string("FRESHLINE_AUTH_ISSUER", defaults::ISSUER);
+        let non_empty = |key: &str| Some(config::string(key, "")).filter(|u| !u.is_empty());
         Ok(Self {
             jwks_path: config::string("FRESHLINE_JWKS_PATH", defaults::JWKS_PATH),
-            jwks_url: Some(config::string("FRESHLINE_JWKS_URL", "")).filter(|u| !u.is_empty()),
+            oidc_issuer: non_empty("FRESHLINE_OIDC_ISSUER"),
+            jwks_url: non_empty("FRESHLINE_JWKS_URL"),
             jwks_refresh: std::time::Duration::from_secs(config::parse(
                 "FRESHLINE_JWKS_REFRESH_SECS",
                 300,
@@ -427,7 +544,33 @@ impl AuthSettings {
                 "FRESHLINE_AUTH_MAX_TOKEN_LIFETIME_SECS",
                 DEFAULT_MAX_TOKEN_LIFETIME_SECS,
             )?,
+            require_second_factor: config::parse("FRESHLINE_AUTH_REQUIRE_MFA", true)?,
+            second_factor_acr: config::string("FRESHLINE_AUTH_MFA_ACR", "")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
+    }
+
+    /// The issuers these settings trust: the local key file, and the OIDC provider if set.
+    pub fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
+        let mut trusted = vec![TrustedIssuer {
+            keys: KeySource::File(self.jwks_path.clone()),
+            issuer: self.issuer.clone(),
+        }];
+        if let Some(oidc) = &self.oidc_issuer {
+            let url = self.jwks_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{}/protocol/openid-connect/certs",
+                    oidc.trim_end_matches('/')
+                )
+            });
+            trusted.push(TrustedIssuer {
+                keys: KeySource::Url(url),
+                issuer: Some(oidc.clone()),
+            });
+        }
+        trusted
     }
 }
 
@@ -439,13 +582,16 @@ pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 /// How many verified tokens are remembered (then the memory starts again).
 const VERIFIED_CAPACITY: usize = 10_000;
 
+/// `amr` values (RFC 8176) that name a second factor: a one-time password, a hardware or
+/// SMS-delivered code, or "multiple factors".
+const SECOND_FACTOR_AMR: &[&str] = &["otp", "mfa", "hwk", "sms", "totp"];
+
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("kids", &self.current().keys().cloned().collect::<Vec<_>>())
-            .field("source", &self.source)
+            .field("sources", &self.sources)
             .field("audience", &self.audience)
-            .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -475,7 +621,8 @@ fn not_for_signatures(jwk: &jsonwebtoken::jwk::Jwk) -> Option<&'static str> {
     None
 }
 
-fn parse_jwks(jwks: &str) -> Result<KeyMap, KeyError> {
+/// The signing keys of a JWKS document, as keys of `issuer` from source number `source`.
+fn parse_jwks(jwks: &str, issuer: Option<&str>, source: usize) -> Result<KeyMap, KeyError> {
     let set: JwkSet = serde_json::from_str(jwks).map_err(KeyError::Parse)?;
     let mut keys = HashMap::new();
     for jwk in &set.keys {
@@ -501,7 +648,13 @@ fn parse_jwks(jwks: &str) -> Result<KeyMap, KeyError> {
             kid: kid.clone(),
             problem: e.to_string(),
         })?;
-        if keys.insert(kid.clone(), (key, alg)).is_some() {
+        let trusted = TrustedKey {
+            key,
+            alg,
+            issuer: issuer.map(str::to_owned),
+            source,
+        };
+        if keys.insert(kid.clone(), trusted).is_some() {
             return Err(KeyError::Key {
                 kid,
                 problem: "the key id appears twice".into(),
@@ -511,8 +664,23 @@ fn parse_jwks(jwks: &str) -> Result<KeyMap, KeyError> {
     Ok(keys)
 }
 
-async fn load(source: &KeySource) -> Result<KeyMap, KeyError> {
-    match source {
+/// Adds `more` to `keys`; a key id already there (from another issuer) is refused.
+fn merge(keys: &mut KeyMap, more: KeyMap) -> Result<(), KeyError> {
+    for (kid, key) in more {
+        if keys.contains_key(&kid) {
+            return Err(KeyError::Key {
+                kid,
+                problem: "two trusted issuers publish the same key id".into(),
+            });
+        }
+        keys.insert(kid, key);
+    }
+    Ok(())
+}
+
+async fn load(trusted: &TrustedIssuer, index: usize) -> Result<KeyMap, KeyError> {
+    let issuer = trusted.issuer.as_deref();
+    match &trusted.keys {
         KeySource::File(path) => {
             let text = tokio::fs::read_to_string(path)
                 .await
@@ -520,7 +688,7 @@ async fn load(source: &KeySource) -> Result<KeyMap, KeyError> {
                     path: path.clone(),
                     source,
                 })?;
-            parse_jwks(&text)
+            parse_jwks(&text, issuer, index)
         }
         KeySource::Url(url) => {
             let fetch = |problem: String| KeyError::Fetch {
@@ -538,41 +706,58 @@ async fn load(source: &KeySource) -> Result<KeyMap, KeyError> {
             if !response.status().is_success() {
                 return Err(fetch(format!("HTTP {}", response.status())));
             }
-            parse_jwks(&response.text().await.map_err(|e| fetch(e.to_string()))?)
+            let text = response.text().await.map_err(|e| fetch(e.to_string()))?;
+            parse_jwks(&text, issuer, index)
         }
     }
 }
 
 impl Verifier {
-    /// The verifier for a service (see [`AuthSettings`]): keys from the identity provider's
-    /// `jwks_uri` when given (re-fetched every `jwks_refresh`), else from the JWKS file.
+    /// The verifier for a service (see [`AuthSettings`]): the local key file's keys, and the
+    /// identity provider's `jwks_uri` when one is configured (re-fetched every
+    /// `jwks_refresh`).
     ///
     /// # Errors
     /// [`KeyError`] when the keys cannot be loaded.
     pub async fn from_settings(s: &AuthSettings) -> Result<Arc<Self>, KeyError> {
-        let issuer = s.issuer.as_deref();
-        let verifier = match &s.jwks_url {
-            Some(url) => Self::from_jwks_url(url, &s.audience, issuer).await?,
-            None => Self::from_jwks_file(&s.jwks_path, &s.audience, issuer)?,
-        };
-        let verifier = Arc::new(verifier.with_max_lifetime(s.max_token_lifetime_secs));
+        let verifier = Self::trusting(s.trusted_issuers(), &s.audience)
+            .await?
+            .with_max_lifetime(s.max_token_lifetime_secs)
+            .with_second_factor_acr(s.second_factor_acr.clone());
+        let verifier = Arc::new(verifier);
         verifier.spawn_periodic_refresh(s.jwks_refresh);
         Ok(verifier)
     }
 
-    fn with_keys(
-        keys: KeyMap,
-        source: Option<KeySource>,
-        audience: &str,
-        issuer: Option<&str>,
-    ) -> Self {
+    /// A verifier trusting each of `issuers`, their keys loaded now.
+    ///
+    /// # Errors
+    /// [`KeyError`] when a key set cannot be loaded or two issuers share a key id.
+    pub async fn trusting(issuers: Vec<TrustedIssuer>, audience: &str) -> Result<Self, KeyError> {
+        let mut keys = KeyMap::new();
+        for (index, trusted) in issuers.iter().enumerate() {
+            match load(trusted, index).await {
+                Ok(loaded) => merge(&mut keys, loaded)?,
+                // An identity provider that cannot be reached now is tried again at the first
+                // token naming one of its keys (and periodically): the service starts and
+                // serves the local issuer's tokens meanwhile. Keys it cannot use are refused.
+                Err(e @ KeyError::Fetch { .. }) if issuers.len() > 1 => {
+                    tracing::warn!(error = %e, "identity provider unreachable at start; its keys will be fetched when needed");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self::with_keys(keys, issuers, audience))
+    }
+
+    fn with_keys(keys: KeyMap, sources: Vec<TrustedIssuer>, audience: &str) -> Self {
         Self {
             keys: std::sync::RwLock::new(Arc::new(keys)),
-            source,
+            sources,
             audience: audience.to_owned(),
-            issuer: issuer.map(str::to_owned),
             leeway_secs: 30,
             max_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
+            second_factor_acr: Vec::new(),
             last_refresh: std::sync::Mutex::new(None),
             verified: std::sync::Mutex::new(HashMap::new()),
         }
@@ -582,6 +767,13 @@ impl Verifier {
     #[must_use]
     pub fn with_max_lifetime(mut self, secs: i64) -> Self {
         self.max_lifetime_secs = secs.max(1);
+        self
+    }
+
+    /// The same verifier also taking these `acr` values as a second factor.
+    #[must_use]
+    pub fn with_second_factor_acr(mut self, acr: Vec<String>) -> Self {
+        self.second_factor_acr = acr;
         self
     }
 
@@ -595,7 +787,11 @@ impl Verifier {
         audience: &str,
         issuer: Option<&str>,
     ) -> Result<Self, KeyError> {
-        Ok(Self::with_keys(parse_jwks(jwks)?, None, audience, issuer))
+        Ok(Self::with_keys(
+            parse_jwks(jwks, issuer, 0)?,
+            Vec::new(),
+            audience,
+        ))
     }
 
     /// Reads the JWKS document at `path` (read again when an unknown key id shows up).
@@ -612,10 +808,12 @@ impl Verifier {
             source,
         })?;
         Ok(Self::with_keys(
-            parse_jwks(&text)?,
-            Some(KeySource::File(path.to_owned())),
+            parse_jwks(&text, issuer, 0)?,
+            vec![TrustedIssuer {
+                keys: KeySource::File(path.to_owned()),
+                issuer: issuer.map(str::to_owned),
+            }],
             audience,
-            issuer,
         ))
     }
 
@@ -628,9 +826,11 @@ impl Verifier {
         audience: &str,
         issuer: Option<&str>,
     ) -> Result<Self, KeyError> {
-        let source = KeySource::Url(url.to_owned());
-        let keys = load(&source).await?;
-        Ok(Self::with_keys(keys, Some(source), audience, issuer))
+        let trusted = TrustedIssuer {
+            keys: KeySource::Url(url.to_owned()),
+            issuer: issuer.map(str::to_owned),
+        };
+        Self::trusting(vec![trusted], audience).await
     }
 
     fn current(&self) -> Arc<KeyMap> {
@@ -639,35 +839,54 @@ impl Verifier {
             .map_or_else(|e| e.into_inner().clone(), |k| k.clone())
     }
 
-    /// Fetches the key set again from its source; returns how many keys it has.
+    /// Fetches every key set again from its source; returns how many keys there are. A source
+    /// that cannot be read keeps its current keys (and the error is returned after the others
+    /// were refreshed).
     ///
     /// # Errors
-    /// [`KeyError`] when the source cannot be read; the current keys stay in use.
+    /// [`KeyError`] when a source cannot be read.
     pub async fn refresh(&self) -> Result<usize, KeyError> {
-        let Some(source) = &self.source else {
+        if self.sources.is_empty() {
             return Ok(self.current().len());
-        };
+        }
         if let Ok(mut last) = self.last_refresh.lock() {
             *last = Some(std::time::Instant::now());
         }
-        let keys = load(source).await?;
+        let old = self.current();
+        let mut keys = KeyMap::new();
+        let mut failure = None;
+        for (index, trusted) in self.sources.iter().enumerate() {
+            let loaded = match load(trusted, index).await {
+                Ok(k) => k,
+                Err(e) => {
+                    failure = Some(e);
+                    old.iter()
+                        .filter(|(_, k)| k.source == index)
+                        .map(|(kid, k)| (kid.clone(), k.clone()))
+                        .collect()
+                }
+            };
+            if let Err(e) = merge(&mut keys, loaded) {
+                failure = Some(e);
+            }
+        }
         let n = keys.len();
         match self.keys.write() {
             Ok(mut k) => *k = Arc::new(keys),
             Err(e) => *e.into_inner() = Arc::new(keys),
         }
         self.forget_verified();
-        Ok(n)
+        failure.map_or(Ok(n), Err)
     }
 
-    /// [`Verifier::verify`], fetching the key set again once (at most every 10 s) when the
+    /// [`Verifier::verify`], fetching the key sets again once (at most every 10 s) when the
     /// token names a key id not seen yet: a freshly rotated-in key.
     ///
     /// # Errors
     /// As [`Verifier::verify`].
     pub async fn verify_refreshing(&self, token: &str) -> Result<Principal, AuthError> {
         match self.verify(token) {
-            Err(AuthError::UnknownKey) if self.source.is_some() => {
+            Err(AuthError::UnknownKey) if !self.sources.is_empty() => {
                 let stale = self
                     .last_refresh
                     .lock()
@@ -684,9 +903,13 @@ impl Verifier {
         }
     }
 
-    /// Re-fetches the key set every `every` (for URL sources), in the background.
+    /// Re-fetches the key sets every `every` (when one of them is a URL), in the background.
     pub fn spawn_periodic_refresh(self: &Arc<Self>, every: std::time::Duration) {
-        if !matches!(self.source, Some(KeySource::Url(_))) {
+        if !self
+            .sources
+            .iter()
+            .any(|s| matches!(s.keys, KeySource::Url(_)))
+        {
             return;
         }
         let me = Arc::clone(self);
@@ -737,19 +960,19 @@ impl Verifier {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         let kid = header.kid.as_deref().ok_or_else(|| invalid("no kid"))?;
         let keys = self.current();
-        let (key, alg) = keys.get(kid).ok_or(AuthError::UnknownKey)?;
-        if header.alg != *alg {
+        let trusted = keys.get(kid).ok_or(AuthError::UnknownKey)?;
+        if header.alg != trusted.alg {
             return Err(invalid("algorithm does not match the key"));
         }
-        let mut validation = Validation::new(*alg);
+        let mut validation = Validation::new(trusted.alg);
         validation.leeway = self.leeway_secs;
         validation.validate_nbf = true;
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
-        if let Some(iss) = &self.issuer {
+        if let Some(iss) = &trusted.issuer {
             validation.set_issuer(&[iss]);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let data = jsonwebtoken::decode::<Claims>(token, &trusted.key, &validation)
             .map_err(|e| AuthError::Invalid(e.kind_description()))?;
         let claims = data.claims;
         let leeway = i64::try_from(self.leeway_secs).unwrap_or(0);
@@ -766,6 +989,14 @@ impl Verifier {
         if claims.sub.trim().is_empty() {
             return Err(invalid("empty subject"));
         }
+        let second_factor = claims
+            .amr
+            .iter()
+            .any(|m| SECOND_FACTOR_AMR.contains(&m.as_str()))
+            || claims
+                .acr
+                .as_ref()
+                .is_some_and(|acr| self.second_factor_acr.contains(acr));
         let actor = match (claims.role, claims.svc) {
             (Some(role), None) => Actor::Person(role),
             (None, Some(svc)) if !svc.is_empty() => Actor::Service(svc),
@@ -775,6 +1006,7 @@ impl Verifier {
             subject: claims.sub,
             actor,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+            second_factor,
         };
         Ok((principal, claims.exp))
     }
@@ -918,5 +1150,7 @@ pub fn claims(
         role,
         svc,
         scope: scopes.join(" "),
+        acr: None,
+        amr: Vec::new(),
     }
 }

@@ -186,6 +186,12 @@ impl From<AuthError> for ApiError {
                 "Authentication required",
                 e.to_string(),
             ),
+            AuthError::SecondFactorRequired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "mfa_required",
+                "Second factor required",
+                e.to_string(),
+            ),
             AuthError::InsufficientScope { needed } => Self::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
@@ -409,6 +415,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
                 AuthError::Missing => AuthError::Missing,
                 AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
                 AuthError::UnknownKey => AuthError::UnknownKey,
+                AuthError::SecondFactorRequired => AuthError::SecondFactorRequired,
                 AuthError::InsufficientScope { needed } => AuthError::InsufficientScope { needed },
                 AuthError::RoleNotAllowed { role, needed } => AuthError::RoleNotAllowed {
                     role: *role,
@@ -428,6 +435,26 @@ pub struct Requirement {
     pub scope: &'static str,
     /// The roles a person must have (services are governed by their scopes).
     pub roles: &'static [crate::auth::Role],
+    /// Whether a person's token must show a second factor (sensitive operations).
+    pub second_factor: bool,
+}
+
+impl Requirement {
+    /// A route needing `scope`, open to people of `roles`.
+    pub const fn new(scope: &'static str, roles: &'static [crate::auth::Role]) -> Self {
+        Self {
+            scope,
+            roles,
+            second_factor: false,
+        }
+    }
+
+    /// The same, for a sensitive operation when `on`: a person must show a second factor.
+    #[must_use]
+    pub const fn sensitive(mut self, on: bool) -> Self {
+        self.second_factor = on;
+        self
+    }
 }
 
 /// Route middleware: checks the [`Requirement`] before the handler reads the body, so a caller
@@ -438,7 +465,16 @@ pub async fn require(
     next: Next,
 ) -> Response {
     let outcome = match request.extensions().get::<Authenticated>() {
-        Some(Authenticated(Ok(p))) => p.authorize(req.scope, req.roles).map_err(ApiError::from),
+        Some(Authenticated(Ok(p))) => p
+            .authorize(req.scope, req.roles)
+            .and_then(|()| {
+                if req.second_factor {
+                    p.require_second_factor()
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(ApiError::from),
         Some(Authenticated(Err(e))) => Err(ApiError::from(match e.as_ref() {
             AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
             AuthError::UnknownKey => AuthError::UnknownKey,

@@ -13,6 +13,7 @@ pub mod db;
 pub mod evidence;
 pub mod http;
 pub mod idempotency;
+pub mod idp;
 pub mod kafka;
 pub mod metrics;
 pub mod openapi;

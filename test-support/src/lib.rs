@@ -110,3 +110,4 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+pub mod keycloak;

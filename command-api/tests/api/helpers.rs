@@ -78,6 +78,19 @@ impl TestApp {
             burst,
             command_api::image_quota::ImageLimits::default(),
             platform::blobs::DEFAULT_MIN_FREE_BYTES,
+            false,
+        )
+        .await
+    }
+
+    /// The app trusting the local stack's Keycloak beside its own key, as `make up` runs it.
+    pub async fn spawn_with_keycloak() -> Self {
+        Self::spawn_custom(
+            RATE_PER_SEC,
+            RATE_BURST,
+            command_api::image_quota::ImageLimits::default(),
+            platform::blobs::DEFAULT_MIN_FREE_BYTES,
+            true,
         )
         .await
     }
@@ -88,7 +101,7 @@ impl TestApp {
         limits: command_api::image_quota::ImageLimits,
         min_free: u64,
     ) -> Self {
-        Self::spawn_custom(RATE_PER_SEC, RATE_BURST, limits, min_free).await
+        Self::spawn_custom(RATE_PER_SEC, RATE_BURST, limits, min_free, false).await
     }
 
     async fn spawn_custom(
@@ -96,16 +109,40 @@ impl TestApp {
         burst: f64,
         image_limits: command_api::image_quota::ImageLimits,
         min_free: u64,
+        keycloak: bool,
     ) -> Self {
         let db = TestDb::new().await;
         let key = auth::generate_key("test-key").expect("key");
         let jwks = json!({"keys": [key.public_jwk]}).to_string();
-        let verifier = Verifier::from_jwks_json(
-            &jwks,
-            platform::config::defaults::AUDIENCE,
-            Some(platform::config::defaults::ISSUER),
-        )
-        .expect("verifier");
+        let verifier = if keycloak {
+            let path = std::env::temp_dir().join(format!(
+                "freshline-jwks-{}.json",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::write(&path, &jwks).expect("jwks file");
+            Verifier::trusting(
+                vec![
+                    auth::TrustedIssuer {
+                        keys: auth::KeySource::File(path.display().to_string()),
+                        issuer: Some(platform::config::defaults::ISSUER.to_owned()),
+                    },
+                    auth::TrustedIssuer {
+                        keys: auth::KeySource::Url(test_support::keycloak::jwks_url()),
+                        issuer: Some(test_support::keycloak::issuer()),
+                    },
+                ],
+                platform::config::defaults::AUDIENCE,
+            )
+            .await
+            .expect("verifier trusting Keycloak")
+        } else {
+            Verifier::from_jwks_json(
+                &jwks,
+                platform::config::defaults::AUDIENCE,
+                Some(platform::config::defaults::ISSUER),
+            )
+            .expect("verifier")
+        };
         let signer = Signer::from_pem("test-key", &key.private_pem).expect("signer");
         let blob_dir =
             std::env::temp_dir().join(format!("freshline-blobs-{}", uuid::Uuid::new_v4().simple()));
@@ -156,7 +193,24 @@ impl TestApp {
             .expect("sign")
     }
 
+    /// An admin who logged in with a one-time password (sensitive operations need it).
     pub fn admin(&self) -> String {
+        self.signer
+            .sign(
+                &auth::claims(
+                    "admin-1",
+                    &Actor::Person(Role::Admin),
+                    Role::Admin.default_scopes(),
+                    600,
+                    platform::config::defaults::ISSUER,
+                )
+                .with_second_factor(),
+            )
+            .expect("sign")
+    }
+
+    /// An admin who logged in with a password only.
+    pub fn admin_without_second_factor(&self) -> String {
         self.token(
             "admin-1",
             Actor::Person(Role::Admin),

@@ -7,6 +7,7 @@
 mod crash;
 mod fuzz;
 mod helpers;
+mod identity;
 mod images;
 mod inventory;
 mod observability;

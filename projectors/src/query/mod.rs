@@ -141,13 +141,7 @@ pub fn router(
             crate::read_your_writes::wait_for_position,
         )
     };
-    let guard = from_fn_with_state(
-        Requirement {
-            scope: scopes::SUPPLIERS_READ,
-            roles: READERS,
-        },
-        require,
-    );
+    let guard = from_fn_with_state(Requirement::new(scopes::SUPPLIERS_READ, READERS), require);
     let reads = Router::new()
         .route("/v1/suppliers", get(suppliers::list_suppliers))
         .route("/v1/suppliers/{id}", get(suppliers::get_supplier))
@@ -161,10 +155,7 @@ pub fn router(
         )
         .route_layer(positions("suppliers"))
         .route_layer(from_fn_with_state(
-            Requirement {
-                scope: scopes::AUDIT_EXPORT,
-                roles: AUDITORS,
-            },
+            Requirement::new(scopes::AUDIT_EXPORT, AUDITORS),
             require,
         ));
     let catalog = Router::new()
@@ -176,10 +167,7 @@ pub fn router(
         )
         .route_layer(positions("catalog"))
         .route_layer(from_fn_with_state(
-            Requirement {
-                scope: scopes::CATALOG_READ,
-                roles: CATALOG_READERS,
-            },
+            Requirement::new(scopes::CATALOG_READ, CATALOG_READERS),
             require,
         ));
     let inventory = Router::new()
@@ -194,21 +182,11 @@ pub fn router(
         )
         .route_layer(positions("catalog"))
         .route_layer(from_fn_with_state(
-            Requirement {
-                scope: scopes::INVENTORY_READ,
-                roles: INVENTORY_READERS,
-            },
+            Requirement::new(scopes::INVENTORY_READ, INVENTORY_READERS),
             require,
         ));
-    let order_guard = |roles| {
-        from_fn_with_state(
-            Requirement {
-                scope: scopes::ORDERS_READ,
-                roles,
-            },
-            require,
-        )
-    };
+    let order_guard =
+        |roles| from_fn_with_state(Requirement::new(scopes::ORDERS_READ, roles), require);
     let orders = Router::new()
         .route("/v1/orders", get(orders::list_orders))
         .route("/v1/orders/{id}", get(orders::get_order))
@@ -235,15 +213,7 @@ pub fn router(
         .route("/v1/analytics/sales", get(analytics::sales))
         .route_layer(positions("orders"))
         .route_layer(order_guard(AUDITORS));
-    let ops_guard = |scope| {
-        from_fn_with_state(
-            Requirement {
-                scope,
-                roles: OPERATORS,
-            },
-            require,
-        )
-    };
+    let ops_guard = |scope| from_fn_with_state(Requirement::new(scope, OPERATORS), require);
     let ops_reads = Router::new()
         .route("/v1/ops/sagas", get(ops::sagas))
         .route("/v1/ops/sagas/{order_id}", get(ops::saga))

@@ -115,13 +115,17 @@ impl Harness {
 
     fn token(&self, sub: &str, role: Role) -> String {
         self.signer
-            .sign(&auth::claims(
-                sub,
-                &Actor::Person(role),
-                role.default_scopes(),
-                600,
-                "test",
-            ))
+            // People in these tests logged in fully (with a one-time password).
+            .sign(
+                &auth::claims(
+                    sub,
+                    &Actor::Person(role),
+                    role.default_scopes(),
+                    600,
+                    "test",
+                )
+                .with_second_factor(),
+            )
             .expect("sign")
     }
 
