@@ -12,7 +12,9 @@
 //! pure functions; the framework's own IO (the event store) lives in the services.
 
 mod adapter;
+pub mod cart;
 pub mod catalog_values;
+pub mod customer;
 pub mod delivery;
 pub mod fulfilment_values;
 pub mod inventory;

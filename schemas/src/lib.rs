@@ -11,6 +11,7 @@ pub mod api;
 pub mod chain;
 pub mod common;
 pub mod compat;
+pub mod customer;
 pub mod delivery;
 pub mod envelope;
 pub mod inventory;
@@ -43,7 +44,9 @@ pub fn json_schema_files() -> Vec<(String, serde_json::Value)> {
         .chain(payment::json_schemas())
         .chain(delivery::json_schemas())
         .chain(slot::json_schemas())
-        .chain(rider::json_schemas());
+        .chain(rider::json_schemas())
+        .chain(customer::json_schemas())
+        .chain(customer::cart::json_schemas());
     for (event_type, version, mut schema) in events {
         if let Some(obj) = schema.as_object_mut() {
             obj.insert("title".into(), event_type.into());
@@ -85,6 +88,10 @@ pub mod aggregate_types {
     pub const DELIVERY_SLOT: &str = "DeliverySlot";
     /// Riders.
     pub const RIDER: &str = "Rider";
+    /// Customers: profile, address book, preferences, consent, devices.
+    pub const CUSTOMER: &str = "Customer";
+    /// Carts, one open at a time per customer.
+    pub const CART: &str = "Cart";
 
     /// Every aggregate type.
     pub const ALL: &[&str] = &[
@@ -97,6 +104,8 @@ pub mod aggregate_types {
         DELIVERY,
         DELIVERY_SLOT,
         RIDER,
+        CUSTOMER,
+        CART,
     ];
 }
 

@@ -20,6 +20,10 @@ pub const DELIVERY: &str = "freshline.delivery.v1";
 pub const DELIVERY_SLOT: &str = "freshline.delivery-slot.v1";
 /// The rider event stream.
 pub const RIDER: &str = "freshline.rider.v1";
+/// The customer event stream.
+pub const CUSTOMER: &str = "freshline.customer.v1";
+/// The cart event stream.
+pub const CART: &str = "freshline.cart.v1";
 
 /// A topic and what it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,16 @@ pub const ALL: &[TopicSpec] = &[
         name: RIDER,
         aggregate_type: aggregate_types::RIDER,
         partitions: 3,
+    },
+    TopicSpec {
+        name: CUSTOMER,
+        aggregate_type: aggregate_types::CUSTOMER,
+        partitions: 6,
+    },
+    TopicSpec {
+        name: CART,
+        aggregate_type: aggregate_types::CART,
+        partitions: 6,
     },
 ];
 

@@ -67,6 +67,8 @@ fn published() -> Vec<(&'static str, u32, Decoder)> {
     let delivery: Decoder = |t, v, p| via(schemas::delivery::DeliveryEvent::decode(t, v, p));
     let slot: Decoder = |t, v, p| via(schemas::slot::SlotEvent::decode(t, v, p));
     let rider: Decoder = |t, v, p| via(schemas::rider::RiderEvent::decode(t, v, p));
+    let customer: Decoder = |t, v, p| via(schemas::customer::CustomerEvent::decode(t, v, p));
+    let cart: Decoder = |t, v, p| via(schemas::customer::cart::CartEvent::decode(t, v, p));
     for (types, decoder) in [
         (schemas::supplier::EVENT_TYPES, supplier),
         (schemas::product::EVENT_TYPES, product),
@@ -77,6 +79,8 @@ fn published() -> Vec<(&'static str, u32, Decoder)> {
         (schemas::delivery::EVENT_TYPES, delivery),
         (schemas::slot::EVENT_TYPES, slot),
         (schemas::rider::EVENT_TYPES, rider),
+        (schemas::customer::EVENT_TYPES, customer),
+        (schemas::customer::cart::EVENT_TYPES, cart),
     ] {
         all.extend(types.iter().map(|(t, v)| (*t, *v, decoder)));
     }
