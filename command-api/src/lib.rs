@@ -2,7 +2,9 @@
 //! validated into domain commands, decided by the aggregates and appended to the postgres-es
 //! event store; the store is also the outbox that `outbox-relay` publishes to Kafka.
 
+pub mod carts;
 pub mod context;
+pub mod customers;
 pub mod deliveries;
 pub mod fulfilment;
 pub mod image_quota;
@@ -21,7 +23,7 @@ pub mod suppliers;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, MethodRouter};
+use axum::routing::{get, patch, post, put, MethodRouter};
 use axum::Router;
 use platform::auth::Verifier;
 use platform::bus::{CommandBus, CommandMetrics, Snapshots};
@@ -46,6 +48,10 @@ pub struct AppState {
     pub inventory: Arc<inventory::InventoryService>,
     /// Order, payment and delivery commands.
     pub fulfilment: Arc<fulfilment::FulfilmentService>,
+    /// Customers' own records.
+    pub customers: Arc<customers::CustomerService>,
+    /// Customers' carts.
+    pub carts: Arc<carts::CartService>,
     /// Where uploaded images are kept.
     pub blobs: images::SharedBlobs,
     /// Each supplier's image quota.
@@ -89,7 +95,10 @@ pub enum BuildError {
         deliveries::create_slot, deliveries::book_slot, deliveries::release_slot,
         deliveries::register_rider, deliveries::availability, deliveries::assign_rider,
         deliveries::release_rider, deliveries::schedule, deliveries::assign, deliveries::cancel,
-        deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail
+        deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail,
+        customers::register, customers::add_address, customers::update_address,
+        customers::remove_address, customers::preferences, customers::consent, customers::device,
+        carts::set_line, carts::checkout, carts::abandon
     ),
     components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted, response::BulkCreated)),
     modifiers(&CausationHeader, &SharedProblems, &FieldRules),
@@ -98,7 +107,9 @@ pub enum BuildError {
          (name = "inventory", description = "Perishable stock batches"),
          (name = "orders", description = "Orders, from placement to delivery or cancellation"),
          (name = "payments", description = "Payments, captures and refunds"),
-         (name = "deliveries", description = "Slots, riders and deliveries"))
+         (name = "deliveries", description = "Slots, riders and deliveries"),
+         (name = "customers", description = "A customer's own profile, address book, preferences, consent and devices"),
+         (name = "carts", description = "A customer's cart and checkout"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -215,6 +226,14 @@ pub fn router(
         image_limits,
         inventory,
         fulfilment,
+        customers: Arc::new(customers::CustomerService {
+            bus: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+                .with_snapshots(snapshots),
+        }),
+        carts: Arc::new(carts::CartService {
+            bus: CommandBus::new(pool.clone(), (), command_metrics.clone(), vec![])
+                .with_snapshots(snapshots),
+        }),
         products: Arc::new(products::ProductService {
             bus: product_bus,
             suppliers: supplier_reads,
@@ -235,6 +254,8 @@ pub fn router(
     const OPERATORS: &[Role] = &[Role::Admin];
     const PACKERS: &[Role] = &[Role::Supplier, Role::Warehouse, Role::Admin];
     const RIDERS: &[Role] = &[Role::Rider, Role::Admin];
+    // A customer's own record and cart: only the customer (nobody acts for it).
+    const SHOPPERS: &[Role] = &[Role::Customer];
     let guard = |scope, roles, sensitive: bool| {
         from_fn_with_state(
             Requirement::new(scope, roles).sensitive(sensitive && second_factor),
@@ -261,6 +282,62 @@ pub fn router(
     // Sensitive operations: a person must also show a second factor (`mfa_required`).
     let sensitive = |route, scope, roles| guarded(route, scope, roles, true);
     let commands = Router::new()
+        .route(
+            "/v1/customers/me",
+            command(post(customers::register), scopes::CUSTOMERS_WRITE, SHOPPERS),
+        )
+        .route(
+            "/v1/customers/me/addresses",
+            command(
+                post(customers::add_address),
+                scopes::CUSTOMERS_WRITE,
+                SHOPPERS,
+            ),
+        )
+        .route(
+            "/v1/customers/me/addresses/{address_id}",
+            command(
+                patch(customers::update_address),
+                scopes::CUSTOMERS_WRITE,
+                SHOPPERS,
+            ),
+        )
+        .route(
+            "/v1/customers/me/addresses/{address_id}/remove",
+            command(
+                post(customers::remove_address),
+                scopes::CUSTOMERS_WRITE,
+                SHOPPERS,
+            ),
+        )
+        .route(
+            "/v1/customers/me/preferences",
+            command(
+                put(customers::preferences),
+                scopes::CUSTOMERS_WRITE,
+                SHOPPERS,
+            ),
+        )
+        .route(
+            "/v1/customers/me/consent",
+            command(put(customers::consent), scopes::CUSTOMERS_WRITE, SHOPPERS),
+        )
+        .route(
+            "/v1/customers/me/devices",
+            command(post(customers::device), scopes::CUSTOMERS_WRITE, SHOPPERS),
+        )
+        .route(
+            "/v1/carts/current/lines/{product_id}",
+            command(put(carts::set_line), scopes::CARTS_WRITE, SHOPPERS),
+        )
+        .route(
+            "/v1/carts/current/checkout",
+            command(post(carts::checkout), scopes::CARTS_WRITE, SHOPPERS),
+        )
+        .route(
+            "/v1/carts/{id}/abandon",
+            command(post(carts::abandon), scopes::CARTS_MANAGE, NOBODY),
+        )
         .route(
             "/v1/suppliers",
             command(

@@ -24,6 +24,7 @@ use schemas::api::{
     PlaceOrderBody, RecordRefundBody, ShipBody,
 };
 use std::collections::HashMap;
+use uuid::Uuid;
 
 fn address(body: &PlaceOrderBody, f: &mut Fields) -> Option<DeliveryAddress> {
     let a = &body.delivery.address;
@@ -93,21 +94,81 @@ pub async fn place(
             "1 to 200 printable ASCII characters",
         ));
     }
-    let slot = load(&svc.slots, body.delivery.slot_id).await?;
-    let Some(slot) = slot.state().cloned() else {
-        f.0.push(FieldError::new("delivery.slot_id", "no such delivery slot"));
+    let quantities = quantities.into_iter().collect::<Option<Vec<_>>>();
+    let (Some(address), Some(contact_email), Some(quantities), true) =
+        (address, contact_email, quantities, f.0.is_empty())
+    else {
+        // The slot is named too when it does not exist, so every field error shows at once.
+        if load(&svc.slots, body.delivery.slot_id)
+            .await?
+            .state()
+            .is_none()
+        {
+            f.0.push(FieldError::new("delivery.slot_id", "no such delivery slot"));
+        }
         return Err(ApiError::validation(f.0));
     };
-    let (Some(address), Some(contact_email)) = (address, contact_email) else {
-        return Err(ApiError::validation(f.0));
+    let request = OrderRequest {
+        lines: body
+            .lines
+            .iter()
+            .zip(quantities)
+            .map(|(l, q)| (ProductId(l.product_id), q))
+            .collect(),
+        address,
+        slot_id: body.delivery.slot_id,
+        slot_field: "delivery.slot_id",
+        contact_email,
+        method: body.payment.method,
+        card_token: body.payment.card_token,
     };
-    let quantities = f.finish(quantities.into_iter().collect::<Option<Vec<_>>>())?;
+    let id = new_id(&ctx, "order");
+    let cmd = prepare_order(svc, &ctx, id, request).await?;
+    resource(&svc.orders, "/v1/orders")
+        .create(&ctx, id, "place", OrderCommand::Place(Box::new(cmd)))
+        .await
+}
 
-    let ids: Vec<String> = body
-        .lines
-        .iter()
-        .map(|l| l.product_id.to_string())
-        .collect();
+/// What an order is placed from (a `POST /v1/orders` body, or a cart at checkout), its
+/// fields already valid.
+#[derive(Debug)]
+pub(crate) struct OrderRequest {
+    /// Products and quantities, in the order given.
+    pub(crate) lines: Vec<(ProductId, PositiveQuantity)>,
+    /// Where.
+    pub(crate) address: DeliveryAddress,
+    /// The slot.
+    pub(crate) slot_id: Uuid,
+    /// The request field naming the slot (for `422`).
+    pub(crate) slot_field: &'static str,
+    /// Where order messages go.
+    pub(crate) contact_email: Option<String>,
+    /// Card or cash.
+    pub(crate) method: MethodBody,
+    /// The card token.
+    pub(crate) card_token: Option<String>,
+}
+
+/// The placement command for `request`: the slot, and each product with its supplier's status
+/// and its catalog price now, read through the command pipeline (prices come from the
+/// catalog, never from the client). Both `POST /v1/orders` and checkout place through here.
+///
+/// # Errors
+/// `422` for a slot that does not exist; what loading the aggregates answers.
+pub(crate) async fn prepare_order(
+    svc: &crate::fulfilment::FulfilmentService,
+    ctx: &CommandContext,
+    order_id: Uuid,
+    request: OrderRequest,
+) -> Result<PlaceOrder, ApiError> {
+    let slot = load(&svc.slots, request.slot_id).await?;
+    let Some(slot) = slot.state().cloned() else {
+        return Err(ApiError::validation(vec![FieldError::new(
+            request.slot_field,
+            "no such delivery slot",
+        )]));
+    };
+    let ids: Vec<String> = request.lines.iter().map(|(p, _)| p.0.to_string()).collect();
     let products = svc
         .products
         .load_many(&ids)
@@ -120,15 +181,14 @@ pub async fn place(
             v.insert(s.status());
         }
     }
-    let lines = body
+    let lines = request
         .lines
-        .iter()
-        .zip(quantities)
-        .map(|(l, quantity)| RequestedLine {
-            product_id: ProductId(l.product_id),
+        .into_iter()
+        .map(|(product_id, quantity)| RequestedLine {
+            product_id,
             quantity,
             product: products
-                .get(&l.product_id.to_string())
+                .get(&product_id.0.to_string())
                 .and_then(|p| p.state())
                 .and_then(|p| {
                     let status = supplier_status.get(&p.supplier_id).copied().flatten()?;
@@ -144,31 +204,27 @@ pub async fn place(
                 }),
         })
         .collect();
-    let id = new_id(&ctx, "order");
-    let cmd = PlaceOrder {
-        order_id: OrderId(id),
+    Ok(PlaceOrder {
+        order_id: OrderId(order_id),
         customer: ctx.principal.subject.clone(),
         lines,
         delivery: OrderDelivery {
-            address,
-            slot_id: domain::fulfilment_values::SlotId(body.delivery.slot_id),
+            address: request.address,
+            slot_id: domain::fulfilment_values::SlotId(request.slot_id),
             warehouse_id: slot.warehouse_id,
             warehouse_location: slot.warehouse_location,
             zone: slot.zone,
             slot_starts_at: slot.starts_at,
             slot_ends_at: slot.ends_at,
-            contact_email,
+            contact_email: request.contact_email,
         },
-        method: match body.payment.method {
+        method: match request.method {
             MethodBody::Card => domain::fulfilment_values::PaymentMethod::Card,
             MethodBody::CashOnDelivery => domain::fulfilment_values::PaymentMethod::CashOnDelivery,
         },
-        card_token: body.payment.card_token,
+        card_token: request.card_token,
         now: ctx.received_at,
-    };
-    resource(&svc.orders, "/v1/orders")
-        .create(&ctx, id, "place", OrderCommand::Place(Box::new(cmd)))
-        .await
+    })
 }
 
 /// Cancel an order before it ships; the fulfilment saga then releases stock, refunds and

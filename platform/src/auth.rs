@@ -66,6 +66,8 @@ pub mod scopes {
     pub const CUSTOMERS_WRITE: &str = "customers:write";
     /// Fill one's own cart and check it out.
     pub const CARTS_WRITE: &str = "carts:write";
+    /// Close idle carts (the scheduler).
+    pub const CARTS_MANAGE: &str = "carts:manage";
 
     /// Every scope, for the identity provider's configuration.
     pub const ALL: &[&str] = &[
@@ -94,6 +96,7 @@ pub mod scopes {
         CUSTOMERS_READ,
         CUSTOMERS_WRITE,
         CARTS_WRITE,
+        CARTS_MANAGE,
     ];
 }
 
@@ -238,6 +241,7 @@ pub fn service_default_scopes(service: &str) -> &'static [&'static str] {
             ORDERS_MANAGE,
             PAYMENTS_WRITE,
             DELIVERIES_MANAGE,
+            CARTS_MANAGE,
         ],
         _ => &[],
     }

@@ -2,12 +2,13 @@
 //! to read models in PostgreSQL with exactly-once effect (see [`runtime`]): the supplier
 //! directory and history ([`suppliers`]), the catalog with stock, batches and spoilage
 //! ([`catalog`]), and order fulfilment: orders, payments and their ledger, deliveries, slots
-//! and riders ([`orders`]). Any projection is rebuilt into fresh tables and swapped in atomically
+//! and riders ([`orders`]); customers and their carts ([`customers`]). Any projection is rebuilt into fresh tables and swapped in atomically
 //! ([`rebuild`]).
 //!
 //! The query API ([`query`], one module per resource; binary `query-api`) serves them.
 
 pub mod catalog;
+pub mod customers;
 pub mod guard;
 pub mod orders;
 pub mod projection;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn runtime::Projection>> {
         std::sync::Arc::new(suppliers::SupplierProjection),
         std::sync::Arc::new(catalog::CatalogProjection),
         std::sync::Arc::new(orders::OrdersProjection),
+        std::sync::Arc::new(customers::CustomerProjection),
     ]
 }
 

@@ -6,6 +6,18 @@ use crate::common::{AddressV1, MoneyV1, DECIMAL_PATTERN};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The customer id of an account: the account itself when it is a UUID (Keycloak's subjects
+/// are), else a UUID derived from it (v5), so every account has exactly one customer record.
+/// The write side names streams with it and the read side finds them with it.
+pub fn customer_id(account: &str) -> Uuid {
+    Uuid::parse_str(account).unwrap_or_else(|_| {
+        Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            format!("freshline:customer:{account}").as_bytes(),
+        )
+    })
+}
+
 crate::wire_events! {
     /// A customer event in its current wire version, tagged with its event type.
     CustomerEvent {
@@ -108,6 +120,11 @@ pub struct CustomerDeviceRefV1 {
 pub mod cart {
     use super::{MoneyV1, Uuid, DECIMAL_PATTERN};
     use serde::{Deserialize, Serialize};
+
+    /// The id of a customer's cart stream (all its carts, one open at a time).
+    pub fn stream_id(customer_id: Uuid) -> Uuid {
+        Uuid::new_v5(&customer_id, b"freshline:carts")
+    }
 
     crate::wire_events! {
         /// A cart event in its current wire version, tagged with its event type.

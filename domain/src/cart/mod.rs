@@ -34,10 +34,7 @@ pub const MAX_LINES: usize = 100;
 /// How long a cart may stay untouched before the scheduler abandons it.
 pub const IDLE_DAYS: i64 = 7;
 
-/// The id of a customer's cart stream.
-pub fn cart_stream_id(customer_id: Uuid) -> Uuid {
-    Uuid::new_v5(&customer_id, b"freshline:carts")
-}
+pub use schemas::customer::cart::stream_id as cart_stream_id;
 
 /// A line: how much, and the price per unit the customer saw when setting it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

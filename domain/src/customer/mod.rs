@@ -26,16 +26,7 @@ pub const MAX_ADDRESSES: usize = 20;
 /// The most push devices.
 pub const MAX_DEVICES: usize = 10;
 
-/// The customer id of an account: the account itself when it is a UUID (Keycloak's subjects
-/// are), else a UUID derived from it (v5), so every account has exactly one customer record.
-pub fn customer_id(account: &str) -> Uuid {
-    Uuid::parse_str(account).unwrap_or_else(|_| {
-        Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            format!("freshline:customer:{account}").as_bytes(),
-        )
-    })
-}
+pub use schemas::customer::customer_id;
 
 /// Name and contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

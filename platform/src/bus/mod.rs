@@ -163,7 +163,7 @@ where
     ) -> Result<Committed, AggregateError<A::Error>> {
         let started = Instant::now();
         let metadata = metadata_object(metadata);
-        let mut fresh = reply.created;
+        let mut fresh = reply.fresh;
         let mut retried = false;
         let result = loop {
             match self

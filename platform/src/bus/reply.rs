@@ -38,9 +38,12 @@ pub struct BulkCreated {
 /// can store it with the command's events (see the module documentation).
 #[derive(Debug, Clone, Default)]
 pub struct Reply {
-    pub(super) created: bool,
+    created: bool,
+    /// The aggregate is new: the bus appends without reading its stream first.
+    pub(super) fresh: bool,
     location: Option<String>,
     key: Option<crate::idempotency::IdempotencyKey>,
+    members: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Reply {
@@ -49,17 +52,37 @@ impl Reply {
     pub fn created(location: impl Into<String>) -> Self {
         Self {
             created: true,
+            fresh: true,
             location: Some(location.into()),
             key: None,
+            members: Vec::new(),
         }
+    }
+
+    /// `201 Created` at `location`, for a command that creates something inside an existing
+    /// aggregate (an address in a customer's book).
+    pub fn added(location: impl Into<String>) -> Self {
+        Self {
+            fresh: false,
+            ..Self::created(location)
+        }
+    }
+
+    /// The same reply with one more member in its body (`address_id`).
+    #[must_use]
+    pub fn with_member(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.members.push((key, value.into()));
+        self
     }
 
     /// `202 Accepted` at `location`, for any other command.
     pub fn changed(location: impl Into<String>) -> Self {
         Self {
             created: false,
+            fresh: false,
             location: Some(location.into()),
             key: None,
+            members: Vec::new(),
         }
     }
 
@@ -67,8 +90,10 @@ impl Reply {
     pub fn bulk() -> Self {
         Self {
             created: true,
+            fresh: true,
             location: None,
             key: None,
+            members: Vec::new(),
         }
     }
 
@@ -88,9 +113,20 @@ impl Reply {
     }
 
     pub(super) fn render(&self, body: &impl Serialize) -> Result<Answer, serde_json::Error> {
+        let body = if self.members.is_empty() {
+            serde_json::to_vec(body)?
+        } else {
+            let mut value = serde_json::to_value(body)?;
+            if let Some(object) = value.as_object_mut() {
+                for (key, member) in &self.members {
+                    object.insert((*key).to_owned(), member.clone());
+                }
+            }
+            serde_json::to_vec(&value)?
+        };
         Ok(Answer {
             status: self.status(),
-            body: serde_json::to_vec(body)?,
+            body,
             location: self.location.clone(),
             stored: false,
         })

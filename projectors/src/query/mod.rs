@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod common;
+pub mod customers;
 pub mod deliveries;
 pub mod history;
 pub mod inventory;
@@ -65,6 +66,8 @@ const OPERATORS: &[Role] = &[Role::Admin];
 /// A supplier's incoming orders (its own suppliers only, checked in the handler).
 const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supplier];
 
+const SHOPPERS: &[Role] = &[Role::Customer];
+
 /// The OpenAPI description served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -77,7 +80,8 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
         deliveries::get_delivery, slots::delivery_slots, slots::get_slot,
         riders::riders, riders::get_rider,
         payments::get_payment, payments::ledger_balances, analytics::sales,
-        ops::sagas, ops::saga, ops::retry_saga, ops::dead_events, ops::retry_dead, ops::skip_dead),
+        ops::sagas, ops::saga, ops::retry_saga, ops::dead_events, ops::retry_dead, ops::skip_dead,
+        customers::me, customers::get_customer, customers::list_customers, customers::current_cart),
     components(schemas(suppliers::SupplierView, suppliers::SupplierPage, history::HistoryEntry, history::HistoryPage, platform::http::Problem, platform::http::FieldError,
         products::ProductView, products::ProductPage, products::ImageView, common::Money,
         inventory::StockView, inventory::BatchView, inventory::AgingBucket, inventory::SpoilageByReason,
@@ -89,13 +93,18 @@ const SUPPLIER_ORDER_READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Supp
         payments::PaymentView, payments::LedgerBalances, payments::AccountBalance,
         payments::CurrencyTotal, analytics::SalesReport, analytics::SalesGroup,
         ops::SagaView, ops::SagaPage, ops::SagaDetail, ops::OpsDone, ops::DeadEventView,
-        ops::DeadEventPage, ops::RetriedView, ops::SkipBody)),
+        ops::DeadEventPage, ops::RetriedView, ops::SkipBody,
+        customers::CustomerView, customers::AddressView, customers::CustomerList,
+        customers::CustomerSummary, customers::CartView, customers::CartLineView,
+        customers::CartWarning)),
     tags((name = "suppliers", description = "The supplier directory and history"),
          (name = "catalog", description = "Product search and images"),
          (name = "inventory", description = "Stock, batches, aging and spoilage"),
          (name = "orders", description = "Orders, payments, deliveries, slots and riders"),
          (name = "analytics", description = "Ledger balances and sales"),
-         (name = "ops", description = "Operators' controls: sagas and dead events")),
+         (name = "ops", description = "Operators' controls: sagas and dead events"),
+         (name = "customers", description = "Customers: one's own record; staff search"),
+         (name = "carts", description = "The caller's cart, priced from the catalog now")),
     modifiers(&MinPosition, &SharedProblems)
 )]
 pub struct QueryDoc;
@@ -213,6 +222,25 @@ pub fn router(
         .route("/v1/analytics/sales", get(analytics::sales))
         .route_layer(positions("orders"))
         .route_layer(order_guard(AUDITORS));
+    let shopper_guard = |scope| from_fn_with_state(Requirement::new(scope, SHOPPERS), require);
+    let shoppers = Router::new()
+        .route("/v1/customers/me", get(customers::me))
+        .route_layer(positions("customers"))
+        .route_layer(shopper_guard(scopes::CUSTOMERS_READ))
+        .merge(
+            Router::new()
+                .route("/v1/carts/current", get(customers::current_cart))
+                .route_layer(positions("customers"))
+                .route_layer(shopper_guard(scopes::CARTS_WRITE)),
+        );
+    let customer_directory = Router::new()
+        .route("/v1/customers", get(customers::list_customers))
+        .route("/v1/customers/{id}", get(customers::get_customer))
+        .route_layer(positions("customers"))
+        .route_layer(from_fn_with_state(
+            Requirement::new(scopes::CUSTOMERS_READ, AUDITORS),
+            require,
+        ));
     let ops_guard = |scope| from_fn_with_state(Requirement::new(scope, OPERATORS), require);
     let ops_reads = Router::new()
         .route("/v1/ops/sagas", get(ops::sagas))
@@ -244,6 +272,8 @@ pub fn router(
         .merge(rider)
         .merge(supplier_orders)
         .merge(back_office)
+        .merge(shoppers)
+        .merge(customer_directory)
         .layer(from_fn(platform::http::refuse_control_characters))
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));

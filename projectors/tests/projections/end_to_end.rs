@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -39,9 +40,27 @@ impl Stack {
         let stream = Stream::new().await;
         let key = auth::generate_key("k1").expect("key");
         let jwks = json!({"keys": [key.public_jwk]}).to_string();
+        // The stack's own key (any issuer) and the local stack's Keycloak, as `make up` trusts
+        // them; tests that never log in through Keycloak do not need it running.
+        let jwks_file =
+            std::env::temp_dir().join(format!("freshline-e2e-{}.json", Uuid::new_v4().simple()));
+        std::fs::write(&jwks_file, &jwks).expect("jwks file");
         let verifier = Arc::new(
-            Verifier::from_jwks_json(&jwks, platform::config::defaults::AUDIENCE, None)
-                .expect("verifier"),
+            Verifier::trusting(
+                vec![
+                    auth::TrustedIssuer {
+                        keys: auth::KeySource::File(jwks_file.display().to_string()),
+                        issuer: None,
+                    },
+                    auth::TrustedIssuer {
+                        keys: auth::KeySource::Url(test_support::keycloak::jwks_url()),
+                        issuer: Some(test_support::keycloak::issuer()),
+                    },
+                ],
+                platform::config::defaults::AUDIENCE,
+            )
+            .await
+            .expect("verifier"),
         );
         let signer = Signer::from_pem("k1", &key.private_pem).expect("signer");
         let evidence_key = auth::generate_key("evidence-1").expect("key");
@@ -121,6 +140,21 @@ impl Stack {
         );
         let token = stop.clone();
         tokio::spawn(async move { orders.run(token).await.expect("orders projector") });
+        projectors::runtime::prepare_live(
+            &pool,
+            &projectors::customers::CustomerProjection,
+            "read",
+        )
+        .await
+        .expect("prepare customers");
+        let customers = crate::runner_for(
+            Arc::new(projectors::customers::CustomerProjection),
+            &pool,
+            &stream,
+            "read",
+        );
+        let token = stop.clone();
+        tokio::spawn(async move { customers.run(token).await.expect("customers projector") });
         Self {
             commands,
             queries,

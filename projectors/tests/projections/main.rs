@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 mod audit;
 mod catalog;
 mod conformance;
+mod customers;
 mod end_to_end;
 mod fulfilment;
 mod ops;

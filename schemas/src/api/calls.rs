@@ -59,6 +59,7 @@ const PICK_UP: &str = "/v1/deliveries/{id}/pickup";
 const DELIVERY_LOCATION: &str = "/v1/deliveries/{id}/location";
 const COMPLETE_DELIVERY: &str = "/v1/deliveries/{id}/deliver";
 const FAIL_DELIVERY: &str = "/v1/deliveries/{id}/fail";
+const ABANDON_CART: &str = "/v1/carts/{id}/abandon";
 
 /// Every route the functions here call: its method and path template.
 pub const ROUTES: &[(Method, &str)] = &[
@@ -114,6 +115,7 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::Post, DELIVERY_LOCATION),
     (Method::Post, COMPLETE_DELIVERY),
     (Method::Post, FAIL_DELIVERY),
+    (Method::Post, ABANDON_CART),
 ];
 
 /// `template` with its placeholders replaced by `ids`, in order.
@@ -399,6 +401,12 @@ pub fn complete_delivery(id: Uuid) -> Call<NoBody> {
 /// A delivery could not be made. `POST /v1/deliveries/{id}/fail`.
 pub fn fail_delivery(id: Uuid, body: FreeReasonBody) -> Call<FreeReasonBody> {
     Call::post(fill(FAIL_DELIVERY, &[id]), body)
+}
+
+/// `POST /v1/carts/{id}/abandon`: the scheduler closes an idle cart (`id` is the customer's
+/// cart stream).
+pub fn abandon_cart(id: Uuid, body: AbandonCartBody) -> Call<AbandonCartBody> {
+    Call::post(fill(ABANDON_CART, &[id]), body)
 }
 
 #[cfg(test)]

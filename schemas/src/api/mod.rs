@@ -8,6 +8,7 @@
 
 pub mod calls;
 mod common;
+mod customers;
 mod deliveries;
 mod inventory;
 mod orders;
@@ -16,6 +17,7 @@ mod products;
 mod suppliers;
 
 pub use common::*;
+pub use customers::*;
 pub use deliveries::*;
 pub use inventory::*;
 pub use orders::*;
