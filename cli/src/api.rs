@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use schemas::api::{calls, AvailabilityBody, Call, GeoBody, Method, RiderBody, SlotBody};
+use schemas::api::{calls, AvailabilityBody, Call, GeoBody, RiderBody, SlotBody};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -31,10 +31,7 @@ impl Api<'_> {
         key: Option<&str>,
     ) -> anyhow::Result<(u16, Value)> {
         let url = format!("{}{}", self.base, call.path);
-        let request = match call.method {
-            Method::Post => self.client.post(&url),
-            Method::Patch => self.client.patch(&url),
-        };
+        let request = self.client.request(call.method.into(), &url);
         let mut request = request.bearer_auth(token).json(&call.body);
         if let Some(key) = key {
             request = request.header("idempotency-key", key);

@@ -494,8 +494,8 @@ pub async fn run_demo(cmd: DemoCommand) -> anyhow::Result<()> {
         )
         .await?;
         eprintln!(
-            "demo: {} delivery slots, {} riders on shift, {} orders placed",
-            seeded.slots, seeded.riders, seeded.orders
+            "demo: {} delivery slots, {} riders on shift, {} orders placed, {} customers with addresses and carts",
+            seeded.slots, seeded.riders, seeded.orders, seeded.customers
         );
         return Ok(());
     }

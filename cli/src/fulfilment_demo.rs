@@ -9,8 +9,9 @@ use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use platform::auth::{self, Actor, Role};
 use schemas::api::{
-    calls, DeliveryAddressBody, DeliveryBody, LineBody, MethodBody, PaymentBody, PlaceOrderBody,
-    RiderBody,
+    calls, AddAddressBody, CartLineBody, ChannelsBody, ConsentBody, CustomerBody,
+    DeliveryAddressBody, DeliveryBody, LineBody, MethodBody, PaymentBody, PlaceOrderBody,
+    PreferencesBody, RiderBody, SavedAddressBody,
 };
 use uuid::Uuid;
 
@@ -27,7 +28,13 @@ pub struct Seeded {
     pub riders: usize,
     /// Orders placed now.
     pub orders: usize,
+    /// Customers with a profile, two addresses, preferences, consent and a filled cart.
+    pub customers: usize,
 }
+
+/// Demo customers beside the identity provider's demo `customer` (whose profile and cart the
+/// demo fills too, under its Keycloak subject, so logging in as it shows them).
+const DEMO_CUSTOMERS: usize = 20;
 
 /// A token for a demo or load person, signed with the local key; it shows a second factor,
 /// as after a login with a one-time password, so demo operators can approve and refund.
@@ -183,6 +190,125 @@ pub async fn seed(
             409 | 422 => {}
             _ => bail!("placing a demo order: {status} {answer}"),
         }
+    }
+    seeded.customers = seed_customers(&c, signer, &stock).await?;
+    Ok(seeded)
+}
+
+/// Customers with a profile, a home and a work address, preferences, consent, and a cart of
+/// two products in stock near them. Idempotent: every request carries a key of its own.
+async fn seed_customers(
+    c: &Api<'_>,
+    signer: &auth::Signer,
+    stock: &[Vec<String>],
+) -> anyhow::Result<usize> {
+    let keycloak_customer = platform::idp::DEMO_USERS
+        .iter()
+        .find(|u| u.role == Role::Customer)
+        .map(|u| u.id.to_owned());
+    let subjects = keycloak_customer
+        .into_iter()
+        .chain((0..DEMO_CUSTOMERS).map(|k| format!("customer-{k}")));
+    let mut seeded = 0;
+    for (k, sub) in subjects.enumerate() {
+        let t = token(signer, &sub, Role::Customer)?;
+        let w = k % stock.len();
+        let (lat, lon) = LOCATIONS[w];
+        let city = ["Amsterdam", "Rotterdam", "Utrecht"][w];
+        let key = |what: &str| format!("demo-customer:{sub}:{what}");
+        let expect = |what: &str, (status, body): (u16, serde_json::Value)| {
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "demo customer {sub}, {what}: {status} {body}"
+                ))
+            }
+        };
+        let profile = CustomerBody {
+            display_name: format!("Demo customer {k}"),
+            email: format!("{sub}@customers.example"),
+            phone: Some(format!("+3161000{k:04}")),
+        };
+        expect(
+            "profile",
+            c.send(
+                &calls::register_customer(profile),
+                &t,
+                Some(&key("profile")),
+            )
+            .await?,
+        )?;
+        for (n, (label, street)) in [("Home", "Keizersgracht"), ("Work", "Stationsplein")]
+            .into_iter()
+            .enumerate()
+        {
+            let address = AddAddressBody {
+                label: label.to_owned(),
+                default: n == 0,
+                address: SavedAddressBody {
+                    line1: format!("{street} {}", 10 + k),
+                    city: city.to_owned(),
+                    postal_code: "1015 CJ".to_owned(),
+                    country: "NL".to_owned(),
+                    location: geo(
+                        lat + 0.005 * (n as f64 + 1.0),
+                        lon + 0.004 * k as f64 / 10.0,
+                    ),
+                },
+            };
+            expect(
+                label,
+                c.send(&calls::add_address(address), &t, Some(&key(label)))
+                    .await?,
+            )?;
+        }
+        let tags = [["organic"].as_slice(), &["local", "seasonal"], &[]][k % 3];
+        let preferences = PreferencesBody {
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            dietary: (k % 4 == 0).then(|| "vegetarian".to_owned()),
+            language: if k % 2 == 0 { "en" } else { "nl" }.to_owned(),
+        };
+        expect(
+            "preferences",
+            c.send(
+                &calls::set_preferences(preferences),
+                &t,
+                Some(&key("preferences")),
+            )
+            .await?,
+        )?;
+        let consent = ConsentBody {
+            marketing: k % 3 == 0,
+            channels: ChannelsBody {
+                email: true,
+                sms: k % 2 == 0,
+                push: false,
+            },
+        };
+        expect(
+            "consent",
+            c.send(&calls::set_consent(consent), &t, Some(&key("consent")))
+                .await?,
+        )?;
+        for j in 0..2 {
+            let product: Uuid = stock[w][(k * 5 + j * 11) % stock[w].len()].parse()?;
+            let line = CartLineBody {
+                quantity: quantity("2"),
+            };
+            let (status, body) = c
+                .send(
+                    &calls::set_cart_line(product, line),
+                    &t,
+                    Some(&key(&format!("cart:{product}"))),
+                )
+                .await?;
+            // A product sold by the kg takes 2 as well; a discontinued one is skipped.
+            if !(200..300).contains(&status) && status != 409 {
+                bail!("demo customer {sub}, cart: {status} {body}");
+            }
+        }
+        seeded += 1;
     }
     Ok(seeded)
 }

@@ -14,7 +14,7 @@
 //!   orders or drop refunds. Faults are counted, logged and reported by `/readyz`.
 
 use platform::auth::{self, Actor, Signer};
-use schemas::api::{Call, Method};
+use schemas::api::Call;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -263,10 +263,7 @@ impl CommandClient {
         refusals: &[&str],
     ) -> Result<Outcome, CallError> {
         let url = format!("{}{}", self.base, call.path);
-        let method = match call.method {
-            Method::Post => reqwest::Method::POST,
-            Method::Patch => reqwest::Method::PATCH,
-        };
+        let method = reqwest::Method::from(call.method);
         let mut req = self
             .http
             .request(method, url)

@@ -14,7 +14,7 @@
 use crate::commands::{CallError, Cause, CommandClient, Outcome};
 use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
-use schemas::api::{calls, AssessBody, Call, ExpiringSoonBody};
+use schemas::api::{calls, AbandonCartBody, AssessBody, Call, ExpiringSoonBody};
 use serde::Serialize;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ impl SchedulerMetrics {
         for outcome in ["ok", "failed"] {
             metrics.ticks.with_label_values(&[outcome]);
         }
-        for command in ["expire", "expiring_soon", "assess"] {
+        for command in ["expire", "expiring_soon", "assess", "abandon_cart"] {
             for result in ["done", "refused", "deferred"] {
                 metrics.commands.with_label_values(&[command, result]);
             }
@@ -96,6 +96,8 @@ pub struct SchedulerConfig {
     pub read_schema: String,
     /// At most this many commands of each kind per tick.
     pub max_per_tick: i64,
+    /// Carts untouched this long are abandoned.
+    pub cart_idle: TimeDelta,
 }
 
 impl Default for SchedulerConfig {
@@ -104,6 +106,7 @@ impl Default for SchedulerConfig {
             horizon: TimeDelta::hours(48),
             read_schema: "read".to_owned(),
             max_per_tick: 500,
+            cart_idle: TimeDelta::days(domain::cart::IDLE_DAYS),
         }
     }
 }
@@ -117,6 +120,8 @@ pub struct TickReport {
     pub flagged: u32,
     /// Stock levels assessed (a crossing in either direction).
     pub assessed: u32,
+    /// Idle carts abandoned.
+    pub abandoned: u32,
     /// Commands refused by the domain (e.g. already expired), not retried.
     pub refused: u32,
     /// Commands that failed transiently, retried next tick.
@@ -220,6 +225,8 @@ impl Scheduler {
             "not_expiring_soon",
             "invalid_transition",
             "not_found",
+            "cart_not_idle",
+            "cart_changed",
         ];
         let path = call.path.as_str();
         let (done, result) = match self.api.send(&call, key, cause, &refusals).await {
@@ -367,6 +374,30 @@ impl Scheduler {
                 .bind(low)
                 .execute(&self.pool)
                 .await?;
+            }
+        }
+        let idle: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
+            "SELECT stream_id, cart_id FROM {schema}.carts
+              WHERE status = 'open' AND last_changed <= $1 - $2
+              ORDER BY last_changed LIMIT $3"
+        ))
+        .bind(now)
+        .bind(self.cfg.cart_idle)
+        .bind(self.cfg.max_per_tick)
+        .fetch_all(&self.pool)
+        .await?;
+        for (stream, cart_id) in idle {
+            if self
+                .send(
+                    "abandon_cart",
+                    calls::abandon_cart(stream, AbandonCartBody { cart_id }),
+                    &format!("scheduler:abandon-cart:{cart_id}"),
+                    correlation_id,
+                    &mut report,
+                )
+                .await
+            {
+                report.abandoned += 1;
             }
         }
         Ok(report)

@@ -14,8 +14,8 @@ use chrono::{Duration as Span, Utc};
 use platform::auth::{self, Role};
 use schemas::api::{
     calls, AvailabilityBody, Call, CancelBody, DeliveryAddressBody, DeliveryBody, DocumentKindBody,
-    LineBody, Method, MethodBody, MoneyBody, NoteBody, PaymentBody, PlaceOrderBody, RefundBody,
-    RiderBody, SlotBody, SpoilageBody, SubmitDocumentBody,
+    LineBody, MethodBody, MoneyBody, NoteBody, PaymentBody, PlaceOrderBody, RefundBody, RiderBody,
+    SlotBody, SpoilageBody, SubmitDocumentBody,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -85,10 +85,7 @@ impl Client {
             }
             let base = &self.apis[self.next.fetch_add(1, Ordering::Relaxed) % self.apis.len()];
             let url = format!("{base}{}", call.path);
-            let request = match call.method {
-                Method::Post => self.http.post(&url),
-                Method::Patch => self.http.patch(&url),
-            };
+            let request = self.http.request(call.method.into(), &url);
             let sent = request
                 .bearer_auth(token)
                 .header("idempotency-key", &key)

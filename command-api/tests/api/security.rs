@@ -561,10 +561,7 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     // Every route the other services and the CLI call (schemas::api::calls) is one this
     // document describes, with its method.
     for (method, template) in schemas::api::calls::ROUTES {
-        let method = match method {
-            schemas::api::Method::Post => "post",
-            schemas::api::Method::Patch => "patch",
-        };
+        let method = method.openapi_key();
         assert!(
             openapi["paths"][*template][method].is_object(),
             "{method} {template} is called but not served"

@@ -60,6 +60,11 @@ const DELIVERY_LOCATION: &str = "/v1/deliveries/{id}/location";
 const COMPLETE_DELIVERY: &str = "/v1/deliveries/{id}/deliver";
 const FAIL_DELIVERY: &str = "/v1/deliveries/{id}/fail";
 const ABANDON_CART: &str = "/v1/carts/{id}/abandon";
+const REGISTER_CUSTOMER: &str = "/v1/customers/me";
+const ADD_ADDRESS: &str = "/v1/customers/me/addresses";
+const SET_PREFERENCES: &str = "/v1/customers/me/preferences";
+const SET_CONSENT: &str = "/v1/customers/me/consent";
+const SET_CART_LINE: &str = "/v1/carts/current/lines/{product_id}";
 
 /// Every route the functions here call: its method and path template.
 pub const ROUTES: &[(Method, &str)] = &[
@@ -116,6 +121,11 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::Post, COMPLETE_DELIVERY),
     (Method::Post, FAIL_DELIVERY),
     (Method::Post, ABANDON_CART),
+    (Method::Post, REGISTER_CUSTOMER),
+    (Method::Post, ADD_ADDRESS),
+    (Method::Put, SET_PREFERENCES),
+    (Method::Put, SET_CONSENT),
+    (Method::Put, SET_CART_LINE),
 ];
 
 /// `template` with its placeholders replaced by `ids`, in order.
@@ -401,6 +411,31 @@ pub fn complete_delivery(id: Uuid) -> Call<NoBody> {
 /// A delivery could not be made. `POST /v1/deliveries/{id}/fail`.
 pub fn fail_delivery(id: Uuid, body: FreeReasonBody) -> Call<FreeReasonBody> {
     Call::post(fill(FAIL_DELIVERY, &[id]), body)
+}
+
+/// `POST /v1/customers/me`: the caller's customer profile.
+pub fn register_customer(body: CustomerBody) -> Call<CustomerBody> {
+    Call::post(REGISTER_CUSTOMER.to_owned(), body)
+}
+
+/// `POST /v1/customers/me/addresses`.
+pub fn add_address(body: AddAddressBody) -> Call<AddAddressBody> {
+    Call::post(ADD_ADDRESS.to_owned(), body)
+}
+
+/// `PUT /v1/customers/me/preferences`.
+pub fn set_preferences(body: PreferencesBody) -> Call<PreferencesBody> {
+    Call::put(SET_PREFERENCES.to_owned(), body)
+}
+
+/// `PUT /v1/customers/me/consent`.
+pub fn set_consent(body: ConsentBody) -> Call<ConsentBody> {
+    Call::put(SET_CONSENT.to_owned(), body)
+}
+
+/// `PUT /v1/carts/current/lines/{product_id}`.
+pub fn set_cart_line(product_id: Uuid, body: CartLineBody) -> Call<CartLineBody> {
+    Call::put(fill(SET_CART_LINE, &[product_id]), body)
 }
 
 /// `POST /v1/carts/{id}/abandon`: the scheduler closes an idle cart (`id` is the customer's

@@ -34,6 +34,29 @@ pub enum Method {
     Post,
     /// `PATCH`: a partial update.
     Patch,
+    /// `PUT`: a replacement (preferences, consent, a cart line).
+    Put,
+}
+
+impl From<Method> for http::Method {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Post => Self::POST,
+            Method::Patch => Self::PATCH,
+            Method::Put => Self::PUT,
+        }
+    }
+}
+
+impl Method {
+    /// The method's name in lower case, as OpenAPI documents key their operations.
+    pub const fn openapi_key(self) -> &'static str {
+        match self {
+            Self::Post => "post",
+            Self::Patch => "patch",
+            Self::Put => "put",
+        }
+    }
 }
 
 /// One request to a command-api route: `method` to `path` with `body`.
@@ -52,6 +75,15 @@ impl<B: Serialize> Call<B> {
     pub fn post(path: String, body: B) -> Self {
         Self {
             method: Method::Post,
+            path,
+            body,
+        }
+    }
+
+    /// `PUT path` with `body`.
+    pub fn put(path: String, body: B) -> Self {
+        Self {
+            method: Method::Put,
             path,
             body,
         }
