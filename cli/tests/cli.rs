@@ -39,14 +39,18 @@ impl Env {
             .expect("verifier"),
         );
         let signer = Signer::from_pem("k1", &key.private_pem).expect("signer");
+        // An admin who logged in with a one-time password (approval needs it).
         let token = signer
-            .sign(&auth::claims(
-                "admin-1",
-                &Actor::Person(Role::Admin),
-                Role::Admin.default_scopes(),
-                600,
-                "test",
-            ))
+            .sign(
+                &auth::claims(
+                    "admin-1",
+                    &Actor::Person(Role::Admin),
+                    Role::Admin.default_scopes(),
+                    600,
+                    "test",
+                )
+                .with_second_factor(),
+            )
             .expect("token");
         let app = command_api::router(
             pool.clone(),

@@ -60,8 +60,14 @@ start_service projector http://127.0.0.1:9182/readyz \
 # The simulated card gateway (a provider's test mode) and the notifier (mail to the SMTP sink).
 start_service card-gateway http://127.0.0.1:8090/readyz \
   env FRESHLINE_GATEWAY_HTTP_ADDR=127.0.0.1:8090 "$BIN/freshline-sim" card-gateway
+# The simulated SMS and push providers (their test mode), then the notifier: mail to the SMTP
+# sink, SMS and push to the simulated providers.
+start_service messaging http://127.0.0.1:8091/readyz \
+  env FRESHLINE_MESSAGING_HTTP_ADDR=127.0.0.1:8091 "$BIN/freshline-sim" messaging
 start_service notifier http://127.0.0.1:9184/readyz \
-  env FRESHLINE_NOTIFIER_HTTP_ADDR=127.0.0.1:9184 FRESHLINE_SMTP_PORT="$SMTP_PORT" "$BIN/freshline" serve notifier
+  env FRESHLINE_NOTIFIER_HTTP_ADDR=127.0.0.1:9184 FRESHLINE_SMTP_PORT="$SMTP_PORT" \
+  FRESHLINE_SMS_URL=http://127.0.0.1:8091/sms FRESHLINE_PUSH_URL=http://127.0.0.1:8091/push \
+  "$BIN/freshline" serve notifier
 
 # The fulfilment saga (orders through stock, payment and delivery), after the card gateway.
 start_service fulfilment-saga http://127.0.0.1:9183/readyz \
@@ -119,7 +125,8 @@ Freshline is up.
   projector     http://127.0.0.1:9182/metrics   (read models in schema "read")
   card gateway  http://127.0.0.1:8090   (simulated: tok_approved, tok_declined, tok_timeout, tok_flaky)
   saga          http://127.0.0.1:9183/metrics   (order fulfilment; simulated riders in delivery-sim)
-  notifier      http://127.0.0.1:9184/metrics   (mail to the SMTP sink on 127.0.0.1:$SMTP_PORT)
+  notifier      http://127.0.0.1:9184/metrics   (mail to the SMTP sink on 127.0.0.1:$SMTP_PORT; SMS and push to the simulated providers)
+  SMS and push  http://127.0.0.1:8091/sms/v1/messages   http://127.0.0.1:8091/push/v1/sent   (what the simulated providers were sent)
   image worker  http://127.0.0.1:9185/metrics   scheduler http://127.0.0.1:9186/metrics
   delivery-sim  http://127.0.0.1:9187/metrics
   Prometheus    $(if is_running prometheus; then echo "http://127.0.0.1:${FRESHLINE_PROMETHEUS_PORT:-9090}   (dashboard: infra/grafana; README, Observability)"; else echo "off (FRESHLINE_PROMETHEUS=1 make up, or make prometheus)"; fi)

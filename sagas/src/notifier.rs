@@ -24,10 +24,12 @@
 //!    gets no customer mail. A failed send (SMTP down) is retried with backoff, never dropped; an
 //!    address the SMTP server refuses for good is recorded as failed.
 
+pub mod channels;
 pub mod templates;
 
 use crate::commands::Backoff;
 use async_trait::async_trait;
+use channels::{Channel, ProviderOutcome, Providers, PushRequest, SmsRequest};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -217,6 +219,8 @@ pub struct NotifierConfig {
     pub poll_interval: Duration,
     /// Notifications claimed at once.
     pub batch: i64,
+    /// The SMS and push providers.
+    pub providers: channels::ProviderConfig,
 }
 
 impl NotifierConfig {
@@ -243,6 +247,11 @@ impl NotifierConfig {
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             batch: 16,
+            providers: channels::ProviderConfig {
+                sms_url: None,
+                push_url: None,
+                timeout: Duration::from_secs(10),
+            },
         }
     }
 
@@ -274,6 +283,9 @@ impl NotifierConfig {
         c.give_up_after = Duration::from_secs(parse("FRESHLINE_NOTIFIER_GIVE_UP_SECS", 86_400u64)?);
         c.max_backoff = Duration::from_secs(parse("FRESHLINE_NOTIFIER_MAX_BACKOFF_SECS", 300u64)?);
         c.lease = Duration::from_secs(parse("FRESHLINE_NOTIFIER_LEASE_SECS", c.lease.as_secs())?);
+        let url = |key: &str| Some(string(key, "")).filter(|u| !u.is_empty());
+        c.providers.sms_url = url("FRESHLINE_SMS_URL");
+        c.providers.push_url = url("FRESHLINE_PUSH_URL");
         Ok(c)
     }
 }
@@ -292,38 +304,65 @@ pub enum NotifierError {
     Smtp(String),
 }
 
-/// What a notification is about; it decides the template and the recipient.
+/// What a notification is about; it decides the template, the recipient and the channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// `OrderPlaced`, to the order's contact e-mail.
+    /// `OrderPlaced`, to the ordering customer.
     OrderPlaced,
-    /// `PaymentCaptured`, to the order's contact e-mail.
+    /// `PaymentCaptured`, to the ordering customer.
     PaymentCaptured,
-    /// `PaymentDeclined`, to the order's contact e-mail.
+    /// `PaymentDeclined`, to the ordering customer.
     PaymentDeclined,
-    /// `RefundCompleted`, to the order's contact e-mail.
+    /// `RefundCompleted` (the refund issued), to the ordering customer.
     RefundCompleted,
-    /// `DeliveryCompleted`, to the order's contact e-mail.
+    /// `DeliveryPickedUp`: the order is on its way, to the ordering customer.
+    OrderShipped,
+    /// `DeliveryLocationUpdated` when the rider is near, or the ETA moved by more than 10
+    /// minutes since the customer was last told, to the ordering customer.
+    DeliveryEta,
+    /// `DeliveryCompleted`, to the ordering customer.
     DeliveryCompleted,
+    /// `CartAbandoned`, to the customer: marketing, so only with marketing consent.
+    CartAbandoned,
     /// `LowStock`, to operations.
     LowStock,
+    /// `BatchExpiringSoon`, to the batch's supplier.
+    BatchExpiringSoon,
     /// `SupplierApproved`, to the supplier's contact e-mail.
     SupplierApproved,
     /// `SupplierRejected`, to the supplier's contact e-mail.
     SupplierRejected,
+    /// `SupplierSuspended`, to the supplier's contact e-mail.
+    SupplierSuspended,
+}
+
+/// Who a kind of notification is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A customer: every channel the customer consented to.
+    Customer,
+    /// A supplier's contact e-mail.
+    Supplier,
+    /// Operations' e-mail.
+    Operations,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 13] = [
         Kind::OrderPlaced,
         Kind::PaymentCaptured,
         Kind::PaymentDeclined,
         Kind::RefundCompleted,
+        Kind::OrderShipped,
+        Kind::DeliveryEta,
         Kind::DeliveryCompleted,
+        Kind::CartAbandoned,
         Kind::LowStock,
+        Kind::BatchExpiringSoon,
         Kind::SupplierApproved,
         Kind::SupplierRejected,
+        Kind::SupplierSuspended,
     ];
 
     /// Its stored name.
@@ -333,15 +372,45 @@ impl Kind {
             Kind::PaymentCaptured => "payment_captured",
             Kind::PaymentDeclined => "payment_declined",
             Kind::RefundCompleted => "refund_completed",
+            Kind::OrderShipped => "order_shipped",
+            Kind::DeliveryEta => "delivery_eta",
             Kind::DeliveryCompleted => "delivery_completed",
+            Kind::CartAbandoned => "cart_abandoned",
             Kind::LowStock => "low_stock",
+            Kind::BatchExpiringSoon => "batch_expiring_soon",
             Kind::SupplierApproved => "supplier_approved",
             Kind::SupplierRejected => "supplier_rejected",
+            Kind::SupplierSuspended => "supplier_suspended",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Who it is for.
+    pub fn audience(self) -> Audience {
+        match self {
+            Kind::LowStock => Audience::Operations,
+            Kind::BatchExpiringSoon
+            | Kind::SupplierApproved
+            | Kind::SupplierRejected
+            | Kind::SupplierSuspended => Audience::Supplier,
+            _ => Audience::Customer,
+        }
+    }
+
+    /// Whether it is marketing (sent only with the customer's marketing consent).
+    pub fn marketing(self) -> bool {
+        self == Kind::CartAbandoned
+    }
+
+    /// The channels it may go out on (each then needs the recipient's consent).
+    pub fn channels(self) -> &'static [Channel] {
+        match self.audience() {
+            Audience::Customer => &Channel::ALL,
+            Audience::Supplier | Audience::Operations => &[Channel::Email],
+        }
     }
 }
 
@@ -351,6 +420,7 @@ enum Fact {
     Order {
         order_id: Uuid,
         contact_email: Option<String>,
+        customer_id: Uuid,
     },
     PaymentOfOrder {
         payment_id: Uuid,
@@ -365,15 +435,49 @@ enum Fact {
         contact_email: String,
         legal_name: String,
     },
+    BatchOfSupplier {
+        batch_id: Uuid,
+        supplier_id: Uuid,
+    },
+    CartOfCustomer {
+        stream_id: Uuid,
+        customer_id: Uuid,
+    },
+    /// A change to a customer's contact, language, consent or devices (what it names).
+    Customer {
+        customer_id: Uuid,
+        change: CustomerChange,
+    },
+}
+
+/// What a customer event changes of what the notifier keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CustomerChange {
+    Contact {
+        email: String,
+        phone: Option<String>,
+    },
+    Language(String),
+    Consent {
+        marketing: bool,
+        email: bool,
+        sms: bool,
+        push: bool,
+    },
+    DeviceAdded(String),
+    DeviceRemoved(String),
 }
 
 /// What one event means to the notifier.
 #[derive(Debug, Default)]
 struct Effects {
     facts: Vec<Fact>,
-    /// The notification's kind and the id its recipient is found by (order, payment, delivery
-    /// or supplier id; none for operations).
+    /// The notification's kind and the id its recipient is found by (order, payment, delivery,
+    /// cart stream, batch or supplier id; none for operations).
     notification: Option<(Kind, Option<Uuid>)>,
+    /// A rider's new ETA: notified only when it is near or moved (decided against what the
+    /// customer was last told, in the recording transaction).
+    eta: Option<(Uuid, chrono::DateTime<chrono::Utc>)>,
 }
 
 fn uuid_of(e: &Envelope) -> Result<Uuid, schemas::EnvelopeError> {
@@ -397,6 +501,7 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
                     fx.facts.push(Fact::Order {
                         order_id,
                         contact_email: p.delivery.contact_email.filter(|m| !m.trim().is_empty()),
+                        customer_id: schemas::customer::customer_id(&p.customer),
                     });
                     fx.facts.push(Fact::PaymentOfOrder {
                         payment_id: p.payment.payment_id,
@@ -439,7 +544,14 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
             };
             fx.notification = kind.map(|k| (k, Some(payment_id)));
         }
-        aggregate_types::DELIVERY if decode_as(&[delivery::SCHEDULED, delivery::COMPLETED]) => {
+        aggregate_types::DELIVERY
+            if decode_as(&[
+                delivery::SCHEDULED,
+                delivery::PICKED_UP,
+                delivery::LOCATION_UPDATED,
+                delivery::COMPLETED,
+            ]) =>
+        {
             let delivery_id = uuid_of(e)?;
             match delivery::DeliveryEvent::decode(
                 &e.event_type,
@@ -452,6 +564,12 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
                         order_id: p.order_id,
                     });
                 }
+                delivery::DeliveryEvent::DeliveryPickedUp(_) => {
+                    fx.notification = Some((Kind::OrderShipped, Some(delivery_id)));
+                }
+                delivery::DeliveryEvent::DeliveryLocationUpdated(p) => {
+                    fx.eta = p.eta.map(|eta| (delivery_id, eta));
+                }
                 delivery::DeliveryEvent::DeliveryCompleted(_) => {
                     fx.notification = Some((Kind::DeliveryCompleted, Some(delivery_id)));
                 }
@@ -459,7 +577,12 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
             }
         }
         aggregate_types::SUPPLIER
-            if decode_as(&[supplier::REGISTERED, supplier::APPROVED, supplier::REJECTED]) =>
+            if decode_as(&[
+                supplier::REGISTERED,
+                supplier::APPROVED,
+                supplier::REJECTED,
+                supplier::SUSPENDED,
+            ]) =>
         {
             let supplier_id = uuid_of(e)?;
             match supplier::SupplierEvent::decode(
@@ -478,6 +601,9 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
                 supplier::SupplierEvent::Rejected(_) => {
                     fx.notification = Some((Kind::SupplierRejected, Some(supplier_id)));
                 }
+                supplier::SupplierEvent::Suspended(_) => {
+                    fx.notification = Some((Kind::SupplierSuspended, Some(supplier_id)));
+                }
                 _ => {}
             }
         }
@@ -485,9 +611,73 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
             inventory::StockAlertEvent::decode(&e.event_type, e.event_version, e.payload.clone())?;
             fx.notification = Some((Kind::LowStock, None));
         }
+        aggregate_types::INVENTORY_BATCH
+            if decode_as(&[inventory::BATCH_RECEIVED, inventory::BATCH_EXPIRING_SOON]) =>
+        {
+            let batch_id = uuid_of(e)?;
+            match inventory::InventoryEvent::decode(
+                &e.event_type,
+                e.event_version,
+                e.payload.clone(),
+            )? {
+                inventory::InventoryEvent::BatchReceived(r) => {
+                    fx.facts.push(Fact::BatchOfSupplier {
+                        batch_id,
+                        supplier_id: r.supplier_id,
+                    });
+                }
+                inventory::InventoryEvent::BatchExpiringSoon(_) => {
+                    fx.notification = Some((Kind::BatchExpiringSoon, Some(batch_id)));
+                }
+                _ => {}
+            }
+        }
+        aggregate_types::CUSTOMER => customer_effects(e, &mut fx)?,
+        aggregate_types::CART => {
+            use schemas::customer::cart::{CartEvent, ABANDONED, OPENED};
+            if decode_as(&[OPENED, ABANDONED]) {
+                let stream_id = uuid_of(e)?;
+                match CartEvent::decode(&e.event_type, e.event_version, e.payload.clone())? {
+                    CartEvent::CartOpened(o) => fx.facts.push(Fact::CartOfCustomer {
+                        stream_id,
+                        customer_id: o.customer_id,
+                    }),
+                    CartEvent::CartAbandoned(_) => {
+                        fx.notification = Some((Kind::CartAbandoned, Some(stream_id)));
+                    }
+                    _ => {}
+                }
+            }
+        }
         _ => {}
     }
     Ok(fx)
+}
+
+fn customer_effects(e: &Envelope, fx: &mut Effects) -> Result<(), schemas::EnvelopeError> {
+    use schemas::customer::CustomerEvent as C;
+    let customer_id = uuid_of(e)?;
+    let change = match C::decode(&e.event_type, e.event_version, e.payload.clone())? {
+        C::CustomerRegistered(p) | C::CustomerProfileChanged(p) => CustomerChange::Contact {
+            email: p.email,
+            phone: p.phone,
+        },
+        C::CustomerPreferencesSet(p) => CustomerChange::Language(p.language),
+        C::CustomerConsentSet(c) => CustomerChange::Consent {
+            marketing: c.marketing,
+            email: c.email,
+            sms: c.sms,
+            push: c.push,
+        },
+        C::CustomerDeviceRegistered(d) => CustomerChange::DeviceAdded(d.push_token),
+        C::CustomerDeviceRemoved(d) => CustomerChange::DeviceRemoved(d.push_token),
+        _ => return Ok(()),
+    };
+    fx.facts.push(Fact::Customer {
+        customer_id,
+        change,
+    });
+    Ok(())
 }
 
 /// Creates the `notifier` schema and tables when missing (safe when several start at once).
@@ -540,35 +730,117 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
             WHERE status = 'pending'",
         // The event's correlation id, so the sender's log lines carry it.
         "ALTER TABLE notifier.notifications ADD COLUMN IF NOT EXISTS correlation_id text",
+        // One row per event and channel (rows made before channels are e-mails).
+        "ALTER TABLE notifier.notifications ADD COLUMN IF NOT EXISTS channel text NOT NULL DEFAULT 'email'",
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_attribute a
+                            ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                           WHERE c.conrelid = 'notifier.notifications'::regclass
+                             AND c.contype = 'p' AND a.attname = 'channel') THEN
+             ALTER TABLE notifier.notifications DROP CONSTRAINT IF EXISTS notifications_pkey;
+             ALTER TABLE notifier.notifications ADD PRIMARY KEY (event_id, channel);
+           END IF;
+         END $$",
+        "ALTER TABLE notifier.orders ADD COLUMN IF NOT EXISTS customer_id uuid",
+        "ALTER TABLE notifier.deliveries ADD COLUMN IF NOT EXISTS eta_told timestamptz",
+        "ALTER TABLE notifier.deliveries ADD COLUMN IF NOT EXISTS near_told boolean NOT NULL DEFAULT false",
+        "CREATE TABLE IF NOT EXISTS notifier.customers (
+            customer_id uuid PRIMARY KEY,
+            email text,
+            phone text,
+            language text NOT NULL DEFAULT 'en',
+            marketing boolean NOT NULL DEFAULT false,
+            by_email boolean NOT NULL DEFAULT true,
+            by_sms boolean NOT NULL DEFAULT false,
+            by_push boolean NOT NULL DEFAULT false,
+            devices text[] NOT NULL DEFAULT '{}')",
+        "CREATE TABLE IF NOT EXISTS notifier.batches (
+            batch_id uuid PRIMARY KEY,
+            supplier_id uuid NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS notifier.carts (
+            stream_id uuid PRIMARY KEY,
+            customer_id uuid NOT NULL)",
     ] {
         sqlx::query(ddl).execute(&mut *tx).await?;
     }
     tx.commit().await
 }
 
-/// Records `e`'s facts and notification in one transaction.
+/// Records `e`'s facts and notification (one row per channel it may go out on) in one
+/// transaction.
 async fn record(pool: &PgPool, e: &Envelope, fx: &Effects) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for fact in &fx.facts {
         record_fact(&mut tx, fact).await?;
     }
-    if let Some((kind, subject)) = fx.notification {
+    let mut notification = fx.notification;
+    if let Some((delivery_id, eta)) = fx.eta {
+        if eta_worth_telling(&mut tx, delivery_id, eta, e.occurred_at).await? {
+            notification = Some((Kind::DeliveryEta, Some(delivery_id)));
+        }
+    }
+    if let Some((kind, subject)) = notification {
+        for channel in kind.channels() {
+            sqlx::query(
+                "INSERT INTO notifier.notifications
+                    (event_id, channel, kind, event_type, event_version, subject_id, payload,
+                     correlation_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, channel) DO NOTHING",
+            )
+            .bind(e.event_id)
+            .bind(channel.as_str())
+            .bind(kind.as_str())
+            .bind(&e.event_type)
+            .bind(i32::try_from(e.event_version).unwrap_or(i32::MAX))
+            .bind(subject)
+            .bind(&e.payload)
+            .bind(correlation_of(e))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// How close a rider must be (by ETA) to be "near".
+const NEAR: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// How far an ETA must move from the one the customer was told to be told again.
+const ETA_MOVED: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Whether a rider's new `eta` is news to the customer: the rider is near (once), or the ETA
+/// moved by more than 10 minutes from the one last told (the first ETA seen is the baseline).
+/// Decided against the delivery's row, locked, so a redelivered update decides the same.
+async fn eta_worth_telling(
+    tx: &mut PgConnection,
+    delivery_id: Uuid,
+    eta: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(Option<chrono::DateTime<chrono::Utc>>, bool)> = sqlx::query_as(
+        "SELECT eta_told, near_told FROM notifier.deliveries WHERE delivery_id = $1 FOR UPDATE",
+    )
+    .bind(delivery_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((told, near_told)) = row else {
+        // The delivery's order is not known yet: nobody to tell.
+        return Ok(false);
+    };
+    let near = !near_told && eta - at <= NEAR;
+    let moved = told.is_some_and(|t| (eta - t).abs() > ETA_MOVED);
+    let tell = near || moved;
+    if tell || told.is_none() {
         sqlx::query(
-            "INSERT INTO notifier.notifications
-                (event_id, kind, event_type, event_version, subject_id, payload, correlation_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+            "UPDATE notifier.deliveries SET eta_told = $2, near_told = near_told OR $3
+             WHERE delivery_id = $1",
         )
-        .bind(e.event_id)
-        .bind(kind.as_str())
-        .bind(&e.event_type)
-        .bind(i32::try_from(e.event_version).unwrap_or(i32::MAX))
-        .bind(subject)
-        .bind(&e.payload)
-        .bind(correlation_of(e))
+        .bind(delivery_id)
+        .bind(eta)
+        .bind(near)
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    Ok(tell)
 }
 
 async fn record_fact(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx::Error> {
@@ -583,13 +855,15 @@ async fn record_fact(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx::Err
         Fact::Order {
             order_id,
             contact_email,
+            customer_id,
         } => {
             sqlx::query(
-                "INSERT INTO notifier.orders (order_id, contact_email) VALUES ($1, $2)
-                 ON CONFLICT (order_id) DO NOTHING",
+                "INSERT INTO notifier.orders (order_id, contact_email, customer_id)
+                 VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING",
             )
             .bind(order_id)
             .bind(contact_email)
+            .bind(customer_id)
             .execute(&mut *tx)
             .await?;
             sqlx::query(wake_order)
@@ -647,6 +921,105 @@ async fn record_fact(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx::Err
                 .execute(&mut *tx)
                 .await?;
         }
+        Fact::BatchOfSupplier {
+            batch_id,
+            supplier_id,
+        } => {
+            sqlx::query(
+                "INSERT INTO notifier.batches (batch_id, supplier_id) VALUES ($1, $2)
+                 ON CONFLICT (batch_id) DO NOTHING",
+            )
+            .bind(batch_id)
+            .bind(supplier_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(wake).bind(batch_id).execute(&mut *tx).await?;
+        }
+        Fact::CartOfCustomer {
+            stream_id,
+            customer_id,
+        } => {
+            sqlx::query(
+                "INSERT INTO notifier.carts (stream_id, customer_id) VALUES ($1, $2)
+                 ON CONFLICT (stream_id) DO NOTHING",
+            )
+            .bind(stream_id)
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(wake).bind(stream_id).execute(&mut *tx).await?;
+        }
+        Fact::Customer {
+            customer_id,
+            change,
+        } => record_customer(tx, *customer_id, change).await?,
+    }
+    Ok(())
+}
+
+/// Keeps what messages to a customer need: contact, language, consent, devices (each event
+/// sets what it names; a customer's events arrive in order).
+async fn record_customer(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    change: &CustomerChange,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO notifier.customers (customer_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    let set = |assignments: &str| {
+        format!("UPDATE notifier.customers SET {assignments} WHERE customer_id = $1")
+    };
+    match change {
+        CustomerChange::Contact { email, phone } => {
+            sqlx::query(&set("email = $2, phone = $3"))
+                .bind(customer_id)
+                .bind(email)
+                .bind(phone)
+                .execute(&mut *tx)
+                .await?;
+        }
+        CustomerChange::Language(language) => {
+            sqlx::query(&set("language = $2"))
+                .bind(customer_id)
+                .bind(language)
+                .execute(&mut *tx)
+                .await?;
+        }
+        CustomerChange::Consent {
+            marketing,
+            email,
+            sms,
+            push,
+        } => {
+            sqlx::query(&set(
+                "marketing = $2, by_email = $3, by_sms = $4, by_push = $5",
+            ))
+            .bind(customer_id)
+            .bind(marketing)
+            .bind(email)
+            .bind(sms)
+            .bind(push)
+            .execute(&mut *tx)
+            .await?;
+        }
+        CustomerChange::DeviceAdded(token) => {
+            sqlx::query(&set(
+                "devices = array_append(array_remove(devices, $2), $2)",
+            ))
+            .bind(customer_id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        }
+        CustomerChange::DeviceRemoved(token) => {
+            sqlx::query(&set("devices = array_remove(devices, $2)"))
+                .bind(customer_id)
+                .bind(token)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -655,6 +1028,7 @@ async fn record_fact(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx::Err
 #[derive(Debug, sqlx::FromRow)]
 struct Claimed {
     event_id: Uuid,
+    channel: String,
     kind: String,
     event_type: String,
     event_version: i32,
@@ -665,15 +1039,49 @@ struct Claimed {
     correlation_id: Option<String>,
 }
 
-/// Who gets a notification.
+/// Where a message goes on its channel.
+#[derive(Debug, Clone)]
+enum Address {
+    /// An e-mail address.
+    Email(String),
+    /// A phone number (SMS).
+    Phone(String),
+    /// A customer's devices (push).
+    Devices(Vec<String>),
+}
+
+impl Address {
+    /// As recorded on the notification.
+    fn recorded(&self) -> String {
+        match self {
+            Self::Email(a) | Self::Phone(a) => a.clone(),
+            Self::Devices(d) => d.join(" "),
+        }
+    }
+}
+
+/// Who gets a notification on its channel.
 #[derive(Debug)]
 enum Recipient {
     /// This address, with what the template needs.
-    To(String, templates::Context),
-    /// Known to have no address (an order without a contact e-mail).
-    Nobody,
+    To(Address, templates::Context),
+    /// Known to have no address on this channel, or no consent to use it.
+    Nobody(&'static str),
     /// Not known yet.
     Unknown,
+}
+
+/// What the notifier keeps of a customer.
+#[derive(Debug, sqlx::FromRow)]
+struct CustomerRow {
+    email: Option<String>,
+    phone: Option<String>,
+    language: String,
+    marketing: bool,
+    by_email: bool,
+    by_sms: bool,
+    by_push: bool,
+    devices: Vec<String>,
 }
 
 /// `X-Freshline-Event-Id`: the event a mail is for, so a receiving side can drop duplicates.
@@ -710,6 +1118,7 @@ pub struct Notifier {
     pool: PgPool,
     consumer: ConsumerConfig,
     mailer: AsyncSmtpTransport<Tokio1Executor>,
+    providers: Providers,
     from: Mailbox,
     cfg: NotifierConfig,
     metrics: NotifierMetrics,
@@ -728,12 +1137,15 @@ impl std::fmt::Debug for Notifier {
 const RECIPIENT_RECHECK: Duration = Duration::from_secs(60);
 
 /// The topics the notifier reads.
-pub const TOPICS: [&str; 5] = [
+pub const TOPICS: [&str; 8] = [
     schemas::topics::ORDER,
     schemas::topics::PAYMENT,
     schemas::topics::DELIVERY,
     schemas::topics::SUPPLIER,
     schemas::topics::STOCK_ALERT,
+    schemas::topics::INVENTORY,
+    schemas::topics::CUSTOMER,
+    schemas::topics::CART,
 ];
 
 /// The consumer side: each event's recipient facts and notification recorded in one
@@ -760,7 +1172,9 @@ impl Handler for Notifier {
                         .inc();
                     tally.skipped += 1;
                 }
-                Ok((e, fx)) if fx.notification.is_some() || !fx.facts.is_empty() => {
+                Ok((e, fx))
+                    if fx.notification.is_some() || fx.eta.is_some() || !fx.facts.is_empty() =>
+                {
                     let span = tracing::info_span!(
                         "notifier_event",
                         event_id = %e.event_id,
@@ -771,7 +1185,7 @@ impl Handler for Notifier {
                         .instrument(span)
                         .await
                         .map_err(Failure::transient)?;
-                    if fx.notification.is_some() {
+                    if fx.notification.is_some() || fx.eta.is_some() {
                         self.wake.notify_one();
                     }
                     tally.applied += 1;
@@ -821,9 +1235,12 @@ impl Notifier {
             .map(|t| schemas::topics::prefixed(&cfg.topic_prefix, t))
             .collect();
         let consumer = ConsumerConfig::new("notifier", &cfg.brokers, &cfg.group_id, topics);
+        let providers = Providers::new(cfg.providers.clone())
+            .map_err(|e| NotifierError::Smtp(format!("SMS and push providers: {e}")))?;
         Ok(Self {
             pool,
             consumer,
+            providers,
             mailer: builder.build(),
             from,
             cfg,
@@ -887,15 +1304,18 @@ impl Notifier {
                     break;
                 }
             }
-            let unsent: Vec<Uuid> = rest.map(|n| n.event_id).collect();
+            let (unsent, channels): (Vec<Uuid>, Vec<String>) =
+                rest.map(|n| (n.event_id, n.channel)).unzip();
             if !unsent.is_empty() {
                 // Give back what this process will not get to, for the next one at once.
                 let released = sqlx::query(
                     "UPDATE notifier.notifications
                      SET status = 'pending', next_attempt_at = now(), attempts = attempts - 1
-                     WHERE event_id = ANY($1) AND status = 'sending'",
+                     WHERE (event_id, channel) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+                       AND status = 'sending'",
                 )
                 .bind(&unsent)
+                .bind(&channels)
                 .execute(&self.pool)
                 .await;
                 if let Err(e) = released {
@@ -915,11 +1335,11 @@ impl Notifier {
             "UPDATE notifier.notifications n
              SET status = 'sending', attempts = n.attempts + 1,
                  next_attempt_at = now() + make_interval(secs => $2)
-             FROM (SELECT event_id FROM notifier.notifications
+             FROM (SELECT event_id, channel FROM notifier.notifications
                    WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
-             WHERE n.event_id = due.event_id
-             RETURNING n.event_id, n.kind, n.event_type, n.event_version, n.subject_id,
+             WHERE n.event_id = due.event_id AND n.channel = due.channel
+             RETURNING n.event_id, n.channel, n.kind, n.event_type, n.event_version, n.subject_id,
                        n.payload, n.attempts,
                        EXTRACT(EPOCH FROM now() - n.first_seen_at)::float8 AS waited_secs,
                        n.correlation_id",
@@ -930,89 +1350,130 @@ impl Notifier {
         .await
     }
 
-    async fn recipient(&self, kind: Kind, subject: Option<Uuid>) -> Result<Recipient, sqlx::Error> {
-        let by_order = |row: Option<(Option<Uuid>, Option<String>)>| match row {
-            Some((Some(order_id), Some(email))) => Recipient::To(
-                email,
+    async fn recipient(
+        &self,
+        kind: Kind,
+        channel: Channel,
+        subject: Option<Uuid>,
+    ) -> Result<Recipient, sqlx::Error> {
+        match kind.audience() {
+            Audience::Operations => Ok(Recipient::To(
+                Address::Email(self.cfg.ops_email.clone()),
+                templates::Context::default(),
+            )),
+            Audience::Supplier => self.supplier_recipient(kind, subject).await,
+            Audience::Customer => self.customer_recipient(kind, channel, subject).await,
+        }
+    }
+
+    async fn supplier_recipient(
+        &self,
+        kind: Kind,
+        subject: Option<Uuid>,
+    ) -> Result<Recipient, sqlx::Error> {
+        let Some(id) = subject else {
+            return Ok(Recipient::Unknown);
+        };
+        let sql = if kind == Kind::BatchExpiringSoon {
+            "SELECT s.contact_email, s.legal_name FROM notifier.batches b
+               JOIN notifier.suppliers s ON s.supplier_id = b.supplier_id
+              WHERE b.batch_id = $1"
+        } else {
+            "SELECT contact_email, legal_name FROM notifier.suppliers WHERE supplier_id = $1"
+        };
+        let row: Option<(String, String)> = sqlx::query_as(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some((email, name)) => Recipient::To(
+                Address::Email(email),
                 templates::Context {
-                    order_id: Some(order_id),
-                    supplier_name: None,
+                    supplier_name: Some(name),
+                    ..templates::Context::default()
                 },
             ),
-            Some((Some(_), None)) => Recipient::Nobody,
-            _ => Recipient::Unknown,
-        };
-        let Some(id) = subject else {
-            return Ok(match kind {
-                Kind::LowStock => {
-                    Recipient::To(self.cfg.ops_email.clone(), templates::Context::default())
-                }
-                _ => Recipient::Unknown,
-            });
-        };
-        Ok(match kind {
-            Kind::LowStock => {
-                Recipient::To(self.cfg.ops_email.clone(), templates::Context::default())
-            }
-            Kind::OrderPlaced => by_order(
-                sqlx::query_as(
-                    "SELECT order_id, contact_email FROM notifier.orders WHERE order_id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-            ),
-            Kind::PaymentCaptured | Kind::PaymentDeclined | Kind::RefundCompleted => by_order(
-                sqlx::query_as(
-                    "SELECT o.order_id, o.contact_email FROM notifier.payments p
-                     LEFT JOIN notifier.orders o ON o.order_id = p.order_id
-                     WHERE p.payment_id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-            ),
-            Kind::DeliveryCompleted => by_order(
-                sqlx::query_as(
-                    "SELECT o.order_id, o.contact_email FROM notifier.deliveries d
-                     LEFT JOIN notifier.orders o ON o.order_id = d.order_id
-                     WHERE d.delivery_id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-            ),
-            Kind::SupplierApproved | Kind::SupplierRejected => {
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "SELECT contact_email, legal_name FROM notifier.suppliers WHERE supplier_id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                match row {
-                    Some((email, name)) => Recipient::To(
-                        email,
-                        templates::Context {
-                            order_id: None,
-                            supplier_name: Some(name),
-                        },
-                    ),
-                    None => Recipient::Unknown,
-                }
-            }
+            None => Recipient::Unknown,
         })
+    }
+
+    /// The customer a notification is for, through the order (or cart) it concerns, and its
+    /// address on `channel` if it consented to it.
+    async fn customer_recipient(
+        &self,
+        kind: Kind,
+        channel: Channel,
+        subject: Option<Uuid>,
+    ) -> Result<Recipient, sqlx::Error> {
+        let Some(id) = subject else {
+            return Ok(Recipient::Unknown);
+        };
+        // (order id, the order's contact e-mail, the customer id)
+        let sql = match kind {
+            Kind::OrderPlaced => {
+                "SELECT order_id, contact_email, customer_id FROM notifier.orders WHERE order_id = $1"
+            }
+            Kind::PaymentCaptured | Kind::PaymentDeclined | Kind::RefundCompleted => {
+                "SELECT o.order_id, o.contact_email, o.customer_id FROM notifier.payments p
+                   LEFT JOIN notifier.orders o ON o.order_id = p.order_id
+                  WHERE p.payment_id = $1"
+            }
+            Kind::CartAbandoned => {
+                "SELECT NULL::uuid, NULL::text, customer_id FROM notifier.carts WHERE stream_id = $1"
+            }
+            _ => {
+                "SELECT o.order_id, o.contact_email, o.customer_id FROM notifier.deliveries d
+                   LEFT JOIN notifier.orders o ON o.order_id = d.order_id
+                  WHERE d.delivery_id = $1"
+            }
+        };
+        let located: Option<(Option<Uuid>, Option<String>, Option<Uuid>)> = sqlx::query_as(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let (order_id, contact_email, customer_id) = match located {
+            Some((None, _, _)) if kind != Kind::CartAbandoned => return Ok(Recipient::Unknown),
+            Some(found) => found,
+            None => return Ok(Recipient::Unknown),
+        };
+        let customer: Option<CustomerRow> =
+            match customer_id {
+                Some(c) => sqlx::query_as(
+                    "SELECT email, phone, language, marketing, by_email, by_sms, by_push, devices
+                       FROM notifier.customers WHERE customer_id = $1",
+                )
+                .bind(c)
+                .fetch_optional(&self.pool)
+                .await?,
+                None => None,
+            };
+        let ctx = templates::Context {
+            order_id,
+            supplier_name: None,
+            language: templates::Language::parse(
+                customer.as_ref().map_or("en", |c| c.language.as_str()),
+            ),
+        };
+        Ok(customer_address(
+            kind,
+            channel,
+            contact_email,
+            customer.as_ref(),
+            &self.providers,
+        )
+        .map_or_else(Recipient::Nobody, |a| Recipient::To(a, ctx)))
     }
 
     /// Sends one claimed notification, or puts it back, or settles it.
     async fn deliver(&self, n: Claimed, shutdown: &CancellationToken) {
-        let Some(kind) = Kind::parse(&n.kind) else {
-            tracing::error!(event_id = %n.event_id, kind = %n.kind, "unknown notification kind; given up");
-            self.settle(n.event_id, "gave_up", None, Some("unknown kind"))
+        let (Some(kind), Some(channel)) = (Kind::parse(&n.kind), Channel::parse(&n.channel)) else {
+            tracing::error!(event_id = %n.event_id, kind = %n.kind, channel = %n.channel, "unknown notification kind or channel; given up");
+            self.settle(&n, "gave_up", None, Some("unknown kind or channel"))
                 .await;
             return;
         };
         let label = kind.as_str();
-        let recipient = match self.recipient(kind, n.subject_id).await {
+        let recipient = match self.recipient(kind, channel, n.subject_id).await {
             Ok(r) => r,
             Err(e) => {
                 platform::telemetry::log_error_chain("notifier: finding a recipient failed", &e);
@@ -1026,22 +1487,19 @@ impl Notifier {
         };
         let (to, ctx) = match recipient {
             Recipient::To(to, ctx) => (to, ctx),
-            Recipient::Nobody => {
-                tracing::info!(event_id = %n.event_id, kind = label, "no contact e-mail; nothing to send");
-                self.metrics.skipped.with_label_values(&[label]).inc();
-                self.settle(n.event_id, "skipped", None, None).await;
+            Recipient::Nobody(why) => {
+                tracing::info!(event_id = %n.event_id, kind = label, channel = channel.as_str(), why, "nothing to send on this channel");
+                if channel == Channel::Email {
+                    self.metrics.skipped.with_label_values(&[label]).inc();
+                }
+                self.settle(&n, "skipped", None, Some(why)).await;
                 return;
             }
             Recipient::Unknown if n.waited_secs >= self.cfg.give_up_after.as_secs_f64() => {
                 tracing::error!(event_id = %n.event_id, kind = label, waited_secs = n.waited_secs, "recipient never became known; notification given up");
                 self.metrics.gave_up.with_label_values(&[label]).inc();
-                self.settle(
-                    n.event_id,
-                    "gave_up",
-                    None,
-                    Some("recipient never became known"),
-                )
-                .await;
+                self.settle(&n, "gave_up", None, Some("recipient never became known"))
+                    .await;
                 return;
             }
             Recipient::Unknown => {
@@ -1076,13 +1534,14 @@ impl Notifier {
                 return;
             }
         }
+        let recorded = to.recorded();
         match self.send(kind, &n, &to, &ctx).await {
             Sent::Yes => {
                 self.metrics.sent.with_label_values(&[label]).inc();
-                self.mark_sent(n.event_id, &to, shutdown).await;
+                self.mark_sent(&n, &recorded, shutdown).await;
             }
             Sent::Retry(error) => {
-                tracing::warn!(event_id = %n.event_id, kind = label, attempts = n.attempts, %error, "sending failed; will retry");
+                tracing::warn!(event_id = %n.event_id, kind = label, channel = channel.as_str(), attempts = n.attempts, %error, "sending failed; will retry");
                 self.metrics
                     .failed
                     .with_label_values(&[label, "transient"])
@@ -1094,27 +1553,70 @@ impl Notifier {
                 self.put_back(&n, &error).await;
             }
             Sent::Fatal(reason, error) => {
-                tracing::error!(event_id = %n.event_id, kind = label, %error, "mail refused for good; recorded as failed");
+                tracing::error!(event_id = %n.event_id, kind = label, channel = channel.as_str(), %error, "message refused for good; recorded as failed");
                 self.metrics
                     .failed
                     .with_label_values(&[label, reason])
                     .inc();
-                self.settle(n.event_id, "failed", Some(&to), Some(&error))
+                self.settle(&n, "failed", Some(&recorded), Some(&error))
                     .await;
             }
         }
     }
 
-    async fn send(&self, kind: Kind, n: &Claimed, to: &str, ctx: &templates::Context) -> Sent {
-        let to: Mailbox = match to.parse() {
-            Ok(m) => m,
-            Err(e) => return Sent::Fatal("invalid", format!("recipient address {to:?}: {e}")),
-        };
+    async fn send(&self, kind: Kind, n: &Claimed, to: &Address, ctx: &templates::Context) -> Sent {
         let version = u32::try_from(n.event_version).unwrap_or(0);
         let rendered = match templates::render(kind, &n.event_type, version, n.payload.clone(), ctx)
         {
             Ok(r) => r,
             Err(e) => return Sent::Fatal("invalid", format!("rendering: {e}")),
+        };
+        // The provider's idempotency key: a resend after a crash is one message there.
+        let key = format!("{}:{}", n.event_id, n.channel);
+        match to {
+            Address::Email(address) => self.mail(n, address, rendered).await,
+            Address::Phone(phone) => {
+                let request = SmsRequest {
+                    to: phone.clone(),
+                    body: rendered.short,
+                };
+                provider_sent(self.providers.sms(&key, &request).await)
+            }
+            Address::Devices(tokens) => {
+                let mut outcome = Sent::Fatal("permanent", "no device accepted it".to_owned());
+                for token in tokens {
+                    let request = PushRequest {
+                        token: token.clone(),
+                        title: rendered.subject.clone(),
+                        body: rendered.short.clone(),
+                    };
+                    match provider_sent(
+                        self.providers
+                            .push(&format!("{key}:{token}"), &request)
+                            .await,
+                    ) {
+                        Sent::Yes => {
+                            if !matches!(outcome, Sent::Retry(_)) {
+                                outcome = Sent::Yes;
+                            }
+                        }
+                        // Any device to try again: the whole notification is tried again (the
+                        // devices that took it drop the repeat by its key).
+                        Sent::Retry(e) => outcome = Sent::Retry(e),
+                        Sent::Fatal(_, e) => {
+                            tracing::warn!(event_id = %n.event_id, %e, "a device refused a push message");
+                        }
+                    }
+                }
+                outcome
+            }
+        }
+    }
+
+    async fn mail(&self, n: &Claimed, to: &str, rendered: templates::Rendered) -> Sent {
+        let to: Mailbox = match to.parse() {
+            Ok(m) => m,
+            Err(e) => return Sent::Fatal("invalid", format!("recipient address {to:?}: {e}")),
         };
         let mail = Mail::builder()
             .message_id(Some(message_id(n.event_id)))
@@ -1153,16 +1655,17 @@ impl Notifier {
 
     /// Records a sent mail at once; retried until it sticks, since until then a crash would
     /// send it again.
-    async fn mark_sent(&self, event_id: Uuid, to: &str, shutdown: &CancellationToken) {
+    async fn mark_sent(&self, n: &Claimed, to: &str, shutdown: &CancellationToken) {
         let mut backoff = Backoff::default();
         loop {
             let marked = sqlx::query(
                 "UPDATE notifier.notifications
                  SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL
-                 WHERE event_id = $1",
+                 WHERE event_id = $1 AND channel = $3",
             )
-            .bind(event_id)
+            .bind(n.event_id)
             .bind(to)
+            .bind(&n.channel)
             .execute(&self.pool)
             .await;
             match marked {
@@ -1186,11 +1689,12 @@ impl Notifier {
         Ok(sqlx::query(
             "UPDATE notifier.notifications
              SET next_attempt_at = now() + make_interval(secs => $3)
-             WHERE event_id = $1 AND status = 'sending' AND attempts = $2",
+             WHERE event_id = $1 AND channel = $4 AND status = 'sending' AND attempts = $2",
         )
         .bind(n.event_id)
         .bind(n.attempts)
         .bind(self.cfg.lease.as_secs_f64())
+        .bind(&n.channel)
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -1215,12 +1719,13 @@ impl Notifier {
             "UPDATE notifier.notifications
              SET status = 'pending', next_attempt_at = now() + make_interval(secs => $2),
                  last_error = $3
-             WHERE event_id = $1 AND status = 'sending' AND attempts = $4",
+             WHERE event_id = $1 AND channel = $5 AND status = 'sending' AND attempts = $4",
         )
         .bind(n.event_id)
         .bind(wait.as_secs_f64())
         .bind(error)
         .bind(n.attempts)
+        .bind(&n.channel)
         .execute(&self.pool)
         .await;
         if let Err(e) = put {
@@ -1229,20 +1734,75 @@ impl Notifier {
         }
     }
 
-    async fn settle(&self, event_id: Uuid, status: &str, to: Option<&str>, error: Option<&str>) {
+    async fn settle(&self, n: &Claimed, status: &str, to: Option<&str>, error: Option<&str>) {
         let settled = sqlx::query(
             "UPDATE notifier.notifications SET status = $2, recipient = $3, last_error = $4
-             WHERE event_id = $1 AND status = 'sending'",
+             WHERE event_id = $1 AND channel = $5 AND status = 'sending'",
         )
-        .bind(event_id)
+        .bind(n.event_id)
         .bind(status)
         .bind(to)
         .bind(error)
+        .bind(&n.channel)
         .execute(&self.pool)
         .await;
         if let Err(e) = settled {
             platform::telemetry::log_error_chain("notifier: recording an outcome failed", &e);
         }
+    }
+}
+
+/// A customer's address on `channel`, or why there is none: customers without a profile get
+/// e-mail at their order's contact address only; with a profile, each channel needs its
+/// consent (e-mail is on unless refused) and marketing needs marketing consent.
+fn customer_address(
+    kind: Kind,
+    channel: Channel,
+    contact_email: Option<String>,
+    customer: Option<&CustomerRow>,
+    providers: &Providers,
+) -> Result<Address, &'static str> {
+    if kind.marketing() && !customer.is_some_and(|c| c.marketing) {
+        return Err("no marketing consent");
+    }
+    if !providers.enabled(channel) {
+        return Err("no provider for the channel");
+    }
+    match channel {
+        Channel::Email => {
+            if customer.is_some_and(|c| !c.by_email) {
+                return Err("no consent to e-mail");
+            }
+            contact_email
+                .or_else(|| customer.and_then(|c| c.email.clone()))
+                .map(Address::Email)
+                .ok_or("no e-mail address")
+        }
+        Channel::Sms => {
+            let c = customer.ok_or("no customer profile")?;
+            if !c.by_sms {
+                return Err("no consent to SMS");
+            }
+            c.phone.clone().map(Address::Phone).ok_or("no phone number")
+        }
+        Channel::Push => {
+            let c = customer.ok_or("no customer profile")?;
+            if !c.by_push {
+                return Err("no consent to push");
+            }
+            if c.devices.is_empty() {
+                return Err("no device registered");
+            }
+            Ok(Address::Devices(c.devices.clone()))
+        }
+    }
+}
+
+fn provider_sent(outcome: ProviderOutcome) -> Sent {
+    match outcome {
+        ProviderOutcome::Accepted => Sent::Yes,
+        ProviderOutcome::Retry(e) => Sent::Retry(e),
+        ProviderOutcome::Refused(e) => Sent::Fatal("permanent", e),
     }
 }
 

@@ -5,7 +5,10 @@
 //!   `sagas::payments::HttpCardGateway`.
 //! - [`delivery`] (binary `delivery-sim`): warehouse staff and riders acting on assignments
 //!   through command-api, as the `warehouse` and `delivery` services.
+//! - [`messaging`] (binary `messaging`): SMS and push providers over HTTP, keeping what they
+//!   were sent readable; the notifier's SMS and push ports send to them.
 
 pub mod card_gateway;
 pub mod delivery;
+pub mod messaging;
 pub mod serve;

@@ -22,6 +22,8 @@ enum Simulator {
     CardGateway,
     /// Warehouse staff and riders acting on assignments (`FRESHLINE_SIM_*`).
     DeliverySim,
+    /// SMS and push providers' test mode (`FRESHLINE_MESSAGING_HTTP_ADDR`).
+    Messaging,
 }
 
 #[tokio::main]
@@ -29,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().simulator {
         Simulator::CardGateway => simulators::serve::card_gateway().await,
         Simulator::DeliverySim => simulators::serve::delivery_sim().await,
+        Simulator::Messaging => simulators::serve::messaging().await,
     }
 }
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The simulators' names: the subcommands of `freshline-sim`, and the services a deployment
 /// runs them as.
-pub const NAMES: [&str; 2] = ["card-gateway", "delivery-sim"];
+pub const NAMES: [&str; 3] = ["card-gateway", "delivery-sim", "messaging"];
 
 /// `freshline-sim card-gateway`'s settings.
 #[derive(Debug)]
@@ -88,6 +88,30 @@ pub async fn card_gateway() -> anyhow::Result<()> {
     let (_, server) =
         card_gateway::start(&s.http_addr, pool, s.gateway, &registry, shutdown).await?;
     server.await?;
+    platform::telemetry::shutdown();
+    Ok(())
+}
+
+/// The simulated SMS and push providers (see `crate::messaging`) on
+/// `FRESHLINE_MESSAGING_HTTP_ADDR` (default `127.0.0.1:8091`): the SMS API under `/sms`, the push
+/// API under `/push`.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn messaging() -> anyhow::Result<()> {
+    let common = Common::from_env()?;
+    common.init_telemetry();
+    let addr = config::string("FRESHLINE_MESSAGING_HTTP_ADDR", "127.0.0.1:8091");
+    let shutdown = CancellationToken::new();
+    platform::ops::cancel_on_signal(shutdown.clone());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!(%addr, "simulated SMS and push providers listening");
+    axum::serve(
+        listener,
+        crate::messaging::router(crate::messaging::Messaging::new()?),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     platform::telemetry::shutdown();
     Ok(())
 }

@@ -484,7 +484,7 @@ async fn mail_once(s: &Stack) -> anyhow::Result<Verdict> {
             .await
             .unwrap_or_default();
     let ours: HashSet<String> = sqlx::query_scalar::<_, uuid::Uuid>(
-        "SELECT event_id FROM notifier.notifications WHERE status = 'sent'",
+        "SELECT event_id FROM notifier.notifications WHERE status = 'sent' AND channel = 'email'",
     )
     .fetch_all(&s.pool)
     .await

@@ -4,8 +4,67 @@
 //! saved address (`409 price_changed` when the total moved); and nobody else sees any of it.
 
 use crate::fulfilment::{until, Options, World};
+use sagas::notifier::{Notifier, NotifierConfig, NotifierMetrics};
 use serde_json::{json, Value};
+use std::time::Duration;
 use test_support::keycloak;
+use tokio_util::sync::CancellationToken;
+
+/// The notifier on the stack's topics, mailing to the local SMTP sink and sending SMS and
+/// push through the simulated providers (served here); answers the providers' base URL.
+async fn notifier(w: &World, stop: &CancellationToken) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let providers =
+        simulators::messaging::router(simulators::messaging::Messaging::new().expect("providers"));
+    tokio::spawn(async move { axum::serve(listener, providers).await.expect("providers") });
+    let mut cfg = NotifierConfig::local(&crate::brokers());
+    cfg.topic_prefix.clone_from(&w.s.topic_prefix);
+    cfg.group_id = format!("notifier-{}", uuid::Uuid::new_v4());
+    cfg.smtp.port = test_support::smtp_port();
+    cfg.poll_interval = Duration::from_millis(100);
+    cfg.providers.sms_url = Some(format!("{base}/sms"));
+    cfg.providers.push_url = Some(format!("{base}/push"));
+    let notifier = Notifier::new(
+        w.s.pool.clone(),
+        cfg,
+        NotifierMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+    )
+    .await
+    .expect("notifier");
+    let token = stop.clone();
+    tokio::spawn(async move { notifier.run(token).await.expect("notifier runs") });
+    base
+}
+
+/// The messages a simulated provider accepted: `GET {base}/sms/v1/messages?to=` or
+/// `GET {base}/push/v1/sent?token=`.
+async fn provider_inbox(w: &World, url: &str) -> Vec<Value> {
+    w.http
+        .get(url)
+        .send()
+        .await
+        .expect("provider")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Mails the local SMTP sink accepted for `address`.
+fn mails_to(address: &str) -> usize {
+    ["new", "cur"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(test_support::maildir().join(d)).ok())
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .is_ok_and(|t| t.contains(&format!("X-RcptTo: {address}")))
+        })
+        .count()
+}
 
 impl World {
     async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
@@ -47,6 +106,8 @@ async fn a_customer_signs_up_fills_a_cart_sees_a_price_change_and_checks_out() {
         ..Options::default()
     })
     .await;
+    let stop = CancellationToken::new();
+    let providers = notifier(&w, &stop).await;
 
     // Sign up through Keycloak, log in again, refresh: the refreshed token is the one used.
     let username = unique("noor");
@@ -125,6 +186,16 @@ async fn a_customer_signs_up_fills_a_cart_sees_a_price_change_and_checks_out() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
+    // A device for push, which the customer did not consent to.
+    let device = format!("push-{username}");
+    let (status, body) = w
+        .send(
+            "/v1/customers/me/devices",
+            &me,
+            json!({"push_token": device, "platform": "android"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
 
     let profile = until("the profile with both addresses", 20, async || {
         let (status, body) = w.read("/v1/customers/me", &me).await;
@@ -242,6 +313,45 @@ async fn a_customer_signs_up_fills_a_cart_sees_a_price_change_and_checks_out() {
     })
     .await;
     assert_eq!(cart["last_order_id"], order_id.as_str());
+    // The order's messages arrive on the channels the customer chose (e-mail and SMS, in
+    // Dutch), and on no other (no push although a device is registered).
+    let email = format!("{username}@example.test");
+    until("the order's e-mail", 60, async || {
+        (mails_to(&email) >= 1).then_some(())
+    })
+    .await;
+    let sms = until("the order's SMS", 60, async || {
+        let got = provider_inbox(
+            &w,
+            &format!("{providers}/sms/v1/messages?to=%2B31612345678"),
+        )
+        .await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert!(
+        sms[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("bestelling")),
+        "in Dutch: {sms:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pushed = provider_inbox(&w, &format!("{providers}/push/v1/sent?token={device}")).await;
+    assert!(pushed.is_empty(), "no push without consent: {pushed:?}");
+    assert_eq!(mails_to(&email), 1, "one e-mail");
+    let channels: Vec<(String, String)> = sqlx::query_as(
+        "SELECT channel, status FROM notifier.notifications WHERE kind = 'order_placed' ORDER BY channel",
+    )
+    .fetch_all(&w.s.pool)
+    .await
+    .expect("notifications");
+    assert_eq!(
+        channels,
+        [("email", "sent"), ("push", "skipped"), ("sms", "sent")]
+            .map(|(c, s)| (c.to_owned(), s.to_owned()))
+    );
+
     // The same checkout again finds no open cart and places nothing more.
     let (status, body) = w
         .send("/v1/carts/current/checkout", &me, checkout(798))

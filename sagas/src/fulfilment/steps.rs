@@ -917,6 +917,9 @@ impl Runner {
             .as_ref()
             .map_or_else(|| "cancelled".to_owned(), |c| c.reason.clone());
         if saga.payment_initiated {
+            if saga.capture_ref.is_none() {
+                saga.capture_ref = self.release_or_learn_capture(saga, &reason, cause).await?;
+            }
             if saga.capture_ref.is_some() {
                 let already: i64 = saga.refunds.iter().map(|r| r.amount_minor).sum();
                 let amount = saga.total_minor - already;
@@ -932,46 +935,80 @@ impl Runner {
                         order_recorded: false,
                     });
                 }
-            } else {
-                if let Some(auth) = saga.authorization_ref.clone() {
-                    match self
-                        .gateway
-                        .void(&format!("fulfil:{}:void", saga.order_id), &auth)
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(GatewayError::Transient(t)) => return Err(StepError::Transient(t)),
-                        // Already voided or expired at the gateway: nothing is held.
-                        Err(GatewayError::Rejected { code, reason }) => {
-                            tracing::warn!(order_id = %saga.order_id, %code, %reason, "void refused");
-                        }
-                    }
-                }
-                match self
-                    .post(
-                        calls::cancel_payment(
-                            saga.payment_id,
-                            CancelPaymentBody {
-                                reason: format!("order cancelled: {reason}"),
-                            },
-                        ),
-                        &format!("fulfil:{}:cancel-payment", saga.order_id),
-                        cause,
-                        &["invalid_transition"],
-                    )
-                    .await?
-                {
-                    Outcome::Done(_) => {}
-                    Outcome::Refused { code, problem, .. } => {
-                        tracing::warn!(order_id = %saga.order_id, %code, %problem, "payment could not be cancelled");
-                    }
-                }
             }
         }
         if let Some(c) = saga.cancel.as_mut() {
             c.payment_settled = true;
         }
         Ok(Progress::Done)
+    }
+
+    /// Releases a payment the saga never saw captured: voids its authorization and cancels its
+    /// record. When the record answers that it IS captured (the capture went through, but the
+    /// process stopped before the saga recorded it, and the payment deadline passed
+    /// meanwhile), the capture is learned again from the gateway — the same idempotent capture
+    /// request answers its reference — so the money is refunded, never kept for a cancelled
+    /// order. Answers the capture's reference when there is one.
+    async fn release_or_learn_capture(
+        &self,
+        saga: &Saga,
+        reason: &str,
+        cause: Cause<'_>,
+    ) -> Result<Option<String>, StepError> {
+        if let Some(auth) = saga.authorization_ref.clone() {
+            match self
+                .gateway
+                .void(&format!("fulfil:{}:void", saga.order_id), &auth)
+                .await
+            {
+                Ok(_) => {}
+                Err(GatewayError::Transient(t)) => return Err(StepError::Transient(t)),
+                // Already voided, expired or captured at the gateway: the record decides.
+                Err(GatewayError::Rejected { code, reason }) => {
+                    tracing::warn!(order_id = %saga.order_id, %code, %reason, "void refused");
+                }
+            }
+        }
+        let answer = self
+            .post(
+                calls::cancel_payment(
+                    saga.payment_id,
+                    CancelPaymentBody {
+                        reason: format!("order cancelled: {reason}"),
+                    },
+                ),
+                &format!("fulfil:{}:cancel-payment", saga.order_id),
+                cause,
+                &["invalid_transition"],
+            )
+            .await?;
+        match answer {
+            Outcome::Refused { problem, .. } if problem["current_status"] == "captured" => {
+                let auth = saga.authorization_ref.clone().unwrap_or_default();
+                let capture = self
+                    .gateway
+                    .capture(
+                        &format!("fulfil:{}:capture", saga.order_id),
+                        &auth,
+                        saga.total_minor,
+                    )
+                    .await;
+                match gateway_answer(capture)? {
+                    GatewayOutcome::Approved { reference } => {
+                        tracing::warn!(order_id = %saga.order_id, "a capture the saga had not recorded was found; it is refunded");
+                        Ok(Some(reference))
+                    }
+                    GatewayOutcome::Declined { code, reason } => Err(StepError::Stuck(format!(
+                        "the payment is captured but the gateway does not confirm it: {code}: {reason}"
+                    ))),
+                }
+            }
+            Outcome::Refused { code, problem, .. } => {
+                tracing::warn!(order_id = %saga.order_id, %code, %problem, "payment could not be cancelled");
+                Ok(None)
+            }
+            Outcome::Done(_) => Ok(None),
+        }
     }
 
     /// Stock that left with the order and came back: received again as a new batch when it

@@ -1,9 +1,11 @@
-//! The e-mails, one per kind of notification: a subject and blocks of content, rendered once
-//! as plain text and once as HTML (every value from an event is escaped there).
+//! The messages, one per kind of notification, in the customer's language (English or Dutch):
+//! a subject and blocks of content, rendered as plain text and as HTML for e-mail (every value
+//! from an event is escaped there), and as one short line for SMS and push.
 
 use schemas::common::MoneyV1;
+use schemas::customer::cart::CartEvent;
 use schemas::delivery::DeliveryEvent;
-use schemas::inventory::StockAlertEvent;
+use schemas::inventory::{InventoryEvent, StockAlertEvent};
 use schemas::order::OrderEvent;
 use schemas::payment::PaymentEvent;
 use schemas::supplier::SupplierEvent;
@@ -14,24 +16,56 @@ use uuid::Uuid;
 
 use super::Kind;
 
-/// What a mail needs besides its event.
+/// The languages messages are written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Language {
+    /// English (the default).
+    #[default]
+    En,
+    /// Dutch.
+    Nl,
+}
+
+impl Language {
+    /// From a customer's preference (`en`, `nl`); anything else is English.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "nl" => Self::Nl,
+            _ => Self::En,
+        }
+    }
+
+    /// The text in this language.
+    fn pick(self, en: impl Into<String>, nl: impl Into<String>) -> String {
+        match self {
+            Self::En => en.into(),
+            Self::Nl => nl.into(),
+        }
+    }
+}
+
+/// What a message needs besides its event.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    /// The order concerned (payment and delivery mails).
+    /// The order concerned (payment and delivery messages).
     pub order_id: Option<Uuid>,
     /// The supplier's legal name (supplier mails).
     pub supplier_name: Option<String>,
+    /// The recipient's language.
+    pub language: Language,
 }
 
-/// A rendered mail.
+/// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// Subject line (one line).
+    /// Subject line (one line): an e-mail's subject, a push message's title.
     pub subject: String,
     /// The plain-text body.
     pub text: String,
     /// The HTML alternative.
     pub html: String,
+    /// One short text (at most 300 characters): an SMS, a push message's body.
+    pub short: String,
 }
 
 enum Block {
@@ -51,9 +85,12 @@ pub fn render(
     payload: Value,
     ctx: &Context,
 ) -> Result<Rendered, EnvelopeError> {
-    let order = ctx
-        .order_id
-        .map_or_else(|| "your order".to_owned(), |id| format!("order {id}"));
+    let l = ctx.language;
+    let order = match (ctx.order_id, l) {
+        (Some(id), Language::En) => format!("order {id}"),
+        (Some(id), Language::Nl) => format!("bestelling {id}"),
+        (None, _) => l.pick("your order", "je bestelling"),
+    };
     let (subject, blocks) = match kind {
         Kind::OrderPlaced => {
             let OrderEvent::OrderPlaced(p) =
@@ -71,25 +108,33 @@ pub fn render(
                     )
                 })
                 .collect();
-            rows.push(("Total".to_owned(), money(&p.total)));
+            rows.push((l.pick("Total", "Totaal"), money(&p.total)));
             let a = &p.delivery.address;
             let payment = match p.payment.method.as_str() {
-                "cash_on_delivery" => "cash on delivery",
-                _ => "card",
+                "cash_on_delivery" => l.pick("cash on delivery", "contant bij levering"),
+                _ => l.pick("card", "kaart"),
             };
+            let (from, until) = (
+                p.delivery.slot_starts_at.format("%Y-%m-%d %H:%M"),
+                p.delivery.slot_ends_at.format("%H:%M"),
+            );
             (
-                "Your Freshline order is placed".to_owned(),
+                l.pick("Your Freshline order is placed", "Je Freshline-bestelling is geplaatst"),
                 vec![
-                    Block::Paragraph(format!("Thank you! We have {order} and are preparing it.")),
+                    Block::Paragraph(l.pick(
+                        format!("Thank you! We have {order} and are preparing it."),
+                        format!("Dank je! We hebben {order} ontvangen en maken hem klaar."),
+                    )),
                     Block::Rows(rows),
-                    Block::Paragraph(format!(
-                        "Delivery to {}, {} {}, {} between {} and {} (UTC). Payment by {payment}.",
-                        a.line1,
-                        a.postal_code,
-                        a.city,
-                        a.country,
-                        p.delivery.slot_starts_at.format("%Y-%m-%d %H:%M"),
-                        p.delivery.slot_ends_at.format("%H:%M"),
+                    Block::Paragraph(l.pick(
+                        format!(
+                            "Delivery to {}, {} {}, {} between {from} and {until} (UTC). Payment by {payment}.",
+                            a.line1, a.postal_code, a.city, a.country
+                        ),
+                        format!(
+                            "Bezorging op {}, {} {}, {} tussen {from} en {until} (UTC). Betaling per {payment}.",
+                            a.line1, a.postal_code, a.city, a.country
+                        ),
                     )),
                 ],
             )
@@ -97,49 +142,143 @@ pub fn render(
         Kind::PaymentCaptured | Kind::PaymentDeclined | Kind::RefundCompleted => {
             match PaymentEvent::decode(event_type, event_version, payload)? {
                 PaymentEvent::PaymentCaptured(p) if kind == Kind::PaymentCaptured => (
-                    "Payment received for your Freshline order".to_owned(),
-                    vec![Block::Paragraph(format!(
-                        "We received {} for {order}. Thank you!",
-                        money(&p.amount)
+                    l.pick(
+                        "Payment received for your Freshline order",
+                        "Betaling ontvangen voor je Freshline-bestelling",
+                    ),
+                    vec![Block::Paragraph(l.pick(
+                        format!("We received {} for {order}. Thank you!", money(&p.amount)),
+                        format!("We hebben {} ontvangen voor {order}. Dank je!", money(&p.amount)),
                     ))],
                 ),
                 PaymentEvent::PaymentDeclined(p) if kind == Kind::PaymentDeclined => (
-                    "Your payment for a Freshline order was declined".to_owned(),
+                    l.pick(
+                        "Your payment for a Freshline order was declined",
+                        "Je betaling voor een Freshline-bestelling is geweigerd",
+                    ),
                     vec![
-                        Block::Paragraph(format!(
-                            "The payment for {order} was declined ({}: {}).",
-                            p.code, p.reason
+                        Block::Paragraph(l.pick(
+                            format!(
+                                "The payment for {order} was declined ({}: {}).",
+                                p.code, p.reason
+                            ),
+                            format!(
+                                "De betaling voor {order} is geweigerd ({}: {}).",
+                                p.code, p.reason
+                            ),
                         )),
-                        Block::Paragraph(
+                        Block::Paragraph(l.pick(
                             "Nothing was charged. You are welcome to place the order again with \
-                             another card."
-                                .to_owned(),
-                        ),
+                             another card.",
+                            "Er is niets afgeschreven. Je kunt de bestelling opnieuw plaatsen met \
+                             een andere kaart.",
+                        )),
                     ],
                 ),
                 PaymentEvent::RefundCompleted(p) if kind == Kind::RefundCompleted => (
-                    "Your Freshline refund is on its way".to_owned(),
-                    vec![Block::Paragraph(format!(
-                        "We refunded {} for {order} (refund {}). It can take a few days to show \
-                         on your statement.",
-                        money(&p.amount),
-                        p.refund_id
+                    l.pick(
+                        "Your Freshline refund is on its way",
+                        "Je Freshline-terugbetaling is onderweg",
+                    ),
+                    vec![Block::Paragraph(l.pick(
+                        format!(
+                            "We refunded {} for {order} (refund {}). It can take a few days to \
+                             show on your statement.",
+                            money(&p.amount),
+                            p.refund_id
+                        ),
+                        format!(
+                            "We hebben {} terugbetaald voor {order} (terugbetaling {}). Het kan \
+                             een paar dagen duren voor je het op je afschrift ziet.",
+                            money(&p.amount),
+                            p.refund_id
+                        ),
                     ))],
                 ),
                 _ => return Err(mismatch(event_type, event_version)),
             }
         }
-        Kind::DeliveryCompleted => {
-            let DeliveryEvent::DeliveryCompleted(_) =
-                DeliveryEvent::decode(event_type, event_version, payload)?
+        Kind::OrderShipped | Kind::DeliveryEta | Kind::DeliveryCompleted => {
+            match DeliveryEvent::decode(event_type, event_version, payload)? {
+                DeliveryEvent::DeliveryPickedUp(_) if kind == Kind::OrderShipped => (
+                    l.pick(
+                        "Your Freshline order is on its way",
+                        "Je Freshline-bestelling is onderweg",
+                    ),
+                    vec![Block::Paragraph(l.pick(
+                        format!("Our rider picked up {order} and is on the way to you."),
+                        format!("Onze bezorger heeft {order} opgehaald en is onderweg naar je."),
+                    ))],
+                ),
+                DeliveryEvent::DeliveryLocationUpdated(p) if kind == Kind::DeliveryEta => {
+                    let eta = p
+                        .eta
+                        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
+                    (
+                        l.pick(
+                            format!("Your Freshline rider arrives at about {eta} (UTC)"),
+                            format!("Je Freshline-bezorger is er rond {eta} (UTC)"),
+                        ),
+                        vec![Block::Paragraph(l.pick(
+                            format!("The rider with {order} now expects to arrive at about {eta} (UTC)."),
+                            format!("De bezorger met {order} verwacht nu rond {eta} (UTC) bij je te zijn."),
+                        ))],
+                    )
+                }
+                DeliveryEvent::DeliveryCompleted(_) if kind == Kind::DeliveryCompleted => (
+                    l.pick(
+                        "Your Freshline order was delivered",
+                        "Je Freshline-bestelling is bezorgd",
+                    ),
+                    vec![Block::Paragraph(l.pick(
+                        format!("Our rider handed over {order}. Enjoy it while it is fresh!"),
+                        format!("Onze bezorger heeft {order} afgegeven. Eet smakelijk, nu het nog vers is!"),
+                    ))],
+                ),
+                _ => return Err(mismatch(event_type, event_version)),
+            }
+        }
+        Kind::CartAbandoned => {
+            let CartEvent::CartAbandoned(_) = CartEvent::decode(event_type, event_version, payload)?
             else {
                 return Err(mismatch(event_type, event_version));
             };
             (
-                "Your Freshline order was delivered".to_owned(),
-                vec![Block::Paragraph(format!(
-                    "Our rider handed over {order}. Enjoy it while it is fresh!"
+                l.pick(
+                    "Your Freshline cart is waiting",
+                    "Je Freshline-winkelmandje wacht op je",
+                ),
+                vec![Block::Paragraph(l.pick(
+                    "You left products in your cart a week ago. Fresh stock changes every day: \
+                     have a look and start a new cart whenever you like.",
+                    "Je liet een week geleden producten in je winkelmandje staan. De verse \
+                     voorraad verandert elke dag: kijk gerust en begin een nieuw mandje wanneer je wilt.",
                 ))],
+            )
+        }
+        Kind::BatchExpiringSoon => {
+            let InventoryEvent::BatchExpiringSoon(p) =
+                InventoryEvent::decode(event_type, event_version, payload)?
+            else {
+                return Err(mismatch(event_type, event_version));
+            };
+            let name = ctx
+                .supplier_name
+                .clone()
+                .unwrap_or_else(|| "your company".to_owned());
+            (
+                format!("Stock of {name} expires soon"),
+                vec![
+                    Block::Paragraph(
+                        "A batch you delivered expires soon; consider a markdown or a \
+                         donation before it spoils."
+                            .to_owned(),
+                    ),
+                    Block::Rows(vec![
+                        ("Expires".to_owned(), p.expires_at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                        ("Available".to_owned(), p.available),
+                    ]),
+                ],
             )
         }
         Kind::LowStock => {
@@ -163,7 +302,7 @@ pub fn render(
                 ],
             )
         }
-        Kind::SupplierApproved | Kind::SupplierRejected => {
+        Kind::SupplierApproved | Kind::SupplierRejected | Kind::SupplierSuspended => {
             let name = ctx
                 .supplier_name
                 .clone()
@@ -179,6 +318,14 @@ pub fn render(
                     }
                     (format!("{name} is approved on Freshline"), blocks)
                 }
+                SupplierEvent::Suspended(r) if kind == Kind::SupplierSuspended => (
+                    format!("{name} is suspended on Freshline"),
+                    vec![Block::Paragraph(format!(
+                        "{name} is suspended: it receives no new orders until it is reinstated. \
+                         Reason: {}",
+                        r.reason
+                    ))],
+                ),
                 SupplierEvent::Rejected(r) if kind == Kind::SupplierRejected => (
                     format!("Your Freshline supplier application for {name}"),
                     vec![Block::Paragraph(format!(
@@ -190,11 +337,34 @@ pub fn render(
             }
         }
     };
+    let subject = one_line(&subject);
     Ok(Rendered {
-        subject: one_line(&subject),
-        text: text_of(&blocks),
-        html: html_of(&one_line(&subject), &blocks),
+        short: short_of(&subject, &blocks),
+        text: text_of(&blocks, l),
+        html: html_of(&subject, &blocks, l),
+        subject,
     })
+}
+
+/// The subject and the first paragraph, on one line, at most 300 characters (for SMS and
+/// push).
+fn short_of(subject: &str, blocks: &[Block]) -> String {
+    let first = blocks.iter().find_map(|b| match b {
+        Block::Paragraph(p) => Some(p.as_str()),
+        Block::Rows(_) => None,
+    });
+    let line = match first {
+        Some(p) => format!("{subject}: {p}"),
+        None => subject.to_owned(),
+    };
+    let line = one_line(&line);
+    if line.chars().count() <= 300 {
+        line
+    } else {
+        let mut cut: String = line.chars().take(299).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 fn mismatch(event_type: &str, event_version: u32) -> EnvelopeError {
@@ -234,8 +404,8 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
-fn text_of(blocks: &[Block]) -> String {
-    let mut out = String::from("Hello,\n\n");
+fn text_of(blocks: &[Block], l: Language) -> String {
+    let mut out = l.pick("Hello,\n\n", "Hallo,\n\n");
     for block in blocks {
         match block {
             Block::Paragraph(p) => {
@@ -259,11 +429,13 @@ fn text_of(blocks: &[Block]) -> String {
     out
 }
 
-fn html_of(subject: &str, blocks: &[Block]) -> String {
+fn html_of(subject: &str, blocks: &[Block], l: Language) -> String {
     let mut out = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\
-         <body style=\"font-family: sans-serif\">\n<p>Hello,</p>\n",
-        escape(subject)
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family: sans-serif\">\n<p>{}</p>\n",
+        l.pick("en", "nl"),
+        escape(subject),
+        l.pick("Hello,", "Hallo,"),
     );
     for block in blocks {
         match block {
@@ -342,6 +514,7 @@ mod tests {
             &Context {
                 order_id: None,
                 supplier_name: Some("Evil\r\nBcc: x@y <b>Farm</b>".to_owned()),
+                language: Language::En,
             },
         )
         .expect("renders");

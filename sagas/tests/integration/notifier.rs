@@ -191,12 +191,14 @@ impl Bench {
 
     async fn status(&self, event: &Value) -> Option<String> {
         let id = Uuid::parse_str(event["event_id"].as_str().expect("id")).expect("uuid");
-        sqlx::query_scalar("SELECT status FROM notifier.notifications WHERE event_id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .ok()
-            .flatten()
+        sqlx::query_scalar(
+            "SELECT status FROM notifier.notifications WHERE event_id = $1 AND channel = 'email'",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten()
     }
 
     async fn until_status(&self, event: &Value, want: &str) {
@@ -476,7 +478,7 @@ async fn a_mail_that_could_not_be_sent_while_smtp_was_down_arrives_later_exactly
     assert!(mails_to(&customer).is_empty());
     let id = Uuid::parse_str(placed["event_id"].as_str().expect("id")).expect("uuid");
     let (status, error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM notifier.notifications WHERE event_id = $1")
+        sqlx::query_as("SELECT status, last_error FROM notifier.notifications WHERE event_id = $1 AND channel = 'email'")
             .bind(id)
             .fetch_one(&bench.pool)
             .await
@@ -556,7 +558,13 @@ async fn a_notification_whose_recipient_never_becomes_known_is_given_up() {
     bench.publish(&orphan).await;
 
     bench.until_status(&orphan, "gave_up").await;
-    assert_eq!(running.metrics.gave_up(Kind::PaymentCaptured), 1);
+    // One notification per channel it could go out on, each given up.
+    until("every channel given up", 30, || async {
+        (running.metrics.gave_up(Kind::PaymentCaptured)
+            == Kind::PaymentCaptured.channels().len() as u64)
+            .then_some(())
+    })
+    .await;
     running.stop().await;
 }
 
@@ -595,5 +603,178 @@ async fn an_undecodable_message_is_skipped_and_the_next_one_is_mailed() {
         .await;
 
     exactly(&customer, 1).await;
+    running.stop().await;
+}
+
+fn delivery_event(delivery: Uuid, seq: i64, event_type: &str, payload: Value, at: &str) -> Value {
+    let mut e = envelope("Delivery", delivery, seq, event_type, payload);
+    e["occurred_at"] = json!(at);
+    e
+}
+
+#[tokio::test]
+async fn shipping_and_eta_messages_come_when_the_rider_leaves_moves_late_or_is_near() {
+    let bench = Bench::new().await;
+    let running = bench.start(bench.config(smtp_port())).await;
+    let customer = address("eta");
+    let (order, payment, delivery) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    bench
+        .publish(&order_placed(order, payment, Some(&customer)))
+        .await;
+    bench
+        .publish(&envelope(
+            "Delivery",
+            delivery,
+            1,
+            "DeliveryScheduled",
+            json!({"order_id": order, "slot_id": Uuid::now_v7(), "warehouse_id": Uuid::now_v7(),
+                   "pickup": {"lat_e6": 52_370_216, "lon_e6": 4_895_168}, "destination": address_json(),
+                   "cold_chain": false, "window_starts_at": "2026-11-22T16:00:00Z", "window_ends_at": "2026-11-22T18:00:00Z"}),
+        ))
+        .await;
+    exactly(&customer, 1).await;
+    bench
+        .publish(&delivery_event(
+            delivery,
+            3,
+            "DeliveryPickedUp",
+            json!({}),
+            "2026-11-22T16:00:00Z",
+        ))
+        .await;
+    let location = |seq: i64, at: &str, eta: &str| {
+        delivery_event(
+            delivery,
+            seq,
+            "DeliveryLocationUpdated",
+            json!({"location": {"lat_e6": 52_370_000, "lon_e6": 4_890_000}, "eta": eta}),
+            at,
+        )
+    };
+    // The first ETA is the baseline; 5 minutes later is no news; 20 minutes later is; then the
+    // rider is near (once).
+    for e in [
+        location(4, "2026-11-22T16:01:00Z", "2026-11-22T16:40:00Z"),
+        location(5, "2026-11-22T16:02:00Z", "2026-11-22T16:45:00Z"),
+        location(6, "2026-11-22T16:03:00Z", "2026-11-22T17:00:00Z"),
+        location(7, "2026-11-22T16:56:00Z", "2026-11-22T17:00:00Z"),
+        location(8, "2026-11-22T16:57:00Z", "2026-11-22T17:00:00Z"),
+    ] {
+        bench.publish(&e).await;
+    }
+    let mails = exactly(&customer, 4).await;
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    assert!(
+        subjects.contains(&"Your Freshline order is on its way"),
+        "{subjects:?}"
+    );
+    let eta: Vec<&&str> = subjects
+        .iter()
+        .filter(|s| s.starts_with("Your Freshline rider arrives"))
+        .collect();
+    assert_eq!(eta.len(), 2, "moved by 20 minutes, then near: {subjects:?}");
+    assert!(eta.iter().all(|s| s.contains("17:00")), "{subjects:?}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_abandoned_cart_is_mailed_only_with_marketing_consent_and_in_the_customers_language() {
+    let bench = Bench::new().await;
+    let running = bench.start(bench.config(smtp_port())).await;
+    let (keen, shy) = (address("keen"), address("shy"));
+    for (who, marketing) in [(&keen, true), (&shy, false)] {
+        let customer = Uuid::now_v7();
+        let stream = Uuid::now_v7();
+        let profile = json!({"account": customer.to_string(), "display_name": "C", "email": who, "phone": null});
+        bench
+            .publish(&envelope(
+                "Customer",
+                customer,
+                1,
+                "CustomerRegistered",
+                profile,
+            ))
+            .await;
+        bench
+            .publish(&envelope(
+                "Customer",
+                customer,
+                2,
+                "CustomerPreferencesSet",
+                json!({"tags": [], "dietary": null, "language": "nl"}),
+            ))
+            .await;
+        bench
+            .publish(&envelope(
+                "Customer",
+                customer,
+                3,
+                "CustomerConsentSet",
+                json!({"marketing": marketing, "email": true, "sms": false, "push": false}),
+            ))
+            .await;
+        bench
+            .publish(&envelope(
+                "Cart",
+                stream,
+                1,
+                "CartOpened",
+                json!({"cart_id": Uuid::now_v7(), "opened_at": "2026-11-20T09:00:00Z",
+                       "customer_id": customer, "account": customer.to_string()}),
+            ))
+            .await;
+        bench
+            .publish(&envelope(
+                "Cart",
+                stream,
+                3,
+                "CartAbandoned",
+                json!({"cart_id": Uuid::now_v7(), "idle_since": "2026-11-20T09:05:00Z"}),
+            ))
+            .await;
+    }
+    let m = &exactly(&keen, 1).await[0];
+    assert_eq!(m.subject, "Je Freshline-winkelmandje wacht op je");
+    assert!(m.text.starts_with("Hallo,"), "{}", m.text);
+    exactly(&shy, 0).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_supplier_hears_that_its_batch_expires_soon() {
+    let bench = Bench::new().await;
+    let running = bench.start(bench.config(smtp_port())).await;
+    let supplier_mail = address("batches");
+    let (supplier, batch) = (Uuid::now_v7(), Uuid::now_v7());
+    bench
+        .publish(&supplier_registered(
+            supplier,
+            &supplier_mail,
+            "Green Acres B.V.",
+        ))
+        .await;
+    bench
+        .publish(&envelope("InventoryBatch", batch, 1, "BatchReceived",
+            json!({"batch_id": batch, "product_id": Uuid::now_v7(), "supplier_id": supplier,
+                   "warehouse_id": Uuid::now_v7(), "quantity": "40", "received_at": "2026-11-20T08:00:00Z",
+                   "expires_at": "2026-11-23T08:00:00Z", "cold_chain": false,
+                   "procurement_price": eur(90)})))
+        .await;
+    bench
+        .publish(&envelope(
+            "InventoryBatch",
+            batch,
+            2,
+            "BatchExpiringSoon",
+            json!({"expires_at": "2026-11-23T08:00:00Z", "available": "12.5"}),
+        ))
+        .await;
+    let m = &exactly(&supplier_mail, 1).await[0];
+    assert_eq!(m.subject, "Stock of Green Acres B.V. expires soon");
+    assert!(
+        m.text.contains("12.5") && m.text.contains("2026-11-23 08:00 UTC"),
+        "{}",
+        m.text
+    );
     running.stop().await;
 }
