@@ -180,6 +180,7 @@ pub async fn checkout(
         contact_email: Some(customer.profile.email.clone()),
         method: body.payment.method,
         card_token: body.payment.card_token.clone(),
+        cart_id: Some(open.cart_id),
     };
     let svc = &app.fulfilment;
     let place = prepare_order(svc, &ctx, order_id, request).await?;

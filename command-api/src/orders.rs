@@ -121,6 +121,7 @@ pub async fn place(
         contact_email,
         method: body.payment.method,
         card_token: body.payment.card_token,
+        cart_id: None,
     };
     let id = new_id(&ctx, "order");
     let cmd = prepare_order(svc, &ctx, id, request).await?;
@@ -147,6 +148,8 @@ pub(crate) struct OrderRequest {
     pub(crate) method: MethodBody,
     /// The card token.
     pub(crate) card_token: Option<String>,
+    /// The cart checked out, when the order comes from one.
+    pub(crate) cart_id: Option<Uuid>,
 }
 
 /// The placement command for `request`: the slot, and each product with its supplier's status
@@ -207,6 +210,7 @@ pub(crate) async fn prepare_order(
     Ok(PlaceOrder {
         order_id: OrderId(order_id),
         customer: ctx.principal.subject.clone(),
+        cart_id: request.cart_id,
         lines,
         delivery: OrderDelivery {
             address: request.address,

@@ -322,6 +322,8 @@ pub enum Kind {
     DeliveryEta,
     /// `DeliveryCompleted`, to the ordering customer.
     DeliveryCompleted,
+    /// `OrderCancelled`, to the ordering customer.
+    OrderCancelled,
     /// `CartAbandoned`, to the customer: marketing, so only with marketing consent.
     CartAbandoned,
     /// `LowStock`, to operations.
@@ -349,7 +351,7 @@ pub enum Audience {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::OrderPlaced,
         Kind::PaymentCaptured,
         Kind::PaymentDeclined,
@@ -357,6 +359,7 @@ impl Kind {
         Kind::OrderShipped,
         Kind::DeliveryEta,
         Kind::DeliveryCompleted,
+        Kind::OrderCancelled,
         Kind::CartAbandoned,
         Kind::LowStock,
         Kind::BatchExpiringSoon,
@@ -375,6 +378,7 @@ impl Kind {
             Kind::OrderShipped => "order_shipped",
             Kind::DeliveryEta => "delivery_eta",
             Kind::DeliveryCompleted => "delivery_completed",
+            Kind::OrderCancelled => "order_cancelled",
             Kind::CartAbandoned => "cart_abandoned",
             Kind::LowStock => "low_stock",
             Kind::BatchExpiringSoon => "batch_expiring_soon",
@@ -494,7 +498,7 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
     let decode_as = |types: &[&str]| types.contains(&e.event_type.as_str());
     let mut fx = Effects::default();
     match e.aggregate_type.as_str() {
-        aggregate_types::ORDER if decode_as(&[order::PLACED, order::SHIPPED]) => {
+        aggregate_types::ORDER if decode_as(&[order::PLACED, order::SHIPPED, order::CANCELLED]) => {
             let order_id = uuid_of(e)?;
             match order::OrderEvent::decode(&e.event_type, e.event_version, e.payload.clone())? {
                 order::OrderEvent::OrderPlaced(p) => {
@@ -513,6 +517,9 @@ fn effects_of(e: &Envelope) -> Result<Effects, schemas::EnvelopeError> {
                     delivery_id: p.delivery_id,
                     order_id,
                 }),
+                order::OrderEvent::OrderCancelled(_) => {
+                    fx.notification = Some((Kind::OrderCancelled, Some(order_id)));
+                }
                 _ => {}
             }
         }
@@ -1410,7 +1417,7 @@ impl Notifier {
         };
         // (order id, the order's contact e-mail, the customer id)
         let sql = match kind {
-            Kind::OrderPlaced => {
+            Kind::OrderPlaced | Kind::OrderCancelled => {
                 "SELECT order_id, contact_email, customer_id FROM notifier.orders WHERE order_id = $1"
             }
             Kind::PaymentCaptured | Kind::PaymentDeclined | Kind::RefundCompleted => {

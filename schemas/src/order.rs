@@ -85,6 +85,10 @@ pub struct OrderPaymentV1 {
 pub struct OrderPlacedV1 {
     /// The customer account (token subject).
     pub customer: String,
+    /// The cart the order was checked out from, when it was (added compatibly: absent on
+    /// orders placed directly, and on every order placed before carts existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_id: Option<Uuid>,
     /// The lines, at least one, one per product.
     pub lines: Vec<OrderLineV1>,
     /// Sum of the line totals.

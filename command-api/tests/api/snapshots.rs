@@ -565,6 +565,7 @@ fn order_command(
         return Step::Command(OrderCommand::Place(Box::new(PlaceOrder {
             order_id,
             customer: "cust-1".into(),
+            cart_id: None,
             lines: vec![
                 RequestedLine {
                     product_id: ProductId(id(31)),

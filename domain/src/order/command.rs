@@ -41,6 +41,8 @@ pub struct PlaceOrder {
     pub order_id: OrderId,
     /// The customer account.
     pub customer: String,
+    /// The cart checked out, when the order comes from one.
+    pub cart_id: Option<uuid::Uuid>,
     /// The lines with their catalog facts.
     pub lines: Vec<RequestedLine>,
     /// Delivery.

@@ -73,6 +73,7 @@ impl From<OrderEvent> for wire::OrderEvent {
                 let s = *s;
                 Self::OrderPlaced(wire::OrderPlacedV1 {
                     customer: s.customer,
+                    cart_id: s.cart_id,
                     lines: s
                         .lines
                         .into_iter()
@@ -165,6 +166,7 @@ impl TryFrom<wire::OrderEvent> for OrderEvent {
                     .collect::<Result<Vec<_>, StoredValueError>>()?;
                 Self::Placed(Box::new(OrderState {
                     customer: p.customer,
+                    cart_id: p.cart_id,
                     lines,
                     total: p.total.into(),
                     delivery: OrderDelivery {

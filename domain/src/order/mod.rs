@@ -130,6 +130,9 @@ pub struct OrderPayment {
 pub struct OrderState {
     /// The customer account.
     pub customer: String,
+    /// The cart it was checked out from.
+    #[serde(default)]
+    pub cart_id: Option<uuid::Uuid>,
     /// The lines.
     pub lines: Vec<OrderLine>,
     /// Their total.
@@ -356,6 +359,7 @@ impl Order {
         let total = total.ok_or(OrderError::NoLines)?;
         Ok(vec![OrderEvent::Placed(Box::new(OrderState {
             customer: cmd.customer,
+            cart_id: cmd.cart_id,
             lines,
             total,
             delivery: cmd.delivery,

@@ -46,6 +46,7 @@ fn place(lines: Vec<RequestedLine>) -> PlaceOrder {
     PlaceOrder {
         order_id: OrderId(Uuid::from_u128(1)),
         customer: "cust-1".into(),
+        cart_id: None,
         lines,
         delivery: OrderDelivery {
             address: address(None),

@@ -304,6 +304,10 @@ async fn a_customer_signs_up_fills_a_cart_sees_a_price_change_and_checks_out() {
         "prices from the catalog: {order}"
     );
     assert_eq!(
+        order["timeline"][0]["detail"]["cart_id"], cart["cart_id"],
+        "the order records the cart it came from: {order}"
+    );
+    assert_eq!(
         order["delivery_address"]["line1"], "Keizersgracht 1",
         "{order}"
     );

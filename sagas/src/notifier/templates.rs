@@ -238,6 +238,39 @@ pub fn render(
                 _ => return Err(mismatch(event_type, event_version)),
             }
         }
+        Kind::OrderCancelled => {
+            let OrderEvent::OrderCancelled(c) =
+                OrderEvent::decode(event_type, event_version, payload)?
+            else {
+                return Err(mismatch(event_type, event_version));
+            };
+            let why = match (c.reason.as_str(), l) {
+                ("customer_request", Language::En) => "as you asked".to_owned(),
+                ("customer_request", Language::Nl) => "op je verzoek".to_owned(),
+                ("payment_failed", Language::En) => "the payment did not go through".to_owned(),
+                ("payment_failed", Language::Nl) => "de betaling is niet gelukt".to_owned(),
+                ("out_of_stock", Language::En) => "a product sold out".to_owned(),
+                ("out_of_stock", Language::Nl) => "een product is uitverkocht".to_owned(),
+                (_, Language::En) => format!("reason: {}", c.detail.as_deref().unwrap_or(&c.reason)),
+                (_, Language::Nl) => format!("reden: {}", c.detail.as_deref().unwrap_or(&c.reason)),
+            };
+            (
+                l.pick(
+                    "Your Freshline order was cancelled",
+                    "Je Freshline-bestelling is geannuleerd",
+                ),
+                vec![Block::Paragraph(l.pick(
+                    format!(
+                        "We cancelled {order} ({why}). Anything you paid is refunded; you will \
+                         get a message when it is."
+                    ),
+                    format!(
+                        "We hebben {order} geannuleerd ({why}). Wat je betaalde krijg je terug; \
+                         je krijgt een bericht zodra dat gebeurd is."
+                    ),
+                ))],
+            )
+        }
         Kind::CartAbandoned => {
             let CartEvent::CartAbandoned(_) = CartEvent::decode(event_type, event_version, payload)?
             else {
