@@ -68,16 +68,7 @@ fn mails_to(address: &str) -> usize {
 
 impl World {
     async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .put(format!("{}{path}", self.s.commands))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.request(reqwest::Method::PUT, path, token, body).await
     }
 
     async fn read(&self, path: &str, token: &str) -> (u16, Value) {
@@ -250,15 +241,14 @@ async fn a_customer_signs_up_fills_a_cart_sees_a_price_change_and_checks_out() {
 
     // The supplier raises the price: the cart shows it, with both figures.
     let (status, body) = w
-        .http
-        .patch(format!("{}/v1/products/{}", w.s.commands, w.apples))
-        .bearer_auth(&w.owner)
-        .json(&json!({"price": {"amount_minor": 399, "currency": "EUR"}}))
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), r))
-        .expect("patch");
-    assert_eq!(status, 202, "{:?}", body.text().await);
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/products/{}", w.apples),
+            &w.owner,
+            json!({"price": {"amount_minor": 399, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     let cart = until("the price change in the cart", 20, async || {
         let (_, body) = w.read("/v1/carts/current", &me).await;
         (body["subtotal"]["amount_minor"] == 798).then_some(body)

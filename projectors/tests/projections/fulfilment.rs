@@ -258,9 +258,20 @@ impl World {
     }
 
     pub(crate) async fn send(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, token, body).await
+    }
+
+    /// `method path` to command-api with `body`: the status and the JSON answer.
+    pub(crate) async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let r = self
             .http
-            .post(format!("{}{path}", self.s.commands))
+            .request(method, format!("{}{path}", self.s.commands))
             .bearer_auth(token)
             .json(&body)
             .send()
