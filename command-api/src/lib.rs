@@ -18,6 +18,7 @@ pub mod request;
 pub mod response;
 pub mod schema;
 pub mod settings;
+pub mod streams;
 pub mod suppliers;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -98,9 +99,9 @@ pub enum BuildError {
         deliveries::pickup, deliveries::location, deliveries::deliver, deliveries::fail,
         customers::register, customers::add_address, customers::update_address,
         customers::remove_address, customers::preferences, customers::consent, customers::device,
-        carts::set_line, carts::checkout, carts::abandon
+        carts::set_line, carts::checkout, carts::abandon, streams::ticket
     ),
-    components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted, response::BulkCreated)),
+    components(schemas(platform::http::Problem, platform::http::FieldError, response::CommandAccepted, response::BulkCreated, streams::StreamTicket)),
     modifiers(&CausationHeader, &SharedProblems, &FieldRules),
     tags((name = "suppliers", description = "Supplier onboarding and lifecycle"),
          (name = "catalog", description = "Products and their images"),
@@ -109,7 +110,8 @@ pub enum BuildError {
          (name = "payments", description = "Payments, captures and refunds"),
          (name = "deliveries", description = "Slots, riders and deliveries"),
          (name = "customers", description = "A customer's own profile, address book, preferences, consent and devices"),
-         (name = "carts", description = "A customer's cart and checkout"))
+         (name = "carts", description = "A customer's cart and checkout"),
+         (name = "streams", description = "Tickets for live streams (query-api serves the streams)"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -282,6 +284,15 @@ pub fn router(
     // Sensitive operations: a person must also show a second factor (`mfa_required`).
     let sensitive = |route, scope, roles| guarded(route, scope, roles, true);
     let commands = Router::new()
+        // Any authenticated caller (the stream checks its rights when it opens); keyed like
+        // every POST, so a retried request answers the same ticket.
+        .route(
+            "/v1/streams/tickets",
+            post(streams::ticket).route_layer(from_fn_with_state(
+                idempotency.clone(),
+                platform::idempotency::idempotent,
+            )),
+        )
         .route(
             "/v1/customers/me",
             command(post(customers::register), scopes::CUSTOMERS_WRITE, SHOPPERS),

@@ -23,6 +23,7 @@ pub mod relay;
 pub mod snapshots;
 pub mod store;
 pub mod telemetry;
+pub mod tickets;
 
 /// Waits for Ctrl-C or SIGTERM; services pass it to their graceful-shutdown hooks.
 pub async fn shutdown_signal() {

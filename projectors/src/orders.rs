@@ -168,6 +168,17 @@ impl Projection for OrdersProjection {
                    END IF;
                  END $$"
             ),
+            // The event store's position of each entry: what a live stream of the order resumes
+            // from (`Last-Event-ID`). Generations made before it gain the column here.
+            format!(
+                "DO $$ BEGIN
+                   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                                   WHERE table_schema = '{schema}' AND table_name = 'order_timeline'
+                                     AND column_name = 'global_position') THEN
+                     ALTER TABLE {schema}.order_timeline ADD COLUMN global_position bigint;
+                   END IF;
+                 END $$"
+            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.payments (
                     id                     uuid        PRIMARY KEY,
@@ -390,8 +401,9 @@ async fn timeline(
     }
     sqlx::query(&format!(
         "INSERT INTO {schema}.order_timeline (aggregate_type, aggregate_id, sequence, order_id,
-             event_type, occurred_at, actor, reason, correlation_id, detail, causation_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
+             event_type, occurred_at, actor, reason, correlation_id, detail, causation_id,
+             global_position)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"
     ))
     .bind(&e.aggregate_type)
     .bind(&e.aggregate_id)
@@ -404,6 +416,7 @@ async fn timeline(
     .bind(meta(keys::CORRELATION_ID))
     .bind(detail)
     .bind(meta(keys::CAUSATION_ID))
+    .bind(e.global_position)
     .execute(conn)
     .await?;
     Ok(())

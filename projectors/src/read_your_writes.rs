@@ -75,6 +75,12 @@ impl Freshness {
         })
     }
 
+    /// Resolves at `projection`'s next committed batch (a live stream waits on it). Enable the
+    /// future before reading, so a commit during the read still wakes it.
+    pub(crate) fn changed(&self, projection: &str) -> tokio::sync::futures::Notified<'_> {
+        self.changes.of(projection).notified()
+    }
+
     /// Takes a place among `subject`'s waiting reads; `429` when they are all taken.
     fn wait_as(&self, subject: &str) -> Result<Waiting<'_>, ApiError> {
         let mut w = self

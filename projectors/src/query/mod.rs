@@ -16,6 +16,7 @@ pub mod products;
 pub mod riders;
 pub mod slots;
 pub mod state;
+pub mod streams;
 pub mod suppliers;
 
 pub use state::QueryState;
@@ -81,7 +82,8 @@ const SHOPPERS: &[Role] = &[Role::Customer];
         riders::riders, riders::get_rider,
         payments::get_payment, payments::ledger_balances, analytics::sales,
         ops::sagas, ops::saga, ops::retry_saga, ops::dead_events, ops::retry_dead, ops::skip_dead,
-        customers::me, customers::get_customer, customers::list_customers, customers::current_cart),
+        customers::me, customers::get_customer, customers::list_customers, customers::current_cart,
+        streams::order),
     components(schemas(suppliers::SupplierView, suppliers::SupplierPage, history::HistoryEntry, history::HistoryPage, platform::http::Problem, platform::http::FieldError,
         products::ProductView, products::ProductPage, products::ImageView, common::Money,
         inventory::StockView, inventory::BatchView, inventory::AgingBucket, inventory::SpoilageByReason,
@@ -204,6 +206,12 @@ pub fn router(
         .route("/v1/payments/{id}", get(payments::get_payment))
         .route_layer(positions("orders"))
         .route_layer(order_guard(ORDER_READERS));
+    // A live order: who may read the order may follow it; a browser passes a ticket.
+    let live = Router::new()
+        .route("/v1/streams/orders/{id}", get(streams::order))
+        .route_layer(positions("orders"))
+        .route_layer(order_guard(ORDER_READERS))
+        .route_layer(from_fn_with_state(state.clone(), streams::ticket));
     let deliveries = Router::new()
         .route("/v1/deliveries/{id}", get(deliveries::get_delivery))
         .route_layer(positions("orders"))
@@ -274,6 +282,7 @@ pub fn router(
         .merge(back_office)
         .merge(shoppers)
         .merge(customer_directory)
+        .merge(live)
         .layer(from_fn(platform::http::refuse_control_characters))
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));

@@ -22,6 +22,7 @@ mod orders;
 mod rebuild;
 mod saga_faults;
 mod scheduler;
+mod streams;
 
 use test_support::{brokers, database, database_with_url};
 

@@ -219,13 +219,15 @@ impl Harness {
         .await;
     }
 
-    /// Every row of every table of the projection, as JSON, in a stable order.
+    /// Every row of every table of the projection, as JSON, in a stable order. The timeline's
+    /// `global_position` is left out: these tests publish hand-written envelopes whose positions
+    /// are not the ones the store gives the same events (in a deployment they are the same).
     async fn snapshot(&self) -> Vec<(String, Value)> {
         let mut out = Vec::new();
         for table in projectors::runtime::Projection::views(&OrdersProjection) {
             let rows: Value = sqlx::query_scalar(&format!(
-                "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')
-                   FROM read.{table} t"
+                "SELECT coalesce(jsonb_agg(r ORDER BY r::text), '[]')
+                   FROM (SELECT to_jsonb(t) - 'global_position' AS r FROM read.{table} t) rows"
             ))
             .fetch_one(&self.pool)
             .await

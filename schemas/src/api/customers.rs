@@ -146,3 +146,14 @@ pub struct AbandonCartBody {
     /// The cart the scheduler found idle (a cart opened since is left alone).
     pub cart_id: Uuid,
 }
+
+/// `POST /v1/streams/tickets`: a ticket for a browser's `EventSource`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamTicketBody {
+    /// The stream to open: `/v1/streams/orders/{id}` or `/v1/streams/ops`.
+    #[schema(
+        pattern = "^/v1/streams/(ops|orders/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    )]
+    pub stream: String,
+}

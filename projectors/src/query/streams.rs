@@ -1,0 +1,166 @@
+//! Live streams (server-sent events). `GET /v1/streams/orders/{id}` sends the order's timeline
+//! entries (every step from every stream that names it: payment, delivery positions and ETA,
+//! ...) as they are projected: each event's `id` is its event-store position, so a client that
+//! reconnects with `Last-Event-ID` gets exactly what it missed. New entries are sent when the
+//! orders projection signals a commit (no polling); a comment every 15 s keeps proxies from
+//! closing a quiet stream. Who may read the order may follow it; browsers, which cannot set
+//! headers on an `EventSource`, pass a single-use ticket (`?ticket=`, from
+//! `POST /v1/streams/tickets` on command-api) instead of a bearer token.
+
+use super::common::{customer_filter, db_problem, parse_id};
+use super::orders::TimelineEntry;
+use super::state::QueryState;
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use platform::auth::{AuthError, Principal};
+use platform::http::{ApiError, Authenticated};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The longest a stream stays quiet: a comment then.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A stream re-reads this often even without a signal (one lost while the listener
+/// reconnects).
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Route middleware: a request without a bearer token but with `?ticket=` is authenticated
+/// by redeeming the ticket, once, for exactly this stream's path.
+pub async fn ticket(State(s): State<QueryState>, mut request: Request, next: Next) -> Response {
+    let unauthenticated = matches!(
+        request.extensions().get::<Authenticated>(),
+        Some(Authenticated(Err(e))) if matches!(e.as_ref(), AuthError::Missing)
+    );
+    let ticket = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("ticket="))
+            .map(str::to_owned)
+    });
+    if let (true, Some(ticket)) = (unauthenticated, ticket) {
+        let path = request.uri().path().to_owned();
+        let outcome = match platform::tickets::redeem(&s.pool, &ticket, &path).await {
+            Ok(Some(principal)) => Ok(principal),
+            Ok(None) => Err(Arc::new(AuthError::Invalid(
+                "the ticket is unknown, used, expired or for another stream".to_owned(),
+            ))),
+            Err(e) => return db_problem(&e).into_response(),
+        };
+        request.extensions_mut().insert(Authenticated(outcome));
+    }
+    next.run(request).await
+}
+
+/// What a client saw last: `Last-Event-ID` (a position this stream sent). One it cannot have
+/// been sent (not a position) is ignored: the stream starts from the beginning.
+fn last_seen(headers: &HeaderMap) -> i64 {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .filter(|p| *p >= 0)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Positioned {
+    global_position: i64,
+    #[sqlx(flatten)]
+    entry: TimelineEntry,
+}
+
+/// Follow an order: its timeline entries as they happen (event `timeline`, `id` = the entry's
+/// event-store position; resumable with `Last-Event-ID`).
+#[utoipa::path(get, path = "/v1/streams/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"),
+           ("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
+           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (an id the stream sent; anything else starts from the beginning)")),
+    responses((status = 200, description = "`text/event-stream` of `timeline` events", content_type = "text/event-stream"),
+              (status = 404, body = platform::http::Problem)),
+    security(("bearer" = ["orders:read"])))]
+pub async fn order(
+    State(s): State<QueryState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = parse_id(&raw)?;
+    let after = last_seen(&headers);
+    let customer = customer_filter(&principal);
+    let visible: Option<i32> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM {}.orders WHERE id = $1 AND ($2::text IS NULL OR customer = $2)",
+        s.schema
+    ))
+    .bind(id)
+    .bind(&customer)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(|e| db_problem(&e))?;
+    if visible.is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            "no such order",
+        ));
+    }
+    let stream = futures::stream::unfold(
+        (s, id, after, Vec::<Event>::new()),
+        |(s, id, mut after, mut pending)| async move {
+            loop {
+                if !pending.is_empty() {
+                    let event = pending.remove(0);
+                    return Some((Ok(event), (s, id, after, pending)));
+                }
+                // Armed before reading, so a commit during the read is not missed.
+                let changed = s.fresh.changed("orders");
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                match entries_after(&s, id, after).await {
+                    Ok(rows) if !rows.is_empty() => {
+                        for r in rows {
+                            after = after.max(r.global_position);
+                            let event = Event::default()
+                                .id(r.global_position.to_string())
+                                .event("timeline")
+                                .json_data(&r.entry)
+                                .unwrap_or_else(|_| Event::default().comment("unrenderable"));
+                            pending.push(event);
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, order_id = %id, "a live order stream could not read");
+                    }
+                }
+                let _ = tokio::time::timeout(RECHECK, changed).await;
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+}
+
+async fn entries_after(
+    s: &QueryState,
+    id: Uuid,
+    after: i64,
+) -> Result<Vec<Positioned>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, occurred_at,
+                actor, reason, correlation_id, causation_id, detail
+           FROM {}.order_timeline
+          WHERE order_id = $1 AND global_position > $2
+          ORDER BY global_position
+          LIMIT 200",
+        s.schema
+    ))
+    .bind(id)
+    .bind(after)
+    .fetch_all(&s.pool)
+    .await
+}
