@@ -3,7 +3,7 @@
 //! book, preferences, consent and push devices.
 
 use crate::context::CommandContext;
-use crate::request::{new_id, point, text, Fields, Ids};
+use crate::request::{delivery_address, new_id, text, Fields, Ids};
 use crate::response::{execute, resource, Accepted};
 use crate::AppState;
 use axum::extract::State;
@@ -11,7 +11,7 @@ use domain::customer::{
     customer_id, Consent, Customer, CustomerCommand, Preferences, Profile, SavedAddress,
 };
 use domain::fulfilment_values::DeliveryAddress;
-use domain::values::{Address, AddressLine, City, CountryCode, Email, Phone, PostalCode};
+use domain::values::{Email, Phone};
 use platform::bus::{CommandBus, Reply};
 use platform::http::{ApiError, FieldError, ValidJson};
 use schemas::api::{
@@ -38,25 +38,12 @@ fn me(ctx: &CommandContext) -> Uuid {
 
 fn saved_address(body: &SavedAddressBody, at: &str) -> Result<DeliveryAddress, ApiError> {
     let mut f = Fields::default();
-    let field = |name: &str| format!("{at}.{name}");
-    let line1 = f.take::<AddressLine>(&field("line1"), &body.line1);
-    let city = f.take::<City>(&field("city"), &body.city);
-    let postal_code = f.take::<PostalCode>(&field("postal_code"), &body.postal_code);
-    let country = f.take::<CountryCode>(&field("country"), &body.country);
-    let location = point(&body.location, &field("location"))
-        .map_err(|e| f.0.push(e))
-        .ok();
-    let address = (|| {
-        Some(DeliveryAddress {
-            address: Address {
-                line1: line1?,
-                city: city?,
-                postal_code: postal_code?,
-                country: country?,
-            },
-            location: Some(location?),
-        })
-    })();
+    let address = delivery_address(
+        &mut f,
+        at,
+        [&body.line1, &body.city, &body.postal_code, &body.country],
+        Some(&body.location),
+    );
     f.finish(address)
 }
 

@@ -3,7 +3,7 @@
 //! Prices come from the catalog at placement, never from the client.
 
 use crate::context::CommandContext;
-use crate::request::{money, new_id, point, reason, Fields, Ids};
+use crate::request::{delivery_address, money, new_id, reason, Fields, Ids};
 use crate::response::resource;
 use crate::response::{command_problem, load, refusal_problem, Accepted};
 use crate::AppState;
@@ -15,7 +15,7 @@ use domain::order::{
     MAX_LINES,
 };
 use domain::product::ProductStatus;
-use domain::values::{Address, AddressLine, City, CountryCode, Email, PostalCode};
+use domain::values::Email;
 use domain::SupplierId;
 use platform::auth::{Actor, Role};
 use platform::http::{ApiError, FieldError, ValidJson};
@@ -28,26 +28,12 @@ use uuid::Uuid;
 
 fn address(body: &PlaceOrderBody, f: &mut Fields) -> Option<DeliveryAddress> {
     let a = &body.delivery.address;
-    let line1 = f.take::<AddressLine>("delivery.address.line1", &a.line1);
-    let city = f.take::<City>("delivery.address.city", &a.city);
-    let postal_code = f.take::<PostalCode>("delivery.address.postal_code", &a.postal_code);
-    let country = f.take::<CountryCode>("delivery.address.country", &a.country);
-    let location = match &a.location {
-        None => Some(None),
-        Some(g) => point(g, "delivery.address.location")
-            .map_err(|e| f.0.push(e))
-            .ok()
-            .map(Some),
-    };
-    Some(DeliveryAddress {
-        address: Address {
-            line1: line1?,
-            city: city?,
-            postal_code: postal_code?,
-            country: country?,
-        },
-        location: location?,
-    })
+    delivery_address(
+        f,
+        "delivery.address",
+        [&a.line1, &a.city, &a.postal_code, &a.country],
+        a.location.as_ref(),
+    )
 }
 
 /// Place an order: lines priced from the catalog, delivery in a slot, card or cash.

@@ -166,6 +166,38 @@ pub(crate) fn point(
     GeoPoint::from_e6(lat, lon).map_err(|e| FieldError::new(name("lat"), e))
 }
 
+/// A delivery address from its fields, named `{at}.line1`, ... in field errors (pushed to `f`);
+/// `location` is the position, when one was sent.
+pub(crate) fn delivery_address(
+    f: &mut Fields,
+    at: &str,
+    [line1, city, postal_code, country]: [&str; 4],
+    location: Option<&GeoBody>,
+) -> Option<domain::fulfilment_values::DeliveryAddress> {
+    use domain::values::{Address, AddressLine, City, CountryCode, PostalCode};
+    let field = |name: &str| format!("{at}.{name}");
+    let line1 = f.take::<AddressLine>(&field("line1"), line1);
+    let city = f.take::<City>(&field("city"), city);
+    let postal_code = f.take::<PostalCode>(&field("postal_code"), postal_code);
+    let country = f.take::<CountryCode>(&field("country"), country);
+    let location = match location {
+        None => Some(None),
+        Some(g) => point(g, &field("location"))
+            .map_err(|e| f.0.push(e))
+            .ok()
+            .map(Some),
+    };
+    Some(domain::fulfilment_values::DeliveryAddress {
+        address: Address {
+            line1: line1?,
+            city: city?,
+            postal_code: postal_code?,
+            country: country?,
+        },
+        location: location?,
+    })
+}
+
 /// A free text of 1 to `max` characters once trimmed, with no control characters.
 pub(crate) fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
     let t = raw.trim();
