@@ -372,7 +372,7 @@ fn users() -> Vec<Value> {
 
 /// Binds password and OTP executions to the `amr` values `pwd` and `otp`.
 fn reference(alias: &str, value: &str) -> Value {
-    json!({"alias": alias, "config": {"default.reference.value": value, "default.reference.maxAge": "0"}})
+    json!({"alias": alias, "config": {"default.reference.value": value, "default.reference.maxAge": "36000"}})
 }
 
 fn execution(authenticator: &str, requirement: &str, config: Option<&str>, priority: u32) -> Value {
