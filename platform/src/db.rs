@@ -32,6 +32,15 @@ pub fn pool(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Er
         .connect_lazy_with(options))
 }
 
+/// The channel a read model's writer notifies, with the read model's name as payload, when a
+/// change to it commits: a projector (its projection's name) or the fulfilment sagas (`sagas`,
+/// when a saga becomes or stops being stuck or parked). The query API wakes the reads and live
+/// streams waiting on that name instead of polling.
+pub const CHANGED_CHANNEL: &str = "freshline_projection_changed";
+
+/// A saga's step has failed this many times in a row: it counts as `stuck` for operators.
+pub const SAGA_STUCK_AFTER: i32 = 3;
+
 /// A listener on `channels` over a connection of its own (same settings as `pool`), so that
 /// listening never takes one of the pool's connections away from its statements.
 ///

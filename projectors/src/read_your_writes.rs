@@ -81,6 +81,12 @@ impl Freshness {
         self.changes.of(projection).notified()
     }
 
+    /// Resolves at the next change to any read model (a projector's commit, or a saga becoming
+    /// or ceasing to be stuck): the operators' stream, which reads several, waits on it.
+    pub(crate) fn changed_any(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changes.any.notified()
+    }
+
     /// Takes a place among `subject`'s waiting reads; `429` when they are all taken.
     fn wait_as(&self, subject: &str) -> Result<Waiting<'_>, ApiError> {
         let mut w = self
@@ -114,6 +120,7 @@ impl Freshness {
 struct Changes {
     by_projection: HashMap<&'static str, Notify>,
     other: Notify,
+    any: Notify,
 }
 
 impl Changes {
@@ -124,6 +131,7 @@ impl Changes {
                 .map(|p| (p.name(), Notify::new()))
                 .collect(),
             other: Notify::new(),
+            any: Notify::new(),
         }
     }
 
@@ -136,6 +144,7 @@ impl Changes {
             n.notify_waiters();
         }
         self.other.notify_waiters();
+        self.any.notify_waiters();
     }
 }
 
@@ -160,6 +169,7 @@ async fn listen_for_changes(pool: PgPool, changes: Arc<Changes>) {
             loop {
                 let n = listener.recv().await?;
                 changes.of(n.payload()).notify_waiters();
+                changes.any.notify_waiters();
             }
         };
         let result: Result<(), sqlx::Error> = listening.await;

@@ -456,6 +456,13 @@ pub async fn retry_dead(
             out.applied += 1;
         }
     }
+    // Whatever happened (even a skip with nothing behind it): the read model and its dead
+    // events changed; waiting reads and live streams look again.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(platform::db::CHANGED_CHANNEL)
+        .bind(projection.name())
+        .execute(pool)
+        .await?;
     Ok(out)
 }
 

@@ -149,8 +149,8 @@ pub async fn prepare_live(
 }
 
 /// The channel a projector notifies (with its name) when a batch that changed its read model
-/// commits: the query API wakes the reads waiting for a version instead of polling.
-pub const CHANGED_CHANNEL: &str = "freshline_projection_changed";
+/// commits.
+pub use platform::db::CHANGED_CHANNEL;
 
 /// The lock every change to a projection's generations and views takes (start-up, the swap of
 /// a rebuild): one at a time, so a projector starting during a swap sees the new generation.
@@ -637,7 +637,7 @@ impl Runner {
         .bind(ids)
         .bind(versions)
         .bind(CHANGED_CHANNEL)
-        .bind(tally.applied > 0)
+        .bind(tally.applied > 0 || tally.dead > 0)
         .fetch_one(&mut *tx)
         .await?;
         if usize::try_from(moved).ok() != Some(moves.len()) {

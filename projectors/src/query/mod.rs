@@ -3,6 +3,7 @@
 //! its OpenAPI document.
 
 pub mod analytics;
+pub mod attention;
 pub mod common;
 pub mod customers;
 pub mod deliveries;
@@ -83,7 +84,7 @@ const SHOPPERS: &[Role] = &[Role::Customer];
         payments::get_payment, payments::ledger_balances, analytics::sales,
         ops::sagas, ops::saga, ops::retry_saga, ops::dead_events, ops::retry_dead, ops::skip_dead,
         customers::me, customers::get_customer, customers::list_customers, customers::current_cart,
-        streams::order),
+        streams::order, streams::ops),
     components(schemas(suppliers::SupplierView, suppliers::SupplierPage, history::HistoryEntry, history::HistoryPage, platform::http::Problem, platform::http::FieldError,
         products::ProductView, products::ProductPage, products::ImageView, common::Money,
         inventory::StockView, inventory::BatchView, inventory::AgingBucket, inventory::SpoilageByReason,
@@ -96,6 +97,8 @@ const SHOPPERS: &[Role] = &[Role::Customer];
         payments::CurrencyTotal, analytics::SalesReport, analytics::SalesGroup,
         ops::SagaView, ops::SagaPage, ops::SagaDetail, ops::OpsDone, ops::DeadEventView,
         ops::DeadEventPage, ops::RetriedView, ops::SkipBody,
+        attention::Attention, attention::PendingSupplier, attention::TroubledSaga,
+        attention::DeadEvent, attention::LowStock, attention::ExpiringBatch,
         customers::CustomerView, customers::AddressView, customers::CustomerList,
         customers::CustomerSummary, customers::CartView, customers::CartLineView,
         customers::CartWarning)),
@@ -258,6 +261,11 @@ pub fn router(
             get(ops::dead_events),
         )
         .route_layer(ops_guard(scopes::OPS_READ));
+    // The operators' live picture: a browser passes a ticket.
+    let ops_live = Router::new()
+        .route("/v1/streams/ops", get(streams::ops))
+        .route_layer(ops_guard(scopes::OPS_READ))
+        .route_layer(from_fn_with_state(state.clone(), streams::ticket));
     let ops_writes = Router::new()
         .route("/v1/ops/sagas/{order_id}/retry", post(ops::retry_saga))
         .route(
@@ -283,6 +291,7 @@ pub fn router(
         .merge(shoppers)
         .merge(customer_directory)
         .merge(live)
+        .merge(ops_live)
         .layer(from_fn(platform::http::refuse_control_characters))
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));

@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// Steps failed in a row from which a running saga counts as `stuck`.
-pub const STUCK_AFTER: i32 = 3;
+pub const STUCK_AFTER: i32 = platform::db::SAGA_STUCK_AFTER;
 
 /// The statuses an operator filters by.
 const STATUSES: [&str; 6] = [
@@ -219,6 +219,11 @@ pub async fn retry_saga(
     .map_err(|e| sagas_problem(&e))?;
     match row {
         Some((was,)) => {
+            // Operators' live view: the saga is no longer stuck or parked.
+            let _ = sqlx::query("SELECT pg_notify($1, 'sagas')")
+                .bind(platform::db::CHANGED_CHANNEL)
+                .execute(&s.pool)
+                .await;
             tracing::info!(%order_id, was, by = %principal.subject, "saga retried by an operator");
             Ok((
                 StatusCode::ACCEPTED,

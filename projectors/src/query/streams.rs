@@ -6,7 +6,14 @@
 //! closing a quiet stream. Who may read the order may follow it; browsers, which cannot set
 //! headers on an `EventSource`, pass a single-use ticket (`?ticket=`, from
 //! `POST /v1/streams/tickets` on command-api) instead of a bearer token.
+//!
+//! `GET /v1/streams/ops` (administrators) sends what needs an operator's attention
+//! ([`super::attention`]) as a whole whenever it changes: it wakes on any read model's commit
+//! signal (and a saga's becoming or ceasing to be stuck), reads at most once a second, and sends
+//! only when the content differs; the event id is the content's digest, so a client that
+//! reconnects holding the current state is not sent it again.
 
+use super::attention::{self, Attention};
 use super::common::{customer_filter, db_problem, parse_id};
 use super::orders::TimelineEntry;
 use super::state::QueryState;
@@ -163,4 +170,62 @@ async fn entries_after(
     .bind(after)
     .fetch_all(&s.pool)
     .await
+}
+
+/// The operators' stream reads at most this often, however often read models change.
+const OPS_THROTTLE: Duration = Duration::from_secs(1);
+
+/// What needs an operator's attention, live: an `attention` event with the whole picture on
+/// connecting and whenever it changes (`id` = its digest; resuming with the digest of the
+/// current picture sends nothing until it changes).
+#[utoipa::path(get, path = "/v1/streams/ops", tag = "ops",
+    params(("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
+           ("Last-Event-ID" = Option<String>, Header, description = "The digest of the picture the client holds")),
+    responses((status = 200, description = "`text/event-stream` of `attention` events (an `Attention` each)", content_type = "text/event-stream", body = Attention)),
+    security(("bearer" = ["ops:read"])))]
+pub async fn ops(
+    State(s): State<QueryState>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let held = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let stream = futures::stream::unfold((s, held), |(s, mut held)| async move {
+        loop {
+            let event = {
+                let changed = s.fresh.changed_any();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                let started = tokio::time::Instant::now();
+                let event = match attention::read(&s).await {
+                    Ok(now) => {
+                        let digest = now.digest();
+                        (held.as_deref() != Some(digest.as_str())).then(|| {
+                            let event = Event::default()
+                                .id(digest.clone())
+                                .event("attention")
+                                .json_data(&now)
+                                .unwrap_or_else(|_| Event::default().comment("unrenderable"));
+                            held = Some(digest);
+                            event
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the operators' stream could not read");
+                        None
+                    }
+                };
+                if event.is_none() {
+                    let _ = tokio::time::timeout(RECHECK, changed).await;
+                    tokio::time::sleep_until(started + OPS_THROTTLE).await;
+                }
+                event
+            };
+            if let Some(event) = event {
+                return Some((Ok(event), (s, held)));
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
 }

@@ -7,7 +7,7 @@ use platform::auth::Role;
 use platform::store::StreamFilter;
 use serde_json::{json, Value};
 
-async fn register(s: &Stack, token: &str, number: &str) -> String {
+pub(crate) async fn register(s: &Stack, token: &str, number: &str) -> String {
     let r = s
         .post("/v1/suppliers", token, json!({
             "legal_name": "Polder Greens B.V.", "registration_number": number,
@@ -17,7 +17,7 @@ async fn register(s: &Stack, token: &str, number: &str) -> String {
     r["id"].as_str().expect("id").to_owned()
 }
 
-async fn approve(s: &Stack, owner: &str, admin: &str, id: &str) {
+pub(crate) async fn approve(s: &Stack, owner: &str, admin: &str, id: &str) {
     s.post(
         &format!("/v1/suppliers/{id}/documents"),
         owner,

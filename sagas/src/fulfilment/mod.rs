@@ -671,10 +671,12 @@ impl FulfilmentSaga {
                 "UPDATE fulfilment.sagas
                     SET status = 'parked', next_at = NULL, lease_owner = NULL, lease_until = NULL,
                         last_error = 'state unreadable', updated_at = now()
-                  WHERE order_id = $1 AND lease_owner = $2",
+                  WHERE order_id = $1 AND lease_owner = $2
+                    AND pg_notify($3, 'sagas') IS NOT NULL",
             )
             .bind(order_id)
             .bind(lease)
+            .bind(platform::db::CHANGED_CHANNEL)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -830,14 +832,17 @@ impl FulfilmentSaga {
         });
         let (stored, arrived): (i64, serde_json::Value) = sqlx::query_as(
             "WITH s AS (
-                 UPDATE fulfilment.sagas
+                 UPDATE fulfilment.sagas AS sg
                     SET state = $3, status = $4, attempts = $6,
                         last_step = COALESCE($7, last_step), last_error = $8, updated_at = now(),
-                        lease_owner = CASE WHEN $9 THEN lease_owner END,
+                        lease_owner = CASE WHEN $9 THEN sg.lease_owner END,
                         lease_until = CASE WHEN $9 THEN now() + make_interval(secs => $10) END,
                         next_at = CASE WHEN $9 THEN now() + make_interval(secs => $10) ELSE $5 END
-                  WHERE order_id = $1 AND lease_owner = $2
-                  RETURNING order_id),
+                   FROM (SELECT attempts AS before FROM fulfilment.sagas WHERE order_id = $1) AS old
+                  WHERE sg.order_id = $1 AND sg.lease_owner = $2
+                  RETURNING sg.order_id, old.before >= $15 AS was_stuck),
+               -- Operators' live view wakes when a saga becomes or stops being stuck.
+               n AS (SELECT pg_notify($14, 'sagas') FROM s WHERE s.was_stuck <> ($6 >= $15)),
                i AS (
                  UPDATE fulfilment.inbox SET applied_at = now()
                   WHERE event_id = ANY($11) AND order_id IN (SELECT order_id FROM s)),
@@ -845,7 +850,7 @@ impl FulfilmentSaga {
                  INSERT INTO fulfilment.deadlines (order_id, kind, due_at)
                  SELECT order_id, $12, $13 FROM s WHERE $13::timestamptz IS NOT NULL
                  ON CONFLICT DO NOTHING)
-             SELECT (SELECT count(*) FROM s),
+             SELECT (SELECT count(*) FROM s) + 0 * (SELECT count(*) FROM n),
                     (SELECT coalesce(jsonb_agg(jsonb_build_array(event_id, event) ORDER BY seq), '[]')
                        FROM fulfilment.inbox
                       WHERE $9 AND order_id = $1 AND applied_at IS NULL AND event_id <> ALL($11))",
@@ -863,6 +868,8 @@ impl FulfilmentSaga {
         .bind(applied)
         .bind(DeadlineKind::Rider.as_str())
         .bind(rider_due)
+        .bind(platform::db::CHANGED_CHANNEL)
+        .bind(platform::db::SAGA_STUCK_AFTER)
         .fetch_one(&self.pool)
         .await?;
         Ok((stored == 1).then(|| inbox_events(arrived)))
