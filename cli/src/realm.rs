@@ -40,9 +40,10 @@ pub enum IdpCommand {
         /// Compare with this file instead of writing.
         #[arg(long, conflicts_with = "out")]
         check: Option<PathBuf>,
-        /// Where the storefront and ops console are served (redirect URIs, web origins).
-        #[arg(long, default_value = "http://127.0.0.1:8000")]
-        frontend: String,
+        /// Where the storefront and ops console are served (redirect URIs, web origins);
+        /// repeatable (default: `platform::idp::FRONTENDS`).
+        #[arg(long)]
+        frontend: Vec<String>,
     },
     /// Print the demo users of the realm, their passwords and the admin's TOTP secret (local
     /// runs only).
@@ -75,7 +76,15 @@ pub fn run(cmd: IdpCommand) -> anyhow::Result<()> {
             check,
             frontend,
         } => {
-            let text = format!("{}\n", serde_json::to_string_pretty(&realm(&frontend))?);
+            let frontends: Vec<String> = if frontend.is_empty() {
+                platform::idp::FRONTENDS
+                    .iter()
+                    .map(|f| (*f).to_owned())
+                    .collect()
+            } else {
+                frontend
+            };
+            let text = format!("{}\n", serde_json::to_string_pretty(&realm(&frontends))?);
             if let Some(path) = check {
                 let on_disk = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
@@ -299,7 +308,12 @@ fn default_client_scopes() -> Vec<String> {
     names
 }
 
-fn browser_client(client_id: &str, name: &str, frontend: &str, path: &str) -> Value {
+fn browser_client(client_id: &str, name: &str, frontends: &[String], path: &str) -> Value {
+    let origins: Vec<String> = frontends
+        .iter()
+        .flat_map(|f| [f.clone(), f.replace("127.0.0.1", "localhost")])
+        .collect();
+    let redirects: Vec<String> = origins.iter().map(|o| format!("{o}{path}*")).collect();
     json!({
         "clientId": client_id,
         "name": name,
@@ -312,9 +326,9 @@ fn browser_client(client_id: &str, name: &str, frontend: &str, path: &str) -> Va
         "frontchannelLogout": true,
         "fullScopeAllowed": true,
         "protocol": "openid-connect",
-        "rootUrl": frontend,
-        "redirectUris": [format!("{frontend}{path}*"), format!("{}{path}*", frontend.replace("127.0.0.1", "localhost"))],
-        "webOrigins": [frontend, frontend.replace("127.0.0.1", "localhost")],
+        "rootUrl": frontends.first(),
+        "redirectUris": redirects,
+        "webOrigins": origins,
         "attributes": {
             "pkce.code.challenge.method": "S256",
             "post.logout.redirect.uris": "+",
@@ -531,7 +545,7 @@ fn policies() -> Value {
 }
 
 /// The realm, as Keycloak's import reads it.
-pub fn realm(frontend: &str) -> Value {
+pub fn realm(frontends: &[String]) -> Value {
     let mut role_reps: Vec<Value> = ROLES
         .iter()
         .map(|r| json!({"name": r.as_str(), "description": format!("Freshline {}", r.as_str())}))
@@ -574,8 +588,8 @@ pub fn realm(frontend: &str) -> Value {
         "defaultDefaultClientScopes": default_client_scopes(),
         "scopeMappings": scope_mappings,
         "clients": [
-            browser_client("storefront", "Freshline storefront", frontend, "/"),
-            browser_client("ops-console", "Freshline operations console", frontend, "/ops/"),
+            browser_client("storefront", "Freshline storefront", frontends, "/"),
+            browser_client("ops-console", "Freshline operations console", frontends, "/ops/"),
             test_client(),
         ],
         "users": users(),

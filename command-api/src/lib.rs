@@ -90,7 +90,7 @@ pub enum BuildError {
         inventory::receive, inventory::reserve, inventory::release, inventory::commit,
         inventory::spoilage, inventory::expire, inventory::expiring_soon, inventory::assess,
         orders::place, orders::cancel, orders::pack, orders::paid, orders::ship, orders::deliver,
-        orders::compensate, orders::record_refund, orders::force_compensation,
+        orders::compensate, orders::record_refund, orders::force_compensation, orders::force_saga_compensation,
         payments::initiate, payments::authorized, payments::captured, payments::declined,
         payments::cancel, payments::request_refund, payments::refund, payments::refund_completed,
         deliveries::create_slot, deliveries::book_slot, deliveries::release_slot,
@@ -517,6 +517,14 @@ pub fn router(
             "/v1/ops/orders/{id}/compensate",
             sensitive(
                 post(orders::force_compensation),
+                scopes::OPS_WRITE,
+                OPERATORS,
+            ),
+        )
+        .route(
+            "/v1/ops/sagas/{order_id}/compensate",
+            sensitive(
+                post(orders::force_saga_compensation),
                 scopes::OPS_WRITE,
                 OPERATORS,
             ),

@@ -392,6 +392,26 @@ pub async fn force_compensation(
         .await
 }
 
+/// Forced compensation at the path of the saga's other controls (API.md's
+/// `POST /v1/ops/sagas/{order_id}/compensate`): the same as
+/// `POST /v1/ops/orders/{id}/compensate`.
+#[utoipa::path(post, path = "/v1/ops/sagas/{order_id}/compensate", tag = "orders", request_body = ForceCompensationBody,
+    params(("order_id" = Uuid, Path, description = "Order id (the saga's)")),
+    responses(
+        (status = 202, description = "Cancelled; compensation follows", body = crate::response::CommandAccepted),
+        (status = 404, body = platform::http::Problem),
+        (status = 409, description = "`invalid_transition` (shipped, delivered or cancelled)", body = platform::http::Problem),
+        (status = 422, body = platform::http::Problem)),
+    security(("bearer" = ["ops:write"])))]
+pub async fn force_saga_compensation(
+    state: State<AppState>,
+    ctx: CommandContext,
+    ids: Ids,
+    body: ValidJson<ForceCompensationBody>,
+) -> Result<Accepted, ApiError> {
+    force_compensation(state, ctx, ids, body).await
+}
+
 /// The saga cancels an order it cannot carry through (out of stock, payment failed, no slot
 /// or rider, delivery failed).
 #[utoipa::path(post, path = "/v1/orders/{id}/compensate", tag = "orders", request_body = CompensateBody,

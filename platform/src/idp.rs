@@ -7,6 +7,10 @@ use crate::auth::Role;
 
 /// The realm's name.
 pub const REALM: &str = "freshline";
+
+/// Where the storefront and the operations console are served: the local gateway, and the
+/// gateway the browser tests start (the realm's redirect URIs and web origins).
+pub const FRONTENDS: &[&str] = &["http://127.0.0.1:8000", "http://127.0.0.1:28400"];
 /// The confidential client tests and scripts log in with (local runs only).
 pub const TEST_CLIENT: &str = "freshline-tests";
 /// Its secret (local runs only; a deployment imports its own realm).

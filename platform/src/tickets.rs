@@ -109,10 +109,11 @@ pub async fn redeem(
         }))
 }
 
-/// Whether `stream` names a live stream a ticket can be issued for: `/v1/streams/ops` or
-/// `/v1/streams/orders/{uuid}`.
+/// Whether `stream` names a live stream a ticket can be issued for: `/v1/streams/ops`,
+/// `/v1/streams/orders` or `/v1/streams/orders/{uuid}`.
 pub fn is_stream(stream: &str) -> bool {
     stream == "/v1/streams/ops"
+        || stream == "/v1/streams/orders"
         || stream
             .strip_prefix("/v1/streams/orders/")
             .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| u.to_string() == id))

@@ -179,6 +179,8 @@ impl Projection for OrdersProjection {
                    END IF;
                  END $$"
             ),
+            // The console's board follows every order from a position.
+            format!("CREATE INDEX IF NOT EXISTS order_timeline_position ON {schema}.order_timeline (global_position)"),
             format!(
                 "CREATE TABLE IF NOT EXISTS {schema}.payments (
                     id                     uuid        PRIMARY KEY,

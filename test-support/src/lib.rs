@@ -111,3 +111,28 @@ where
     }
 }
 pub mod keycloak;
+
+/// Holds a document the repository keeps (an OpenAPI description the frontends build their
+/// typed client from, under `web/openapi/`) equal to what the code generates: a test fails when
+/// they differ; `FRESHLINE_BLESS=1` rewrites the file instead.
+///
+/// # Panics
+/// When the file differs (or cannot be read or written).
+pub fn committed_document(relative_to_repo: &str, generated: &serde_json::Value) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative_to_repo);
+    let text = serde_json::to_string_pretty(generated).expect("render") + "\n";
+    if std::env::var("FRESHLINE_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("mkdir");
+        std::fs::write(&path, &text).expect("write");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "{} differs from what the code generates; after an intended change run \
+         `FRESHLINE_BLESS=1 cargo test` (and rebuild web/)",
+        path.display()
+    );
+}

@@ -103,3 +103,11 @@ async fn one_command_shows_on_metrics_with_its_route_result_latency_and_events()
     let events = app.db.events_of(&id).await;
     assert_eq!(events[0].3["correlation_id"], "corr-obs-1");
 }
+
+/// The frontends' typed client is generated from this document (web/openapi/command.json).
+#[test]
+fn the_frontends_build_against_the_served_openapi_document() {
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(command_api::ApiDoc::openapi()).expect("document");
+    test_support::committed_document("web/openapi/command.json", &doc);
+}

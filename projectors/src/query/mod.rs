@@ -84,7 +84,7 @@ const SHOPPERS: &[Role] = &[Role::Customer];
         payments::get_payment, payments::ledger_balances, analytics::sales,
         ops::sagas, ops::saga, ops::retry_saga, ops::dead_events, ops::retry_dead, ops::skip_dead,
         customers::me, customers::get_customer, customers::list_customers, customers::current_cart,
-        streams::order, streams::ops),
+        streams::order, streams::orders, streams::ops),
     components(schemas(suppliers::SupplierView, suppliers::SupplierPage, history::HistoryEntry, history::HistoryPage, platform::http::Problem, platform::http::FieldError,
         products::ProductView, products::ProductPage, products::ImageView, common::Money,
         inventory::StockView, inventory::BatchView, inventory::AgingBucket, inventory::SpoilageByReason,
@@ -215,6 +215,11 @@ pub fn router(
         .route_layer(positions("orders"))
         .route_layer(order_guard(ORDER_READERS))
         .route_layer(from_fn_with_state(state.clone(), streams::ticket));
+    // Every order, live (the console's board): staff only.
+    let board = Router::new()
+        .route("/v1/streams/orders", get(streams::orders))
+        .route_layer(order_guard(AUDITORS))
+        .route_layer(from_fn_with_state(state.clone(), streams::ticket));
     let deliveries = Router::new()
         .route("/v1/deliveries/{id}", get(deliveries::get_delivery))
         .route_layer(positions("orders"))
@@ -292,6 +297,7 @@ pub fn router(
         .merge(customer_directory)
         .merge(live)
         .merge(ops_live)
+        .merge(board)
         .layer(from_fn(platform::http::refuse_control_characters))
         .layer(from_fn_with_state(limiter, platform::ratelimit::limit))
         .layer(from_fn_with_state(verifier, platform::http::authenticate));

@@ -182,6 +182,10 @@ pub struct ProductSearch {
     pub max_price: Option<i64>,
     /// `true`: only products with stock available; `false`: only without.
     pub in_stock: Option<bool>,
+    /// Only products with stock available that keeps at least this many days (a batch with
+    /// stock free expiring that late or later), 0-365.
+    #[param(minimum = 0, maximum = 365)]
+    pub min_days_to_expiry: Option<i32>,
     /// Include discontinued products (default false).
     pub include_discontinued: Option<bool>,
     /// `relevance` (default with `q`), `price_asc`, `price_desc`, `newest` (default), `name`.
@@ -236,6 +240,11 @@ fn validate_search(p: &ProductSearch) -> Result<(PageRequest<i64>, &str), ApiErr
             errors.push(FieldError::new("max_price", "not below min_price"));
         }
     }
+    if p.min_days_to_expiry
+        .is_some_and(|d| !(0..=365).contains(&d))
+    {
+        errors.push(FieldError::new("min_days_to_expiry", "0 to 365"));
+    }
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         errors.push(FieldError::new("q", "at most 200 characters"));
     }
@@ -289,6 +298,10 @@ pub async fn search_products(
             AND ($7::int8 IS NULL OR p.price_minor <= $7)
             AND ($8::bool IS NULL OR (p.available > 0) = $8)
             AND ($9 OR p.status = 'active')
+            AND ($12::int4 IS NULL OR EXISTS (
+                  SELECT 1 FROM {schema}.batches b
+                   WHERE b.product_id = p.id AND b.status = 'active' AND b.on_hand > b.reserved
+                     AND b.expires_at >= now() + make_interval(days => $12)))
           ORDER BY {order}
           LIMIT $10 OFFSET $11"
     );
@@ -304,6 +317,7 @@ pub async fn search_products(
         .bind(p.include_discontinued.unwrap_or(false))
         .bind(page.fetch())
         .bind(offset)
+        .bind(p.min_days_to_expiry)
         .fetch_all(&s.pool)
         .await
         .map_err(|e| db_problem(&e))?;

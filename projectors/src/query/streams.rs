@@ -18,7 +18,7 @@ use super::common::{customer_filter, db_problem, parse_id};
 use super::orders::TimelineEntry;
 use super::state::QueryState;
 use axum::extract::{Path, Request, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -62,21 +62,38 @@ pub async fn ticket(State(s): State<QueryState>, mut request: Request, next: Nex
     next.run(request).await
 }
 
-/// What a client saw last: `Last-Event-ID` (a position this stream sent). One it cannot have
-/// been sent (not a position) is ignored: the stream starts from the beginning.
-fn last_seen(headers: &HeaderMap) -> i64 {
+/// What a client saw last: `Last-Event-ID`, or `?last_event_id=` (a browser reconnecting with a
+/// new ticket opens a new `EventSource`, which cannot send the header).
+fn last_event_id(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            uri.query()?
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("last_event_id="))
+                .map(str::to_owned)
+        })
+}
+
+/// The position a client saw last. One it cannot have been sent (not a position) is ignored:
+/// the stream starts from the beginning.
+fn last_seen(headers: &HeaderMap, uri: &Uri) -> i64 {
+    last_event_id(headers, uri)
         .and_then(|s| s.trim().parse::<i64>().ok())
         .filter(|p| *p >= 0)
         .unwrap_or(0)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+/// A timeline entry as a stream sends it: with its order (a board follows many).
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
 struct Positioned {
+    #[serde(skip)]
     global_position: i64,
+    order_id: Uuid,
     #[sqlx(flatten)]
+    #[serde(flatten)]
     entry: TimelineEntry,
 }
 
@@ -85,6 +102,7 @@ struct Positioned {
 #[utoipa::path(get, path = "/v1/streams/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"),
            ("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
+           ("last_event_id" = Option<i64>, Query, description = "The same as `Last-Event-ID` (for a browser's new `EventSource`)"),
            ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (an id the stream sent; anything else starts from the beginning)")),
     responses((status = 200, description = "`text/event-stream` of `timeline` events", content_type = "text/event-stream"),
               (status = 404, body = platform::http::Problem)),
@@ -94,9 +112,9 @@ pub async fn order(
     principal: Principal,
     Path(raw): Path<String>,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = parse_id(&raw)?;
-    let after = last_seen(&headers);
     let customer = customer_filter(&principal);
     let visible: Option<i32> = sqlx::query_scalar(&format!(
         "SELECT 1 FROM {}.orders WHERE id = $1 AND ($2::text IS NULL OR customer = $2)",
@@ -115,26 +133,63 @@ pub async fn order(
             "no such order",
         ));
     }
+    Ok(timeline(s, Some(id), last_seen(&headers, &uri)))
+}
+
+/// Every order's timeline as it happens, for staff (the operations console's orders board):
+/// event `timeline`, `id` = the entry's event-store position, resumable like one order's.
+#[utoipa::path(get, path = "/v1/streams/orders", tag = "orders",
+    params(("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
+           ("last_event_id" = Option<i64>, Query, description = "Resume after this event (for a browser's new `EventSource`)"),
+           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event; without it, from now")),
+    responses((status = 200, description = "`text/event-stream` of `timeline` events, each a `TimelineEntry` with `order_id`", content_type = "text/event-stream")),
+    security(("bearer" = ["orders:read"])))]
+pub async fn orders(
+    State(s): State<QueryState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // A board follows what happens from now: without a resumption point, the head.
+    let after = match last_event_id(&headers, &uri) {
+        Some(_) => last_seen(&headers, &uri),
+        None => sqlx::query_scalar(&format!(
+            "SELECT coalesce(max(global_position), 0) FROM {}.order_timeline",
+            s.schema
+        ))
+        .fetch_one(&s.pool)
+        .await
+        .map_err(|e| db_problem(&e))?,
+    };
+    Ok(timeline(s, None, after))
+}
+
+/// The timeline entries of one order (or all) after `after`, as the orders projection commits
+/// them.
+fn timeline(
+    s: QueryState,
+    order: Option<Uuid>,
+    after: i64,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = futures::stream::unfold(
-        (s, id, after, Vec::<Event>::new()),
-        |(s, id, mut after, mut pending)| async move {
+        (s, order, after, Vec::<Event>::new()),
+        |(s, order, mut after, mut pending)| async move {
             loop {
                 if !pending.is_empty() {
                     let event = pending.remove(0);
-                    return Some((Ok(event), (s, id, after, pending)));
+                    return Some((Ok(event), (s, order, after, pending)));
                 }
                 // Armed before reading, so a commit during the read is not missed.
                 let changed = s.fresh.changed("orders");
                 tokio::pin!(changed);
                 changed.as_mut().enable();
-                match entries_after(&s, id, after).await {
+                match entries_after(&s, order, after).await {
                     Ok(rows) if !rows.is_empty() => {
                         for r in rows {
                             after = after.max(r.global_position);
                             let event = Event::default()
                                 .id(r.global_position.to_string())
                                 .event("timeline")
-                                .json_data(&r.entry)
+                                .json_data(&r)
                                 .unwrap_or_else(|_| Event::default().comment("unrenderable"));
                             pending.push(event);
                         }
@@ -142,31 +197,31 @@ pub async fn order(
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, order_id = %id, "a live order stream could not read");
+                        tracing::warn!(error = %e, order_id = ?order, "a live order stream could not read");
                     }
                 }
                 let _ = tokio::time::timeout(RECHECK, changed).await;
             }
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
 }
 
 async fn entries_after(
     s: &QueryState,
-    id: Uuid,
+    order: Option<Uuid>,
     after: i64,
 ) -> Result<Vec<Positioned>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, occurred_at,
-                actor, reason, correlation_id, causation_id, detail
+        "SELECT global_position, order_id, aggregate_type, aggregate_id, sequence, event_type,
+                occurred_at, actor, reason, correlation_id, causation_id, detail
            FROM {}.order_timeline
-          WHERE order_id = $1 AND global_position > $2
+          WHERE ($1::uuid IS NULL OR order_id = $1) AND global_position > $2
           ORDER BY global_position
           LIMIT 200",
         s.schema
     ))
-    .bind(id)
+    .bind(order)
     .bind(after)
     .fetch_all(&s.pool)
     .await
@@ -180,17 +235,16 @@ const OPS_THROTTLE: Duration = Duration::from_secs(1);
 /// current picture sends nothing until it changes).
 #[utoipa::path(get, path = "/v1/streams/ops", tag = "ops",
     params(("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
+           ("last_event_id" = Option<String>, Query, description = "The same as `Last-Event-ID` (for a browser's new `EventSource`)"),
            ("Last-Event-ID" = Option<String>, Header, description = "The digest of the picture the client holds")),
     responses((status = 200, description = "`text/event-stream` of `attention` events (an `Attention` each)", content_type = "text/event-stream", body = Attention)),
     security(("bearer" = ["ops:read"])))]
 pub async fn ops(
     State(s): State<QueryState>,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let held = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let held = last_event_id(&headers, &uri);
     let stream = futures::stream::unfold((s, held), |(s, mut held)| async move {
         loop {
             let event = {

@@ -115,6 +115,24 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
         )
         .await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    // Stock that keeps a year (the batch expires in 2030); more than a year is refused.
+    let (_, page, _) = s
+        .get(&s.queries, "/v1/products?min_days_to_expiry=365", &customer)
+        .await;
+    let found: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(found, [ids[0].as_str()]);
+    let (status, body, _) = s
+        .get(&s.queries, "/v1/products?min_days_to_expiry=366", &customer)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed"))
+    );
     let (_, page, _) = s
         .get(
             &s.queries,

@@ -74,3 +74,11 @@ async fn both_openapi_documents_hold_under_schemathesis_with_all_checks() {
         failed.join("\n\n")
     );
 }
+
+/// The frontends' typed client is generated from this document (web/openapi/query.json).
+#[test]
+fn the_frontends_build_against_the_served_openapi_document() {
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(projectors::query::QueryDoc::openapi()).expect("document");
+    test_support::committed_document("web/openapi/query.json", &doc);
+}

@@ -129,6 +129,12 @@ async fn an_order_is_followed_live_resumed_and_opened_with_a_single_use_ticket()
     live.until("OrderPlaced", 20).await;
     let first = *live.ids().first().expect("an id");
 
+    // Staff follow every order from now on (the console's board); customers may not.
+    let (status, mut board) = open(&w, "/v1/streams/orders", Some(&w.admin), None::<i64>).await;
+    assert_eq!(status, 200);
+    let (status, _) = open(&w, "/v1/streams/orders", Some(&me), None::<i64>).await;
+    assert_eq!(status, 403);
+
     // The customer cancels: the stream carries it at once, after the placement.
     let (status, body) = w
         .send(
@@ -140,6 +146,26 @@ async fn an_order_is_followed_live_resumed_and_opened_with_a_single_use_ticket()
     assert_eq!(status, 202, "{body}");
     live.until("OrderCancelled", 20).await;
     assert!(live.ids().iter().all(|id| *id >= first), "{}", live.text);
+
+    // The board: only what happened after it opened, each entry naming its order.
+    board.until("OrderCancelled", 20).await;
+    assert!(!board.text.contains("OrderPlaced"), "{}", board.text);
+    assert!(
+        board.text.contains(&format!("\"order_id\":\"{order}\"")),
+        "{}",
+        board.text
+    );
+
+    // A browser reconnecting (a new EventSource, no header) names where it was in the query.
+    let (_, mut reopened) = open(
+        &w,
+        &format!("{path}?last_event_id={first}"),
+        Some(&me),
+        None::<i64>,
+    )
+    .await;
+    reopened.until("OrderCancelled", 20).await;
+    assert!(!reopened.text.contains("OrderPlaced"), "{}", reopened.text);
 
     // Reconnecting after the first event gets only what came after it.
     let (_, mut resumed) = open(&w, &path, Some(&me), Some(first)).await;
