@@ -16,76 +16,13 @@ BIN="${FRESHLINE_BIN_DIR:-$ROOT/target/release}"
 [ -x "$BIN/freshline" ] && [ -x "$BIN/freshline-sim" ] || die "no binaries in $BIN (cargo build --release --bins)"
 command -v faketime >/dev/null || "$ROOT/infra/local/install.sh" --packages
 "$ROOT/infra/local/infra-up.sh"
-PGBIN="$(pg_bin)"
 
-RUN_ID="$(date +%Y%m%d%H%M%S)$$"
-CS="$STATE/chaos/$RUN_ID"
-mkdir -p "$CS/keys" "$CS/evidence" "$CS/blobs" "$CS/log" "$CS/run"
-DB="freshline_chaos_$RUN_ID"
-psql_admin() { as_pg "$PGBIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-psql_admin -c "create database $DB owner $PG_USER" >/dev/null
-
-export FRESHLINE_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$DB"
-export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
-export FRESHLINE_TOPIC_PREFIX="chaos$RUN_ID."
-export FRESHLINE_JWKS_PATH="$CS/keys/jwks.json"
-export FRESHLINE_SIGNING_KEY="$CS/keys/signing-key.pem"
-export FRESHLINE_EVIDENCE_KEY="$CS/evidence/evidence-key.pem"
-export FRESHLINE_BLOB_DIR="$CS/blobs"
-export FRESHLINE_LOG_FORMAT=json
-export FRESHLINE_SMTP_PORT="$SMTP_PORT"
+source "$ROOT/infra/local/stack.sh"
+stack_init chaos 0
 export FRESHLINE_RELAY_LEASE_SECS=4
-export FRESHLINE_SAGA_GROUP="chaos-$RUN_ID-saga"
-export FRESHLINE_IMAGE_WORKER_GROUP="chaos-$RUN_ID-images"
-export FRESHLINE_NOTIFIER_GROUP="chaos-$RUN_ID-notifier"
 export FRESHLINE_NOTIFIER_LEASE_SECS=20
-export FRESHLINE_COMMAND_API_URL="http://127.0.0.1:28080"
-export FRESHLINE_CARD_GATEWAY_URL="http://127.0.0.1:28090"
-"$BIN/freshline" db migrate 2>/dev/null
-"$BIN/freshline" topics create >/dev/null
-"$BIN/freshline" token keygen --out-dir "$CS/keys" >/dev/null
-"$BIN/freshline" audit keygen --out-dir "$CS/evidence" >/dev/null
-
-# --- the stack ---------------------------------------------------------------------------
-declare -A PORT=([command-api]=28080 [command-api-skewed]=28088 [query-api]=28081
-  [outbox-relay]=28181 [outbox-relay-standby]=28191 [projector]=28182 [fulfilment-saga]=28183
-  [notifier]=28184 [image-worker]=28185 [scheduler]=28186 [delivery-sim]=28187 [card-gateway]=28090)
-SERVICES=(command-api outbox-relay outbox-relay-standby query-api projector card-gateway notifier
+SERVICES=(command-api outbox-relay outbox-relay-standby query-api projector card-gateway messaging notifier
   fulfilment-saga image-worker scheduler delivery-sim)
-
-# start <service> [VAR=value ...]: starts it with extra settings; waits until it is ready.
-start() {
-  local name="$1"; shift
-  local addr="127.0.0.1:${PORT[$name]}" cmd
-  case "$name" in
-    command-api) cmd=(env FRESHLINE_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve command-api) ;;
-    command-api-skewed) cmd=(env FRESHLINE_HTTP_ADDR="$addr" "$@" faketime -f +45s "$BIN/freshline" serve command-api) ;;
-    outbox-relay|outbox-relay-standby) cmd=(env FRESHLINE_RELAY_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve outbox-relay) ;;
-    query-api) cmd=(env FRESHLINE_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve query-api) ;;
-    projector) cmd=(env FRESHLINE_PROJECTOR_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve projector) ;;
-    fulfilment-saga) cmd=(env FRESHLINE_SAGA_HTTP_ADDR="$addr" FRESHLINE_SAGA_INSTANCE_ID="chaos-$RUN_ID" "$@" "$BIN/freshline" serve fulfilment-saga) ;;
-    notifier) cmd=(env FRESHLINE_NOTIFIER_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve notifier) ;;
-    image-worker) cmd=(env FRESHLINE_IMAGE_WORKER_HTTP_ADDR="$addr" "$@" "$BIN/freshline" serve image-worker) ;;
-    scheduler) cmd=(env FRESHLINE_SCHEDULER_HTTP_ADDR="$addr" FRESHLINE_SCHEDULER_INTERVAL_SECS=5 "$@" "$BIN/freshline" serve scheduler) ;;
-    delivery-sim) cmd=(env FRESHLINE_SIM_HTTP_ADDR="$addr" FRESHLINE_SIM_STEP_DELAY_MS=20 "$@" "$BIN/freshline-sim" delivery-sim) ;;
-    card-gateway) cmd=(env FRESHLINE_GATEWAY_HTTP_ADDR="$addr" "$@" "$BIN/freshline-sim" card-gateway) ;;
-    *) die "unknown service $name" ;;
-  esac
-  # In a subshell: the harness's own shell then has no job to report when one is killed.
-  (nohup "${cmd[@]}" >>"$CS/log/$name.log" 2>&1 </dev/null & echo $! >"$CS/run/$name.pid")
-  wait_ready "$name" 90
-}
-ready() { curl -fsS -m 2 "http://127.0.0.1:${PORT[$1]}/readyz" >/dev/null 2>&1; }
-# wait_ready <service> <seconds>: prints how long it took.
-wait_ready() {
-  local t0=$SECONDS
-  until ready "$1"; do
-    [ $((SECONDS - t0)) -lt "$2" ] || die "$1 not ready after $2 s (log: $CS/log/$1.log)"
-    sleep 0.2
-  done
-}
-pid_of() { cat "$CS/run/$1.pid" 2>/dev/null || true; }
-stop() { local p; p="$(pid_of "$1")"; [ -n "$p" ] && kill "$p" 2>/dev/null; rm -f "$CS/run/$1.pid"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # note <phase> <fault> [recovery seconds]
@@ -94,9 +31,7 @@ note() {
   log "  $2${3:+: recovered in $3 s}"
 }
 
-cleanup() {
-  for s in "${SERVICES[@]}" command-api-skewed; do stop "$s"; done
-}
+cleanup() { stack_cleanup; }
 trap cleanup EXIT
 trap "exit 130" INT TERM
 log "chaos run $RUN_ID: database $DB, topics ${FRESHLINE_TOPIC_PREFIX}*, logs $CS/log"

@@ -7,11 +7,25 @@
 #    no virtualenv to create or keep in step.
 #  - Apache Kafka broker jars from Maven Central through infra/kafka/pom.xml (not with
 #    `--packages`, which installs only what the build needs first).
+#  - `--browser`: only Debian's Chromium (and a font), which the browser tests drive headless
+#    through playwright-core (its own browser download is not used).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_pkgs=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+apt_install() {
+  log "installing Debian packages: $*"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if [ "${1:-}" = "--browser" ]; then
+  for p in chromium fonts-dejavu-core; do have_pkg "$p" || need_pkgs+=("$p"); done
+  [ ${#need_pkgs[@]} -eq 0 ] || apt_install "${need_pkgs[@]}"
+  exit 0
+fi
 
 for p in postgresql postgresql-contrib nginx-light python3-aiosmtpd python3-venv faketime cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config build-essential; do
   have_pkg "$p" || need_pkgs+=("$p")
@@ -20,12 +34,7 @@ have_cmd java || need_pkgs+=(openjdk-17-jre-headless)
 have_cmd mvn || need_pkgs+=(maven)
 have_cmd curl || need_pkgs+=(curl)
 
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  log "installing Debian packages: ${need_pkgs[*]}"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
+[ ${#need_pkgs[@]} -eq 0 ] || apt_install "${need_pkgs[@]}"
 # Debian's postgresql package may start its own cluster on 5432; ours runs on $PG_PORT with its
 # own data directory, so the two never meet.
 [ "${1:-}" = "--packages" ] && exit 0

@@ -73,3 +73,40 @@ wait_for() {
     sleep 0.3
   done
 }
+
+# build_web: the frontends (web/dist), installed from the lockfile and built when their
+# sources changed since the last build (node_modules when the lockfile did).
+build_web() {
+  local web="$ROOT/web" stamp
+  command -v npm >/dev/null || die "npm is missing (Node 20.19 or newer)"
+  stamp="$(cd "$web" && cat package-lock.json | sha256sum | cut -c1-16)"
+  if [ ! -f "$web/node_modules/.freshline-$stamp" ]; then
+    log "installing the frontends' packages (npm ci, from the lockfile)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed in $web"
+    touch "$web/node_modules/.freshline-$stamp"
+  fi
+  stamp=""
+  if [ -f "$web/dist/.built" ]; then
+    stamp="$(cd "$web" && find index.html ops src scripts openapi package-lock.json vite.config.ts tsconfig.json -type f -newer dist/.built | head -1)"
+  fi
+  if [ ! -f "$web/dist/.built" ] || [ -n "$stamp" ]; then
+    log "building the frontends (typed client from the OpenAPI documents, type check, bundle)"
+    (cd "$web" && npm run build --silent >"$LOG/web-build.log" 2>&1) || { cat "$LOG/web-build.log" >&2; die "the frontends' build failed"; }
+    touch "$web/dist/.built"
+  fi
+}
+
+# render_gateway <state dir> <gateway port> <command-api port> <query-api port> <blob dir>:
+# the gateway's nginx.conf for one stack, written to <state dir>/gateway/nginx.conf.
+render_gateway() {
+  local dir="$1" gw="$2" cmd="$3" qry="$4" blobs="$5" tmp
+  tmp="/var/tmp/freshline-nginx-$(printf '%s' "$dir" | sha256sum | cut -c1-12)"
+  mkdir -p "$tmp" "$dir/gateway" "$dir/run" "$dir/log" && chmod 777 "$tmp"
+  sed -e "s#@RUN@#$dir/run#g" -e "s#@LOG@#$dir/log#g" -e "s#@TMP@#$tmp#g" \
+      -e "s#@WEB@#$ROOT/web/dist#g" -e "s#@BLOBS@#$blobs#g" \
+      -e "s#@ISSUER@#$KEYCLOAK_ISSUER#g" -e "s#@IDP_ORIGIN@#$KEYCLOAK_URL#g" \
+      -e "s#127.0.0.1:8000;#127.0.0.1:$gw;#" -e "s#127.0.0.1:8080;#127.0.0.1:$cmd;#" \
+      -e "s#127.0.0.1:8081;#127.0.0.1:$qry;#" \
+      "$ROOT/infra/gateway/nginx.conf" > "$dir/gateway/nginx.conf"
+  /usr/sbin/nginx -t -q -c "$dir/gateway/nginx.conf" -p "$dir/gateway" || die "the gateway's configuration is invalid"
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite: starts PostgreSQL, Kafka and Keycloak (if not already running), checks formatting
-# and lints, runs every test against the real services, and stops what it started.
+# and lints, runs every test against the real services, then the frontends' unit and browser
+# tests, and stops what it started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started=0
 if ! is_running kafka || ! is_running postgres || ! is_running keycloak; then started=1; fi
@@ -43,6 +44,28 @@ set -e
 "$ROOT/infra/local/drop-test-topics.sh"
 passed=$(grep -Eo '[0-9]+ passed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
+
+# The frontends: their unit tests (vitest), then the browser tests (Playwright driving Chromium
+# against a whole stack of their own, from the binaries just built).
+set +e
+build_web
+log "frontends: unit tests (vitest)"
+(cd "$ROOT/web" && NO_COLOR=1 npx vitest run) 2>&1 | tee "$LOG/web-unit.log"
+web_status=${PIPESTATUS[0]}
+tests_line="$(grep -E '^ +Tests ' "$LOG/web-unit.log" | tail -1)"
+web_passed=$(grep -Eo '[0-9]+ passed' <<<"$tests_line" | grep -Eo '[0-9]+' || echo 0)
+web_failed=$(grep -Eo '[0-9]+ failed' <<<"$tests_line" | grep -Eo '[0-9]+' || echo 0)
+[ "$web_status" = 0 ] || [ "$web_failed" -gt 0 ] || web_failed=1
+log "frontends: browser tests (Playwright, Chromium)"
+FRESHLINE_BIN_DIR="$ROOT/target/debug" "$ROOT/infra/local/ui-test.sh" 2>&1 | tee "$LOG/ui-test.log"
+ui_status=${PIPESTATUS[0]}
+ui_passed=$(grep -Eo '^ℹ pass [0-9]+' "$LOG/ui-test.log" | grep -Eo '[0-9]+' || echo 0)
+ui_failed=$(grep -Eo '^ℹ fail [0-9]+' "$LOG/ui-test.log" | grep -Eo '[0-9]+' || echo 0)
+[ "$ui_status" = 0 ] || [ "$ui_failed" -gt 0 ] || ui_failed=1
+set -e
+passed=$((passed + web_passed + ui_passed))
+failed=$((failed + web_failed + ui_failed))
+[ "$web_status" = 0 ] && [ "$ui_status" = 0 ] || [ "$status" != 0 ] || status=1
 log "suite finished in $((SECONDS - t0))s"
 echo "total: $passed passed, $failed failed"
 [ "$passed" -gt 0 ] || { echo "no test ran" >&2; exit 1; }

@@ -13,6 +13,7 @@ log "building the services (release), while the infrastructure starts"
 build=$!
 "$ROOT/infra/local/infra-up.sh"
 "$ROOT/infra/local/keycloak-up.sh"
+build_web
 wait "$build" || { cat "$LOG/build.log" >&2; die "the build failed (log: $LOG/build.log)"; }
 BIN="$ROOT/target/release"
 
@@ -93,16 +94,13 @@ if [ "${FRESHLINE_PROMETHEUS:-0}" = 1 ]; then
   "$ROOT/infra/local/prometheus-up.sh"
 fi
 
-# The gateway (nginx): the single public entry on 127.0.0.1:8000.
-GW_TMP="/var/tmp/freshline-nginx-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
-mkdir -p "$GW_TMP" "$STATE/gateway" && chmod 777 "$GW_TMP"
-sed -e "s#@RUN@#$RUN#g" -e "s#@LOG@#$LOG#g" -e "s#@TMP@#$GW_TMP#g" \
-  "$ROOT/infra/gateway/nginx.conf" > "$STATE/gateway/nginx.conf"
+# The gateway (nginx): the single public entry on 127.0.0.1:8000, also serving the frontends.
+render_gateway "$STATE" 8000 8080 8081 "$FRESHLINE_BLOB_DIR"
 if is_running gateway; then
-  log "gateway already running (pid $(cat "$RUN/gateway.pid"))"
+  log "gateway already running (pid $(cat "$RUN/gateway.pid")); reloading its configuration"
+  /usr/sbin/nginx -c "$STATE/gateway/nginx.conf" -p "$STATE/gateway" -s reload
 else
   log "starting the gateway on 127.0.0.1:8000"
-  /usr/sbin/nginx -t -q -c "$STATE/gateway/nginx.conf" -p "$STATE/gateway"
   /usr/sbin/nginx -c "$STATE/gateway/nginx.conf" -p "$STATE/gateway"
 fi
 wait_for "gateway" 30 curl -fsS http://127.0.0.1:8000/healthz
@@ -118,6 +116,9 @@ log "loading demo data through the command API"
 cat >&2 <<MSG
 
 Freshline is up.
+  storefront    http://127.0.0.1:8000/        (sign up or log in through Keycloak)
+  ops console   http://127.0.0.1:8000/ops/    (admin: TOTP from the secret below; auditor: read-only)
+  API docs      http://127.0.0.1:8000/docs/
   gateway       http://127.0.0.1:8000   (GET /v1/... -> query API, other /v1/... -> command API)
   command API   http://127.0.0.1:8080   (OpenAPI: http://127.0.0.1:8080/openapi.json)
   query API     http://127.0.0.1:8081   (OpenAPI: http://127.0.0.1:8081/openapi.json)

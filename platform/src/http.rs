@@ -437,6 +437,9 @@ pub struct Requirement {
     pub roles: &'static [crate::auth::Role],
     /// Whether a person's token must show a second factor (sensitive operations).
     pub second_factor: bool,
+    /// Whether a caller without any token is admitted (the public catalog); a token, when
+    /// given, must still be valid and allowed.
+    pub public: bool,
 }
 
 impl Requirement {
@@ -446,7 +449,15 @@ impl Requirement {
             scope,
             roles,
             second_factor: false,
+            public: false,
         }
+    }
+
+    /// The same, also open to callers without a token.
+    #[must_use]
+    pub const fn public(mut self) -> Self {
+        self.public = true;
+        self
     }
 
     /// The same, for a sensitive operation when `on`: a person must show a second factor.
@@ -475,6 +486,10 @@ pub async fn require(
                 }
             })
             .map_err(ApiError::from),
+        Some(Authenticated(Err(e))) if req.public && matches!(e.as_ref(), AuthError::Missing) => {
+            Ok(())
+        }
+        None if req.public => Ok(()),
         Some(Authenticated(Err(e))) => Err(ApiError::from(match e.as_ref() {
             AuthError::Invalid(m) => AuthError::Invalid(m.clone()),
             AuthError::UnknownKey => AuthError::UnknownKey,

@@ -1,5 +1,6 @@
 //! Per-subject rate limits inside the services, so they are safe without the gateway: a token
-//! bucket per token subject (unauthenticated requests share one bucket per route group).
+//! bucket per token subject; unauthenticated requests (the public catalog) get one per client
+//! address as the gateway saw it (the last `X-Forwarded-For` hop), else share one.
 //! Over the limit: `429 rate_limited` with `Retry-After`.
 
 use crate::http::{ApiError, Authenticated};
@@ -70,7 +71,13 @@ pub async fn limit(
 ) -> Response {
     let key = match request.extensions().get::<Authenticated>() {
         Some(Authenticated(Ok(p))) => format!("sub:{}", p.subject),
-        _ => "anonymous".to_owned(),
+        _ => request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|a| format!("addr:{}", a.trim()))
+            .unwrap_or_else(|| "anonymous".to_owned()),
     };
     match limiter.take(&key) {
         Ok(()) => next.run(request).await,

@@ -23,6 +23,7 @@ writeFileSync(
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>Freshline API</title>
   <link rel="stylesheet" href="swagger-ui.css" />
+  <link rel="stylesheet" href="docs.css" />
   <link rel="icon" href="favicon-32x32.png" />
 </head>
 <body>
@@ -44,8 +45,37 @@ writeFileSync(
   dom_id: "#swagger-ui",
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
   layout: "StandaloneLayout",
-  deepLinking: true
+  // Deep links would put a link inside each operation's toggle button (nested controls).
+  deepLinking: false
 });
+// Scrolling examples must be reachable by keyboard.
+new MutationObserver(function () {
+  document.querySelectorAll(".body-param__example, .highlight-code > pre, .microlight").forEach(function (e) {
+    if (!e.hasAttribute("tabindex")) e.setAttribute("tabindex", "0");
+  });
+}).observe(document.body, { subtree: true, childList: true });
+`,
+);
+// Swagger UI's own colours fall short of WCAG AA contrast in places: darker ones.
+writeFileSync(
+  join(out, "docs.css"),
+  `.swagger-ui .opblock .opblock-summary-method { color: #fff; }
+.swagger-ui .opblock.opblock-get .opblock-summary-method { background: #0b5394; }
+.swagger-ui .opblock.opblock-post .opblock-summary-method { background: #1e6b43; }
+.swagger-ui .opblock.opblock-put .opblock-summary-method { background: #8a4b00; }
+.swagger-ui .opblock.opblock-patch .opblock-summary-method { background: #0f6e64; }
+.swagger-ui .opblock.opblock-delete .opblock-summary-method { background: #a3141f; }
+.swagger-ui .info .title small pre, .swagger-ui .info .title small.version-stamp { background: #3b4151; }
+.swagger-ui .info .title small { background: #3b4151; }
+.swagger-ui .info a, .swagger-ui .info .url, .swagger-ui a.nostyle { color: #0b4f8a; }
+.swagger-ui .btn { color: #1b1f1c; }
+.swagger-ui .btn.authorize span { color: #1e6b43; }
+.swagger-ui .btn.authorize { border-color: #1e6b43; }
+.swagger-ui .btn.authorize svg { fill: #1e6b43; }
+.swagger-ui .topbar { background: #1b1f1c; }
+.swagger-ui .opblock-tag small, .swagger-ui .opblock-summary-description, .swagger-ui .parameter__in, .swagger-ui .prop-format { color: #3b4151; }
+.swagger-ui .response-col_status, .swagger-ui .response-col_links { color: #3b4151; }
+.swagger-ui .json-schema-2020-12-expand-deep-button { color: #3b4151; }
 `,
 );
 console.log("docs: dist/docs/ (Swagger UI from swagger-ui-dist, both OpenAPI documents)");

@@ -180,8 +180,9 @@ pub fn router(
             get(products::get_image),
         )
         .route_layer(positions("catalog"))
+        // The public catalog: a storefront browses before anyone logs in.
         .route_layer(from_fn_with_state(
-            Requirement::new(scopes::CATALOG_READ, CATALOG_READERS),
+            Requirement::new(scopes::CATALOG_READ, CATALOG_READERS).public(),
             require,
         ));
     let inventory = Router::new()

@@ -268,7 +268,7 @@ fn validate_search(p: &ProductSearch) -> Result<(PageRequest<i64>, &str), ApiErr
 /// Search the catalog.
 #[utoipa::path(get, path = "/v1/products", tag = "catalog", params(ProductSearch),
     responses((status = 200, body = ProductPage), (status = 422, body = platform::http::Problem)),
-    security(("bearer" = ["catalog:read"])))]
+    security((), ("bearer" = ["catalog:read"])))]
 pub async fn search_products(
     State(s): State<QueryState>,
     params: Params<ProductSearch>,
@@ -330,7 +330,7 @@ pub async fn search_products(
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog",
     params(("id" = Uuid, Path, description = "Product id")),
     responses((status = 200, body = ProductView), (status = 404, body = platform::http::Problem)),
-    security(("bearer" = ["catalog:read"])))]
+    security((), ("bearer" = ["catalog:read"])))]
 pub async fn get_product(
     State(s): State<QueryState>,
     Path(raw): Path<String>,
@@ -365,7 +365,7 @@ pub async fn get_product(
 #[utoipa::path(get, path = "/v1/products/{id}/images/{image_id}", tag = "catalog",
     params(("id" = Uuid, Path, description = "Product id"), ("image_id" = Uuid, Path, description = "Image id")),
     responses((status = 200, body = ImageView), (status = 404, body = platform::http::Problem)),
-    security(("bearer" = ["catalog:read"])))]
+    security((), ("bearer" = ["catalog:read"])))]
 pub async fn get_image(
     State(s): State<QueryState>,
     Path((raw, raw_image)): Path<(String, String)>,

@@ -115,6 +115,34 @@ async fn products_stock_and_spoilage_are_searchable_and_follow_the_supplier() {
         )
         .await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    // The public catalog: no token needed (a storefront browses before login); a bad token
+    // is still refused, and stock is not public.
+    let anonymous = reqwest::Client::new();
+    let r = anonymous
+        .get(format!("{}/v1/products?q=strawberry", s.queries))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let page: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(page["items"][0]["id"], ids[0]);
+    let r = anonymous
+        .get(format!("{}/v1/products/{}", s.queries, ids[0]))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    let r = anonymous
+        .get(format!(
+            "{}/v1/inventory/stock?product_id={}",
+            s.queries, ids[0]
+        ))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+
     // Stock that keeps a year (the batch expires in 2030); more than a year is refused.
     let (_, page, _) = s
         .get(&s.queries, "/v1/products?min_days_to_expiry=365", &customer)

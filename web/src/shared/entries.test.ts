@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { humanise, merge } from "./Timeline";
+import { humanise, merge } from "./entries";
 
 const e = (seq: number, at: string, type = "OrderPlaced") => ({
   event_type: type, occurred_at: at, aggregate_type: "Order", aggregate_id: "o", sequence: seq,
