@@ -17,6 +17,16 @@ export default defineConfig({
         storefront: resolve(import.meta.dirname, "index.html"),
         ops: resolve(import.meta.dirname, "ops/index.html"),
       },
+      // What both apps load: the libraries in one chunk (cached across the apps and releases
+      // that change only our code), our shared modules in another.
+      output: {
+        advancedChunks: {
+          groups: [
+            { name: "vendor", test: /node_modules/ },
+            { name: "shared", test: /\/src\/shared\// },
+          ],
+        },
+      },
     },
   },
   test: {

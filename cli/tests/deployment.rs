@@ -1114,6 +1114,10 @@ fn the_container_gateway_is_the_local_gateway_with_only_addresses_and_paths_chan
         "scgi_temp_path",
         "upstream",
         "listen",
+        // Where the frontends' files and the renditions are, and where people log in.
+        "root",
+        "alias",
+        "set",
     ];
     let rules = |rel: &str| -> Vec<String> {
         read(rel)

@@ -33,7 +33,7 @@ note() {
 
 cleanup() { stack_cleanup; }
 trap cleanup EXIT
-trap "exit 130" INT TERM
+trap "exit 130" INT TERM HUP PIPE
 log "chaos run $RUN_ID: database $DB, topics ${FRESHLINE_TOPIC_PREFIX}*, logs $CS/log"
 for s in "${SERVICES[@]}"; do start "$s"; done
 

@@ -26,7 +26,11 @@ cleanup() {
   stack_cleanup
 }
 trap cleanup EXIT
-trap "exit 130" INT TERM
+trap "exit 130" INT TERM HUP PIPE
+# A stack left by a run that was killed outright would answer instead of this one's.
+for port in "$GATEWAY_PORT" "${PORT[@]}"; do
+  ! curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/" || die "127.0.0.1:$port is taken (a browser-test stack left running?)"
+done
 log "browser tests $RUN_ID: database $DB, logs $CS/log, gateway http://127.0.0.1:$GATEWAY_PORT"
 for s in command-api outbox-relay query-api projector card-gateway messaging notifier fulfilment-saga image-worker scheduler; do
   start "$s"

@@ -454,8 +454,9 @@ impl utoipa::Modify for MinPosition {
         use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
         use utoipa::openapi::{RefOr, Required};
         for (path, item) in &mut openapi.paths.paths {
-            // Operators read the runtime's own state (sagas, dead events), not a read model.
-            if path.starts_with("/v1/ops/") {
+            // Operators read the runtime's own state (sagas, dead events), not a read model;
+            // their live picture too.
+            if path.starts_with("/v1/ops/") || path == "/v1/streams/ops" {
                 continue;
             }
             let Some(get) = item.get.as_mut() else {

@@ -219,6 +219,7 @@ pub fn router(
     // Every order, live (the console's board): staff only.
     let board = Router::new()
         .route("/v1/streams/orders", get(streams::orders))
+        .route_layer(positions("orders"))
         .route_layer(order_guard(AUDITORS))
         .route_layer(from_fn_with_state(state.clone(), streams::ticket));
     let deliveries = Router::new()

@@ -13,7 +13,7 @@
 //! only when the content differs; the event id is the content's digest, so a client that
 //! reconnects holding the current state is not sent it again.
 
-use super::attention::{self, Attention};
+use super::attention;
 use super::common::{customer_filter, db_problem, parse_id};
 use super::orders::TimelineEntry;
 use super::state::QueryState;
@@ -102,8 +102,8 @@ struct Positioned {
 #[utoipa::path(get, path = "/v1/streams/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"),
            ("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
-           ("last_event_id" = Option<i64>, Query, description = "The same as `Last-Event-ID` (for a browser's new `EventSource`)"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (an id the stream sent; anything else starts from the beginning)")),
+           ("last_event_id" = Option<String>, Query, description = "The same as `Last-Event-ID` (for a browser's new `EventSource`) (a position it sent; anything else is ignored)"),
+           ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (an id the stream sent; anything else starts from the beginning)")),
     responses((status = 200, description = "`text/event-stream` of `timeline` events", content_type = "text/event-stream"),
               (status = 404, body = platform::http::Problem)),
     security(("bearer" = ["orders:read"])))]
@@ -140,8 +140,8 @@ pub async fn order(
 /// event `timeline`, `id` = the entry's event-store position, resumable like one order's.
 #[utoipa::path(get, path = "/v1/streams/orders", tag = "orders",
     params(("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
-           ("last_event_id" = Option<i64>, Query, description = "Resume after this event (for a browser's new `EventSource`)"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event; without it, from now")),
+           ("last_event_id" = Option<String>, Query, description = "Resume after this event (for a browser's new `EventSource`) (a position it sent; anything else is ignored)"),
+           ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (a position it sent); without it, from now")),
     responses((status = 200, description = "`text/event-stream` of `timeline` events, each a `TimelineEntry` with `order_id`", content_type = "text/event-stream")),
     security(("bearer" = ["orders:read"])))]
 pub async fn orders(
@@ -149,9 +149,13 @@ pub async fn orders(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    // A board follows what happens from now: without a resumption point, the head.
-    let after = match last_event_id(&headers, &uri) {
-        Some(_) => last_seen(&headers, &uri),
+    // A board follows what happens from now: without a resumption point (or with one it
+    // cannot have sent), the head.
+    let resume = last_event_id(&headers, &uri)
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .filter(|p| *p >= 0);
+    let after = match resume {
+        Some(p) => p,
         None => sqlx::query_scalar(&format!(
             "SELECT coalesce(max(global_position), 0) FROM {}.order_timeline",
             s.schema
@@ -237,7 +241,7 @@ const OPS_THROTTLE: Duration = Duration::from_secs(1);
     params(("ticket" = Option<String>, Query, description = "A single-use ticket instead of a bearer token"),
            ("last_event_id" = Option<String>, Query, description = "The same as `Last-Event-ID` (for a browser's new `EventSource`)"),
            ("Last-Event-ID" = Option<String>, Header, description = "The digest of the picture the client holds")),
-    responses((status = 200, description = "`text/event-stream` of `attention` events (an `Attention` each)", content_type = "text/event-stream", body = Attention)),
+    responses((status = 200, description = "`text/event-stream` of `attention` events, each an `Attention` (see the schema of that name)", content_type = "text/event-stream")),
     security(("bearer" = ["ops:read"])))]
 pub async fn ops(
     State(s): State<QueryState>,
