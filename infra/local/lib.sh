@@ -102,7 +102,12 @@ render_gateway() {
   local dir="$1" gw="$2" cmd="$3" qry="$4" blobs="$5" tmp
   tmp="/var/tmp/freshline-nginx-$(printf '%s' "$dir" | sha256sum | cut -c1-12)"
   mkdir -p "$tmp" "$dir/gateway" "$dir/run" "$dir/log" && chmod 777 "$tmp"
-  sed -e "s#@RUN@#$dir/run#g" -e "s#@LOG@#$dir/log#g" -e "s#@TMP@#$tmp#g" \
+  # Its workers read web/dist and the renditions from the checkout, which may be private to
+  # whoever runs the stack (a mktemp clone is 0700): they run as that user, not nobody.
+  local user_line=""
+  [ "$(id -u)" != 0 ] || user_line="user $(id -un) $(id -gn);"
+  sed -e "1i $user_line" \
+      -e "s#@RUN@#$dir/run#g" -e "s#@LOG@#$dir/log#g" -e "s#@TMP@#$tmp#g" \
       -e "s#@WEB@#$ROOT/web/dist#g" -e "s#@BLOBS@#$blobs#g" \
       -e "s#@ISSUER@#$KEYCLOAK_ISSUER#g" -e "s#@IDP_ORIGIN@#$KEYCLOAK_URL#g" \
       -e "s#127.0.0.1:8000;#127.0.0.1:$gw;#" -e "s#127.0.0.1:8080;#127.0.0.1:$cmd;#" \
