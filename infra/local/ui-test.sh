@@ -66,6 +66,8 @@ set +e
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" = 0 ]; then
+  # Stopped before their pid files go with the run's directory.
+  cleanup; trap - EXIT
   psql_admin -c "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
   rm -rf "$CS"
 else
