@@ -74,6 +74,18 @@ wait_for() {
   done
 }
 
+# service_env <database url> <state dir>: what every service of a stack reads: its database, the
+# brokers, its token keys and evidence key, its blob store (all under <state dir>), JSON logs.
+service_env() {
+  export FRESHLINE_DATABASE_URL="$1"
+  export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
+  export FRESHLINE_JWKS_PATH="$2/keys/jwks.json"
+  export FRESHLINE_SIGNING_KEY="$2/keys/signing-key.pem"
+  export FRESHLINE_EVIDENCE_KEY="$2/evidence/evidence-key.pem"
+  export FRESHLINE_BLOB_DIR="$2/blobs"
+  export FRESHLINE_LOG_FORMAT="${FRESHLINE_LOG_FORMAT:-json}"
+}
+
 # build_web: the frontends (web/dist), installed from the lockfile and built when their
 # sources changed since the last build (node_modules when the lockfile did).
 build_web() {

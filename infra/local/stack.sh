@@ -24,14 +24,9 @@ stack_init() {
     [projector]=$((28182 + off)) [fulfilment-saga]=$((28183 + off)) [notifier]=$((28184 + off))
     [image-worker]=$((28185 + off)) [scheduler]=$((28186 + off)) [delivery-sim]=$((28187 + off))
     [card-gateway]=$((28090 + off)) [messaging]=$((28091 + off)))
-  export FRESHLINE_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$DB"
-  export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
-  export FRESHLINE_TOPIC_PREFIX="$name$RUN_ID."
-  export FRESHLINE_JWKS_PATH="$CS/keys/jwks.json"
-  export FRESHLINE_SIGNING_KEY="$CS/keys/signing-key.pem"
-  export FRESHLINE_EVIDENCE_KEY="$CS/evidence/evidence-key.pem"
-  export FRESHLINE_BLOB_DIR="$CS/blobs"
+  service_env "postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$DB" "$CS"
   export FRESHLINE_LOG_FORMAT=json
+  export FRESHLINE_TOPIC_PREFIX="$name$RUN_ID."
   export FRESHLINE_SMTP_PORT="$SMTP_PORT"
   export FRESHLINE_SAGA_GROUP="$name-$RUN_ID-saga"
   export FRESHLINE_IMAGE_WORKER_GROUP="$name-$RUN_ID-images"

@@ -17,13 +17,7 @@ build_web
 wait "$build" || { cat "$LOG/build.log" >&2; die "the build failed (log: $LOG/build.log)"; }
 BIN="$ROOT/target/release"
 
-export FRESHLINE_DATABASE_URL="$DATABASE_URL"
-export FRESHLINE_KAFKA_BROKERS="$KAFKA_BROKERS"
-export FRESHLINE_JWKS_PATH="$STATE/keys/jwks.json"
-export FRESHLINE_SIGNING_KEY="$STATE/keys/signing-key.pem"
-export FRESHLINE_EVIDENCE_KEY="$STATE/evidence/evidence-key.pem"
-export FRESHLINE_BLOB_DIR="$STATE/blobs"
-export FRESHLINE_LOG_FORMAT="${FRESHLINE_LOG_FORMAT:-json}"
+service_env "$DATABASE_URL" "$STATE"
 # People's tokens come from Keycloak; the local key stays trusted for services and the CLI.
 export FRESHLINE_OIDC_ISSUER="$KEYCLOAK_ISSUER"
 # Approving suppliers, refunds and forced compensation need a login with a one-time password.

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { queries } from "../shared/api";
-import { ErrorText, Field, Loading, useLoad, When } from "../shared/ui";
+import { ErrorText, Field, Loading, Table, useLoad, When } from "../shared/ui";
 
 export function Inventory() {
   // Warehouses are where delivery slots start from.
@@ -35,76 +35,41 @@ export function Inventory() {
         <>
           <h2>Batches expiring within 48 hours</h2>
           <ErrorText error={expiring.error} />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Batch</th>
-                <th scope="col">Product</th>
-                <th scope="col">On hand</th>
-                <th scope="col">Reserved</th>
-                <th scope="col">Expires</th>
-              </tr>
-            </thead>
-            <tbody>
-              {expiring.data?.map((b) => (
-                <tr key={b.id}>
-                  <td>{b.id.slice(0, 8)}</td>
-                  <td>{b.product_id.slice(0, 8)}</td>
-                  <td>{b.on_hand}</td>
-                  <td>{b.reserved}</td>
-                  <td>
-                    <When at={b.expires_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            rows={expiring.data}
+            rowKey={(b) => b.id}
+            columns={[
+              { head: "Batch", cell: (b) => b.id.slice(0, 8) },
+              { head: "Product", cell: (b) => b.product_id.slice(0, 8) },
+              { head: "On hand", cell: (b) => b.on_hand },
+              { head: "Reserved", cell: (b) => b.reserved },
+              { head: "Expires", cell: (b) => <When at={b.expires_at} /> },
+            ]}
+          />
           {expiring.data?.length === 0 && <p className="muted">None.</p>}
           <h2>Spoilage</h2>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Reason</th>
-                <th scope="col">Quantity</th>
-              </tr>
-            </thead>
-            <tbody>
-              {spoilage.data?.map((s) => (
-                <tr key={s.reason}>
-                  <td>{s.reason.replace(/_/g, " ")}</td>
-                  <td>{s.quantity}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            rows={spoilage.data}
+            rowKey={(s) => s.reason}
+            columns={[
+              { head: "Reason", cell: (s) => s.reason.replace(/_/g, " ") },
+              { head: "Quantity", cell: (s) => s.quantity },
+            ]}
+          />
           <h2>Stock</h2>
           <ErrorText error={stock.error} />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Product</th>
-                <th scope="col">On hand</th>
-                <th scope="col">Reserved</th>
-                <th scope="col">Available</th>
-                <th scope="col">Batches</th>
-                <th scope="col">Next expiry</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stock.data?.slice(0, 200).map((r) => (
-                <tr key={r.product_id}>
-                  <td>{r.product_id.slice(0, 8)}</td>
-                  <td>{r.on_hand}</td>
-                  <td>{r.reserved}</td>
-                  <td>{r.available}</td>
-                  <td>{r.batches}</td>
-                  <td>
-                    <When at={r.next_expiry} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            rows={stock.data?.slice(0, 200)}
+            rowKey={(r) => r.product_id}
+            columns={[
+              { head: "Product", cell: (r) => r.product_id.slice(0, 8) },
+              { head: "On hand", cell: (r) => r.on_hand },
+              { head: "Reserved", cell: (r) => r.reserved },
+              { head: "Available", cell: (r) => r.available },
+              { head: "Batches", cell: (r) => r.batches },
+              { head: "Next expiry", cell: (r) => <When at={r.next_expiry} /> },
+            ]}
+          />
         </>
       )}
     </>

@@ -6,7 +6,7 @@ import { follow } from "../shared/live";
 import { formatMoney } from "../shared/money";
 import { capabilities } from "../shared/roles";
 import { Timeline, merge, type TimelineItem } from "../shared/Timeline";
-import { ErrorText, Field, Loading, Status, useAction, useLoad, When } from "../shared/ui";
+import { ErrorText, Field, Loading, Status, Table, useAction, useLoad, When } from "../shared/ui";
 import type { components } from "../api/query";
 
 type Order = components["schemas"]["OrderView"];
@@ -39,34 +39,17 @@ export function OrdersBoard() {
       </p>
       {list.loading && <Loading what="orders" />}
       <ErrorText error={list.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Order</th>
-            <th scope="col">Status</th>
-            <th scope="col">Zone</th>
-            <th scope="col">Total</th>
-            <th scope="col">Updated</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((o) => (
-            <tr key={o.id}>
-              <td>
-                <Link to={`/orders/${o.id}`}>{o.id.slice(0, 8)}</Link>
-              </td>
-              <td>
-                <Status value={o.status} />
-              </td>
-              <td>{o.zone ?? "—"}</td>
-              <td>{formatMoney(o.total)}</td>
-              <td>
-                <When at={o.updated_at} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={rows}
+        rowKey={(o) => o.id}
+        columns={[
+          { head: "Order", cell: (o) => <Link to={`/orders/${o.id}`}>{o.id.slice(0, 8)}</Link> },
+          { head: "Status", cell: (o) => <Status value={o.status} /> },
+          { head: "Zone", cell: (o) => o.zone ?? "—" },
+          { head: "Total", cell: (o) => formatMoney(o.total) },
+          { head: "Updated", cell: (o) => <When at={o.updated_at} /> },
+        ]}
+      />
     </>
   );
 }

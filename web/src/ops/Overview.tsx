@@ -30,6 +30,7 @@ export function Overview() {
             <Stat label="Batches expiring soon" n={a.expiring_soon.count} to="/inventory" />
           </div>
           <h2>Suppliers waiting for review</h2>
+          {a.suppliers_pending.count === 0 && <p className="muted">None.</p>}
           <ul aria-label="Suppliers waiting for review">
             {a.suppliers_pending.items.map((s) => (
               <li key={s.id}>
@@ -38,6 +39,12 @@ export function Overview() {
             ))}
           </ul>
           <h2>Sagas in trouble</h2>
+          {a.sagas.count === 0 && <p className="muted">None.</p>}
+          {a.dead_events.count > 0 && (
+            <p>
+              {a.dead_events.count} dead event(s), the latest: {a.dead_events.items[0]?.event_type ?? "?"} in {a.dead_events.items[0]?.projection}: {a.dead_events.items[0]?.error}
+            </p>
+          )}
           <ul>
             {a.sagas.items.map((s) => (
               <li key={s.order_id}>
@@ -46,6 +53,7 @@ export function Overview() {
             ))}
           </ul>
           <h2>Batches expiring soon</h2>
+          {a.expiring_soon.count === 0 && <p className="muted">None.</p>}
           <ul>
             {a.expiring_soon.items.map((b) => (
               <li key={b.batch_id}>
@@ -54,6 +62,7 @@ export function Overview() {
             ))}
           </ul>
           <h2>Low stock</h2>
+          {a.low_stock.count === 0 && <p className="muted">None.</p>}
           <ul>
             {a.low_stock.items.map((l) => (
               <li key={`${l.product_id}/${l.warehouse_id}`}>

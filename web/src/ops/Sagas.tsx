@@ -3,7 +3,11 @@ import { Link } from "react-router-dom";
 import { idempotencyKey, queries } from "../shared/api";
 import { useSession } from "../shared/boot";
 import { capabilities } from "../shared/roles";
-import { ErrorText, Field, Loading, Status, useAction, useLoad, When } from "../shared/ui";
+import { ACTIONS, ErrorText, Field, Loading, Status, Table, useAction, useLoad, When } from "../shared/ui";
+import type { components } from "../api/query";
+
+type Saga = components["schemas"]["SagaView"];
+type DeadEvent = components["schemas"]["DeadEventView"];
 
 const PROJECTIONS = ["suppliers", "catalog", "orders", "customers"];
 
@@ -63,50 +67,31 @@ export function Sagas() {
       </p>
       <ErrorText error={sagas.error ?? action.error} />
       {sagas.loading && <Loading what="sagas" />}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Order</th>
-            <th scope="col">Status</th>
-            <th scope="col">Step</th>
-            <th scope="col">Last error</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Changed</th>
-            {can.operate && (
-              <th scope="col">
-                <span className="skip">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {sagas.data?.items.map((s) => (
-            <tr key={s.order_id}>
-              <td>
-                <Link to={`/orders/${s.order_id}`}>{s.order_id.slice(0, 8)}</Link>
-              </td>
-              <td>
-                <Status value={s.status} />
-              </td>
-              <td>{s.last_step ?? "—"}</td>
-              <td>{s.last_error ?? ""}</td>
-              <td>{s.attempts}</td>
-              <td>
-                <When at={s.updated_at} />
-              </td>
-              {can.operate && (
-                <td>
-                  {["stuck", "parked", "running", "waiting"].includes(s.status) && (
-                    <button disabled={action.busy} onClick={() => void retry(s.order_id)}>
-                      Retry
-                    </button>
-                  )}
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={sagas.data?.items}
+        rowKey={(s) => s.order_id}
+        columns={[
+          { head: "Order", cell: (s) => <Link to={`/orders/${s.order_id}`}>{s.order_id.slice(0, 8)}</Link> },
+          { head: "Status", cell: (s) => <Status value={s.status} /> },
+          { head: "Step", cell: (s) => s.last_step ?? "—" },
+          { head: "Last error", cell: (s) => s.last_error ?? "" },
+          { head: "Attempts", cell: (s) => s.attempts },
+          { head: "Changed", cell: (s) => <When at={s.updated_at} /> },
+          ...(can.operate
+            ? [
+                {
+                  head: ACTIONS,
+                  cell: (s: Saga) =>
+                    ["stuck", "parked", "running", "waiting"].includes(s.status) && (
+                      <button disabled={action.busy} onClick={() => void retry(s.order_id)}>
+                        Retry
+                      </button>
+                    ),
+                },
+              ]
+            : []),
+        ]}
+      />
       {sagas.data?.items.length === 0 && <p className="muted">No saga is {status}.</p>}
 
       <h2>Dead events</h2>
@@ -130,48 +115,30 @@ export function Sagas() {
         )}
       </div>
       <ErrorText error={dead.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Where</th>
-            <th scope="col">Event</th>
-            <th scope="col">State</th>
-            <th scope="col">Error</th>
-            <th scope="col">Since</th>
-            {can.operate && (
-              <th scope="col">
-                <span className="skip">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {dead.data?.items.map((d) => (
-            <tr key={`${d.topic}/${d.partition}/${d.offset}`}>
-              <td>
-                {d.topic}/{d.partition}@{d.offset}
-              </td>
-              <td>{d.event_type ?? "?"}</td>
-              <td>
-                <Status value={d.state} />
-              </td>
-              <td>{d.error}</td>
-              <td>
-                <When at={d.dead_at} />
-              </td>
-              {can.operate && (
-                <td>
-                  {d.state === "dead" && (
-                    <button className="danger" disabled={action.busy || !reason.trim()} onClick={() => void skip(d.topic, d.partition, d.offset)}>
-                      Skip
-                    </button>
-                  )}
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={dead.data?.items}
+        rowKey={(d) => `${d.topic}/${d.partition}/${d.offset}`}
+        columns={[
+          { head: "Where", cell: (d) => `${d.topic}/${d.partition}@${d.offset}` },
+          { head: "Event", cell: (d) => d.event_type ?? "?" },
+          { head: "State", cell: (d) => <Status value={d.state} /> },
+          { head: "Error", cell: (d) => d.error },
+          { head: "Since", cell: (d) => <When at={d.dead_at} /> },
+          ...(can.operate
+            ? [
+                {
+                  head: ACTIONS,
+                  cell: (d: DeadEvent) =>
+                    d.state === "dead" && (
+                      <button className="danger" disabled={action.busy || !reason.trim()} onClick={() => void skip(d.topic, d.partition, d.offset)}>
+                        Skip
+                      </button>
+                    ),
+                },
+              ]
+            : []),
+        ]}
+      />
       {dead.data?.items.length === 0 && <p className="muted">No dead event.</p>}
     </>
   );

@@ -4,7 +4,7 @@ import { commands, describeProblem, idempotencyKey, queries } from "../shared/ap
 import { useSession } from "../shared/boot";
 import { verifyChain, type ChainResult, type StoredEnvelope } from "../shared/chain";
 import { capabilities } from "../shared/roles";
-import { ErrorText, Field, Loading, Status, useAction, useLoad, When } from "../shared/ui";
+import { ErrorText, Field, Loading, Status, Table, useAction, useLoad, When } from "../shared/ui";
 
 const STATUSES = ["pending", "approved", "rejected", "suspended"];
 
@@ -24,34 +24,24 @@ export function Suppliers() {
       </Field>
       {list.loading && <Loading what="suppliers" />}
       <ErrorText error={list.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Supplier</th>
-            <th scope="col">Status</th>
-            <th scope="col">Documents</th>
-            <th scope="col">Registered</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.data?.items.map((s) => (
-            <tr key={s.id}>
-              <td>
-                <Link to={`/suppliers/${s.id}`}>{s.legal_name}</Link>
-              </td>
-              <td>
-                <Status value={s.status} />
-              </td>
-              <td>{(s.documents as { kind: string }[]).map((d) => d.kind.replace(/_/g, " ")).join(", ") || "none"}</td>
-              <td>
-                <When at={s.created_at} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={list.data?.items}
+        rowKey={(s) => s.id}
+        columns={[
+          { head: "Supplier", cell: (s) => <Link to={`/suppliers/${s.id}`}>{s.legal_name}</Link> },
+          { head: "Status", cell: (s) => <Status value={s.status} /> },
+          { head: "Documents", cell: (s) => (s.documents as { kind: string }[]).map((d) => d.kind.replace(/_/g, " ")).join(", ") || "none" },
+          { head: "Registered", cell: (s) => <When at={s.created_at} /> },
+        ]}
+      />
     </>
   );
+}
+
+/** Who did it: a person (subject and role) or a service. */
+function actorText(actor: unknown): string {
+  const a = actor as { sub?: string; role?: string; service?: string };
+  return a.sub ? `${a.sub} (${a.role})` : (a.service ?? "—");
 }
 
 type Decision = "approve" | "reject" | "suspend" | "reinstate";
@@ -150,24 +140,15 @@ export function SupplierDetail() {
           {address.line1}, {address.postal_code} {address.city}, {address.country} · categories: {s.categories.join(", ")}
         </p>
         <h2>Documents</h2>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Kind</th>
-              <th scope="col">Reference</th>
-              <th scope="col">Expires</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(s.documents as { kind: string; reference: string; expires_on?: string }[]).map((d) => (
-              <tr key={d.kind}>
-                <td>{d.kind.replace(/_/g, " ")}</td>
-                <td>{d.reference}</td>
-                <td>{d.expires_on ?? "—"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          rows={s.documents as { kind: string; reference: string; expires_on?: string }[]}
+          rowKey={(d) => d.kind}
+          columns={[
+            { head: "Kind", cell: (d) => d.kind.replace(/_/g, " ") },
+            { head: "Reference", cell: (d) => d.reference },
+            { head: "Expires", cell: (d) => d.expires_on ?? "—" },
+          ]}
+        />
       </section>
       {can.reviewSuppliers && decisions.length > 0 && (
         <section className="panel" aria-labelledby="decide">
@@ -209,41 +190,19 @@ export function SupplierDetail() {
           Download signed evidence
         </button>
         <ErrorText error={history.error} />
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Event</th>
-              <th scope="col">Status</th>
-              <th scope="col">Who</th>
-              <th scope="col">Reason</th>
-              <th scope="col">When</th>
-              <th scope="col">Link</th>
-            </tr>
-          </thead>
-          <tbody>
-            {history.data?.items.map((h) => {
-              const actor = h.actor as { sub?: string; role?: string; service?: string };
-              return (
-                <tr key={h.sequence}>
-                  <td>{h.sequence}</td>
-                  <td>{h.event_type}</td>
-                  <td>
-                    {h.from_status ?? "—"} → {h.to_status}
-                  </td>
-                  <td>{actor.sub ? `${actor.sub} (${actor.role})` : (actor.service ?? "—")}</td>
-                  <td>{h.reason ?? ""}</td>
-                  <td>
-                    <When at={h.occurred_at} />
-                  </td>
-                  <td>
-                    <code>{h.hash?.slice(0, 12) ?? "—"}</code>
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <Table
+          rows={history.data?.items}
+          rowKey={(h) => String(h.sequence)}
+          columns={[
+            { head: "#", cell: (h) => h.sequence },
+            { head: "Event", cell: (h) => h.event_type },
+            { head: "Status", cell: (h) => `${h.from_status ?? "—"} → ${h.to_status}` },
+            { head: "Who", cell: (h) => actorText(h.actor) },
+            { head: "Reason", cell: (h) => h.reason ?? "" },
+            { head: "When", cell: (h) => <When at={h.occurred_at} /> },
+            { head: "Link", cell: (h) => <code>{h.hash?.slice(0, 12) ?? "—"}</code> },
+          ]}
+        />
       </section>
     </>
   );

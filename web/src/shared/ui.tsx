@@ -78,3 +78,39 @@ export function useAction() {
   };
   return { busy, error, run };
 }
+
+/** One column of a [`Table`]: its heading and what each row shows in it. */
+export interface Column<T> {
+  head: ReactNode;
+  cell: (row: T) => ReactNode;
+}
+
+/** A data table with column headers (`scope="col"`) and one row per item. */
+export function Table<T>({ columns, rows, rowKey, caption }: { columns: Column<T>[]; rows: T[] | undefined; rowKey: (row: T) => string; caption?: string }) {
+  return (
+    <table>
+      {caption && <caption className="muted">{caption}</caption>}
+      <thead>
+        <tr>
+          {columns.map((c, i) => (
+            <th key={i} scope="col">
+              {c.head}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {(rows ?? []).map((r) => (
+          <tr key={rowKey(r)}>
+            {columns.map((c, i) => (
+              <td key={i}>{c.cell(r)}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The heading of a column of row actions (read by screen readers only). */
+export const ACTIONS = <span className="skip">Actions</span>;

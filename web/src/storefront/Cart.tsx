@@ -2,7 +2,7 @@ import { Link } from "react-router-dom";
 import { commands, idempotencyKey, queries } from "../shared/api";
 import { useSession } from "../shared/boot";
 import { formatMoney } from "../shared/money";
-import { ErrorText, Loading, useAction, useLoad } from "../shared/ui";
+import { ACTIONS, ErrorText, Loading, Table, useAction, useLoad } from "../shared/ui";
 import { NeedsLogin } from "./App";
 import type { components } from "../api/query";
 
@@ -64,26 +64,16 @@ export function CartPage() {
       )}
       {c && c.lines.length > 0 && (
         <>
-          <table>
-            <caption className="muted">Priced from the catalog now</caption>
-            <thead>
-              <tr>
-                <th scope="col">Product</th>
-                <th scope="col">Quantity</th>
-                <th scope="col">Unit price</th>
-                <th scope="col">Total</th>
-                <th scope="col">
-                  <span className="skip">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {c.lines.map((l) => (
-                <tr key={l.product_id}>
-                  <td>
-                    <Link to={`/products/${l.product_id}`}>{l.name ?? l.product_id}</Link>
-                  </td>
-                  <td>
+          <Table
+            caption="Priced from the catalog now"
+            rows={c.lines}
+            rowKey={(l) => l.product_id}
+            columns={[
+              { head: "Product", cell: (l) => <Link to={`/products/${l.product_id}`}>{l.name ?? l.product_id}</Link> },
+              {
+                head: "Quantity",
+                cell: (l) => (
+                  <>
                     <input
                       type="number"
                       min={0}
@@ -94,18 +84,21 @@ export function CartPage() {
                       style={{ width: "6rem" }}
                     />{" "}
                     {l.unit}
-                  </td>
-                  <td>{formatMoney(l.unit_price ?? l.unit_price_seen)}</td>
-                  <td>{formatMoney(l.line_total)}</td>
-                  <td>
-                    <button className="secondary" disabled={action.busy} onClick={() => void setQuantity(l.product_id, 0)}>
-                      Remove
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              { head: "Unit price", cell: (l) => formatMoney(l.unit_price ?? l.unit_price_seen) },
+              { head: "Total", cell: (l) => formatMoney(l.line_total) },
+              {
+                head: ACTIONS,
+                cell: (l) => (
+                  <button className="secondary" disabled={action.busy} onClick={() => void setQuantity(l.product_id, 0)}>
+                    Remove
+                  </button>
+                ),
+              },
+            ]}
+          />
           <p className="price">Subtotal: {formatMoney(c.subtotal)}</p>
           <Link to="/checkout" className="button">
             Go to checkout

@@ -6,7 +6,7 @@ import { follow } from "../shared/live";
 import { formatMoney } from "../shared/money";
 import { frameOf, fromE6, project, type Point } from "../shared/geo";
 import { Timeline, merge, type TimelineItem } from "../shared/Timeline";
-import { ErrorText, Loading, Status, useLoad, When } from "../shared/ui";
+import { ErrorText, Loading, Status, Table, useLoad, When } from "../shared/ui";
 import { NeedsLogin } from "./App";
 import type { components } from "../api/query";
 
@@ -22,32 +22,16 @@ export function OrdersPage() {
       {orders.loading && <Loading what="orders" />}
       <ErrorText error={orders.error} />
       {orders.data?.items.length === 0 && <p>No orders yet.</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Placed</th>
-            <th scope="col">Status</th>
-            <th scope="col">Total</th>
-            <th scope="col">Order</th>
-          </tr>
-        </thead>
-        <tbody>
-          {orders.data?.items.map((o) => (
-            <tr key={o.id}>
-              <td>
-                <When at={o.created_at} />
-              </td>
-              <td>
-                <Status value={o.status} />
-              </td>
-              <td>{formatMoney(o.total)}</td>
-              <td>
-                <Link to={`/orders/${o.id}`}>Track order {o.id.slice(0, 8)}</Link>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={orders.data?.items}
+        rowKey={(o) => o.id}
+        columns={[
+          { head: "Placed", cell: (o) => <When at={o.created_at} /> },
+          { head: "Status", cell: (o) => <Status value={o.status} /> },
+          { head: "Total", cell: (o) => formatMoney(o.total) },
+          { head: "Order", cell: (o) => <Link to={`/orders/${o.id}`}>Track order {o.id.slice(0, 8)}</Link> },
+        ]}
+      />
     </>
   );
 }
@@ -162,24 +146,15 @@ export function OrderPage() {
         </section>
       </div>
       <h2>Lines</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Product</th>
-            <th scope="col">Quantity</th>
-            <th scope="col">Total</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(o.lines as { product_id: string; name?: string; quantity: string; line_total?: { amount_minor: number; currency: string } }[]).map((l) => (
-            <tr key={l.product_id}>
-              <td>{l.name ?? l.product_id}</td>
-              <td>{l.quantity}</td>
-              <td>{formatMoney(l.line_total)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={o.lines as { product_id: string; name?: string; quantity: string; line_total?: { amount_minor: number; currency: string } }[]}
+        rowKey={(l) => l.product_id}
+        columns={[
+          { head: "Product", cell: (l) => l.name ?? l.product_id },
+          { head: "Quantity", cell: (l) => l.quantity },
+          { head: "Total", cell: (l) => formatMoney(l.line_total) },
+        ]}
+      />
       <p className="price">Total: {formatMoney(o.total)}</p>
     </>
   );
