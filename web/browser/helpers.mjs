@@ -4,6 +4,7 @@
 // environment.
 import { chromium } from "playwright-core";
 import { createHmac, randomUUID } from "node:crypto";
+import { deflateSync } from "node:zlib";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import assert from "node:assert/strict";
@@ -163,8 +164,47 @@ export async function pendingSupplier(name) {
   return s.id;
 }
 
-/** An approved supplier's product with stock in every demo warehouse. */
-export async function productInStock(name, priceMinor) {
+/** A small PNG photo (a green gradient), made here: no fixture files. */
+export function png(width = 64, height = 48) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) row.set([40 + x, 120 + y, 60], 1 + x * 3);
+    rows.push(row);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(Buffer.concat(rows))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** An approved supplier's product with stock in every demo warehouse (and, with `photo`, an
+ *  image processed into its renditions). */
+export async function productInStock(name, priceMinor, photo = false) {
   const supplier = await pendingSupplier(`${name} Growers B.V.`);
   await command("POST", `/v1/suppliers/${supplier}/approve`, env("FRESHLINE_UI_ADMIN_TOKEN"), { note: "ui test" });
   const p = await command("POST", `/v1/suppliers/${supplier}/products`, env("FRESHLINE_UI_SUPPLIER_TOKEN"), {
@@ -189,9 +229,17 @@ export async function productInStock(name, priceMinor) {
       procurement_price: { amount_minor: Math.floor(priceMinor / 2), currency: "EUR" },
     });
   }
-  await until(`${name} in the catalog`, 30, async () => {
+  if (photo) {
+    const r = await fetch(`${env("FRESHLINE_UI_API")}/v1/products/${p.id}/images`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env("FRESHLINE_UI_SUPPLIER_TOKEN")}`, "content-type": "image/png", "idempotency-key": randomUUID() },
+      body: png(),
+    });
+    assert.equal(r.status, 202, await r.text());
+  }
+  await until(`${name} in the catalog`, 60, async () => {
     const r = await query(`/v1/products/${p.id}`, env("FRESHLINE_UI_CUSTOMER_TOKEN"));
-    return r.status === 200 && r.body.in_stock;
+    return r.status === 200 && r.body.in_stock && (!photo || r.body.images?.some((i) => i.status === "ready"));
   });
   return { product: p.id, supplier };
 }

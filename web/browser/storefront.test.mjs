@@ -9,7 +9,7 @@ import { UI, productInStock, scenario, shoot } from "./helpers.mjs";
 test("a customer signs up, searches, fills a cart, checks out and watches the order delivered live", { timeout: 240_000 }, async () => {
   const run = randomUUID().slice(0, 8);
   const name = `Zeeland strawberries ${run}`;
-  await productInStock(name, 450);
+  await productInStock(name, 450, true);
   await scenario("storefront", async (newPage) => {
     const page = await newPage();
     const t0 = Date.now();
@@ -41,6 +41,10 @@ test("a customer signs up, searches, fills a cart, checks out and watches the or
     await page.getByRole("link", { name }).click();
     await page.getByRole("heading", { name }).waitFor();
     await page.getByText("Nutrition (per 100 g)").waitFor();
+    // The photo, as its rendition served by the gateway, loaded.
+    const photo = page.getByRole("img", { name: `${name}, photo` });
+    await photo.waitFor();
+    assert.ok(await photo.evaluate((img) => img.complete && img.naturalWidth > 0), "the rendition did not load");
     await shoot(page, "storefront-product");
 
     await page.getByLabel("Quantity (kg)").fill("1.5");
