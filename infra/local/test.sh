@@ -42,8 +42,10 @@ status=${PIPESTATUS[0]}
 set -e
 # Each test made its own topics; thousands of partitions left behind keep the broker busy.
 "$ROOT/infra/local/drop-test-topics.sh"
-passed=$(grep -Eo '[0-9]+ passed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "$LOG/test.log" | awk '{s+=$1} END {print s+0}')
+# Only cargo's own summary lines count (a failing tool's report may also say "N failed").
+count() { awk -v what="$1" '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" what) s += $i } END { print s + 0 }' "$LOG/test.log"; }
+passed=$(count passed)
+failed=$(count failed)
 
 # The frontends: their unit tests (vitest), then the browser tests (Playwright driving Chromium
 # against a whole stack of their own, from the binaries just built).
