@@ -159,26 +159,10 @@ impl Projection for OrdersProjection {
             format!("CREATE INDEX IF NOT EXISTS order_timeline_order ON {schema}.order_timeline (order_id, occurred_at)"),
             // Added with causation; generations made before it gain the column here (only
             // then: an ALTER locks readers out even when it has nothing to do).
-            format!(
-                "DO $$ BEGIN
-                   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-                                   WHERE table_schema = '{schema}' AND table_name = 'order_timeline'
-                                     AND column_name = 'causation_id') THEN
-                     ALTER TABLE {schema}.order_timeline ADD COLUMN causation_id text;
-                   END IF;
-                 END $$"
-            ),
+            crate::runtime::add_column_if_missing(schema, "order_timeline", "causation_id", "text"),
             // The event store's position of each entry: what a live stream of the order resumes
             // from (`Last-Event-ID`). Generations made before it gain the column here.
-            format!(
-                "DO $$ BEGIN
-                   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-                                   WHERE table_schema = '{schema}' AND table_name = 'order_timeline'
-                                     AND column_name = 'global_position') THEN
-                     ALTER TABLE {schema}.order_timeline ADD COLUMN global_position bigint;
-                   END IF;
-                 END $$"
-            ),
+            crate::runtime::add_column_if_missing(schema, "order_timeline", "global_position", "bigint"),
             // The console's board follows every order from a position.
             format!("CREATE INDEX IF NOT EXISTS order_timeline_position ON {schema}.order_timeline (global_position)"),
             format!(

@@ -148,6 +148,20 @@ pub async fn prepare_live(
     Ok(live)
 }
 
+/// DDL adding `column` of type `ty` to `schema.table` when a generation made before the column
+/// lacks it; only then (an `ALTER` locks readers out even when it has nothing to do).
+pub(crate) fn add_column_if_missing(schema: &str, table: &str, column: &str, ty: &str) -> String {
+    format!(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                           WHERE table_schema = '{schema}' AND table_name = '{table}'
+                             AND column_name = '{column}') THEN
+             ALTER TABLE {schema}.{table} ADD COLUMN {column} {ty};
+           END IF;
+         END $$"
+    )
+}
+
 /// The channel a projector notifies (with its name) when a batch that changed its read model
 /// commits.
 pub use platform::db::CHANGED_CHANNEL;

@@ -80,15 +80,7 @@ impl Projection for SupplierProjection {
             ),
             // Added with the hash chain; generations made before it gain the column here. Only
             // then: an ALTER locks readers out even when it has nothing to do.
-            format!(
-                "DO $$ BEGIN
-                   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-                                   WHERE table_schema = '{schema}' AND table_name = 'supplier_history'
-                                     AND column_name = 'hash') THEN
-                     ALTER TABLE {schema}.supplier_history ADD COLUMN hash text;
-                   END IF;
-                 END $$"
-            ),
+            crate::runtime::add_column_if_missing(schema, "supplier_history", "hash", "text"),
             // The per-stream guard moved into the runtime (`applied_versions`); a generation
             // made before that carries its versions in the directory: seed the guard once.
             format!(
